@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Tears kbrun's test cluster down completely and idempotently (fine when nothing
+# runs): stops every component by the PID in its pidfile, in reverse start order,
+# removes all pod sandboxes through the CRI first (CNI DEL), kills what is left in
+# the pods' cgroups, unmounts everything under the state dir and the fixed host
+# paths, deletes the CNI bridge and the dummy node interface, removes the iptables
+# rules and chains kubelet, kube-proxy and the CNI plugins added, restores the
+# sysctls saved by up.sh and removes the state dir (logs kept in $CACHE/logs/last-cluster).
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+need_root
+QUIET=0; [ "${1:-}" = --quiet ] && QUIET=1
+T0=$SECONDS
+say() { [ $QUIET = 1 ] || log "$@"; }
+failures=0
+warn() { log "WARNING: $*"; failures=$((failures + 1)); }
+
+# stop NAME [GRACE]: SIGTERM the pidfile's process, SIGKILL after GRACE seconds.
+stop() {
+  local name="$1" grace="${2:-10}" pid
+  pid=$(pid_of "$name")
+  [ -n "$pid" ] || return 0
+  if kill -0 "$pid" 2>/dev/null; then
+    # make sure the PID is still ours (not reused): its command line names our binary
+    if ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE "$CACHE|containerd --config $CTRD_DIR"; then
+      warn "pid $pid of $name is not a harness process any more; not touching it"
+      rm -f "$PIDS/$name.pid"; return 0
+    fi
+    say "stopping $name (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    local end=$((SECONDS + grace))
+    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -KILL "$pid" 2>/dev/null || true
+      while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    fi
+  fi
+  rm -f "$PIDS/$name.pid"
+}
+
+if [ -d "$PIDS" ]; then
+  # control plane and node agents first (kubelet must not restart pods meanwhile)
+  for ((i = ${#COMPONENTS[@]} - 1; i >= 1; i--)); do stop "${COMPONENTS[$i]}"; done
+  # all pods through the CRI: runs CNI DEL, unmounts netns, removes containers
+  if alive containerd && [ -x "$KCLUSTER" ]; then
+    say "removing pod sandboxes through the CRI"
+    timeout 120 "$KCLUSTER" cri-reset "unix://$CTRD_SOCK" >/dev/null || warn "cri-reset reported errors"
+  fi
+  stop containerd 15
+fi
+
+# Shims whose containerd is gone: they carry our state dir in their command line.
+for p in /proc/[0-9]*; do
+  pid=${p#/proc/}
+  if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- "-address $CTRD_SOCK"; then
+    say "killing leftover shim pid $pid"; kill -KILL "$pid" 2>/dev/null || true
+  fi
+done
+
+# Whatever still runs in the pods' cgroups (created by our kubelet) is ours.
+for ctrl in /sys/fs/cgroup/*/; do
+  [ -d "$ctrl/kubepods" ] || continue
+  for round in 1 2 3 4 5; do
+    pids=$(find "$ctrl/kubepods" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u)
+    [ -n "$pids" ] || break
+    say "killing leftover pod processes: $(echo $pids)"
+    # shellcheck disable=SC2086
+    kill -KILL $pids 2>/dev/null || true
+    sleep 0.3
+  done
+done
+
+# Mounts: deepest first, under the state dir and the fixed host paths.
+unmount_all() {
+  local prefixes=("$STATE/" /run/containerd/ /var/lib/kubelet/ /run/netns/cni- /var/run/netns/cni-)
+  local mp n=0
+  while read -r mp; do
+    umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || warn "cannot unmount $mp"
+    n=$((n + 1))
+  done < <(awk '{print $5}' /proc/self/mountinfo | sed 's/\\040/ /g' | while read -r m; do
+      for p in "${prefixes[@]}"; do case "$m" in "$p"*) echo "$m";; esac; done
+    done | awk '{print length($0) " " $0}' | sort -rn | cut -d' ' -f2- | uniq)
+  [ $n = 0 ] || say "unmounted $n mounts"
+}
+unmount_all
+unmount_all   # stacked mounts show up again after the first pass
+
+# cgroups kubelet created (kubepods/ hierarchy in every controller), leaves first.
+for ctrl in /sys/fs/cgroup/*/; do
+  [ -d "$ctrl/kubepods" ] || continue
+  find "$ctrl/kubepods" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  [ ! -d "$ctrl/kubepods" ] || warn "cannot remove cgroup $ctrl/kubepods"
+done
+
+# Network interfaces: the CNI bridge (pod veths vanish with their netns) and the dummy.
+for l in "$CNI_BRIDGE" "$NODE_IFACE"; do
+  if ip link show "$l" >/dev/null 2>&1; then say "deleting interface $l"; ip link del "$l" || warn "cannot delete $l"; fi
+done
+# iptables: drop every KUBE-*/CNI-* chain and every rule that jumps to one, table by table.
+clean_iptables() { # iptables|ip6tables
+  local cmd="$1" t dump out
+  for t in filter nat mangle raw; do
+    dump=$("$cmd-save" -t "$t" 2>/dev/null) || continue
+    grep -qE '(KUBE-|CNI-)' <<<"$dump" || continue
+    out=$(awk '
+      /^:(KUBE-|CNI-)/ {next}
+      /^-A (KUBE-|CNI-)/ {next}
+      /-j (KUBE-|CNI-)/ || /-g (KUBE-|CNI-)/ {next}
+      {print}' <<<"$dump")
+    say "removing KUBE-/CNI- rules from $cmd $t"
+    "$cmd-restore" <<<"$out" || warn "$cmd-restore of table $t failed"
+  done
+}
+clean_iptables iptables
+clean_iptables ip6tables
+# CNI bridge masquerade rules for the pod subnet that jump straight to MASQUERADE
+while iptables -t nat -S POSTROUTING 2>/dev/null | grep -q -- "-s $POD_CIDR"; do
+  rule=$(iptables -t nat -S POSTROUTING | grep -- "-s $POD_CIDR" | head -1 | sed 's/^-A /-D /')
+  eval "iptables -t nat $rule" || break
+done
+conntrack -D -s "$POD_CIDR" >/dev/null 2>&1 || true
+conntrack -D -d "$SERVICE_CIDR" >/dev/null 2>&1 || true
+
+# Sysctls back to what they were before up.sh.
+if [ -s "$STATE/sysctl.saved" ]; then
+  while IFS='=' read -r k v; do
+    [ "$(sysctl -n "$k" 2>/dev/null)" = "$v" ] && continue
+    say "restoring sysctl $k=$v"
+    sysctl -q -w "$k=$v" >/dev/null || warn "cannot restore sysctl $k"
+  done <"$STATE/sysctl.saved"
+fi
+
+# Fixed host paths that did not exist before up.sh.
+if [ -d "$STATE" ]; then
+  for p in "${FIXED_PATHS[@]}"; do
+    [ -e "$p" ] || continue
+    grep -qxF "$p" "$STATE/preexisting" 2>/dev/null && continue
+    if [ -f "$STATE/preexisting" ]; then say "removing $p"; rm -rf "$p" || warn "cannot remove $p"; fi
+  done
+fi
+
+# State dir: keep the last run's logs for diagnosis in the cache dir.
+if [ -d "$STATE" ]; then
+  if [ -d "$LOGS" ]; then
+    rm -rf "$BUILD_LOGS/last-cluster"; mkdir -p "$BUILD_LOGS"
+    cp -r "$LOGS" "$BUILD_LOGS/last-cluster" 2>/dev/null || true
+  fi
+  if awk '{print $5}' /proc/self/mountinfo | grep -q "^$STATE/"; then
+    warn "mounts remain under $STATE; not removing it"
+  else
+    rm -rf "$STATE"
+  fi
+fi
+
+if [ $failures -gt 0 ]; then
+  log "down.sh finished with $failures warnings in $((SECONDS - T0)) s"
+  exit 1
+fi
+say "cluster down; machine clean ($((SECONDS - T0)) s)"

@@ -1,0 +1,122 @@
+# shellcheck shell=bash
+# Common settings and helpers of kbrun's single-node test cluster harness.
+# Sourced by build.sh, up.sh, down.sh, status.sh and the test scripts.
+
+set -euo pipefail
+
+CLUSTER_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+# ---- versions (the cache folders are keyed by them) -------------------------
+K8S_VERSION=v1.37.2
+ETCD_VERSION=v3.7.0           # embedded in kcluster, the version k8s v1.37.2 pins
+COREDNS_VERSION=v1.15.0
+REGISTRY_VERSION=v3.1.2       # github.com/distribution/distribution/v3
+KANIKO_VERSION=v1.24.0        # github.com/GoogleContainerTools/kaniko
+PAUSE_TAG=3.10
+BUSYBOX_TAG=1.35              # Debian 12's busybox-static 1.35.0
+IMAGES_REV=r1                 # bump when the image recipes below change
+
+# ---- image names (imported into containerd's k8s.io namespace) -------------
+PAUSE_IMAGE="registry.k8s.io/pause:${PAUSE_TAG}"
+BUSYBOX_IMAGE="kbrun.local/busybox:${BUSYBOX_TAG}"
+REGISTRY_IMAGE="kbrun.local/registry:${REGISTRY_VERSION#v}"
+KANIKO_IMAGE="gcr.io/kaniko-project/executor:${KANIKO_VERSION}-debug"
+
+# ---- locations ---------------------------------------------------------------
+CACHE="${KBRUN_CACHE_DIR:-/var/cache/kbrun}"
+STATE="${KBRUN_CLUSTER_DIR:-/var/lib/kbrun-cluster}"
+K8S_DIR="$CACHE/k8s-${K8S_VERSION}"
+KCLUSTER="$K8S_DIR/kcluster"
+COREDNS_BIN="$CACHE/coredns-${COREDNS_VERSION}/coredns"
+REGISTRY_BIN="$CACHE/registry-${REGISTRY_VERSION}/registry"
+KANIKO_DIR="$CACHE/kaniko-${KANIKO_VERSION}"
+TOOLS_DIR="$CACHE/tools"
+IMAGES_DIR="$CACHE/images-${IMAGES_REV}"
+BUILD_LOGS="$CACHE/logs"
+KUBECONFIG_PATH="$STATE/kubeconfig"
+PKI="$STATE/pki"
+PIDS="$STATE/pids"
+LOGS="$STATE/logs"
+CTRD_DIR="$STATE/containerd"
+CTRD_SOCK="$CTRD_DIR/containerd.sock"
+HEAVY_LOCK=/tmp/kbrun-heavy-build.lock
+
+# ---- network: every address below belongs to the harness --------------------
+NODE_NAME=kbrun-node
+NODE_IFACE=kbrun0             # dummy interface created by up.sh
+NODE_IP=10.250.250.1          # apiserver, kubelet, CoreDNS, hostNetwork pods
+API_PORT=6443
+API_URL="https://${NODE_IP}:${API_PORT}"
+POD_CIDR=10.244.0.0/24
+POD_GW=10.244.0.1
+CNI_BRIDGE=kbrun-cni0
+SERVICE_CIDR=10.96.0.0/16
+API_SERVICE_IP=10.96.0.1
+DNS_SERVICE_IP=10.96.0.10
+CLUSTER_DOMAIN=cluster.local
+ETCD_CLIENT_PORT=12379        # on 127.0.0.1, away from a default etcd's 2379
+ETCD_PEER_PORT=12380
+COREDNS_HEALTH=127.0.0.1:18080
+COREDNS_READY=127.0.0.1:18181
+REGISTRY_NS=kbrun-registry
+REGISTRY_DNS="registry.${REGISTRY_NS}.svc.${CLUSTER_DOMAIN}:5000"
+
+# Start order; down.sh stops in reverse.
+COMPONENTS=(containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy coredns)
+
+# Paths that kubelet/containerd/CNI use whatever their configuration says.
+FIXED_PATHS=(/var/lib/kubelet /var/log/containers /var/log/pods /run/containerd /var/run/netns /run/netns /var/lib/cni /etc/cni /opt/containerd)
+
+# Sysctls kubelet, kube-proxy or the bridge plugin may change; saved by up.sh,
+# restored by down.sh.
+SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
+  kernel.keys.root_maxkeys kernel.keys.root_maxbytes net.ipv4.ip_forward
+  net.ipv4.conf.all.forwarding net.ipv4.conf.default.forwarding
+  net.ipv4.conf.all.route_localnet net.bridge.bridge-nf-call-iptables
+  net.bridge.bridge-nf-call-ip6tables net.ipv6.conf.all.forwarding
+  net.netfilter.nf_conntrack_max)
+
+export KUBECACHEDIR="$STATE/kube-cache"   # keep kubectl's discovery cache out of ~/.kube
+export PATH="/usr/local/go/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
+
+log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { printf '[%s] ERROR: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; exit 1; }
+
+need_root() { [ "$(id -u)" = 0 ] || die "must run as root"; }
+
+kc() { kubectl --kubeconfig "$KUBECONFIG_PATH" "$@"; }
+ctr_() { ctr --address "$CTRD_SOCK" "$@"; }
+
+# ensure_packages installs the Debian packages the harness needs, running
+# apt-get update only when an install is needed.
+ensure_packages() {
+  local pkgs=(containerd runc containernetworking-plugins busybox-static iptables ca-certificates iproute2 openssl curl conntrack)
+  local missing=() p
+  for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
+    apt-get update -qq >/dev/null 2>&1
+    apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null
+  }
+}
+
+pid_of() { local f="$PIDS/$1.pid"; [ -s "$f" ] && cat "$f" || true; }
+alive() { local p; p=$(pid_of "$1"); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
+
+# http_ok URL [curl args...]: true when URL answers 2xx within 2 seconds.
+http_ok() { local u="$1"; shift; curl -fsS -o /dev/null --max-time 2 "$@" "$u" 2>/dev/null; }
+api_ok() { http_ok "$API_URL/readyz" --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key"; }
+
+# wait_for SECONDS DESCRIPTION COMMAND...: poll every 0.2 s.
+wait_for() {
+  local t="$1" what="$2"; shift 2
+  local end=$((SECONDS + t))
+  until "$@"; do
+    [ $SECONDS -lt $end ] || return 1
+    sleep 0.2
+  done
+}

@@ -1,0 +1,348 @@
+#!/usr/bin/env bash
+# Brings up kbrun's single-node test cluster (see README.md). Idempotent: when the
+# cluster is up and healthy it says so and exits 0; otherwise it first cleans the
+# leftovers of a crashed run (down.sh), then builds what is missing (build.sh) and
+# starts containerd, etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+# kubelet, kube-proxy and CoreDNS as host processes, and the registry as a pod.
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+need_root
+T0=$SECONDS
+
+if [ -s "$KUBECONFIG_PATH" ] && "$CLUSTER_SRC/status.sh" >/dev/null 2>&1; then
+  log "cluster already up and healthy"
+  echo "kubeconfig: $KUBECONFIG_PATH"
+  echo "export KBRUN_TEST_KUBECONFIG=$KUBECONFIG_PATH"
+  exit 0
+fi
+
+log "cleaning leftovers of any previous run"
+"$CLUSTER_SRC/down.sh" --quiet || die "cleanup of leftovers failed; see above"
+
+"$CLUSTER_SRC/build.sh"
+T_BUILD=$SECONDS
+
+# If anything fails from here on, say where the logs are; leave the pieces for
+# inspection (down.sh removes them).
+trap 'rc=$?; [ $rc -eq 0 ] || log "up.sh failed (rc=$rc); logs in $LOGS; run down.sh to clean up"' EXIT
+
+mkdir -p "$STATE" "$PKI" "$PIDS" "$LOGS" "$CTRD_DIR" "$STATE/cni/net.d" "$STATE/cni/ipam" "$STATE/kubelet" "$KUBECACHEDIR"
+chmod 700 "$STATE"
+
+# ---- remember what we may change, so down.sh can restore it -------------------
+: >"$STATE/sysctl.saved"
+for s in "${SYSCTLS[@]}"; do
+  v=$(sysctl -n "$s" 2>/dev/null) && printf '%s=%s\n' "$s" "$v" >>"$STATE/sysctl.saved"
+done
+: >"$STATE/preexisting"
+for p in "${FIXED_PATHS[@]}"; do
+  [ -e "$p" ] && echo "$p" >>"$STATE/preexisting"
+done
+cgroup_ctrls=()
+for d in /sys/fs/cgroup/*/; do [ -d "$d" ] && cgroup_ctrls+=("$d"); done
+
+# ---- network: the node address lives on a dummy interface the harness owns ----
+ip link add "$NODE_IFACE" type dummy
+ip addr add "$NODE_IP/32" dev "$NODE_IFACE"
+ip link set "$NODE_IFACE" up
+
+# ---- PKI (EC P-256; regenerated on every bring-up) ---------------------------
+ossl() { openssl "$@" 2>>"$LOGS/openssl.log" >/dev/null; }
+new_ca() { # NAME CN
+  ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$PKI/$1.key"
+  ossl req -x509 -new -key "$PKI/$1.key" -subj "/CN=$2" -days 3650 -out "$PKI/$1.crt" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"
+}
+new_cert() { # NAME SUBJECT EKU SANS CA
+  local n="$1" subj="$2" eku="$3" sans="$4" ca="$5"
+  ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$PKI/$n.key"
+  ossl req -new -key "$PKI/$n.key" -subj "$subj" -out "$PKI/$n.csr"
+  {
+    echo "basicConstraints=critical,CA:FALSE"
+    echo "keyUsage=critical,digitalSignature"
+    echo "extendedKeyUsage=$eku"
+    [ -z "$sans" ] || echo "subjectAltName=$sans"
+  } >"$PKI/$n.ext"
+  ossl x509 -req -in "$PKI/$n.csr" -CA "$PKI/$ca.crt" -CAkey "$PKI/$ca.key" -CAcreateserial \
+    -days 365 -extfile "$PKI/$n.ext" -out "$PKI/$n.crt"
+  rm -f "$PKI/$n.csr" "$PKI/$n.ext"
+}
+new_ca ca kbrun-test-cluster-ca
+new_ca front-proxy-ca kbrun-test-cluster-front-proxy-ca
+new_cert apiserver "/CN=kube-apiserver" serverAuth \
+  "IP:$NODE_IP,IP:$API_SERVICE_IP,IP:127.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.$CLUSTER_DOMAIN,DNS:localhost" ca
+new_cert apiserver-kubelet-client "/CN=kube-apiserver-kubelet-client" clientAuth "" ca
+new_cert admin "/O=system:masters/CN=kubernetes-admin" clientAuth "" ca
+new_cert controller-manager "/CN=system:kube-controller-manager" clientAuth "" ca
+new_cert scheduler "/CN=system:kube-scheduler" clientAuth "" ca
+new_cert kube-proxy "/CN=system:kube-proxy" clientAuth "" ca
+new_cert kubelet-client "/O=system:nodes/CN=system:node:$NODE_NAME" clientAuth "" ca
+new_cert kubelet-server "/CN=$NODE_NAME" serverAuth "IP:$NODE_IP,DNS:$NODE_NAME" ca
+new_cert front-proxy-client "/CN=front-proxy-client" clientAuth "" front-proxy-ca
+ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$PKI/sa.key"
+ossl pkey -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub"
+chmod 600 "$PKI"/*.key
+
+kubeconfig() { # FILE CERTNAME USER
+  local ca crt key
+  ca=$(base64 -w0 <"$PKI/ca.crt"); crt=$(base64 -w0 <"$PKI/$2.crt"); key=$(base64 -w0 <"$PKI/$2.key")
+  cat >"$1" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: kbrun-test
+  cluster:
+    server: $API_URL
+    certificate-authority-data: $ca
+users:
+- name: $3
+  user:
+    client-certificate-data: $crt
+    client-key-data: $key
+contexts:
+- name: kbrun-test
+  context: {cluster: kbrun-test, user: $3}
+current-context: kbrun-test
+EOF
+  chmod 600 "$1"
+}
+kubeconfig "$STATE/admin.kubeconfig.tmp" admin kubernetes-admin
+kubeconfig "$STATE/controller-manager.kubeconfig" controller-manager system:kube-controller-manager
+kubeconfig "$STATE/scheduler.kubeconfig" scheduler system:kube-scheduler
+kubeconfig "$STATE/kube-proxy.kubeconfig" kube-proxy system:kube-proxy
+kubeconfig "$STATE/kubelet.kubeconfig" kubelet-client "system:node:$NODE_NAME"
+
+# ---- process starter ---------------------------------------------------------
+start() { # NAME CMD...: start in its own session, pidfile + log in the state dir
+  local name="$1"; shift
+  setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
+  echo $! >"$PIDS/$name.pid"
+}
+check_alive() { alive "$1" || { tail -n 40 "$LOGS/$1.log" >&2; die "$1 exited (log: $LOGS/$1.log)"; }; }
+waitc() { # SECONDS COMPONENT DESCRIPTION CMD...
+  local t="$1" c="$2" what="$3"; shift 3
+  local t0=$SECONDS end=$((SECONDS + $1))
+  end=$((SECONDS + t))
+  until "$@"; do
+    check_alive "$c"
+    [ $SECONDS -lt $end ] || { tail -n 40 "$LOGS/$c.log" >&2; die "timed out after ${t}s waiting for $what"; }
+    sleep 0.2
+  done
+  log "$what ($((SECONDS - t0)) s)"
+}
+
+# ---- containerd (Debian 1.6) + runc, CNI bridge --------------------------------
+mkdir -p "$CTRD_DIR/certs.d/localhost:5000" "$CTRD_DIR/certs.d/$NODE_IP:5000"
+for h in "localhost:5000" "$NODE_IP:5000"; do
+  printf 'server = "http://%s"\n\n[host."http://%s"]\n  capabilities = ["pull", "resolve", "push"]\n  skip_verify = true\n' "$h" "$h" \
+    >"$CTRD_DIR/certs.d/$h/hosts.toml"
+done
+cat >"$CTRD_DIR/config.toml" <<EOF
+version = 2
+root = "$CTRD_DIR/root"
+state = "$CTRD_DIR/state"
+disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
+
+[grpc]
+  address = "$CTRD_SOCK"
+
+[ttrpc]
+  address = "$CTRD_SOCK.ttrpc"
+
+[metrics]
+  address = ""
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$PAUSE_IMAGE"
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  enable_selinux = false
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        BinaryName = "/usr/sbin/runc"
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$STATE/cni/net.d"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "$CTRD_DIR/certs.d"
+EOF
+cat >"$STATE/cni/net.d/10-kbrun.conflist" <<EOF
+{
+  "cniVersion": "0.4.0",
+  "name": "kbrun",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "$CNI_BRIDGE",
+      "isGateway": true,
+      "ipMasq": true,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "dataDir": "$STATE/cni/ipam",
+        "ranges": [[{"subnet": "$POD_CIDR", "gateway": "$POD_GW"}]],
+        "routes": [{"dst": "0.0.0.0/0"}]
+      }
+    },
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+EOF
+start containerd containerd --config "$CTRD_DIR/config.toml"
+waitc 20 containerd "containerd ready" ctr_ version
+
+import_images() {
+  local f
+  for f in "$IMAGES_DIR"/*.tar; do
+    ctr_ -n k8s.io images import "$f" || return 1
+  done
+}
+import_images >"$LOGS/image-import.log" 2>&1 &
+IMPORT_PID=$!
+
+# ---- etcd (embedded in kcluster) ------------------------------------------------
+start etcd "$K8S_DIR/etcd" --name kbrun --data-dir "$STATE/etcd" \
+  --listen-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" \
+  --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+  --initial-cluster "kbrun=http://127.0.0.1:$ETCD_PEER_PORT" --listen-metrics-urls "" \
+  --unsafe-no-fsync --log-level warn
+waitc 30 etcd "etcd healthy" http_ok "http://127.0.0.1:$ETCD_CLIENT_PORT/health"
+
+# ---- kube-apiserver ------------------------------------------------------------------
+start kube-apiserver "$K8S_DIR/kube-apiserver" \
+  --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
+  --bind-address "$NODE_IP" --advertise-address "$NODE_IP" --secure-port "$API_PORT" \
+  --service-cluster-ip-range "$SERVICE_CIDR" \
+  --client-ca-file "$PKI/ca.crt" --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
+  --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
+  --kubelet-certificate-authority "$PKI/ca.crt" --kubelet-preferred-address-types InternalIP \
+  --service-account-issuer "https://kubernetes.default.svc.$CLUSTER_DOMAIN" \
+  --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
+  --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction --allow-privileged=true \
+  --requestheader-client-ca-file "$PKI/front-proxy-ca.crt" --requestheader-allowed-names front-proxy-client \
+  --requestheader-extra-headers-prefix X-Remote-Extra- --requestheader-group-headers X-Remote-Group \
+  --requestheader-username-headers X-Remote-User \
+  --proxy-client-cert-file "$PKI/front-proxy-client.crt" --proxy-client-key-file "$PKI/front-proxy-client.key" \
+  --profiling=false --v=1
+waitc 60 kube-apiserver "kube-apiserver ready" api_ok
+mv "$STATE/admin.kubeconfig.tmp" "$KUBECONFIG_PATH.tmp"   # published at the very end
+KUBECONFIG_PATH="$KUBECONFIG_PATH.tmp"
+
+sed -e "s/__DNS_SERVICE_IP__/$DNS_SERVICE_IP/" -e "s/__NODE_IP__/$NODE_IP/" -e "s/__NODE_NAME__/$NODE_NAME/" \
+  "$CLUSTER_SRC/manifests/bootstrap.yaml" | kc apply -f - >"$LOGS/bootstrap.log" 2>&1 ||
+  { cat "$LOGS/bootstrap.log" >&2; die "applying manifests/bootstrap.yaml failed"; }
+
+# ---- controller-manager, scheduler ---------------------------------------------------
+start kube-controller-manager "$K8S_DIR/kube-controller-manager" \
+  --kubeconfig "$STATE/controller-manager.kubeconfig" \
+  --authentication-kubeconfig "$STATE/controller-manager.kubeconfig" \
+  --authorization-kubeconfig "$STATE/controller-manager.kubeconfig" \
+  --bind-address 127.0.0.1 --secure-port 10257 --leader-elect=false \
+  --client-ca-file "$PKI/ca.crt" --requestheader-client-ca-file "$PKI/front-proxy-ca.crt" \
+  --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
+  --root-ca-file "$PKI/ca.crt" --service-account-private-key-file "$PKI/sa.key" \
+  --use-service-account-credentials=true --service-cluster-ip-range "$SERVICE_CIDR" \
+  --allocate-node-cidrs=false --profiling=false --v=1
+start kube-scheduler "$K8S_DIR/kube-scheduler" \
+  --kubeconfig "$STATE/scheduler.kubeconfig" \
+  --authentication-kubeconfig "$STATE/scheduler.kubeconfig" \
+  --authorization-kubeconfig "$STATE/scheduler.kubeconfig" \
+  --bind-address 127.0.0.1 --secure-port 10259 --leader-elect=false --profiling=false --v=1
+
+# ---- kubelet ------------------------------------------------------------------------------
+wait "$IMPORT_PID" || { cat "$LOGS/image-import.log" >&2; die "image import failed"; }
+log "images imported: $(ctr_ -n k8s.io images ls -q | grep -v '^sha256:' | tr '\n' ' ')"
+cat >"$STATE/kubelet/config.yaml" <<EOF
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: $NODE_IP
+port: 10250
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: 10248
+containerRuntimeEndpoint: unix://$CTRD_SOCK
+cgroupDriver: cgroupfs
+failCgroupV1: false
+failSwapOn: false
+clusterDomain: $CLUSTER_DOMAIN
+clusterDNS: [$DNS_SERVICE_IP]
+resolvConf: ""
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: $PKI/ca.crt}
+authorization: {mode: Webhook}
+tlsCertFile: $PKI/kubelet-server.crt
+tlsPrivateKeyFile: $PKI/kubelet-server.key
+rotateCertificates: false
+serverTLSBootstrap: false
+serializeImagePulls: false
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+evictionHard: {memory.available: "100Mi", nodefs.available: "1%", nodefs.inodesFree: "1%", imagefs.available: "1%"}
+shutdownGracePeriod: 0s
+protectKernelDefaults: false
+EOF
+start kubelet "$K8S_DIR/kubelet" --config "$STATE/kubelet/config.yaml" \
+  --kubeconfig "$STATE/kubelet.kubeconfig" --root-dir "$STATE/kubelet" --cert-dir "$STATE/kubelet/pki" \
+  --node-ip "$NODE_IP" --hostname-override "$NODE_NAME" --v=1
+
+# ---- kube-proxy: iptables mode, flags chosen so it changes no sysctl ------------------------
+start kube-proxy "$K8S_DIR/kube-proxy" --kubeconfig "$STATE/kube-proxy.kubeconfig" \
+  --proxy-mode iptables --cluster-cidr "$POD_CIDR" --hostname-override "$NODE_NAME" \
+  --conntrack-max-per-core=0 --conntrack-tcp-timeout-established=0 --conntrack-tcp-timeout-close-wait=0 \
+  --iptables-localhost-nodeports=false --nodeport-addresses "$NODE_IP/32" \
+  --healthz-bind-address 127.0.0.1:10256 --metrics-bind-address 127.0.0.1:10249 --v=1
+
+# ---- CoreDNS: host process on the node address, no forwarding beyond the cluster ----------
+cp "$KUBECONFIG_PATH" "$STATE/coredns.kubeconfig"
+cat >"$STATE/Corefile" <<EOF
+.:53 {
+    bind $NODE_IP
+    errors
+    health $COREDNS_HEALTH {
+        lameduck 2s
+    }
+    ready $COREDNS_READY
+    kubernetes $CLUSTER_DOMAIN in-addr.arpa ip6.arpa {
+        kubeconfig $STATE/coredns.kubeconfig kbrun-test
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+        ttl 30
+    }
+    cache 30
+    loadbalance
+}
+EOF
+start coredns "$COREDNS_BIN" -conf "$STATE/Corefile"
+
+# ---- registry pod + Service -------------------------------------------------------------------
+kc apply -f "$CLUSTER_SRC/manifests/registry.yaml" >>"$LOGS/bootstrap.log" 2>&1 ||
+  { cat "$LOGS/bootstrap.log" >&2; die "applying manifests/registry.yaml failed"; }
+
+node_ready() { [ "$(kc get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; }
+waitc 90 kubelet "node $NODE_NAME Ready" node_ready
+waitc 60 coredns "CoreDNS ready" http_ok "http://$COREDNS_READY/ready"
+waitc 60 kube-controller-manager "default ServiceAccount exists" kc -n default get serviceaccount default -o name
+registry_ok() { http_ok "http://localhost:5000/v2/"; }
+waitc 120 kubelet "registry answers on localhost:5000" registry_ok
+for c in "${COMPONENTS[@]}"; do check_alive "$c"; done
+
+mv "$KUBECONFIG_PATH" "$STATE/kubeconfig"
+KUBECONFIG_PATH="$STATE/kubeconfig"
+REG_IP=$(kc -n "$REGISTRY_NS" get svc registry -o 'jsonpath={.spec.clusterIP}')
+trap - EXIT
+cat <<EOF
+
+kbrun test cluster is up (Kubernetes $K8S_VERSION, node $NODE_NAME at $NODE_IP) in $((SECONDS - T0)) s (build/cache check $((T_BUILD - T0)) s).
+kubeconfig: $KUBECONFIG_PATH
+  registry push (from pods): $REGISTRY_DNS  (ClusterIP $REG_IP:5000, plain HTTP: kaniko --insecure --skip-tls-verify)
+  registry pull (node):      localhost:5000/<repo>
+  cluster DNS:               $DNS_SERVICE_IP (kube-system/kube-dns, domain $CLUSTER_DOMAIN)
+  images: $PAUSE_IMAGE $BUSYBOX_IMAGE $REGISTRY_IMAGE $KANIKO_IMAGE
+export KBRUN_TEST_KUBECONFIG=$KUBECONFIG_PATH
+EOF
