@@ -21,7 +21,7 @@ stop() {
   [ -n "$pid" ] || return 0
   if kill -0 "$pid" 2>/dev/null; then
     # make sure the PID is still ours (not reused): its command line names our binary
-    if ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE "$CACHE|containerd --config $CTRD_DIR"; then
+    if ! tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qE "$CACHE|containerd --config $CTRD_DIR"; then
       warn "pid $pid of $name is not a harness process any more; not touching it"
       rm -f "$PIDS/$name.pid"; return 0
     fi
@@ -51,7 +51,7 @@ fi
 # Shims whose containerd is gone: they carry our state dir in their command line.
 for p in /proc/[0-9]*; do
   pid=${p#/proc/}
-  if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- "-address $CTRD_SOCK"; then
+  if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "-address $CTRD_SOCK"; then
     say "killing leftover shim pid $pid"; kill -KILL "$pid" 2>/dev/null || true
   fi
 done

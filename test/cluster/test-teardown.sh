@@ -59,9 +59,11 @@ fail() { fails+=("$*"); }
 
 # processes: anything whose command line points into the cache, the state dir or our socket
 for p in /proc/[0-9]*; do
-  cl=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+  cl=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
+  argv0=${cl%% *}
+  case "$argv0" in "$K8S_DIR"/* | "$COREDNS_BIN") fail "process ${p#/proc/} still runs: $cl"; continue ;; esac
   case "$cl" in
-    *"$K8S_DIR/"* | *"$COREDNS_BIN"* | *"$CTRD_DIR"* | *"$STATE/"*) fail "process ${p#/proc/} still runs: $cl" ;;
+    *"--config $CTRD_DIR"* | *"-address $CTRD_SOCK"*) fail "process ${p#/proc/} still runs: $cl" ;;
   esac
 done
 for c in "${COMPONENTS[@]}"; do [ ! -e "$PIDS/$c.pid" ] || fail "pidfile $PIDS/$c.pid remains"; done

@@ -37,8 +37,6 @@ done
 for p in "${FIXED_PATHS[@]}"; do
   [ -e "$p" ] && echo "$p" >>"$STATE/preexisting"
 done
-cgroup_ctrls=()
-for d in /sys/fs/cgroup/*/; do [ -d "$d" ] && cgroup_ctrls+=("$d"); done
 
 # ---- network: the node address lives on a dummy interface the harness owns ----
 ip link add "$NODE_IFACE" type dummy
@@ -120,8 +118,7 @@ start() { # NAME CMD...: start in its own session, pidfile + log in the state di
 check_alive() { alive "$1" || { tail -n 40 "$LOGS/$1.log" >&2; die "$1 exited (log: $LOGS/$1.log)"; }; }
 waitc() { # SECONDS COMPONENT DESCRIPTION CMD...
   local t="$1" c="$2" what="$3"; shift 3
-  local t0=$SECONDS end=$((SECONDS + $1))
-  end=$((SECONDS + t))
+  local t0=$SECONDS end=$((SECONDS + t))
   until "$@"; do
     check_alive "$c"
     [ $SECONDS -lt $end ] || { tail -n 40 "$LOGS/$c.log" >&2; die "timed out after ${t}s waiting for $what"; }
@@ -327,7 +324,8 @@ kc apply -f "$CLUSTER_SRC/manifests/registry.yaml" >>"$LOGS/bootstrap.log" 2>&1 
 node_ready() { [ "$(kc get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; }
 waitc 90 kubelet "node $NODE_NAME Ready" node_ready
 waitc 60 coredns "CoreDNS ready" http_ok "http://$COREDNS_READY/ready"
-waitc 60 kube-controller-manager "default ServiceAccount exists" kc -n default get serviceaccount default -o name
+default_sa() { kc -n default get serviceaccount default -o name >/dev/null 2>&1; }
+waitc 60 kube-controller-manager "default ServiceAccount exists" default_sa
 registry_ok() { http_ok "http://localhost:5000/v2/"; }
 waitc 120 kubelet "registry answers on localhost:5000" registry_ok
 for c in "${COMPONENTS[@]}"; do check_alive "$c"; done
