@@ -1,0 +1,187 @@
+// Package app is the kbrun command line: cobra commands over the engine,
+// with kubectl's configuration flags.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+
+	"github.com/kbrun/kbrun/engine/exit"
+	"github.com/kbrun/kbrun/engine/load"
+	"github.com/kbrun/kbrun/tasks"
+)
+
+// Version is set at build time with -ldflags -X; otherwise it comes from the
+// module's build info.
+var Version = ""
+
+// IO are the command's streams.
+type IO struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+// Main runs kbrun with args and returns the exit code.
+func Main(args []string, in io.Reader, out, errOut io.Writer) int {
+	streams := IO{In: in, Out: out, Err: errOut}
+	ctx, stop := signalContext(streams.Err)
+	defer stop()
+	cmd := NewRootCommand(ctx, streams)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	if err == nil {
+		return exit.OK
+	}
+	code := exit.Code(err)
+	var silent *silentError
+	if !errors.As(err, &silent) {
+		fmt.Fprintf(streams.Err, "error: %v\n", err)
+	}
+	return code
+}
+
+// silentError is an error already shown to the user (e.g. by the run's
+// report); Main only turns it into the exit code.
+type silentError struct{ err error }
+
+func (e *silentError) Error() string { return e.err.Error() }
+func (e *silentError) Unwrap() error { return e.err }
+
+// runContexts carry two levels of cancellation: the first signal cancels
+// the run (finally tasks still run), the second cancels finally too.
+type runContexts struct {
+	run, hard context.Context
+}
+
+type ctxKey struct{}
+
+// signalContext returns a context carrying the run and hard contexts.
+func signalContext(errOut io.Writer) (context.Context, func()) {
+	runCtx, cancelRun := context.WithCancelCause(context.Background())
+	hardCtx, cancelHard := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 3)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-done:
+				return
+			case s := <-sigs:
+				n++
+				name := map[os.Signal]string{syscall.SIGINT: "SIGINT", syscall.SIGTERM: "SIGTERM"}[s]
+				switch n {
+				case 1:
+					fmt.Fprintf(errOut, "\nkbrun: %s received: stopping the run; finally tasks still run (press Ctrl-C again to stop them too)\n", name)
+					cancelRun(&exit.InterruptedError{Signal: name})
+				case 2:
+					fmt.Fprintf(errOut, "\nkbrun: %s received again: stopping cleanup\n", name)
+					cancelHard(&exit.InterruptedError{Signal: name})
+				default:
+					os.Exit(exit.Interrupted)
+				}
+			}
+		}
+	}()
+	ctx := context.WithValue(context.Background(), ctxKey{}, runContexts{run: runCtx, hard: hardCtx})
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancelRun(nil)
+		cancelHard(nil)
+	}
+}
+
+func contexts(ctx context.Context) runContexts {
+	if rc, ok := ctx.Value(ctxKey{}).(runContexts); ok {
+		return rc
+	}
+	return runContexts{run: ctx, hard: context.Background()}
+}
+
+// NewRootCommand builds the kbrun command tree.
+func NewRootCommand(ctx context.Context, streams IO) *cobra.Command {
+	kubeFlags := genericclioptions.NewConfigFlags(true)
+	root := &cobra.Command{
+		Use:   "kbrun",
+		Short: "Run declarative YAML pipelines against a Kubernetes cluster",
+		Long: `kbrun runs the ordered tasks of a pipeline file against a Kubernetes cluster:
+apply manifests, compile programs, copy files into pods, exec in pods,
+deploy and wait for rollouts, assert on pod logs.
+
+Exit codes: 0 success, 1 a task failed, 2 invalid pipeline or usage,
+130 interrupted.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetContext(ctx)
+	root.SetIn(streams.In)
+	root.SetOut(streams.Out)
+	root.SetErr(streams.Err)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exit.UsageError{Err: err} })
+	kubeFlags.AddFlags(root.PersistentFlags())
+
+	root.AddCommand(
+		newRunCommand(streams, kubeFlags, false),
+		newRunCommand(streams, kubeFlags, true),
+		newValidateCommand(streams),
+		newSchemaCommand(streams),
+		newTasksCommand(streams),
+		newVersionCommand(streams),
+	)
+	// Unknown commands and missing arguments are usage errors (exit 2).
+	for _, c := range root.Commands() {
+		wrapArgs(c)
+	}
+	return root
+}
+
+func wrapArgs(c *cobra.Command) {
+	if c.Args == nil {
+		return
+	}
+	inner := c.Args
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if err := inner(cmd, args); err != nil {
+			return &exit.UsageError{Err: err}
+		}
+		return nil
+	}
+}
+
+// newLoader builds the loader for all task types.
+func newLoader() (*load.Loader, error) {
+	return load.New(tasks.Registry())
+}
+
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func newVersionCommand(streams IO) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print kbrun's version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(streams.Out, "kbrun %s\n", version())
+			return nil
+		},
+	}
+}

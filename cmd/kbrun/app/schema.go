@@ -1,0 +1,72 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+)
+
+func newSchemaCommand(streams IO) *cobra.Command {
+	return &cobra.Command{
+		Use:   "schema",
+		Short: "Print the JSON Schema of pipeline files",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			loader, err := newLoader()
+			if err != nil {
+				return err
+			}
+			_, err = streams.Out.Write(loader.Schema())
+			return err
+		},
+	}
+}
+
+func newTasksCommand(streams IO) *cobra.Command {
+	return &cobra.Command{
+		Use:   "tasks",
+		Short: "List the task types with their parameters",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, t := range mustRegistry().Types() {
+				fmt.Fprintf(streams.Out, "%s — %s\n", t.Name(), t.Summary())
+				var sch struct {
+					Properties map[string]struct {
+						Type        any    `json:"type"`
+						Description string `json:"description"`
+					} `json:"properties"`
+					Required []string `json:"required"`
+				}
+				if err := json.Unmarshal(t.Schema(), &sch); err != nil {
+					return fmt.Errorf("schema of %s: %w", t.Name(), err)
+				}
+				names := make([]string, 0, len(sch.Properties))
+				for n := range sch.Properties {
+					names = append(names, n)
+				}
+				sort.Strings(names)
+				tw := tabwriter.NewWriter(streams.Out, 0, 2, 2, ' ', 0)
+				for _, n := range names {
+					p := sch.Properties[n]
+					req := ""
+					for _, r := range sch.Required {
+						if r == n {
+							req = " (required)"
+						}
+					}
+					fmt.Fprintf(tw, "    %s\t%s%s\n", n, strings.TrimSpace(p.Description), req)
+				}
+				tw.Flush()
+				if outs := t.Outputs(); len(outs) > 0 {
+					fmt.Fprintf(streams.Out, "    outputs: %s\n", strings.Join(outs, ", "))
+				}
+				fmt.Fprintln(streams.Out)
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,12 @@
+// Command kbrun runs declarative YAML pipelines against a Kubernetes cluster.
+package main
+
+import (
+	"os"
+
+	"github.com/kbrun/kbrun/cmd/kbrun/app"
+)
+
+func main() {
+	os.Exit(app.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}

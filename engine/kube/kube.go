@@ -1,0 +1,100 @@
+// Package kube holds the one set of cluster clients a run shares: one REST
+// config, one clientset, one dynamic client and one cached discovery/RESTMapper,
+// made lazily so that pipelines without cluster tasks never read a kubeconfig.
+package kube
+
+import (
+	"fmt"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// Clients are the run's cluster clients.
+type Clients struct {
+	Config    *rest.Config
+	Typed     kubernetes.Interface
+	Dynamic   dynamic.Interface
+	Discovery discovery.CachedDiscoveryInterface
+	Mapper    meta.RESTMapper
+	// Namespace is the kubeconfig context's namespace (or -n), "default" if none.
+	Namespace string
+	// ExplicitNamespace is true when -n/--namespace was given.
+	ExplicitNamespace bool
+}
+
+// Provider gives the run's clients, creating them on first use.
+type Provider interface {
+	Clients() (*Clients, error)
+}
+
+// FlagsProvider builds clients from kubectl's standard flags (--kubeconfig,
+// --context, -n, ...) once, and hands the same clients to every caller.
+type FlagsProvider struct {
+	Flags *genericclioptions.ConfigFlags
+
+	once    sync.Once
+	clients *Clients
+	err     error
+}
+
+// NewFlagsProvider returns a provider over kubectl-style config flags.
+func NewFlagsProvider(flags *genericclioptions.ConfigFlags) *FlagsProvider {
+	return &FlagsProvider{Flags: flags}
+}
+
+// Clients implements Provider.
+func (p *FlagsProvider) Clients() (*Clients, error) {
+	p.once.Do(func() { p.clients, p.err = p.build() })
+	return p.clients, p.err
+}
+
+func (p *FlagsProvider) build() (*Clients, error) {
+	cfg, err := p.Flags.ToRESTConfig()
+	if err != nil {
+		return nil, fmt.Errorf("cluster config: %w", err)
+	}
+	// A pipeline makes bursts of calls (apply, watch, exec); client-go's
+	// default 5 QPS would throttle it for no benefit on a single run.
+	cfg.QPS, cfg.Burst = 50, 100
+	typed, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("clientset: %w", err)
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("dynamic client: %w", err)
+	}
+	disc, err := p.Flags.ToDiscoveryClient()
+	if err != nil {
+		return nil, fmt.Errorf("discovery client: %w", err)
+	}
+	mapper, err := p.Flags.ToRESTMapper()
+	if err != nil {
+		return nil, fmt.Errorf("rest mapper: %w", err)
+	}
+	ns, explicit, err := p.Flags.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return nil, fmt.Errorf("namespace: %w", err)
+	}
+	if ns == "" {
+		ns = "default"
+	}
+	return &Clients{Config: cfg, Typed: typed, Dynamic: dyn, Discovery: disc, Mapper: mapper, Namespace: ns, ExplicitNamespace: explicit}, nil
+}
+
+// StaticProvider hands out fixed clients (tests, or callers that built them).
+type StaticProvider struct{ C *Clients }
+
+// Clients implements Provider.
+func (s StaticProvider) Clients() (*Clients, error) {
+	if s.C == nil {
+		return nil, fmt.Errorf("no cluster configured")
+	}
+	return s.C, nil
+}

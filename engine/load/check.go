@@ -1,0 +1,447 @@
+package load
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kbrun/kbrun/engine/pipeline"
+	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/engine/tmpl"
+)
+
+// checker accumulates the problems of one file.
+type checker struct {
+	l    *Loader
+	file string
+	dir  string
+	sm   *pipeline.SourceMap
+	errs *Errors
+	// allTasks are every task of the file, for "exists but later" messages.
+	allTasks []*pipeline.Task
+}
+
+func (c *checker) newErr(pos pipeline.Pos, path []string, msg string) *pipeline.Error {
+	return &pipeline.Error{File: c.file, Pos: pos, Path: append([]string(nil), path...), Msg: msg}
+}
+
+func (c *checker) errAt(path []string, format string, args ...any) {
+	c.errs.add(c.newErr(c.sm.Value(path), path, fmt.Sprintf(format, args...)))
+}
+
+func (c *checker) errAtKey(path []string, format string, args ...any) {
+	c.errs.add(c.newErr(c.sm.Key(path), path, fmt.Sprintf(format, args...)))
+}
+
+func sub(path []string, toks ...string) []string {
+	out := make([]string, 0, len(path)+len(toks))
+	return append(append(out, path...), toks...)
+}
+
+// build reads the generic tree into the model. Values of the wrong shape were
+// reported by the schema and are skipped here, so that the semantic checks
+// still run on everything else and all problems come out at once.
+func (c *checker) build(tree any) *pipeline.Pipeline {
+	root, _ := tree.(map[string]any)
+	p := &pipeline.Pipeline{}
+	if md, ok := root["metadata"].(map[string]any); ok {
+		p.Name, _ = md["name"].(string)
+		p.Description, _ = md["description"].(string)
+	}
+	p.Namespace, _ = root["namespace"].(string)
+	if vars, ok := root["vars"].(map[string]any); ok {
+		names := make([]string, 0, len(vars))
+		for n := range vars {
+			names = append(names, n)
+		}
+		// File order, so that messages and plans follow the file.
+		sort.Slice(names, func(i, j int) bool {
+			pi, pj := c.sm.Key([]string{"vars", names[i]}), c.sm.Key([]string{"vars", names[j]})
+			return pi.Line < pj.Line || pi.Line == pj.Line && pi.Col < pj.Col
+		})
+		for _, n := range names {
+			v := pipeline.Var{Name: n, Path: []string{"vars", n}}
+			if long, ok := vars[n].(map[string]any); ok {
+				v.Path = sub(v.Path, "default")
+				v.Default = long["default"]
+				v.Description, _ = long["description"].(string)
+				v.Secret, _ = long["secret"].(bool)
+			} else {
+				v.Default = vars[n]
+			}
+			p.Vars = append(p.Vars, v)
+		}
+	}
+	p.Defaults.Timeout = pipeline.DefaultTimeout
+	if d, ok := root["defaults"].(map[string]any); ok {
+		if t, ok := d["timeout"].(string); ok {
+			p.Defaults.Timeout = t
+			c.duration([]string{"defaults", "timeout"}, t)
+		}
+		p.Defaults.Retry = c.retry([]string{"defaults", "retry"}, d["retry"]).Merge(pipeline.DefaultRetry)
+	} else {
+		p.Defaults.Retry = pipeline.DefaultRetry
+	}
+	p.Tasks = c.tasks([]string{"tasks"}, root["tasks"], p.Defaults)
+	p.Finally = c.tasks([]string{"finally"}, root["finally"], p.Defaults)
+	return p
+}
+
+func (c *checker) tasks(path []string, v any, d pipeline.Defaults) []*pipeline.Task {
+	list, _ := v.([]any)
+	var out []*pipeline.Task
+	for i, item := range list {
+		m, ok := item.(map[string]any)
+		if !ok {
+			continue
+		}
+		out = append(out, c.task(sub(path, strconv.Itoa(i)), m, d))
+	}
+	return out
+}
+
+var commonFields = map[string]bool{"name": true, "description": true, "timeout": true, "retry": true, "when": true, "continueOnError": true}
+
+func (c *checker) task(path []string, m map[string]any, d pipeline.Defaults) *pipeline.Task {
+	t := &pipeline.Task{Path: path}
+	t.Name, _ = m["name"].(string)
+	t.Description, _ = m["description"].(string)
+	t.When, _ = m["when"].(string)
+	t.ContinueOnError, _ = m["continueOnError"].(bool)
+	t.Timeout = d.Timeout
+	if s, ok := m["timeout"].(string); ok {
+		t.Timeout, t.TimeoutSet = s, true
+		c.duration(sub(path, "timeout"), s)
+	}
+	_, t.RetrySet = m["retry"].(map[string]any)
+	t.Retry = c.retry(sub(path, "retry"), m["retry"]).Merge(d.Retry)
+
+	var types []string
+	for k := range m {
+		if commonFields[k] {
+			continue
+		}
+		if _, known := c.l.reg.Get(k); known || k == pipeline.ParallelType {
+			types = append(types, k)
+		}
+	}
+	sort.Strings(types)
+	label := "task"
+	if t.Name != "" {
+		label = fmt.Sprintf("task %q", t.Name)
+	}
+	switch len(types) {
+	case 0:
+		if !c.hasUnknownField(m) { // an unknown field was reported already
+			c.errAt(path, "%s has no task type: add one of %s", label, strings.Join(append(c.l.reg.Names(), pipeline.ParallelType), ", "))
+		}
+	case 1:
+		t.Type = types[0]
+		t.Params = m[t.Type]
+		if t.Type == pipeline.ParallelType {
+			if g, ok := m[t.Type].(map[string]any); ok {
+				t.Children = c.tasks(sub(path, pipeline.ParallelType, "tasks"), g["tasks"], d)
+			}
+		}
+	default:
+		c.errAtKey(sub(path, types[1]), "%s has %d task types (%s): a task has exactly one", label, len(types), strings.Join(types, ", "))
+	}
+	return t
+}
+
+func (c *checker) hasUnknownField(m map[string]any) bool {
+	for k := range m {
+		if _, known := c.l.reg.Get(k); !known && !commonFields[k] && k != pipeline.ParallelType {
+			return true
+		}
+	}
+	return false
+}
+
+// retry reads a retry policy, recording which fields were set.
+func (c *checker) retry(path []string, v any) pipeline.Retry {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return pipeline.Retry{}
+	}
+	fields := map[string]any{}
+	r := pipeline.Retry{}
+	if n, ok := m["attempts"].(int64); ok {
+		r.Attempts = int(n)
+		fields["attempts"] = true
+	}
+	for _, f := range []string{"backoff", "maxBackoff"} {
+		s, ok := m[f].(string)
+		if !ok {
+			continue
+		}
+		if tmpl.Has(s) {
+			c.errAt(sub(path, f), "retry durations cannot be templates")
+			continue
+		}
+		dur := c.duration(sub(path, f), s)
+		if f == "backoff" {
+			r.Backoff = dur
+		} else {
+			r.MaxBackoff = dur
+		}
+		fields[f] = true
+	}
+	switch j := m["jitter"].(type) {
+	case float64:
+		r.Jitter, fields["jitter"] = j, true
+	case int64:
+		r.Jitter, fields["jitter"] = float64(j), true
+	}
+	return pipeline.WithSetFields(r, fields)
+}
+
+// duration checks a literal duration; templated ones are checked when rendered.
+func (c *checker) duration(path []string, s string) time.Duration {
+	if tmpl.Has(s) {
+		return 0
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0 // the schema's pattern reported it
+	}
+	if d <= 0 {
+		c.errAt(path, "duration must be positive, got %q", s)
+	}
+	return d
+}
+
+// semantic runs the checks the schema cannot express.
+func (c *checker) semantic(p *pipeline.Pipeline) {
+	vars := map[string]bool{}
+	for _, v := range p.Vars {
+		vars[v.Name] = true
+	}
+	scope := &scope{vars: vars, tasks: map[string]*pipeline.Task{}}
+	c.allTasks = append(flatten(p.Tasks), flatten(p.Finally)...)
+
+	// Unique names across tasks, finally and parallel children.
+	seen := map[string][]string{}
+	var visit func(ts []*pipeline.Task)
+	visit = func(ts []*pipeline.Task) {
+		for _, t := range ts {
+			if t.Name != "" {
+				if first, dup := seen[t.Name]; dup {
+					c.errAt(sub(t.Path, "name"), "duplicate task name %q (first used at line %d)", t.Name, c.sm.Value(sub(first, "name")).Line)
+				} else {
+					seen[t.Name] = t.Path
+				}
+			}
+			visit(t.Children)
+		}
+	}
+	visit(p.Tasks)
+	visit(p.Finally)
+
+	// Templates outside tasks: namespace and var defaults.
+	c.templates([]string{"namespace"}, p.Namespace, scope, "")
+	for _, v := range p.Vars {
+		c.templatesTree(v.Path, v.Default, scope, "vars")
+	}
+
+	c.taskList(p.Tasks, scope)
+	c.taskList(p.Finally, scope)
+}
+
+// scope is what templates may refer to at a point of the pipeline.
+type scope struct {
+	vars  map[string]bool
+	tasks map[string]*pipeline.Task // tasks that have run before this point
+}
+
+func (s *scope) with(ts ...*pipeline.Task) *scope {
+	n := &scope{vars: s.vars, tasks: make(map[string]*pipeline.Task, len(s.tasks)+len(ts))}
+	for k, v := range s.tasks {
+		n.tasks[k] = v
+	}
+	for _, t := range ts {
+		if t.Name != "" {
+			n.tasks[t.Name] = t
+		}
+	}
+	return n
+}
+
+// taskList checks tasks in order; each sees the tasks before it. A parallel
+// group's children see what came before the group, not each other.
+func (c *checker) taskList(ts []*pipeline.Task, sc *scope) *scope {
+	for _, t := range ts {
+		c.checkTask(t, sc)
+		if t.Type == pipeline.ParallelType {
+			for _, ch := range t.Children {
+				c.checkTask(ch, sc)
+				if ch.Type == pipeline.ParallelType {
+					c.taskList(ch.Children, sc)
+				}
+			}
+			sc = sc.with(flatten(t.Children)...)
+		}
+		sc = sc.with(t)
+	}
+	return sc
+}
+
+func flatten(ts []*pipeline.Task) []*pipeline.Task {
+	var out []*pipeline.Task
+	for _, t := range ts {
+		out = append(out, t)
+		out = append(out, flatten(t.Children)...)
+	}
+	return out
+}
+
+func (c *checker) checkTask(t *pipeline.Task, sc *scope) {
+	c.templates(sub(t.Path, "when"), t.When, sc, t.Name)
+	if tmpl.Has(t.Timeout) {
+		c.templates(sub(t.Path, "timeout"), t.Timeout, sc, t.Name)
+	}
+	if t.Type == "" || t.Type == pipeline.ParallelType {
+		return
+	}
+	c.templatesTree(sub(t.Path, t.Type), t.Params, sc, t.Name)
+	typ, _ := c.l.reg.Get(t.Type)
+	if ch, ok := typ.(task.Checker); ok {
+		for _, fe := range ch.Check(task.Params{Value: t.Params, Dir: c.dir}) {
+			path := sub(sub(t.Path, t.Type), fe.Path...)
+			c.errAt(path, "%s", fe.Message)
+		}
+	}
+}
+
+// templatesTree checks every string in a generic value.
+func (c *checker) templatesTree(path []string, v any, sc *scope, owner string) {
+	switch x := v.(type) {
+	case string:
+		c.templates(path, x, sc, owner)
+	case []any:
+		for i, item := range x {
+			c.templatesTree(sub(path, strconv.Itoa(i)), item, sc, owner)
+		}
+	case map[string]any:
+		for k, item := range x {
+			c.templatesTree(sub(path, k), item, sc, owner)
+		}
+	}
+}
+
+// templates parses one template string and checks what it refers to.
+// owner is "vars" for var defaults (which may not use task outputs).
+func (c *checker) templates(path []string, s string, sc *scope, owner string) {
+	if !tmpl.Has(s) {
+		return
+	}
+	t, err := tmpl.Parse(pipeline.FieldPath(path), s)
+	if err != nil {
+		c.errAt(path, "%s", err)
+		return
+	}
+	for _, ref := range tmpl.Refs(t) {
+		if msg := c.checkRef(ref, sc, owner); msg != "" {
+			c.errAt(path, "%s", msg)
+		}
+	}
+}
+
+var pipelineFields = map[string]bool{"name": true, "dir": true, "file": true, "runId": true}
+
+func (c *checker) checkRef(ref tmpl.Ref, sc *scope, owner string) string {
+	dotted := "." + strings.Join(append([]string{ref.Root}, ref.Path...), ".")
+	switch ref.Root {
+	case "vars":
+		if len(ref.Path) > 0 && !sc.vars[ref.Path[0]] {
+			return fmt.Sprintf("template refers to undefined var %q (%s)%s", ref.Path[0], dotted, didYouMean(ref.Path[0], keys(sc.vars)))
+		}
+	case "env":
+	case "pipeline":
+		if len(ref.Path) > 0 && !pipelineFields[ref.Path[0]] {
+			return fmt.Sprintf("unknown field %s: .pipeline has name, dir, file and runId", dotted)
+		}
+	case "tasks":
+		if owner == "vars" {
+			return fmt.Sprintf("var defaults cannot use task outputs (%s): vars are resolved before any task runs", dotted)
+		}
+		if len(ref.Path) == 0 {
+			return ""
+		}
+		name := ref.Path[0]
+		t, ok := sc.tasks[name]
+		if !ok {
+			if name == owner {
+				return fmt.Sprintf("task %q refers to its own outputs (%s)", name, dotted)
+			}
+			if c.taskExists(name) {
+				return fmt.Sprintf("template refers to task %q, which has not run at this point (%s): a task can use the outputs of earlier tasks only", name, dotted)
+			}
+			return fmt.Sprintf("template refers to unknown task %q (%s)", name, dotted)
+		}
+		if len(ref.Path) > 1 {
+			out := ref.Path[1]
+			if t.Type == pipeline.ParallelType {
+				return fmt.Sprintf("task %q is a parallel group and has no outputs; use its children's (%s)", name, dotted)
+			}
+			typ, ok := c.l.reg.Get(t.Type)
+			if !ok {
+				return ""
+			}
+			if !contains(typ.Outputs(), out) {
+				return fmt.Sprintf("task %q (%s) has no output %q (%s); it has: %s", name, t.Type, out, dotted, strings.Join(typ.Outputs(), ", "))
+			}
+		}
+	default:
+		return fmt.Sprintf("unknown template data %s: use .vars, .env, .pipeline or .tasks", dotted)
+	}
+	return ""
+}
+
+func (c *checker) taskExists(name string) bool {
+	found := false
+	var visit func(ts []*pipeline.Task)
+	visit = func(ts []*pipeline.Task) {
+		for _, t := range ts {
+			if t.Name == name {
+				found = true
+			}
+			visit(t.Children)
+		}
+	}
+	visit(c.allTasks)
+	return found
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func didYouMean(s string, known []string) string {
+	best, bestD := "", 3
+	for _, k := range known {
+		if d := distance(strings.ToLower(k), strings.ToLower(s)); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}

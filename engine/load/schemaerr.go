@@ -1,0 +1,214 @@
+package load
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+
+	"github.com/kbrun/kbrun/engine/pipeline"
+)
+
+var printer = message.NewPrinter(language.English)
+
+// schemaErrors validates the tree against the pipeline schema and records
+// one error per real problem, at the position of the offending key or value.
+func (c *checker) schemaErrors(tree any) {
+	err := c.l.schema.Validate(tree)
+	if err == nil {
+		return
+	}
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		c.errAt(nil, "schema validation: %s", err)
+		return
+	}
+	var leaves []*jsonschema.ValidationError
+	collect(ve, &leaves)
+	seen := map[string]bool{}
+	for _, e := range leaves {
+		for _, pe := range c.describe(e) {
+			key := pe.Error()
+			if !seen[key] {
+				seen[key] = true
+				c.errs.add(pe)
+			}
+		}
+	}
+}
+
+// collect gathers the errors worth showing. For oneOf/anyOf it keeps only
+// the branches that match the value's type, so that a var written as a map
+// with a typo reports the typo, not "not a string".
+func collect(e *jsonschema.ValidationError, out *[]*jsonschema.ValidationError) {
+	switch k := e.ErrorKind.(type) {
+	case *kind.OneOf, *kind.AnyOf:
+		// "A task has exactly one type" is checked with a clearer message.
+		if strings.HasSuffix(e.SchemaURL, "#/$defs/task") {
+			return
+		}
+		if oo, ok := k.(*kind.OneOf); ok && oo.Subschemas != nil {
+			*out = append(*out, e)
+			return
+		}
+		var keep []*jsonschema.ValidationError
+		for _, cause := range e.Causes {
+			if !typeMismatchOnly(cause, e.InstanceLocation) {
+				keep = append(keep, cause)
+			}
+		}
+		if len(keep) == 0 {
+			*out = append(*out, e)
+			return
+		}
+		for _, cause := range keep {
+			collect(cause, out)
+		}
+	default:
+		if len(e.Causes) == 0 {
+			*out = append(*out, e)
+			return
+		}
+		for _, cause := range e.Causes {
+			collect(cause, out)
+		}
+	}
+}
+
+// typeMismatchOnly reports whether every leaf of e is a type error at loc:
+// the branch was for another type of value altogether.
+func typeMismatchOnly(e *jsonschema.ValidationError, loc []string) bool {
+	if len(e.Causes) == 0 {
+		_, isType := e.ErrorKind.(*kind.Type)
+		return isType && samePath(e.InstanceLocation, loc)
+	}
+	for _, c := range e.Causes {
+		if !typeMismatchOnly(c, loc) {
+			return false
+		}
+	}
+	return true
+}
+
+func samePath(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// describe turns one schema error into pipeline errors with positions and
+// kubectl-like wording.
+func (c *checker) describe(e *jsonschema.ValidationError) []*pipeline.Error {
+	loc := e.InstanceLocation
+	switch k := e.ErrorKind.(type) {
+	case *kind.AdditionalProperties:
+		var out []*pipeline.Error
+		props := append([]string(nil), k.Properties...)
+		sort.Strings(props)
+		for _, prop := range props {
+			path := append(append([]string(nil), loc...), prop)
+			msg := fmt.Sprintf("unknown field %q", prop)
+			if s := c.suggest(loc, prop); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			out = append(out, c.newErr(c.sm.Key(path), path, msg))
+		}
+		return out
+	case *kind.Required:
+		var out []*pipeline.Error
+		for _, m := range k.Missing {
+			out = append(out, c.newErr(c.sm.Value(loc), loc, fmt.Sprintf("missing required field %q", m)))
+		}
+		return out
+	case *kind.OneOf:
+		if k.Subschemas != nil {
+			return []*pipeline.Error{c.newErr(c.sm.Value(loc), loc, "value matches more than one allowed form")}
+		}
+		return []*pipeline.Error{c.newErr(c.sm.Value(loc), loc, "value has none of the allowed types")}
+	case *kind.AnyOf:
+		return []*pipeline.Error{c.newErr(c.sm.Value(loc), loc, "value has none of the allowed forms")}
+	case *kind.Pattern:
+		return []*pipeline.Error{c.newErr(c.sm.Value(loc), loc, patternMessage(loc, k))}
+	case *kind.PropertyNames:
+		return []*pipeline.Error{c.newErr(c.sm.Value(loc), loc, k.LocalizedString(printer))}
+	default:
+		return []*pipeline.Error{c.newErr(c.sm.Value(loc), loc, e.ErrorKind.LocalizedString(printer))}
+	}
+}
+
+// patternMessage explains the patterns the schema uses in words.
+func patternMessage(loc []string, k *kind.Pattern) string {
+	switch {
+	case strings.Contains(k.Want, "ns|us|µs|ms|s|m|h"):
+		return fmt.Sprintf("%q is not a duration (use e.g. 30s, 5m, 1h30m)", k.Got)
+	case k.Want == "^[A-Za-z_][A-Za-z0-9_]*$":
+		return fmt.Sprintf("%q is not a valid name: use letters, digits and _ and start with a letter, since templates refer to it as .tasks.NAME or .vars.NAME", k.Got)
+	case len(loc) > 0 && loc[len(loc)-1] == "name":
+		return fmt.Sprintf("%q is not a valid name: use lower-case letters, digits and -, starting and ending with a letter or digit", k.Got)
+	}
+	return k.LocalizedString(printer)
+}
+
+// suggest finds a known field close to a misspelt one.
+func (c *checker) suggest(loc []string, prop string) string {
+	known := c.knownFields(loc)
+	best, bestD := "", 3
+	for _, k := range known {
+		if d := distance(strings.ToLower(k), strings.ToLower(prop)); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// knownFields lists the fields allowed at an instance location, for
+// suggestions; it understands the pipeline's main places.
+func (c *checker) knownFields(loc []string) []string {
+	top := []string{"apiVersion", "kind", "metadata", "namespace", "vars", "defaults", "tasks", "finally"}
+	taskFields := append([]string{"name", "description", "timeout", "retry", "when", "continueOnError", "parallel"}, c.l.reg.Names()...)
+	switch {
+	case len(loc) == 0:
+		return top
+	case loc[len(loc)-1] == "metadata":
+		return []string{"name", "description"}
+	case loc[len(loc)-1] == "retry":
+		return []string{"attempts", "backoff", "maxBackoff", "jitter"}
+	case loc[len(loc)-1] == "defaults":
+		return []string{"timeout", "retry"}
+	case len(loc) >= 2 && (loc[len(loc)-2] == "tasks" || loc[len(loc)-2] == "finally"):
+		return taskFields
+	}
+	return nil
+}
+
+// distance is the Levenshtein edit distance.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,121 @@
+// Package pipeline is the pipeline file: its model, and reading YAML into
+// generic data that remembers where every value came from (file:line:col).
+package pipeline
+
+import "time"
+
+// APIVersion and Kind identify a pipeline file.
+const (
+	APIVersion = "kbrun.dev/v1alpha1"
+	Kind       = "Pipeline"
+)
+
+// Pipeline is a loaded, validated pipeline file.
+type Pipeline struct {
+	// File is the pipeline file's path as given; Dir its absolute folder.
+	File string
+	Dir  string
+
+	Name        string
+	Description string
+	// Namespace is the pipeline's default namespace (a template).
+	Namespace string
+	// Vars in file order.
+	Vars     []Var
+	Defaults Defaults
+	Tasks    []*Task
+	Finally  []*Task
+
+	// Source maps instance paths to positions, for errors found later.
+	Source *SourceMap
+}
+
+// Var is a pipeline variable with its default.
+type Var struct {
+	Name        string
+	Default     any
+	Description string
+	Secret      bool
+	// Path is the instance path of the default value, for errors.
+	Path []string
+}
+
+// Defaults apply to every task that does not set its own.
+type Defaults struct {
+	Timeout string
+	Retry   Retry
+}
+
+// Retry is a retry policy: how often to try and how long to wait between
+// tries (exponential from Backoff up to MaxBackoff, spread by Jitter).
+type Retry struct {
+	Attempts   int
+	Backoff    time.Duration
+	MaxBackoff time.Duration
+	Jitter     float64
+	// set records which fields the file gave, for merging with defaults.
+	set map[string]bool
+}
+
+// WithSetFields returns r recording which fields the file set.
+func WithSetFields(r Retry, fields map[string]any) Retry {
+	r.set = map[string]bool{}
+	for f := range fields {
+		r.set[f] = true
+	}
+	return r
+}
+
+// IsSet reports whether the file set the named field ("attempts", ...).
+func (r Retry) IsSet(field string) bool { return r.set[field] }
+
+// Merge returns r with every field the file did not set taken from d.
+func (r Retry) Merge(d Retry) Retry {
+	out := r
+	if !r.IsSet("attempts") {
+		out.Attempts = d.Attempts
+	}
+	if !r.IsSet("backoff") {
+		out.Backoff = d.Backoff
+	}
+	if !r.IsSet("maxBackoff") {
+		out.MaxBackoff = d.MaxBackoff
+	}
+	if !r.IsSet("jitter") {
+		out.Jitter = d.Jitter
+	}
+	out.set = nil
+	return out
+}
+
+// DefaultRetry is used when neither the task nor the pipeline says otherwise:
+// three tries, so that transient API errors do not fail a run.
+var DefaultRetry = Retry{Attempts: 3, Backoff: time.Second, MaxBackoff: 15 * time.Second, Jitter: 0.2}
+
+// DefaultTimeout bounds a task when neither it nor the pipeline sets one.
+const DefaultTimeout = "5m"
+
+// Task is one entry of tasks or finally.
+type Task struct {
+	Name        string
+	Description string
+	// Type is the task type's key (e.g. "exec"); "parallel" for groups.
+	Type string
+	// Params is the generic, unrendered value under the type key.
+	Params any
+	// Children are a parallel group's tasks.
+	Children []*Task
+	// Timeout is a duration or a template rendering to one; "" = default.
+	Timeout         string
+	Retry           Retry
+	// TimeoutSet and RetrySet say whether the task set them itself.
+	TimeoutSet, RetrySet bool
+	When            string
+	ContinueOnError bool
+
+	// Path is the task's instance path, e.g. ["tasks","2"], for errors.
+	Path []string
+}
+
+// ParallelType is the type key of a group whose children run concurrently.
+const ParallelType = "parallel"

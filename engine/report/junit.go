@@ -1,0 +1,115 @@
+package report
+
+import (
+	"encoding/xml"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+)
+
+// JUnit collects events and writes a JUnit XML report: one testsuite for the
+// run, one testcase per task (finally tasks included), output in system-out.
+type JUnit struct {
+	mu     sync.Mutex
+	suite  junitSuite
+	output map[string]*strings.Builder
+}
+
+// NewJUnit returns an empty collector.
+func NewJUnit() *JUnit {
+	return &JUnit{output: map[string]*strings.Builder{}}
+}
+
+type junitSuites struct {
+	XMLName xml.Name     `xml:"testsuites"`
+	Suites  []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name      string      `xml:"name,attr"`
+	Tests     int         `xml:"tests,attr"`
+	Failures  int         `xml:"failures,attr"`
+	Skipped   int         `xml:"skipped,attr"`
+	Time      string      `xml:"time,attr"`
+	Timestamp string      `xml:"timestamp,attr,omitempty"`
+	Cases     []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Time      string        `xml:"time,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+	Skipped   *junitSkipped `xml:"skipped,omitempty"`
+	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr"`
+	Body    string `xml:",chardata"`
+}
+
+type junitSkipped struct {
+	Message string `xml:"message,attr,omitempty"`
+}
+
+// maxCaseOutput bounds the output kept per testcase.
+const maxCaseOutput = 64 << 10
+
+// Report implements Reporter.
+func (j *JUnit) Report(e Event) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	switch e.Type {
+	case RunStart:
+		j.suite.Name = e.Pipeline
+		j.suite.Timestamp = e.Time.UTC().Format(time.RFC3339)
+	case TaskOutput, TaskLog:
+		b := j.output[e.Task]
+		if b == nil {
+			b = &strings.Builder{}
+			j.output[e.Task] = b
+		}
+		if b.Len() < maxCaseOutput {
+			b.WriteString(e.Line + "\n")
+		}
+	case TaskEnd:
+		c := &junitCase{Name: e.Task, Classname: j.suite.Name + "." + e.TaskType, Time: seconds(e.DurationMS)}
+		switch e.Status {
+		case StatusFailed:
+			c.Failure = &junitFailure{Message: firstLine(e.Error), Type: e.TaskType, Body: e.Error}
+			j.suite.Failures++
+		case StatusSkipped:
+			c.Skipped = &junitSkipped{Message: e.Reason}
+			j.suite.Skipped++
+		}
+		if b := j.output[e.Task]; b != nil {
+			c.SystemOut = b.String()
+		}
+		j.suite.Cases = append(j.suite.Cases, *c)
+		j.suite.Tests++
+	case RunEnd:
+		j.suite.Time = seconds(e.DurationMS)
+	}
+}
+
+// Write writes the XML document.
+func (j *JUnit) Write(w io.Writer) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(junitSuites{Suites: []junitSuite{j.suite}}); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}
+
+func seconds(ms int64) string { return fmt.Sprintf("%.3f", float64(ms)/1000) }

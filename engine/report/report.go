@@ -1,0 +1,104 @@
+// Package report turns the runner's events into what people and CI read:
+// live text, one JSON object per line, and JUnit XML.
+package report
+
+import (
+	"sync"
+	"time"
+)
+
+// Event types.
+const (
+	RunStart   = "run.start"
+	TaskPlan   = "task.plan"
+	TaskStart  = "task.start"
+	TaskOutput = "task.output"
+	TaskLog    = "task.log"
+	TaskRetry  = "task.retry"
+	TaskEnd    = "task.end"
+	RunEnd     = "run.end"
+	Cleanup    = "run.cleanup"
+)
+
+// Task statuses in TaskEnd events.
+const (
+	StatusOK      = "ok"
+	StatusFailed  = "failed"
+	StatusSkipped = "skipped"
+	StatusPlanned = "planned"
+)
+
+// Event is one thing that happened in a run. Fields not relevant to a type
+// are left empty and omitted from JSON.
+type Event struct {
+	Time     time.Time `json:"time"`
+	Type     string    `json:"type"`
+	Pipeline string    `json:"pipeline,omitempty"`
+	RunID    string    `json:"runId,omitempty"`
+	Task     string    `json:"task,omitempty"`
+	TaskType string    `json:"taskType,omitempty"`
+	// Index is the task's place in the plan, e.g. "3", "2.1", "F1".
+	Index    string `json:"index,omitempty"`
+	Finally  bool   `json:"finally,omitempty"`
+	Describe string `json:"describe,omitempty"`
+	// Params are the rendered parameters (plans and task.start).
+	Params      any    `json:"params,omitempty"`
+	Attempt     int    `json:"attempt,omitempty"`
+	MaxAttempts int    `json:"maxAttempts,omitempty"`
+	Stream      string `json:"stream,omitempty"`
+	Line        string `json:"line,omitempty"`
+	Status      string `json:"status,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	Error       string `json:"error,omitempty"`
+	// Wait is the backoff before the next attempt (task.retry).
+	WaitMS int64 `json:"waitMs,omitempty"`
+	// DurationMS is the task's or run's wall time (task.end, run.end).
+	DurationMS int64 `json:"durationMs,omitempty"`
+	// ExitCode of the run (run.end).
+	ExitCode *int `json:"exitCode,omitempty"`
+	// Outputs of the task (task.end), masked.
+	Outputs map[string]any `json:"outputs,omitempty"`
+	DryRun  bool           `json:"dryRun,omitempty"`
+}
+
+// Reporter receives events. Implementations must be safe for concurrent use:
+// tasks in a parallel group report at once.
+type Reporter interface {
+	Report(e Event)
+}
+
+// Multi sends every event to each reporter in turn.
+type Multi []Reporter
+
+// Report implements Reporter.
+func (m Multi) Report(e Event) {
+	for _, r := range m {
+		r.Report(e)
+	}
+}
+
+// Func adapts a function to Reporter.
+type Func func(Event)
+
+// Report implements Reporter.
+func (f Func) Report(e Event) { f(e) }
+
+// Recorder keeps every event, for tests and reports written at the end.
+type Recorder struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+// Report implements Reporter.
+func (r *Recorder) Report(e Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+// Events returns a copy of what was recorded.
+func (r *Recorder) Events() []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Event(nil), r.events...)
+}

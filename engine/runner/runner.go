@@ -1,0 +1,584 @@
+// Package runner executes a validated pipeline: tasks in order, each with its
+// timeout and retry policy, parallel groups concurrently, finally tasks after
+// everything (also after failure or interruption), reporting every step.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kbrun/kbrun/engine/exit"
+	"github.com/kbrun/kbrun/engine/kube"
+	"github.com/kbrun/kbrun/engine/pipeline"
+	"github.com/kbrun/kbrun/engine/report"
+	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/engine/tmpl"
+)
+
+// Options configure one run.
+type Options struct {
+	Registry *task.Registry
+	// Kube gives the cluster clients; made on first use by a cluster task.
+	Kube kube.Provider
+	// Reporter receives the events (unmasked: the runner masks them).
+	Reporter report.Reporter
+	// Overrides replace var defaults (from --values and --set).
+	Overrides map[string]any
+	// Environ is the .env template data.
+	Environ map[string]string
+	// RunID names this run (.pipeline.runId); default: time and random.
+	RunID string
+	// Namespace is -n/--namespace when given explicitly.
+	Namespace string
+	// ContextNamespace returns the kubeconfig context's namespace; it is
+	// asked only when neither -n nor the pipeline names one.
+	ContextNamespace func() string
+	// Timeout bounds the tasks of the run (not finally); 0 = none.
+	Timeout time.Duration
+	// FinallyTimeout bounds the finally tasks together; default 10m.
+	FinallyTimeout time.Duration
+	// Keep skips finally (debugging: leave what the run made).
+	Keep   bool
+	DryRun task.DryRun
+	// Only, From and Skip select tasks for reruns; finally always runs.
+	Only []string
+	From string
+	Skip []string
+	// HardCtx, when cancelled, stops finally too (a second interrupt).
+	HardCtx context.Context
+	// Sleep waits between attempts; tests replace it.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Rand returns a number in [0,1) for jitter; tests replace it.
+	Rand func() float64
+}
+
+// TaskResult is how one task ended.
+type TaskResult struct {
+	Name, Type, Index string
+	Status            string
+	Attempts          int
+	Duration          time.Duration
+	Err               error
+	Outputs           task.Outputs
+}
+
+// Result is how the run ended. Err is nil on success; exit.Code(Err) gives
+// the process exit code.
+type Result struct {
+	RunID    string
+	Tasks    []TaskResult
+	Duration time.Duration
+	Err      error
+	// Applied is what the run applied and did not delete.
+	Applied []kube.ObjectRef
+}
+
+// NewRunID returns a run id usable in Kubernetes names and image tags.
+func NewRunID() string {
+	return fmt.Sprintf("%s-%04x", time.Now().UTC().Format("20060102150405"), rand.IntN(1<<16))
+}
+
+type runner struct {
+	p      *pipeline.Pipeline
+	opts   Options
+	rep    report.Reporter
+	masker *report.Masker
+	base   map[string]any // vars, env, pipeline
+
+	mu      sync.Mutex
+	outputs map[string]map[string]any // .tasks
+	results []TaskResult
+	ran     map[string]bool // tasks that ended (any status), for messages
+
+	namespace string
+	applied   *kube.AppliedSet
+	workOnce  sync.Once
+	workDir   string
+	workErr   error
+}
+
+// Run executes p. The returned Result is never nil.
+func Run(ctx context.Context, p *pipeline.Pipeline, opts Options) *Result {
+	start := time.Now()
+	if opts.RunID == "" {
+		opts.RunID = NewRunID()
+	}
+	if opts.Sleep == nil {
+		opts.Sleep = sleep
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Float64
+	}
+	if opts.FinallyTimeout == 0 {
+		opts.FinallyTimeout = 10 * time.Minute
+	}
+	if opts.HardCtx == nil {
+		opts.HardCtx = context.Background()
+	}
+	if opts.Reporter == nil {
+		opts.Reporter = report.Func(func(report.Event) {})
+	}
+	r := &runner{p: p, opts: opts, outputs: map[string]map[string]any{}, ran: map[string]bool{}, applied: &kube.AppliedSet{}}
+	res := &Result{RunID: opts.RunID}
+	// The secret-less reporter is used until vars are known; nothing
+	// secret can have been shown before that.
+	r.rep = opts.Reporter
+	err := r.prepare()
+	if err == nil {
+		r.rep = report.Masked(r.masker, opts.Reporter)
+		r.rep.Report(report.Event{Time: time.Now(), Type: report.RunStart, Pipeline: p.Name, RunID: opts.RunID, DryRun: opts.DryRun != task.DryRunNone})
+		if opts.DryRun != task.DryRunNone {
+			r.plan()
+		} else {
+			err = r.execute(ctx)
+		}
+	}
+	res.Duration = time.Since(start)
+	res.Err = err
+	res.Tasks = r.results
+	res.Applied = r.applied.List()
+	code := exit.Code(err)
+	ev := report.Event{Time: time.Now(), Type: report.RunEnd, Pipeline: p.Name, RunID: opts.RunID, DurationMS: res.Duration.Milliseconds(), ExitCode: &code, DryRun: opts.DryRun != task.DryRunNone}
+	if err != nil {
+		ev.Error = err.Error()
+	}
+	r.rep.Report(ev)
+	if r.workDir != "" && !opts.Keep {
+		_ = os.RemoveAll(r.workDir)
+	}
+	return res
+}
+
+// prepare resolves vars, the namespace and the masker.
+func (r *runner) prepare() error {
+	if err := r.checkSelection(); err != nil {
+		return err
+	}
+	env := map[string]any{}
+	for k, v := range r.opts.Environ {
+		env[k] = v
+	}
+	r.base = map[string]any{
+		"env":      env,
+		"pipeline": map[string]any{"name": r.p.Name, "dir": r.p.Dir, "file": r.p.File, "runId": r.opts.RunID},
+	}
+	vars, err := ResolveVars(r.p, r.opts.Overrides, r.base)
+	if err != nil {
+		return &exit.InvalidError{Err: err}
+	}
+	r.base["vars"] = vars
+	r.masker = report.NewMasker(Secrets(r.p, vars))
+	switch {
+	case r.opts.Namespace != "":
+		r.namespace = r.opts.Namespace
+	case r.p.Namespace != "":
+		ns, err := tmpl.Render("namespace", r.p.Namespace, r.data())
+		if err != nil {
+			return &exit.InvalidError{Err: fmt.Errorf("namespace: %w", err)}
+		}
+		r.namespace = ns
+	case r.opts.ContextNamespace != nil:
+		r.namespace = r.opts.ContextNamespace()
+	}
+	if r.namespace == "" {
+		r.namespace = "default"
+	}
+	return nil
+}
+
+// data returns the template data as of now (a snapshot of .tasks).
+func (r *runner) data() map[string]any {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	tasks := make(map[string]any, len(r.outputs))
+	for k, v := range r.outputs {
+		tasks[k] = v
+	}
+	out := make(map[string]any, len(r.base)+1)
+	for k, v := range r.base {
+		out[k] = v
+	}
+	out["tasks"] = tasks
+	return out
+}
+
+// execute runs the selected tasks, then finally.
+func (r *runner) execute(ctx context.Context) error {
+	runCtx := ctx
+	if r.opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeoutCause(ctx, r.opts.Timeout, fmt.Errorf("run timeout of %s exceeded (--timeout)", r.opts.Timeout))
+		defer cancel()
+	}
+	var failure error
+	for i, t := range r.p.Tasks {
+		idx := fmt.Sprint(i + 1)
+		if runCtx.Err() != nil {
+			r.skip(t, idx, "not started: "+causeText(runCtx))
+			continue
+		}
+		if !r.selected(t, i) {
+			r.skip(t, idx, "not selected (--only/--from/--skip)")
+			continue
+		}
+		if err := r.runOne(runCtx, t, idx, false); err != nil && failure == nil {
+			failure = err
+		}
+		if failure != nil {
+			// Tasks after a failure do not start; they are listed as skipped.
+			for j, rest := range r.p.Tasks[i+1:] {
+				r.skip(rest, fmt.Sprint(i+j+2), "not started: an earlier task failed")
+			}
+			break
+		}
+	}
+	interrupted := interruption(ctx)
+	if failure == nil && runCtx.Err() != nil {
+		failure = context.Cause(runCtx)
+	}
+
+	finErr := r.finally()
+	switch {
+	case interrupted != nil:
+		return interrupted
+	case failure != nil:
+		return failure
+	case finErr != nil:
+		return finErr
+	}
+	return nil
+}
+
+// finally runs the finally tasks with their own context: the run's may be
+// cancelled or timed out already. Every finally task runs even when an
+// earlier one failed: each may clean up something different.
+func (r *runner) finally() error {
+	if len(r.p.Finally) == 0 {
+		return nil
+	}
+	if r.opts.Keep {
+		for i, t := range r.p.Finally {
+			r.skip(t, fmt.Sprintf("F%d", i+1), "--keep")
+		}
+		if left := r.applied.List(); len(left) > 0 {
+			r.rep.Report(report.Event{Time: time.Now(), Type: report.Cleanup, Reason: "--keep: left in the cluster:\n" + describeRefs(left)})
+		}
+		return nil
+	}
+	ctx, cancel := context.WithTimeoutCause(r.opts.HardCtx, r.opts.FinallyTimeout, fmt.Errorf("finally timeout of %s exceeded", r.opts.FinallyTimeout))
+	defer cancel()
+	var first error
+	for i, t := range r.p.Finally {
+		idx := fmt.Sprintf("F%d", i+1)
+		if ctx.Err() != nil {
+			r.skip(t, idx, "not started: "+causeText(ctx))
+			continue
+		}
+		if err := r.runOne(ctx, t, idx, true); err != nil && first == nil {
+			first = err
+		}
+	}
+	if ctx.Err() != nil {
+		if left := r.applied.List(); len(left) > 0 {
+			r.rep.Report(report.Event{Time: time.Now(), Type: report.Cleanup, Reason: "cleanup stopped (" + causeText(ctx) + "); left behind in the cluster:\n" + describeRefs(left)})
+		}
+	}
+	return first
+}
+
+func describeRefs(refs []kube.ObjectRef) string {
+	lines := make([]string, len(refs))
+	for i, ref := range refs {
+		name := ref.Name
+		if ref.Namespace != "" {
+			name = ref.Namespace + "/" + name
+		}
+		lines[i] = fmt.Sprintf("  %s %s (applied by task %s)", ref.Kind, name, ref.Task)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// interruption returns the run's InterruptedError if ctx was cancelled by a signal.
+func interruption(ctx context.Context) error {
+	var ie *exit.InterruptedError
+	if errors.As(context.Cause(ctx), &ie) {
+		return ie
+	}
+	return nil
+}
+
+func causeText(ctx context.Context) string {
+	if c := context.Cause(ctx); c != nil {
+		return c.Error()
+	}
+	return "cancelled"
+}
+
+func (r *runner) skip(t *pipeline.Task, idx, reason string) {
+	r.end(t, idx, TaskResult{Status: report.StatusSkipped}, reason)
+	for i, c := range t.Children {
+		r.skip(c, fmt.Sprintf("%s.%d", idx, i+1), reason)
+	}
+}
+
+// end records a task's result and reports it.
+func (r *runner) end(t *pipeline.Task, idx string, tr TaskResult, reason string) {
+	tr.Name, tr.Type, tr.Index = t.Name, t.Type, idx
+	r.mu.Lock()
+	r.results = append(r.results, tr)
+	r.ran[t.Name] = true
+	if tr.Status == report.StatusOK && tr.Outputs != nil {
+		r.outputs[t.Name] = tr.Outputs
+	}
+	r.mu.Unlock()
+	ev := report.Event{Time: time.Now(), Type: report.TaskEnd, Task: t.Name, TaskType: t.Type, Index: idx, Status: tr.Status, Reason: reason, Attempt: tr.Attempts, DurationMS: tr.Duration.Milliseconds()}
+	if tr.Err != nil {
+		ev.Error = tr.Err.Error()
+	}
+	if len(tr.Outputs) > 0 {
+		ev.Outputs = map[string]any(tr.Outputs)
+	}
+	r.rep.Report(ev)
+}
+
+// runOne runs a task (or a parallel group) and returns its error unless
+// the task may fail (continueOnError).
+func (r *runner) runOne(ctx context.Context, t *pipeline.Task, idx string, finally bool) error {
+	start := time.Now()
+	data := r.data()
+	if t.When != "" {
+		cond, err := tmpl.Render(t.Name+".when", t.When, data)
+		if err != nil {
+			return r.fail(t, idx, start, 0, fmt.Errorf("when: %w", r.explain(err)), finally)
+		}
+		if !tmpl.Truthy(cond) {
+			r.end(t, idx, TaskResult{Status: report.StatusSkipped}, fmt.Sprintf("when %q is %q", t.When, strings.TrimSpace(cond)))
+			for i, c := range t.Children {
+				r.skip(c, fmt.Sprintf("%s.%d", idx, i+1), "group skipped")
+			}
+			return nil
+		}
+	}
+	timeout, err := r.timeout(t, data)
+	if err != nil {
+		return r.fail(t, idx, start, 0, err, finally)
+	}
+	tctx, cancel := context.WithTimeoutCause(ctx, timeout, &timeoutError{task: t.Name, d: timeout})
+	defer cancel()
+
+	if t.Type == pipeline.ParallelType {
+		return r.group(tctx, t, idx, start, finally)
+	}
+
+	typ, _ := r.opts.Registry.Get(t.Type)
+	params, err := tmpl.RenderTree(t.Params, data)
+	if err != nil {
+		return r.fail(t, idx, start, 0, r.explain(err), finally)
+	}
+	action, err := typ.Prepare(task.Params{Value: params, Dir: r.p.Dir, Rendered: true})
+	if err != nil {
+		return r.fail(t, idx, start, 0, fmt.Errorf("parameters: %w", err), finally)
+	}
+	r.rep.Report(report.Event{Time: time.Now(), Type: report.TaskStart, Task: t.Name, TaskType: t.Type, Index: idx, Finally: finally, Describe: action.Describe(), MaxAttempts: t.Retry.Attempts})
+
+	stdout := &lineWriter{emit: r.emitter(t, "stdout")}
+	stderr := &lineWriter{emit: r.emitter(t, "stderr")}
+	env := &task.Env{
+		Task:      t.Name,
+		Pipeline:  task.PipelineInfo{Name: r.p.Name, Dir: r.p.Dir, File: r.p.File, RunID: r.opts.RunID},
+		Namespace: r.namespace,
+		Stdout:    stdout,
+		Stderr:    stderr,
+		Logf: func(format string, args ...any) {
+			r.rep.Report(report.Event{Time: time.Now(), Type: report.TaskLog, Task: t.Name, TaskType: t.Type, Line: fmt.Sprintf(format, args...)})
+		},
+		Kube:    r.opts.Kube,
+		Applied: r.applied,
+		Render: func(name, text string) (string, error) {
+			out, err := tmpl.Render(name, text, data)
+			return out, r.explain(err)
+		},
+		DryRun:  r.opts.DryRun,
+		WorkDir: r.work,
+	}
+	outputs, attempts, err := r.attempt(tctx, t, action, env)
+	stdout.Flush()
+	stderr.Flush()
+	if err != nil {
+		return r.fail(t, idx, start, attempts, err, finally)
+	}
+	r.end(t, idx, TaskResult{Status: report.StatusOK, Attempts: attempts, Duration: time.Since(start), Outputs: outputs}, "")
+	return nil
+}
+
+// attempt runs the action under the retry policy.
+func (r *runner) attempt(ctx context.Context, t *pipeline.Task, a task.Action, env *task.Env) (task.Outputs, int, error) {
+	pol := t.Retry
+	if pol.Attempts < 1 {
+		pol.Attempts = 1
+	}
+	var lastErr error
+	for n := 1; ; n++ {
+		out, err := a.Run(ctx, env)
+		if err == nil && ctx.Err() == nil {
+			return out, n, nil
+		}
+		if ctx.Err() != nil {
+			return nil, n, stopped(ctx, err, n)
+		}
+		lastErr = err
+		if !task.IsRetryable(err) {
+			return nil, n, err
+		}
+		if n >= pol.Attempts {
+			if pol.Attempts > 1 {
+				return nil, n, fmt.Errorf("gave up after %d attempts: %w", n, lastErr)
+			}
+			return nil, n, lastErr
+		}
+		wait := backoff(pol, n, r.opts.Rand)
+		r.rep.Report(report.Event{Time: time.Now(), Type: report.TaskRetry, Task: t.Name, TaskType: t.Type, Attempt: n, MaxAttempts: pol.Attempts, WaitMS: wait.Milliseconds(), Error: err.Error()})
+		if err := r.opts.Sleep(ctx, wait); err != nil {
+			return nil, n, stopped(ctx, lastErr, n)
+		}
+	}
+}
+
+// stopped explains why a task's context ended: its own timeout, the run's
+// timeout, or an interrupt, with the last error seen.
+func stopped(ctx context.Context, last error, attempt int) error {
+	cause := context.Cause(ctx)
+	var te *timeoutError
+	if errors.As(cause, &te) {
+		if last != nil && !errors.Is(last, context.DeadlineExceeded) && !errors.Is(last, context.Canceled) && !errors.As(last, &te) {
+			return fmt.Errorf("%w (attempt %d); last error: %v", te, attempt, last)
+		}
+		return fmt.Errorf("%w (attempt %d)", te, attempt)
+	}
+	if cause == nil {
+		cause = ctx.Err()
+	}
+	return cause
+}
+
+// backoff is exponential from Backoff, capped at MaxBackoff, spread by Jitter.
+func backoff(p pipeline.Retry, attempt int, rnd func() float64) time.Duration {
+	d := float64(p.Backoff) * math.Pow(2, float64(attempt-1))
+	if p.MaxBackoff > 0 && d > float64(p.MaxBackoff) {
+		d = float64(p.MaxBackoff)
+	}
+	if p.Jitter > 0 {
+		d *= 1 + p.Jitter*(2*rnd()-1)
+	}
+	return time.Duration(d)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+type timeoutError struct {
+	task string
+	d    time.Duration
+}
+
+func (e *timeoutError) Error() string { return fmt.Sprintf("timed out after %s", e.d) }
+
+func (r *runner) timeout(t *pipeline.Task, data map[string]any) (time.Duration, error) {
+	s := t.Timeout
+	if s == "" {
+		s = pipeline.DefaultTimeout
+	}
+	s, err := tmpl.Render(t.Name+".timeout", s, data)
+	if err != nil {
+		return 0, fmt.Errorf("timeout: %w", err)
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("timeout: %q is not a positive duration", s)
+	}
+	return d, nil
+}
+
+func (r *runner) fail(t *pipeline.Task, idx string, start time.Time, attempts int, err error, finally bool) error {
+	r.end(t, idx, TaskResult{Status: report.StatusFailed, Attempts: attempts, Duration: time.Since(start), Err: err}, "")
+	if t.ContinueOnError {
+		return nil
+	}
+	return &exit.TaskError{Task: t.Name, Err: err}
+}
+
+// explain rewrites text/template's "map has no entry for key" for task
+// outputs into what the user needs to know.
+func (r *runner) explain(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	const marker = `map has no entry for key "`
+	i := strings.Index(msg, marker)
+	if i < 0 {
+		return err
+	}
+	key := msg[i+len(marker):]
+	if j := strings.IndexByte(key, '"'); j >= 0 {
+		key = key[:j]
+	}
+	r.mu.Lock()
+	ran := r.ran[key]
+	r.mu.Unlock()
+	if r.isTask(key) {
+		if ran {
+			return fmt.Errorf("%w (task %q did not succeed, so it has no outputs)", err, key)
+		}
+		return fmt.Errorf("%w (task %q has not run in this run: skipped by --only/--from/--skip, by when, or after a failure)", err, key)
+	}
+	return err
+}
+
+func (r *runner) isTask(name string) bool {
+	var found bool
+	var visit func([]*pipeline.Task)
+	visit = func(ts []*pipeline.Task) {
+		for _, t := range ts {
+			if t.Name == name {
+				found = true
+			}
+			visit(t.Children)
+		}
+	}
+	visit(r.p.Tasks)
+	visit(r.p.Finally)
+	return found
+}
+
+func (r *runner) work() (string, error) {
+	r.workOnce.Do(func() {
+		r.workDir, r.workErr = os.MkdirTemp("", "kbrun-"+r.opts.RunID+"-")
+		if r.workErr == nil {
+			r.workDir, r.workErr = filepath.Abs(r.workDir)
+		}
+	})
+	return r.workDir, r.workErr
+}
+
+func (r *runner) emitter(t *pipeline.Task, stream string) func(string) {
+	return func(line string) {
+		r.rep.Report(report.Event{Time: time.Now(), Type: report.TaskOutput, Task: t.Name, TaskType: t.Type, Stream: stream, Line: line})
+	}
+}

@@ -1,0 +1,120 @@
+// Package task is the seam between the engine and the task types.
+//
+// A task type (apply, exec, run, compile, ...) is one package under tasks/ that
+// implements Type. The engine owns everything around it: loading, schema
+// validation, templating, retries, timeouts, output and reporting. A type only
+// decodes its rendered parameters into an Action, says in one line what the
+// action will do, and does it.
+package task
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+
+	"github.com/kbrun/kbrun/engine/kube"
+)
+
+// Type is one kind of task. Implementations must be safe for concurrent use:
+// Prepare is called once per task run and may run concurrently in parallel groups.
+type Type interface {
+	// Name is the key that selects this type in a pipeline task, e.g. "exec".
+	Name() string
+	// Summary is the one-line description `kbrun tasks` prints.
+	Summary() string
+	// Schema is the JSON Schema (draft 2020-12) stanza of the parameters,
+	// merged into the pipeline schema under the task's type key.
+	Schema() json.RawMessage
+	// Outputs lists the outputs a successful run publishes as
+	// .tasks.<name>.<output>. Templates are checked against it before
+	// anything runs, and dry runs show them as placeholders.
+	Outputs() []string
+	// Prepare turns rendered parameters into an Action. It reports bad
+	// parameters (that the schema cannot express) as errors; they are fatal.
+	Prepare(p Params) (Action, error)
+}
+
+// Checker is implemented by types that can check unrendered parameters at load
+// time, e.g. that an asset file without template syntax exists. Problems are
+// reported with the pipeline's other validation errors, before anything runs.
+type Checker interface {
+	Check(p Params) []FieldError
+}
+
+// Action is a task with its parameters rendered, ready to run.
+type Action interface {
+	// Describe says in one human line what the action does, e.g.
+	// "copy 2 paths into ones/builder-7d9f:/workspace". Used by plans and logs.
+	Describe() string
+	// Run does the work. ctx carries the task's timeout and the run's
+	// cancellation; Run must return promptly when it is done. Errors that
+	// are worth retrying are wrapped with Retryable.
+	Run(ctx context.Context, env *Env) (Outputs, error)
+}
+
+// Outputs are a task's results, addressable in later templates.
+type Outputs map[string]any
+
+// DryRun says how much of a run really happens.
+type DryRun int
+
+const (
+	// DryRunNone runs everything.
+	DryRunNone DryRun = iota
+	// DryRunClient prints the plan; nothing touches a cluster or runs a command.
+	DryRunClient
+	// DryRunServer would send mutations with dryRun=All; reserved.
+	DryRunServer
+)
+
+// String returns the flag spelling of the mode.
+func (d DryRun) String() string {
+	switch d {
+	case DryRunClient:
+		return "client"
+	case DryRunServer:
+		return "server"
+	default:
+		return "none"
+	}
+}
+
+// Env is what a running action may use besides its parameters. One Env is
+// made per task run; the shared parts (Kube, Applied) are shared by the run.
+type Env struct {
+	// Task is the name of the running task.
+	Task string
+	// Pipeline describes the running pipeline.
+	Pipeline PipelineInfo
+	// Namespace is the effective default namespace: -n, else the
+	// pipeline's namespace, else the kubeconfig context's, else "default".
+	// Tasks use it when their own parameters name none.
+	Namespace string
+	// Stdout and Stderr receive the task's live output. The engine prefixes
+	// each line with the task name and masks secrets.
+	Stdout, Stderr io.Writer
+	// Logf reports a progress line of the task (not command output).
+	Logf func(format string, args ...any)
+	// Kube gives the run's one set of cluster clients, made on first use.
+	Kube kube.Provider
+	// Applied records the objects this run applied, for delete and cleanup.
+	Applied *kube.AppliedSet
+	// Render renders text (e.g. a manifest file's contents) as a template
+	// with the run's current data: .vars, .env, .pipeline and the outputs of
+	// the tasks that ran before, sprig functions, missingkey=error.
+	Render func(name, text string) (string, error)
+	// DryRun is the run's dry-run mode; actions only run when it is
+	// DryRunNone (or when they support DryRunServer).
+	DryRun DryRun
+	// WorkDir returns a scratch folder of this run (made on first use,
+	// removed when the run ends), e.g. for compiled binaries.
+	WorkDir func() (string, error)
+}
+
+// PipelineInfo is the .pipeline template data.
+type PipelineInfo struct {
+	Name  string `json:"name"`
+	Dir   string `json:"dir"`
+	File  string `json:"file"`
+	RunID string `json:"runId"`
+}

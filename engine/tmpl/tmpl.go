@@ -1,0 +1,206 @@
+// Package tmpl renders kbrun's templates: text/template with sprig's
+// functions and missingkey=error, over .vars, .env, .pipeline and .tasks.
+//
+// Every string value of a task's parameters is its own template, rendered right
+// before the task runs. Rendering values one by one (rather than the pipeline
+// text as a whole) means a value can never change the structure around it: a
+// var holding "a\n- b: c" stays one string.
+package tmpl
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"text/template"
+	"text/template/parse"
+
+	"github.com/Masterminds/sprig/v3"
+)
+
+// funcs is sprig's text function map, built once: it is large and read-only.
+var funcs = sprig.TxtFuncMap()
+
+// Has reports whether s holds template syntax at all; most strings do not,
+// and skip parsing entirely.
+func Has(s string) bool { return strings.Contains(s, "{{") }
+
+// Parse parses text as a template named name.
+func Parse(name, text string) (*template.Template, error) {
+	t, err := template.New(name).Option("missingkey=error").Funcs(funcs).Parse(text)
+	if err != nil {
+		return nil, cleanError(err)
+	}
+	return t, nil
+}
+
+// Render renders text with data. Text without template syntax is returned as
+// is.
+func Render(name, text string, data map[string]any) (string, error) {
+	if !Has(text) {
+		return text, nil
+	}
+	t, err := Parse(name, text)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, data); err != nil {
+		return "", cleanError(err)
+	}
+	return b.String(), nil
+}
+
+// RenderTree renders every string in a generic value (maps, slices, scalars)
+// and returns a new tree; the input is not modified. Errors name the path.
+func RenderTree(v any, data map[string]any) (any, error) {
+	return renderTree(v, nil, data)
+}
+
+func renderTree(v any, path []string, data map[string]any) (any, error) {
+	switch x := v.(type) {
+	case string:
+		out, err := Render(strings.Join(path, "."), x, data)
+		if err != nil {
+			return nil, &PathError{Path: append([]string(nil), path...), Err: err}
+		}
+		return out, nil
+	case []any:
+		out := make([]any, len(x))
+		for i, item := range x {
+			r, err := renderTree(item, append(path, strconv.Itoa(i)), data)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = r
+		}
+		return out, nil
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys) // first error is stable
+		for _, k := range keys {
+			r, err := renderTree(x[k], append(path, k), data)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = r
+		}
+		return out, nil
+	default:
+		return v, nil
+	}
+}
+
+// PathError is a rendering error at a path inside a parameter tree.
+type PathError struct {
+	Path []string
+	Err  error
+}
+
+func (e *PathError) Error() string {
+	if len(e.Path) == 0 {
+		return e.Err.Error()
+	}
+	return strings.Join(e.Path, ".") + ": " + e.Err.Error()
+}
+
+func (e *PathError) Unwrap() error { return e.Err }
+
+// cleanError drops text/template's "template: NAME:" prefix noise, keeping
+// line:col and the message.
+func cleanError(err error) error {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "template: ")
+	return fmt.Errorf("template: %s", msg)
+}
+
+// Truthy reports whether a rendered `when` condition holds: anything but
+// "", "false", "0", "no", "off" and "<no value>" (case-insensitive, trimmed).
+func Truthy(s string) bool {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "false", "0", "no", "off", "<no value>":
+		return false
+	}
+	return true
+}
+
+// Ref is a data reference found in a template, e.g. .tasks.build.stdout is
+// Ref{Root: "tasks", Path: ["build", "stdout"]}.
+type Ref struct {
+	Root string
+	Path []string
+}
+
+// Refs returns the references to the template data that the template makes
+// through the top-level dot or $, so that they can be checked before running.
+// References inside range/with (where dot is rebound) are found through $ only.
+func Refs(t *template.Template) []Ref {
+	var refs []Ref
+	for _, tt := range t.Templates() {
+		if tt.Tree != nil && tt.Root != nil {
+			walk(tt.Root, true, &refs)
+		}
+	}
+	return refs
+}
+
+func walk(n parse.Node, dotIsRoot bool, refs *[]Ref) {
+	if n == nil {
+		return
+	}
+	add := func(idents []string) {
+		if len(idents) > 0 {
+			*refs = append(*refs, Ref{Root: idents[0], Path: append([]string(nil), idents[1:]...)})
+		}
+	}
+	switch x := n.(type) {
+	case *parse.ListNode:
+		if x == nil {
+			return
+		}
+		for _, c := range x.Nodes {
+			walk(c, dotIsRoot, refs)
+		}
+	case *parse.ActionNode:
+		walk(x.Pipe, dotIsRoot, refs)
+	case *parse.PipeNode:
+		if x == nil {
+			return
+		}
+		for _, c := range x.Cmds {
+			walk(c, dotIsRoot, refs)
+		}
+	case *parse.CommandNode:
+		for _, a := range x.Args {
+			walk(a, dotIsRoot, refs)
+		}
+	case *parse.FieldNode:
+		if dotIsRoot {
+			add(x.Ident)
+		}
+	case *parse.VariableNode:
+		if len(x.Ident) > 1 && x.Ident[0] == "$" {
+			add(x.Ident[1:])
+		}
+	case *parse.ChainNode:
+		walk(x.Node, dotIsRoot, refs)
+	case *parse.IfNode:
+		walk(x.Pipe, dotIsRoot, refs)
+		walk(x.List, dotIsRoot, refs)
+		walk(x.ElseList, dotIsRoot, refs)
+	case *parse.RangeNode:
+		walk(x.Pipe, dotIsRoot, refs)
+		walk(x.List, false, refs)
+		walk(x.ElseList, dotIsRoot, refs)
+	case *parse.WithNode:
+		walk(x.Pipe, dotIsRoot, refs)
+		walk(x.List, false, refs)
+		walk(x.ElseList, dotIsRoot, refs)
+	case *parse.TemplateNode:
+		walk(x.Pipe, dotIsRoot, refs)
+	}
+}

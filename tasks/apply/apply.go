@@ -1,0 +1,75 @@
+// Package apply is the `apply` task type: server-side apply of manifest
+// files, directories or inline YAML, remembered for delete and cleanup.
+package apply
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+
+	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/internal/k8s"
+)
+
+//go:embed schema.json
+var schema []byte
+
+// Type is the apply task type.
+type Type struct{}
+
+func (Type) Name() string { return "apply" }
+func (Type) Summary() string {
+	return "Server-side apply Kubernetes manifests (files, directories or inline YAML)"
+}
+func (Type) Schema() json.RawMessage { return schema }
+func (Type) Outputs() []string       { return []string{"objects", "names"} }
+
+// Prepare implements task.Type.
+func (Type) Prepare(p task.Params) (task.Action, error) {
+	var params k8s.ApplyParams
+	if err := p.Decode(&params); err != nil {
+		return nil, err
+	}
+	sources, err := params.Sources(p)
+	if err != nil {
+		return nil, err
+	}
+	return &action{params: params, sources: sources}, nil
+}
+
+// Check implements task.Checker: manifest files without template syntax
+// must exist.
+func (Type) Check(p task.Params) []task.FieldError { return k8s.CheckFiles(p, "files") }
+
+type action struct {
+	params  k8s.ApplyParams
+	sources []k8s.ManifestSource
+}
+
+// Describe implements task.Action.
+func (a *action) Describe() string {
+	s := "server-side apply " + a.params.What() + " in " + k8s.InNamespace(a.params.Namespace)
+	if a.params.Force {
+		s += ", forcing conflicts"
+	}
+	return s
+}
+
+// Run implements task.Action.
+func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
+	applied, err := k8s.RunApply(ctx, env, a.params, a.sources)
+	out := outputs(applied)
+	if err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+func outputs(applied []k8s.Applied) task.Outputs {
+	refs := k8s.Refs(applied)
+	objects, names := k8s.RefOutputs(refs)
+	if objects == nil {
+		objects, names = []any{}, []any{}
+	}
+	return task.Outputs{"objects": objects, "names": names}
+}

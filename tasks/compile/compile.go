@@ -1,0 +1,167 @@
+// Package compile is the `compile` task type: `go build` of one package for
+// a target platform, the binary's path becoming the task's output.
+package compile
+
+import (
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/internal/proc"
+)
+
+//go:embed schema.json
+var schema []byte
+
+// Type is the compile task type.
+type Type struct{}
+
+// Params are the compile task's parameters.
+type Params struct {
+	// Package is the directory of the main package, relative to the pipeline.
+	Package string `json:"package"`
+	// Output is where the binary goes; default a per-run work folder.
+	Output  string            `json:"output,omitempty"`
+	GOOS    string            `json:"goos,omitempty"`
+	GOARCH  string            `json:"goarch,omitempty"`
+	CGO     *bool             `json:"cgo,omitempty"`
+	LDFlags string            `json:"ldflags,omitempty"`
+	Tags    []string          `json:"tags,omitempty"`
+	Env     map[string]string `json:"env,omitempty"`
+}
+
+func (Type) Name() string            { return "compile" }
+func (Type) Summary() string         { return "Build a Go program (go build) for a target OS/arch; the binary's path is the output" }
+func (Type) Schema() json.RawMessage { return schema }
+func (Type) Outputs() []string       { return []string{"path", "sha256", "size"} }
+
+// Check implements task.Checker: the package folder must exist.
+func (Type) Check(p task.Params) []task.FieldError {
+	m, _ := p.Value.(map[string]any)
+	pkg, _ := m["package"].(string)
+	if pkg == "" || task.HasTemplate(pkg) {
+		return nil
+	}
+	st, err := os.Stat(p.Path(pkg))
+	switch {
+	case err != nil:
+		return []task.FieldError{{Path: []string{"package"}, Message: fmt.Sprintf("package folder %s does not exist", p.Path(pkg))}}
+	case !st.IsDir():
+		return []task.FieldError{{Path: []string{"package"}, Message: fmt.Sprintf("%s is not a folder", p.Path(pkg))}}
+	}
+	return nil
+}
+
+// Prepare implements task.Type.
+func (Type) Prepare(p task.Params) (task.Action, error) {
+	var params Params
+	if err := p.Decode(&params); err != nil {
+		return nil, err
+	}
+	a := &action{Params: params, pkgDir: p.Path(params.Package)}
+	if params.Output != "" {
+		a.output = p.Path(params.Output)
+	}
+	return a, nil
+}
+
+type action struct {
+	Params
+	pkgDir string
+	output string // "" until Run picks the work folder
+}
+
+func (a *action) target() string {
+	goos, goarch := a.GOOS, a.GOARCH
+	if goos == "" {
+		goos = "host OS"
+	}
+	if goarch == "" {
+		goarch = "host arch"
+	}
+	return goos + "/" + goarch
+}
+
+// Describe implements task.Action.
+func (a *action) Describe() string {
+	out := a.output
+	if out == "" {
+		out = "<work dir>/" + filepath.Base(a.pkgDir)
+	}
+	cgo := "on"
+	if a.CGO != nil && !*a.CGO {
+		cgo = "off"
+	}
+	return fmt.Sprintf("go build %s for %s (cgo %s) -> %s", a.Package, a.target(), cgo, out)
+}
+
+// Run implements task.Action.
+func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
+	out := a.output
+	if out == "" {
+		dir, err := env.WorkDir()
+		if err != nil {
+			return nil, err
+		}
+		out = filepath.Join(dir, env.Task, filepath.Base(a.pkgDir))
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return nil, err
+	}
+	argv := []string{"go", "build", "-trimpath", "-o", out}
+	if a.LDFlags != "" {
+		argv = append(argv, "-ldflags", a.LDFlags)
+	}
+	if len(a.Tags) > 0 {
+		argv = append(argv, "-tags", strings.Join(a.Tags, ","))
+	}
+	argv = append(argv, ".")
+	environ := os.Environ()
+	if a.GOOS != "" {
+		environ = append(environ, "GOOS="+a.GOOS)
+	}
+	if a.GOARCH != "" {
+		environ = append(environ, "GOARCH="+a.GOARCH)
+	}
+	if a.CGO != nil {
+		environ = append(environ, "CGO_ENABLED="+map[bool]string{true: "1", false: "0"}[*a.CGO])
+	}
+	for k, v := range a.Env {
+		environ = append(environ, k+"="+v)
+	}
+	res, err := proc.Run(ctx, proc.Command{Argv: argv, Dir: a.pkgDir, Env: environ, Stdout: env.Stdout, Stderr: env.Stderr})
+	if err != nil {
+		return nil, err
+	}
+	if res.ExitCode != 0 {
+		return nil, fmt.Errorf("go build of %s failed (exit %d):\n%s", a.Package, res.ExitCode, proc.Tail(res.Stderr, 30))
+	}
+	sum, size, err := digest(out)
+	if err != nil {
+		return nil, err
+	}
+	env.Logf("built %s (%d bytes, sha256 %s)", out, size, sum[:12])
+	return task.Outputs{"path": out, "sha256": sum, "size": size}, nil
+}
+
+func digest(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}

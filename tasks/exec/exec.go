@@ -1,0 +1,155 @@
+// Package exec is the `exec` task type: a command in a container, run over
+// the pods/exec subresource (WebSocket, falling back to SPDY), its output
+// streamed live.
+package exec
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/internal/k8s"
+)
+
+//go:embed schema.json
+var schema []byte
+
+// Type is the exec task type.
+type Type struct {
+	// Executor replaces the cluster executor (unit tests).
+	Executor k8s.RemoteExecutor
+}
+
+// Params are the exec task's parameters.
+type Params struct {
+	k8s.Target
+	ExactlyOne     bool     `json:"exactlyOne,omitempty"`
+	Command        []string `json:"command"`
+	Stdin          *string  `json:"stdin,omitempty"`
+	ExpectExitCode *int     `json:"expectExitCode,omitempty"`
+}
+
+func (Type) Name() string            { return "exec" }
+func (Type) Summary() string         { return "Run a command in a pod's container, streaming its output" }
+func (Type) Schema() json.RawMessage { return schema }
+func (Type) Outputs() []string       { return []string{"stdout", "stderr", "exitCode", "pod"} }
+
+// Prepare implements task.Type.
+func (t Type) Prepare(p task.Params) (task.Action, error) {
+	var params Params
+	if err := p.Decode(&params); err != nil {
+		return nil, err
+	}
+	if err := params.Target.Validate(); err != nil {
+		return nil, err
+	}
+	if len(params.Command) == 0 || params.Command[0] == "" {
+		return nil, fmt.Errorf("command: give the program and its arguments")
+	}
+	return &action{Params: params, executor: t.Executor}, nil
+}
+
+type action struct {
+	Params
+	executor k8s.RemoteExecutor
+}
+
+func (a *action) want() int {
+	if a.ExpectExitCode != nil {
+		return *a.ExpectExitCode
+	}
+	return 0
+}
+
+// Describe implements task.Action.
+func (a *action) Describe() string {
+	ns := a.Namespace
+	if ns == "" {
+		ns = "<run namespace>"
+	}
+	s := "exec " + k8s.QuoteArgv(a.Command) + " in " + a.Target.String(ns)
+	if a.Stdin != nil {
+		s += fmt.Sprintf(", with %d bytes on stdin", len(*a.Stdin))
+	}
+	if w := a.want(); w != 0 {
+		s += fmt.Sprintf(", expecting exit code %d", w)
+	}
+	return s
+}
+
+// Run implements task.Action.
+func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
+	ns := k8s.Namespace(a.Namespace, env)
+	ex := a.executor
+	var pod, container string
+	c, err := k8s.Clients(env)
+	if err != nil {
+		return nil, err
+	}
+	p, err := k8s.ResolvePod(ctx, c.Typed, ns, a.Target, k8s.ResolveOptions{ExactlyOne: a.ExactlyOne})
+	if err != nil {
+		return nil, err
+	}
+	pod = p.Name
+	if container, err = k8s.Container(p, a.Container); err != nil {
+		return nil, err
+	}
+	if ex == nil {
+		ex = k8s.NewExecutor(c)
+	}
+	return Exec(ctx, env, ex, ns, pod, container, a.Command, a.Stdin, a.want())
+}
+
+// Exec runs the command and judges its exit code; shared with tests.
+func Exec(ctx context.Context, env *task.Env, ex k8s.RemoteExecutor, ns, pod, container string, argv []string, stdin *string, want int) (task.Outputs, error) {
+	tail := k8s.NewTail(64 << 10)
+	stdout := k8s.NewCapture(1<<20, io.MultiWriter(tail, orDiscard(env.Stdout)))
+	stderr := k8s.NewCapture(1<<20, io.MultiWriter(tail, orDiscard(env.Stderr)))
+	req := k8s.ExecRequest{Namespace: ns, Pod: pod, Container: container, Command: argv, Stdout: stdout, Stderr: stderr}
+	if stdin != nil {
+		req.Stdin = strings.NewReader(*stdin)
+	}
+	k8s.Logf(env, "exec %s in %s/%s (container %s)", k8s.QuoteArgv(argv), ns, pod, container)
+	err := ex.Execute(ctx, req)
+	code := k8s.ExitCode(err)
+	out := task.Outputs{
+		"stdout":   strings.TrimRight(stdout.String(), "\n"),
+		"stderr":   strings.TrimRight(stderr.String(), "\n"),
+		"exitCode": code,
+		"pod":      pod,
+	}
+	if err != nil && code < 0 {
+		if k8s.IsNotFoundInContainer(err) {
+			return out, fmt.Errorf("%s does not exist in container %s of pod %s/%s: %w", argv[0], container, ns, pod, err)
+		}
+		if last := k8s.TailLines(tail.String(), 20); last != "" && ctx.Err() != nil {
+			return out, fmt.Errorf("%w; last output:\n%s", err, last)
+		}
+		return out, err
+	}
+	if code != want {
+		last := k8s.TailLines(tail.String(), 20)
+		msg := fmt.Sprintf("%s in %s/%s exited with code %d, expected %d", argv[0], ns, pod, code, want)
+		if code == 126 || code == 127 {
+			msg += fmt.Sprintf(" (%s is missing or not executable in container %s)", argv[0], container)
+		}
+		if last != "" {
+			msg += "; last output:\n" + last
+		} else {
+			msg += " with no output"
+		}
+		return out, fmt.Errorf("%s", msg)
+	}
+	return out, nil
+}
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}

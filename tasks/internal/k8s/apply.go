@@ -1,0 +1,216 @@
+package k8s
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
+
+	"github.com/kbrun/kbrun/engine/kube"
+)
+
+// FieldManager is the server-side apply field manager kbrun uses.
+const FieldManager = "kbrun"
+
+// ApplyOptions tune Apply.
+type ApplyOptions struct {
+	// Namespace is given to namespaced objects that name none.
+	Namespace string
+	// Force takes over fields other managers own (--force-conflicts).
+	Force bool
+	// Task is recorded on each ref.
+	Task string
+	// Logf reports progress (may be nil).
+	Logf func(format string, args ...any)
+}
+
+// Applied is one object after server-side apply.
+type Applied struct {
+	Ref     kube.ObjectRef
+	Mapping *meta.RESTMapping
+	Object  *unstructured.Unstructured // as returned by the server
+}
+
+// Mapping resolves an object's kind to its resource, resetting the cached
+// discovery once when the kind is unknown (e.g. a CRD just established).
+func Mapping(c *kube.Clients, gvk schema.GroupVersionKind) (*meta.RESTMapping, error) {
+	m, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil && meta.IsNoMatchError(err) {
+		meta.MaybeResetRESTMapper(c.Mapper)
+		if c.Discovery != nil {
+			c.Discovery.Invalidate()
+		}
+		m, err = c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	}
+	if err != nil {
+		if meta.IsNoMatchError(err) {
+			return nil, fmt.Errorf("the cluster does not know kind %s (apiVersion %s): is its CRD installed?", gvk.Kind, gvk.GroupVersion())
+		}
+		return nil, Classify(err, "discover", gvk.String())
+	}
+	return m, nil
+}
+
+// SortForApply orders objects so that what others depend on comes first:
+// CRDs, then Namespaces, then the rest in their given order.
+func SortForApply(ms []Manifest) []Manifest {
+	rank := func(u *unstructured.Unstructured) int {
+		gk := u.GroupVersionKind().GroupKind()
+		switch {
+		case gk.Group == "apiextensions.k8s.io" && gk.Kind == "CustomResourceDefinition":
+			return 0
+		case gk.Group == "" && gk.Kind == "Namespace":
+			return 1
+		}
+		return 2
+	}
+	out := append([]Manifest(nil), ms...)
+	sort.SliceStable(out, func(i, j int) bool { return rank(out[i].Object) < rank(out[j].Object) })
+	return out
+}
+
+// Apply server-side applies the objects in dependency order (CRDs first,
+// waiting for them to be established before their custom resources).
+func Apply(ctx context.Context, c *kube.Clients, ms []Manifest, opts ApplyOptions) ([]Applied, error) {
+	ms = SortForApply(ms)
+	var out []Applied
+	for _, m := range ms {
+		obj := m.Object.DeepCopy()
+		gvk := obj.GroupVersionKind()
+		mapping, err := Mapping(c, gvk)
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", m.Source, err)
+		}
+		ns := ""
+		if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+			ns = obj.GetNamespace()
+			if ns == "" {
+				ns = opts.Namespace
+				obj.SetNamespace(ns)
+			}
+		} else {
+			obj.SetNamespace("")
+		}
+		what := Describe(gvk.Kind, ns, obj.GetName())
+		// Fields that must not be sent with an apply configuration.
+		unstructured.RemoveNestedField(obj.Object, "metadata", "managedFields")
+		unstructured.RemoveNestedField(obj.Object, "metadata", "resourceVersion")
+		unstructured.RemoveNestedField(obj.Object, "metadata", "uid")
+		unstructured.RemoveNestedField(obj.Object, "metadata", "creationTimestamp")
+		unstructured.RemoveNestedField(obj.Object, "status")
+		var ri = c.Dynamic.Resource(mapping.Resource)
+		var res *unstructured.Unstructured
+		if ns != "" {
+			res, err = ri.Namespace(ns).Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.Force})
+		} else {
+			res, err = ri.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.Force})
+		}
+		if err != nil {
+			if isApplyConflict(err) && !opts.Force {
+				return out, fmt.Errorf("%s: apply %s: %w (another field manager owns these fields; set force: true to take them over)", m.Source, what, err)
+			}
+			return out, fmt.Errorf("%s: %w", m.Source, Classify(err, "apply", what))
+		}
+		if opts.Logf != nil {
+			opts.Logf("applied %s", what)
+		}
+		out = append(out, Applied{
+			Ref:     kube.ObjectRef{GVR: mapping.Resource, Kind: gvk.Kind, Namespace: ns, Name: res.GetName(), UID: res.GetUID(), Task: opts.Task},
+			Mapping: mapping, Object: res,
+		})
+		if gvk.Group == "apiextensions.k8s.io" && gvk.Kind == "CustomResourceDefinition" {
+			if err := waitEstablished(ctx, c, mapping, res.GetName()); err != nil {
+				return out, err
+			}
+			meta.MaybeResetRESTMapper(c.Mapper)
+			if c.Discovery != nil {
+				c.Discovery.Invalidate()
+			}
+		}
+	}
+	return out, nil
+}
+
+func isApplyConflict(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "conflict") && strings.Contains(err.Error(), "Apply failed")
+}
+
+// waitEstablished waits, by watch, for a CRD's Established condition.
+func waitEstablished(ctx context.Context, c *kube.Clients, m *meta.RESTMapping, name string) error {
+	ri := c.Dynamic.Resource(m.Resource)
+	sel := fields.OneTermEqualSelector("metadata.name", name).String()
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = sel
+			return ri.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return ri.Watch(ctx, o)
+		},
+	}
+	_, err := watchtools.UntilWithSync(ctx, lw, &unstructured.Unstructured{}, nil, func(ev watch.Event) (bool, error) {
+		u, ok := ev.Object.(*unstructured.Unstructured)
+		if !ok {
+			return false, nil
+		}
+		return HasCondition(u, "Established", "True"), nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for CustomResourceDefinition %s to be established: %w", name, err)
+	}
+	return nil
+}
+
+// HasCondition reports whether an object's status.conditions has type t with
+// the given status.
+func HasCondition(u *unstructured.Unstructured, t, status string) bool {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, ok := c.(map[string]any)
+		if !ok {
+			continue
+		}
+		if strings.EqualFold(fmt.Sprint(m["type"]), t) {
+			return strings.EqualFold(fmt.Sprint(m["status"]), status)
+		}
+	}
+	return false
+}
+
+// Describe names an object for messages: "deployment ones/builder".
+func Describe(kind, ns, name string) string {
+	k := strings.ToLower(kind)
+	if ns == "" {
+		return k + " " + name
+	}
+	return k + " " + ns + "/" + name
+}
+
+// RefString names a ref for outputs: "Deployment/ones/builder".
+func RefString(r kube.ObjectRef) string {
+	if r.Namespace == "" {
+		return r.Kind + "/" + r.Name
+	}
+	return r.Kind + "/" + r.Namespace + "/" + r.Name
+}
+
+// RefOutputs renders refs as template-friendly outputs: a list of maps
+// {kind, namespace, name, uid} and a list of "kind/name" strings.
+func RefOutputs(refs []kube.ObjectRef) (objects []any, names []any) {
+	for _, r := range refs {
+		objects = append(objects, map[string]any{"kind": r.Kind, "namespace": r.Namespace, "name": r.Name, "uid": string(r.UID)})
+		names = append(names, strings.ToLower(r.Kind)+"/"+r.Name)
+	}
+	return objects, names
+}

@@ -1,0 +1,60 @@
+package k8s
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/kbrun/kbrun/engine/kube"
+	"github.com/kbrun/kbrun/engine/task"
+)
+
+// Clients returns the run's shared cluster clients. A failure to reach or
+// configure the cluster is reported with the cause; connection problems are
+// retryable.
+func Clients(env *task.Env) (*kube.Clients, error) {
+	if env == nil || env.Kube == nil {
+		return nil, fmt.Errorf("no cluster configured for this run")
+	}
+	c, err := env.Kube.Clients()
+	if err != nil {
+		if IsTransient(err) {
+			return nil, task.Retryable(err)
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// Namespace is the namespace a task works in: its own parameter, else the
+// run's effective namespace (-n > pipeline > kubeconfig context > "default").
+func Namespace(param string, env *task.Env) string {
+	if param != "" {
+		return param
+	}
+	if env != nil && env.Namespace != "" {
+		return env.Namespace
+	}
+	return "default"
+}
+
+// Logf reports a progress line when the env has a logger.
+func Logf(env *task.Env, format string, args ...any) {
+	if env != nil && env.Logf != nil {
+		env.Logf(format, args...)
+	}
+}
+
+// ParseDuration parses an optional duration parameter; empty gives def.
+func ParseDuration(field, s string, def time.Duration) (time.Duration, error) {
+	if s == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not a duration such as 30s or 5m", field, s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%s: %q is negative", field, s)
+	}
+	return d, nil
+}

@@ -1,0 +1,98 @@
+// Package k8s holds what the cluster task types share: the run's clients,
+// namespace defaulting, pod target resolution, the remote-exec seam,
+// manifest reading and server-side apply, and error classification.
+package k8s
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+
+	"github.com/kbrun/kbrun/engine/task"
+)
+
+// Classify turns an error from the API server (or the way to it) into
+// kbrun's terms: transient problems (429, 5xx, API timeouts, refused or reset
+// connections, conflicts) are marked task.Retryable; everything else (4xx
+// validation, forbidden, not found, bad params) stays fatal. verb and what
+// name the operation, e.g. "patch", "deployments.apps ones/builder"; they
+// prefix the message. A nil err stays nil.
+func Classify(err error, verb, what string) error {
+	if err == nil {
+		return nil
+	}
+	if task.IsRetryable(err) {
+		return err
+	}
+	prefix := verb
+	if what != "" {
+		prefix += " " + what
+	}
+	if apierrors.IsForbidden(err) {
+		return fmt.Errorf("forbidden: kbrun's user may not %s: %w", prefix, err)
+	}
+	if apierrors.IsUnauthorized(err) {
+		return fmt.Errorf("unauthorized to %s (check the kubeconfig's credentials): %w", prefix, err)
+	}
+	wrapped := fmt.Errorf("%s: %w", prefix, err)
+	if IsTransient(err) {
+		return task.Retryable(wrapped)
+	}
+	return wrapped
+}
+
+// IsTransient reports whether err is worth retrying: API throttling, server
+// errors, timeouts, conflicts, and refused/reset/dropped connections.
+func IsTransient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if task.IsRetryable(err) {
+		return true
+	}
+	// A task's own deadline or cancellation is never retried here: the engine
+	// decides what an expired task means.
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	switch {
+	case apierrors.IsTooManyRequests(err),
+		apierrors.IsServerTimeout(err),
+		apierrors.IsTimeout(err),
+		apierrors.IsInternalError(err),
+		apierrors.IsServiceUnavailable(err),
+		apierrors.IsUnexpectedServerError(err),
+		apierrors.IsConflict(err):
+		return true
+	}
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		code := status.Status().Code
+		return code == 429 || code >= 500
+	}
+	if utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) {
+		return true
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	var nerr net.Error
+	if errors.As(err, &nerr) && nerr.Timeout() {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"connection refused", "connection reset by peer", "broken pipe", "i/o timeout", "TLS handshake timeout", "http2: client connection lost", "use of closed network connection"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,164 @@
+package k8s
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/httpstream"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/remotecommand"
+	utilexec "k8s.io/client-go/util/exec"
+
+	"github.com/kbrun/kbrun/engine/kube"
+)
+
+// ExecRequest is one command in a container.
+type ExecRequest struct {
+	Namespace, Pod, Container string
+	Command                   []string
+	// Stdin, when non-nil, is streamed to the command and closed at its end.
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+}
+
+// ExitError is a command that ran and exited non-zero.
+type ExitError struct{ Code int }
+
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("command terminated with exit code %d", e.Code)
+}
+
+// ExitCode returns the exit code in err: 0 for nil, the code of an
+// ExitError, -1 for any other error (the command's fate is unknown).
+func ExitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	return -1
+}
+
+// RemoteExecutor runs commands in containers. It is the seam exec-based
+// code goes through, so unit tests can stub it (as kubectl's cp and exec do).
+// Execute returns nil for exit code 0, an *ExitError for another exit code,
+// and any other error when the command could not be run or its stream broke.
+// Ending ctx stops the stream.
+type RemoteExecutor interface {
+	Execute(ctx context.Context, req ExecRequest) error
+}
+
+// Protocol selects the streaming protocol of the client-go executor.
+type Protocol int
+
+const (
+	// Fallback tries WebSocket first and falls back to SPDY when the server
+	// cannot upgrade (kubectl's behaviour).
+	Fallback Protocol = iota
+	// WebSocketOnly uses only the WebSocket (v5) protocol.
+	WebSocketOnly
+	// SPDYOnly uses only SPDY.
+	SPDYOnly
+)
+
+// ClientExecutor is the RemoteExecutor over the run's clients: the pods/exec
+// subresource through client-go's remotecommand.
+type ClientExecutor struct {
+	Clients  *kube.Clients
+	Protocol Protocol
+}
+
+// NewExecutor returns the default executor (WebSocket, falling back to SPDY).
+func NewExecutor(c *kube.Clients) RemoteExecutor { return &ClientExecutor{Clients: c} }
+
+// Execute implements RemoteExecutor.
+func (e *ClientExecutor) Execute(ctx context.Context, r ExecRequest) error {
+	req := e.Clients.Typed.CoreV1().RESTClient().Post().
+		Resource("pods").Namespace(r.Namespace).Name(r.Pod).SubResource("exec").
+		VersionedParams(&corev1.PodExecOptions{
+			Container: r.Container,
+			Command:   r.Command,
+			Stdin:     r.Stdin != nil,
+			Stdout:    r.Stdout != nil,
+			Stderr:    r.Stderr != nil,
+		}, scheme.ParameterCodec)
+	ex, err := e.executor(req)
+	if err != nil {
+		return fmt.Errorf("exec in %s/%s: %w", r.Namespace, r.Pod, err)
+	}
+	err = ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr})
+	if err == nil {
+		return nil
+	}
+	var ce utilexec.ExitError
+	if errors.As(err, &ce) && ce.Exited() {
+		return &ExitError{Code: ce.ExitStatus()}
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("exec %s in %s/%s: %w (stream stopped)", r.Command[0], r.Namespace, r.Pod, ctx.Err())
+	}
+	return Classify(err, "exec "+quoteArgv(r.Command)+" in", r.Namespace+"/"+r.Pod+":"+r.Container)
+}
+
+func (e *ClientExecutor) executor(req *rest.Request) (remotecommand.Executor, error) {
+	cfg := e.Clients.Config
+	u := req.URL()
+	spdy := func() (remotecommand.Executor, error) { return remotecommand.NewSPDYExecutor(cfg, http.MethodPost, u) }
+	ws := func() (remotecommand.Executor, error) {
+		return remotecommand.NewWebSocketExecutor(cfg, http.MethodGet, u.String())
+	}
+	switch e.Protocol {
+	case SPDYOnly:
+		return spdy()
+	case WebSocketOnly:
+		return ws()
+	}
+	s, err := spdy()
+	if err != nil {
+		return nil, err
+	}
+	w, err := ws()
+	if err != nil {
+		return nil, err
+	}
+	return remotecommand.NewFallbackExecutor(w, s, func(err error) bool {
+		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
+	})
+}
+
+// IsNotFoundInContainer reports whether an exec failed because the program
+// does not exist in the container (runc's "executable file not found", or
+// the shell's 126/127).
+func IsNotFoundInContainer(err error) bool {
+	if err == nil {
+		return false
+	}
+	if c := ExitCode(err); c == 126 || c == 127 {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "executable file not found") || strings.Contains(msg, "no such file or directory") && strings.Contains(msg, "exec")
+}
+
+func quoteArgv(argv []string) string {
+	parts := make([]string, len(argv))
+	for i, a := range argv {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`;&|<>*?()[]{}") {
+			parts[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		} else {
+			parts[i] = a
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// QuoteArgv renders argv so a reader could paste it into a shell.
+func QuoteArgv(argv []string) string { return quoteArgv(argv) }

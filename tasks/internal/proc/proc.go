@@ -1,0 +1,122 @@
+// Package proc runs local commands for task types: output streamed live,
+// the whole process group stopped when the task's context ends.
+package proc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Result is what a finished command left behind.
+type Result struct {
+	Stdout, Stderr string
+	ExitCode       int
+}
+
+// Command describes one local process.
+type Command struct {
+	Argv  []string
+	Dir   string
+	Env   []string // full environment; nil inherits kbrun's
+	Stdin io.Reader
+	// Stdout and Stderr receive output live (besides being captured).
+	Stdout, Stderr io.Writer
+	// MaxCapture bounds the captured output kept for outputs and messages.
+	MaxCapture int
+}
+
+// ErrNotFound is returned when the program does not exist.
+var ErrNotFound = errors.New("program not found")
+
+// Run starts the command and waits for it. A non-zero exit is not an error:
+// it is in Result.ExitCode. Errors are failures to start, or ctx ending (the
+// process group is then killed: a `go build` or a shell leaves no children).
+func Run(ctx context.Context, c Command) (Result, error) {
+	if len(c.Argv) == 0 {
+		return Result{}, fmt.Errorf("empty command")
+	}
+	path, err := exec.LookPath(c.Argv[0])
+	if err != nil {
+		return Result{ExitCode: 127}, fmt.Errorf("%w: %s", ErrNotFound, c.Argv[0])
+	}
+	limit := c.MaxCapture
+	if limit <= 0 {
+		limit = 1 << 20
+	}
+	outBuf, errBuf := &capped{limit: limit}, &capped{limit: limit}
+	cmd := exec.Command(path, c.Argv[1:]...)
+	cmd.Dir, cmd.Env, cmd.Stdin = c.Dir, c.Env, c.Stdin
+	cmd.Stdout = tee(outBuf, c.Stdout)
+	cmd.Stderr = tee(errBuf, c.Stderr)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return Result{ExitCode: 126}, fmt.Errorf("start %s: %w", c.Argv[0], err)
+	}
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			// Ask nicely, then insist: the whole group, so children go too.
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(3 * time.Second):
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			}
+		case <-done:
+		}
+	}()
+	werr := cmd.Wait()
+	close(done)
+	res := Result{Stdout: outBuf.String(), Stderr: errBuf.String(), ExitCode: cmd.ProcessState.ExitCode()}
+	if ctx.Err() != nil {
+		return res, fmt.Errorf("%s stopped: %w", c.Argv[0], context.Cause(ctx))
+	}
+	var ee *exec.ExitError
+	if werr != nil && !errors.As(werr, &ee) {
+		return res, werr
+	}
+	return res, nil
+}
+
+func tee(buf io.Writer, live io.Writer) io.Writer {
+	if live == nil {
+		return buf
+	}
+	return io.MultiWriter(buf, live)
+}
+
+// capped keeps the last limit bytes written.
+type capped struct {
+	limit int
+	buf   bytes.Buffer
+	cut   bool
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	c.buf.Write(p)
+	if over := c.buf.Len() - c.limit; over > 0 {
+		c.buf.Next(over)
+		c.cut = true
+	}
+	return len(p), nil
+}
+
+func (c *capped) String() string { return c.buf.String() }
+
+// Tail returns the last n lines of s, for failure messages.
+func Tail(s string, n int) string {
+	s = strings.TrimRight(s, "\n")
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

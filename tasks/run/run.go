@@ -1,0 +1,125 @@
+// Package run is the `run` task type: a local command, as an argv list (no
+// shell), or through `sh -c` only when the pipeline asks for a shell.
+package run
+
+import (
+	_ "embed"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/internal/proc"
+)
+
+//go:embed schema.json
+var schema []byte
+
+// Type is the run task type.
+type Type struct{}
+
+// Params are the run task's parameters.
+type Params struct {
+	// Command is the argv; each element is its own template, so a value
+	// with spaces or quotes stays one argument.
+	Command []string `json:"command,omitempty"`
+	// Shell is a script for `sh -c`, for when a pipeline wants a shell.
+	Shell          string            `json:"shell,omitempty"`
+	Dir            string            `json:"dir,omitempty"`
+	Env            map[string]string `json:"env,omitempty"`
+	Stdin          string            `json:"stdin,omitempty"`
+	ExpectExitCode *int              `json:"expectExitCode,omitempty"`
+}
+
+func (Type) Name() string            { return "run" }
+func (Type) Summary() string         { return "Run a local command (argv list, or a shell script when asked)" }
+func (Type) Schema() json.RawMessage { return schema }
+func (Type) Outputs() []string       { return []string{"stdout", "stderr", "exitCode"} }
+
+// Prepare implements task.Type.
+func (Type) Prepare(p task.Params) (task.Action, error) {
+	var params Params
+	if err := p.Decode(&params); err != nil {
+		return nil, err
+	}
+	if (len(params.Command) == 0) == (params.Shell == "") {
+		return nil, fmt.Errorf("give exactly one of command and shell")
+	}
+	a := &action{Params: params, dir: p.Dir}
+	if params.Dir != "" {
+		a.dir = p.Path(params.Dir)
+	}
+	return a, nil
+}
+
+type action struct {
+	Params
+	dir string
+}
+
+func (a *action) argv() []string {
+	if a.Shell != "" {
+		return []string{"sh", "-c", a.Shell}
+	}
+	return a.Command
+}
+
+// Describe implements task.Action.
+func (a *action) Describe() string {
+	s := "run " + Quote(a.argv())
+	if len(a.Env) > 0 {
+		keys := make([]string, 0, len(a.Env))
+		for k := range a.Env {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		s += " with env " + strings.Join(keys, ",")
+	}
+	return s
+}
+
+// Run implements task.Action.
+func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
+	cmd := proc.Command{Argv: a.argv(), Dir: a.dir, Stdout: env.Stdout, Stderr: env.Stderr}
+	if len(a.Env) > 0 {
+		cmd.Env = os.Environ()
+		for k, v := range a.Env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
+	if a.Stdin != "" {
+		cmd.Stdin = strings.NewReader(a.Stdin)
+	}
+	res, err := proc.Run(ctx, cmd)
+	out := task.Outputs{"stdout": strings.TrimRight(res.Stdout, "\n"), "stderr": strings.TrimRight(res.Stderr, "\n"), "exitCode": res.ExitCode}
+	if err != nil {
+		return out, err
+	}
+	want := 0
+	if a.ExpectExitCode != nil {
+		want = *a.ExpectExitCode
+	}
+	if res.ExitCode != want {
+		tail := proc.Tail(res.Stderr+res.Stdout, 20)
+		return out, fmt.Errorf("%s exited with code %d, expected %d; last output:\n%s", a.argv()[0], res.ExitCode, want, tail)
+	}
+	return out, nil
+}
+
+// Quote renders argv so a reader can paste it into a shell.
+func Quote(argv []string) string {
+	parts := make([]string, len(argv))
+	for i, a := range argv {
+		if a != "" && strings.IndexFunc(a, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=,@%+", r))
+		}) < 0 {
+			parts[i] = a
+			continue
+		}
+		parts[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(parts, " ")
+}

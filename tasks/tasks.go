@@ -1,0 +1,18 @@
+// Package tasks lists the task types this build of kbrun knows. Adding a
+// type is one package under tasks/ (its Type, schema.json and tests) and one
+// line here.
+package tasks
+
+import (
+	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/compile"
+	"github.com/kbrun/kbrun/tasks/run"
+)
+
+// Registry returns every task type.
+func Registry() *task.Registry {
+	return task.NewRegistry(
+		compile.Type{},
+		run.Type{},
+	)
+}
