@@ -1,0 +1,284 @@
+// Package copy is the `copy` task type: local files and directories into a
+// pod by streaming a tar archive (built in-process) into `tar -x` over exec,
+// verified and retried when it arrives short; and files from a pod to local
+// paths through `tar -c`, rejecting entries that would land outside the
+// destination.
+package copy
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/internal/k8s"
+)
+
+//go:embed schema.json
+var schema []byte
+
+// Type is the copy task type.
+type Type struct {
+	// Executor replaces the cluster executor (unit tests).
+	Executor k8s.RemoteExecutor
+}
+
+// Pair is one source and its destination.
+type Pair struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// Params are the copy task's parameters.
+type Params struct {
+	k8s.Target
+	ExactlyOne bool   `json:"exactlyOne,omitempty"`
+	Files      []Pair `json:"files,omitempty"`
+	Download   []Pair `json:"download,omitempty"`
+	Verify     *bool  `json:"verify,omitempty"`
+	Attempts   int    `json:"attempts,omitempty"`
+}
+
+func (Type) Name() string { return "copy" }
+func (Type) Summary() string {
+	return "Copy files into a pod (verified tar stream over exec) or out of one"
+}
+func (Type) Schema() json.RawMessage { return schema }
+func (Type) Outputs() []string       { return []string{"files", "bytes", "attempts", "pod"} }
+
+// Check implements task.Checker: local sources without template syntax must
+// exist.
+func (Type) Check(p task.Params) []task.FieldError {
+	m, ok := p.Value.(map[string]any)
+	if !ok {
+		return nil
+	}
+	var errs []task.FieldError
+	list, _ := m["files"].([]any)
+	for i, v := range list {
+		f, _ := v.(map[string]any)
+		s, _ := f["from"].(string)
+		if s == "" || task.HasTemplate(s) {
+			continue
+		}
+		if _, err := statLocal(p.Path(s)); err != nil {
+			errs = append(errs, task.FieldError{Path: []string{"files", fmt.Sprint(i), "from"}, Message: fmt.Sprintf("%s does not exist", s)})
+		}
+	}
+	return errs
+}
+
+// Prepare implements task.Type.
+func (t Type) Prepare(p task.Params) (task.Action, error) {
+	var params Params
+	if err := p.Decode(&params); err != nil {
+		return nil, err
+	}
+	if err := params.Target.Validate(); err != nil {
+		return nil, err
+	}
+	if len(params.Files) == 0 && len(params.Download) == 0 {
+		return nil, fmt.Errorf("give files (local to pod) or download (pod to local)")
+	}
+	a := &action{Params: params, executor: t.Executor, attempts: params.Attempts, verify: params.Verify == nil || *params.Verify}
+	if a.attempts <= 0 {
+		a.attempts = 3
+	}
+	for i, f := range params.Files {
+		if f.From == "" || !path.IsAbs(f.To) {
+			return nil, fmt.Errorf("files[%d]: from must be a local path and to an absolute path in the container (got %q)", i, f.To)
+		}
+		to := f.To
+		if strings.HasSuffix(to, "/") {
+			to = path.Join(to, baseName(f.From))
+		}
+		to = path.Clean(to)
+		if to == "/" {
+			return nil, fmt.Errorf("files[%d]: to must not be the container's root directory", i)
+		}
+		a.up = append(a.up, upload{local: p.Path(f.From), remote: to, shown: f.From})
+	}
+	for i, f := range params.Download {
+		if !path.IsAbs(f.From) || path.Clean(f.From) == "/" || f.To == "" {
+			return nil, fmt.Errorf("download[%d]: from must be an absolute path in the container (not /) and to a local path", i)
+		}
+		a.down = append(a.down, download{remote: path.Clean(f.From), local: p.Path(f.To), shown: f.To})
+	}
+	return a, nil
+}
+
+type upload struct {
+	local, remote, shown string
+}
+
+type download struct {
+	remote, local, shown string
+}
+
+type action struct {
+	Params
+	executor k8s.RemoteExecutor
+	attempts int
+	verify   bool
+	up       []upload
+	down     []download
+}
+
+// Describe implements task.Action.
+func (a *action) Describe() string {
+	ns := a.Namespace
+	if ns == "" {
+		ns = "<run namespace>"
+	}
+	var parts []string
+	if len(a.up) > 0 {
+		var ps []string
+		for _, u := range a.up {
+			ps = append(ps, u.shown+" to "+u.remote)
+		}
+		parts = append(parts, "copy "+join(ps)+" into "+a.Target.String(ns))
+	}
+	if len(a.down) > 0 {
+		var ps []string
+		for _, d := range a.down {
+			ps = append(ps, d.remote+" to "+d.shown)
+		}
+		s := "copy " + join(ps) + " out of " + a.Target.String(ns)
+		if len(parts) > 0 {
+			s = "then " + s
+		}
+		parts = append(parts, s)
+	}
+	s := strings.Join(parts, ", ")
+	if len(a.up) > 0 && a.verify {
+		s += " (verified)"
+	}
+	return s
+}
+
+func join(ps []string) string {
+	if len(ps) <= 1 {
+		return strings.Join(ps, "")
+	}
+	return strings.Join(ps[:len(ps)-1], ", ") + " and " + ps[len(ps)-1]
+}
+
+// Run implements task.Action.
+func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
+	ns := k8s.Namespace(a.Namespace, env)
+	c, err := k8s.Clients(env)
+	if err != nil {
+		return nil, err
+	}
+	pod, err := k8s.ResolvePod(ctx, c.Typed, ns, a.Target, k8s.ResolveOptions{ExactlyOne: a.ExactlyOne})
+	if err != nil {
+		return nil, err
+	}
+	container, err := k8s.Container(pod, a.Container)
+	if err != nil {
+		return nil, err
+	}
+	ex := a.executor
+	if ex == nil {
+		ex = k8s.NewExecutor(c)
+	}
+	r := &remote{ex: ex, ns: ns, pod: pod.Name, container: container}
+	return a.run(ctx, env, r)
+}
+
+func (a *action) run(ctx context.Context, env *task.Env, r *remote) (task.Outputs, error) {
+	out := task.Outputs{"files": []any{}, "bytes": int64(0), "attempts": 0, "pod": r.pod}
+	tools, err := r.probe(ctx)
+	if err != nil {
+		return out, err
+	}
+	var files []any
+	var total int64
+	if len(a.up) > 0 {
+		res, err := a.uploadAll(ctx, env, r, tools)
+		out["attempts"] = res.attempts
+		if err != nil {
+			return out, err
+		}
+		for _, f := range res.files {
+			files = append(files, f)
+		}
+		total += res.bytes
+	}
+	for _, d := range a.down {
+		n, got, err := a.downloadOne(ctx, env, r, d)
+		total += n
+		for _, f := range got {
+			files = append(files, f)
+		}
+		if err != nil {
+			out["files"], out["bytes"] = nonNil(files), total
+			return out, err
+		}
+	}
+	out["files"], out["bytes"] = nonNil(files), total
+	return out, nil
+}
+
+func nonNil(v []any) []any {
+	if v == nil {
+		return []any{}
+	}
+	return v
+}
+
+// remote is the container the copy works with.
+type remote struct {
+	ex                 k8s.RemoteExecutor
+	ns, pod, container string
+}
+
+func (r *remote) where() string {
+	return fmt.Sprintf("container %s of pod %s/%s", r.container, r.ns, r.pod)
+}
+
+// run executes argv, returning stdout, stderr and the error.
+func (r *remote) run(ctx context.Context, argv []string, stdin interface{ Read([]byte) (int, error) }) (string, string, error) {
+	var stdout, stderr bytes.Buffer
+	req := k8s.ExecRequest{Namespace: r.ns, Pod: r.pod, Container: r.container, Command: argv, Stdout: &stdout, Stderr: &stderr}
+	if stdin != nil {
+		req.Stdin = stdin
+	}
+	err := r.ex.Execute(ctx, req)
+	return stdout.String(), stderr.String(), err
+}
+
+// tools are the programs found in the container.
+type tools struct {
+	sha256sum bool
+}
+
+// probeScript prints which programs exist; exit 3 means no tar (checked up
+// front: without it the copy would die with exit 126/127 half way).
+const probeScript = `command -v tar >/dev/null 2>&1 || exit 3; command -v sha256sum >/dev/null 2>&1 && echo sha256sum; exit 0`
+
+func (r *remote) probe(ctx context.Context) (tools, error) {
+	stdout, stderr, err := r.run(ctx, []string{"sh", "-c", probeScript}, nil)
+	switch code := k8s.ExitCode(err); {
+	case err == nil:
+		return tools{sha256sum: strings.Contains(stdout, "sha256sum")}, nil
+	case code == 3:
+		return tools{}, fmt.Errorf("%s has no tar program: kbrun copies by streaming a tar archive into `tar -x` in the container; use an image that has tar (e.g. a busybox or -debug variant)", r.where())
+	case k8s.IsNotFoundInContainer(err):
+		// No shell: see whether tar itself is there.
+		_, _, terr := r.run(ctx, []string{"tar", "--help"}, nil)
+		if terr != nil && k8s.IsNotFoundInContainer(terr) && k8s.ExitCode(terr) < 0 {
+			return tools{}, fmt.Errorf("%s has neither sh nor tar: copying needs both (tar to unpack, sh to create directories); use an image that has them", r.where())
+		}
+		return tools{}, fmt.Errorf("%s has no sh: copying needs sh (to create directories) and tar", r.where())
+	default:
+		if code >= 0 {
+			return tools{}, fmt.Errorf("checking for tar in %s: exit code %d: %s", r.where(), code, strings.TrimSpace(stderr))
+		}
+		return tools{}, err
+	}
+}
