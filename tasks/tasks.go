@@ -5,14 +5,22 @@ package tasks
 
 import (
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/apply"
 	"github.com/kbrun/kbrun/tasks/compile"
+	taskcopy "github.com/kbrun/kbrun/tasks/copy"
+	"github.com/kbrun/kbrun/tasks/deploy"
+	"github.com/kbrun/kbrun/tasks/exec"
 	"github.com/kbrun/kbrun/tasks/run"
 )
 
 // Registry returns every task type.
 func Registry() *task.Registry {
 	return task.NewRegistry(
+		apply.Type{},
 		compile.Type{},
+		taskcopy.Type{},
+		deploy.Type{},
+		exec.Type{},
 		run.Type{},
 	)
 }

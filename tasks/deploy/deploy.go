@@ -1,0 +1,175 @@
+// Package deploy is the `deploy` task type: apply, then wait by watch until
+// every workload among the applied objects is rolled out, failing fast on
+// pods that can never become ready.
+package deploy
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/internal/k8s"
+)
+
+//go:embed schema.json
+var schemaJSON []byte
+
+// Type is the deploy task type.
+type Type struct{}
+
+// Params are the deploy task's parameters.
+type Params struct {
+	k8s.ApplyParams
+	FailFast           *bool  `json:"failFast,omitempty"`
+	UnschedulableGrace string `json:"unschedulableGrace,omitempty"`
+}
+
+func (Type) Name() string { return "deploy" }
+func (Type) Summary() string {
+	return "Apply manifests and wait until their workloads are rolled out, failing fast on stuck pods"
+}
+func (Type) Schema() json.RawMessage { return schemaJSON }
+func (Type) Outputs() []string       { return []string{"pod", "pods", "namespace", "images", "objects"} }
+
+// Check implements task.Checker.
+func (Type) Check(p task.Params) []task.FieldError { return k8s.CheckFiles(p, "files") }
+
+// Prepare implements task.Type.
+func (Type) Prepare(p task.Params) (task.Action, error) {
+	var params Params
+	if err := p.Decode(&params); err != nil {
+		return nil, err
+	}
+	sources, err := params.Sources(p)
+	if err != nil {
+		return nil, err
+	}
+	grace, err := k8s.ParseDuration("unschedulableGrace", params.UnschedulableGrace, 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return &action{params: params, sources: sources, grace: grace, failFast: params.FailFast == nil || *params.FailFast}, nil
+}
+
+type action struct {
+	params   Params
+	sources  []k8s.ManifestSource
+	grace    time.Duration
+	failFast bool
+}
+
+// Describe implements task.Action.
+func (a *action) Describe() string {
+	s := "deploy " + a.params.What() + " in " + k8s.InNamespace(a.params.Namespace) + " and wait for the rollout"
+	if !a.failFast {
+		s += " (no fail-fast)"
+	}
+	if a.params.Force {
+		s += ", forcing conflicts"
+	}
+	return s
+}
+
+// Run implements task.Action.
+func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
+	applied, err := k8s.RunApply(ctx, env, a.params.ApplyParams, a.sources)
+	objects, _ := k8s.RefOutputs(k8s.Refs(applied))
+	ns := k8s.Namespace(a.params.Namespace, env)
+	out := task.Outputs{"pod": "", "pods": []any{}, "namespace": ns, "images": []any{}, "objects": nonNil(objects)}
+	if err != nil {
+		return out, err
+	}
+	c, err := k8s.Clients(env)
+	if err != nil {
+		return out, err
+	}
+	var ws []*waiter
+	for _, ap := range applied {
+		if workloadKind(ap.Mapping.GroupVersionKind.GroupKind()) != "" {
+			ws = append(ws, &waiter{c: c, env: env, ap: ap, grace: a.grace, failFast: a.failFast})
+		}
+	}
+	if len(ws) == 0 {
+		k8s.Logf(env, "no Deployment, StatefulSet, DaemonSet or Job among the applied objects: nothing to wait for")
+		return out, nil
+	}
+	// Wait for all workloads together: a stuck pod of the last one fails the
+	// task as fast as one of the first.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make([]result, len(ws))
+	errs := make([]error, len(ws))
+	var wg sync.WaitGroup
+	for i, w := range ws {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = w.wait(ctx)
+			if errs[i] != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	var pods, images []any
+	seenImage := map[string]bool{}
+	for i, r := range results {
+		for _, p := range r.pods {
+			pods = append(pods, p)
+		}
+		for _, im := range r.images {
+			if !seenImage[im] {
+				seenImage[im] = true
+				images = append(images, im)
+			}
+		}
+		_ = i
+	}
+	out["pods"], out["images"] = nonNil(pods), nonNil(images)
+	if len(pods) > 0 {
+		out["pod"] = pods[0]
+	}
+	// Report the first real failure, not the cancellations it caused.
+	var first error
+	for i, e := range errs {
+		if e == nil {
+			continue
+		}
+		if first == nil || (isCancelCascade(first) && !isCancelCascade(e)) {
+			first = e
+		}
+		_ = i
+	}
+	return out, first
+}
+
+func nonNil(v []any) []any {
+	if v == nil {
+		return []any{}
+	}
+	return v
+}
+
+type cancelled struct{ err error }
+
+func (c *cancelled) Error() string { return c.err.Error() }
+func (c *cancelled) Unwrap() error { return c.err }
+
+func isCancelCascade(err error) bool {
+	_, ok := err.(*cancelled)
+	return ok
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+var _ = strings.TrimSpace

@@ -1,0 +1,545 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
+	"k8s.io/kubectl/pkg/polymorphichelpers"
+
+	"github.com/kbrun/kbrun/engine/kube"
+	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/internal/k8s"
+)
+
+// workloadKind names the workloads deploy waits for, "" for others.
+func workloadKind(gk schema.GroupKind) string {
+	switch {
+	case gk.Group == "apps" && (gk.Kind == "Deployment" || gk.Kind == "StatefulSet" || gk.Kind == "DaemonSet"):
+		return gk.Kind
+	case gk.Group == "batch" && gk.Kind == "Job":
+		return gk.Kind
+	}
+	return ""
+}
+
+// StuckReasons are the container waiting reasons that fail a rollout at once.
+var StuckReasons = map[string]bool{
+	"ErrImagePull":               true,
+	"ImagePullBackOff":           true,
+	"CrashLoopBackOff":           true,
+	"CreateContainerConfigError": true,
+	"InvalidImageName":           true,
+}
+
+type result struct {
+	pods   []string
+	images []string
+}
+
+type waiter struct {
+	c        *kube.Clients
+	env      *task.Env
+	ap       k8s.Applied
+	grace    time.Duration
+	failFast bool
+
+	latest *unstructured.Unstructured
+	status string
+	pods   map[string]*corev1.Pod
+	rsRev  map[string]string // ReplicaSet name -> revision annotation
+	now    func() time.Time
+}
+
+func (w *waiter) what() string {
+	return k8s.Describe(w.ap.Ref.Kind, w.ap.Ref.Namespace, w.ap.Ref.Name)
+}
+
+// wait watches the workload and its pods until the rollout is done, a pod
+// is stuck, or ctx ends.
+func (w *waiter) wait(ctx context.Context) (result, error) {
+	if w.now == nil {
+		w.now = time.Now
+	}
+	w.pods = map[string]*corev1.Pod{}
+	w.rsRev = map[string]string{}
+	w.latest = w.ap.Object
+	ns, name := w.ap.Ref.Namespace, w.ap.Ref.Name
+	ri := w.c.Dynamic.Resource(w.ap.Mapping.Resource).Namespace(ns)
+	nameSel := fields.OneTermEqualSelector("metadata.name", name).String()
+	_, _, objW, objDone := watchtools.NewIndexerInformerWatcher(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = nameSel
+			return ri.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = nameSel
+			return ri.Watch(ctx, o)
+		},
+	}, &unstructured.Unstructured{})
+	defer func() { objW.Stop(); <-objDone }()
+
+	sel, err := w.selector(w.ap.Object)
+	if err != nil {
+		return result{}, err
+	}
+	pods := w.c.Typed.CoreV1().Pods(ns)
+	_, _, podW, podDone := watchtools.NewIndexerInformerWatcher(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.LabelSelector = sel.String()
+			return pods.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = sel.String()
+			return pods.Watch(ctx, o)
+		},
+	}, &corev1.Pod{})
+	defer func() { podW.Stop(); <-podDone }()
+
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return result{}, &cancelled{ctx.Err()}
+			}
+			return result{}, w.timeoutError(ctx)
+		case ev, ok := <-objW.ResultChan():
+			if !ok {
+				return result{}, task.Retryablef("watch on %s ended", w.what())
+			}
+			switch ev.Type {
+			case watch.Deleted:
+				return result{}, fmt.Errorf("%s was deleted while waiting for its rollout", w.what())
+			case watch.Error:
+				continue
+			}
+			u, ok := ev.Object.(*unstructured.Unstructured)
+			if !ok {
+				continue
+			}
+			w.latest = u
+			msg, done, err := w.rolloutStatus(u)
+			if err != nil {
+				return result{}, w.withPods(ctx, fmt.Errorf("%s: %v", w.what(), err))
+			}
+			if msg != w.status {
+				w.status = msg
+				k8s.Logf(w.env, "%s", msg)
+			}
+			if done {
+				return w.finish(ctx)
+			}
+		case ev, ok := <-podW.ResultChan():
+			if !ok {
+				return result{}, task.Retryablef("watch on the pods of %s ended", w.what())
+			}
+			p, ok := ev.Object.(*corev1.Pod)
+			if !ok {
+				continue
+			}
+			if ev.Type == watch.Deleted {
+				delete(w.pods, p.Name)
+				continue
+			}
+			w.pods[p.Name] = p
+			if err := w.checkPods(ctx, timer); err != nil {
+				return result{}, err
+			}
+		case <-timer.C:
+			if err := w.checkPods(ctx, timer); err != nil {
+				return result{}, err
+			}
+		}
+	}
+}
+
+// selector is the workload's pod selector.
+func (w *waiter) selector(u *unstructured.Unstructured) (labels.Selector, error) {
+	m, found, err := unstructured.NestedMap(u.Object, "spec", "selector")
+	if err != nil || !found {
+		if w.ap.Ref.Kind == "Job" {
+			// The server fills it in; the apply response has it.
+			return labels.Everything(), nil
+		}
+		return nil, fmt.Errorf("%s has no spec.selector", w.what())
+	}
+	var ls metav1.LabelSelector
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(m, &ls); err != nil {
+		return nil, fmt.Errorf("%s: spec.selector: %v", w.what(), err)
+	}
+	s, err := metav1.LabelSelectorAsSelector(&ls)
+	if err != nil {
+		return nil, fmt.Errorf("%s: spec.selector: %v", w.what(), err)
+	}
+	return s, nil
+}
+
+// rolloutStatus judges the workload as kubectl rollout status does; Jobs are
+// done when Complete and fail when Failed.
+func (w *waiter) rolloutStatus(u *unstructured.Unstructured) (string, bool, error) {
+	if w.ap.Ref.Kind == "Job" {
+		var job batchv1.Job
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &job); err != nil {
+			return "", false, err
+		}
+		for _, c := range job.Status.Conditions {
+			if c.Status != corev1.ConditionTrue {
+				continue
+			}
+			switch c.Type {
+			case batchv1.JobComplete:
+				return fmt.Sprintf("job %q completed (%d succeeded)", job.Name, job.Status.Succeeded), true, nil
+			case batchv1.JobFailed:
+				return "", false, fmt.Errorf("job failed: %s: %s", c.Reason, c.Message)
+			}
+		}
+		return fmt.Sprintf("Waiting for job %q to complete: %d active, %d succeeded, %d failed", job.Name, job.Status.Active, job.Status.Succeeded, job.Status.Failed), false, nil
+	}
+	v, err := polymorphichelpers.StatusViewerFor(u.GroupVersionKind().GroupKind())
+	if err != nil {
+		return "", false, err
+	}
+	msg, done, err := v.Status(u, 0)
+	return strings.TrimSpace(msg), done, err
+}
+
+// checkPods fails on a pod of the current revision that is stuck, and arms
+// the timer for the earliest unschedulable grace deadline.
+func (w *waiter) checkPods(ctx context.Context, timer *time.Timer) error {
+	if !w.failFast {
+		return nil
+	}
+	var next time.Time
+	for _, p := range w.sortedPods() {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		reason, container, message := stuck(p)
+		if reason == "" {
+			if since, ok := unschedulableSince(p); ok {
+				deadline := since.Add(w.grace)
+				if !w.now().Before(deadline) {
+					if !w.currentRevision(ctx, p) {
+						continue
+					}
+					return w.podError(ctx, p, "", "Unschedulable", podCondMessage(p, corev1.PodScheduled)+fmt.Sprintf(" (for more than %s)", w.grace))
+				}
+				if next.IsZero() || deadline.Before(next) {
+					next = deadline
+				}
+			}
+			continue
+		}
+		if !w.currentRevision(ctx, p) {
+			continue
+		}
+		return w.podError(ctx, p, container, reason, message)
+	}
+	if !next.IsZero() {
+		timer.Reset(next.Sub(w.now()) + 10*time.Millisecond)
+	}
+	return nil
+}
+
+func (w *waiter) sortedPods() []*corev1.Pod {
+	out := make([]*corev1.Pod, 0, len(w.pods))
+	for _, p := range w.pods {
+		out = append(out, p)
+	}
+	k8s.SortNewestFirst(out)
+	return out
+}
+
+// stuck returns the first container stuck in a reason that cannot heal.
+func stuck(p *corev1.Pod) (reason, container, message string) {
+	for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
+		for _, cs := range list {
+			if cs.State.Waiting != nil && StuckReasons[cs.State.Waiting.Reason] {
+				msg := cs.State.Waiting.Message
+				if cs.State.Waiting.Reason == "CrashLoopBackOff" && cs.LastTerminationState.Terminated != nil {
+					t := cs.LastTerminationState.Terminated
+					msg = fmt.Sprintf("last exit code %d (%s) after %d restart(s)", t.ExitCode, t.Reason, cs.RestartCount)
+					if t.Message != "" {
+						msg += ": " + strings.TrimSpace(t.Message)
+					}
+				}
+				return cs.State.Waiting.Reason, cs.Name, msg
+			}
+		}
+	}
+	return "", "", ""
+}
+
+func unschedulableSince(p *corev1.Pod) (time.Time, bool) {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+			return c.LastTransitionTime.Time, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func podCondMessage(p *corev1.Pod, t corev1.PodConditionType) string {
+	for _, c := range p.Status.Conditions {
+		if c.Type == t {
+			return c.Message
+		}
+	}
+	return ""
+}
+
+// currentRevision reports whether a pod belongs to the revision being rolled
+// out, so an old revision's broken pod does not fail a rollout that fixes it.
+func (w *waiter) currentRevision(ctx context.Context, p *corev1.Pod) bool {
+	u := w.latest
+	switch w.ap.Ref.Kind {
+	case "Deployment":
+		want := u.GetAnnotations()["deployment.kubernetes.io/revision"]
+		owner := metav1.GetControllerOf(p)
+		if want == "" || owner == nil || owner.Kind != "ReplicaSet" {
+			return true
+		}
+		rev, ok := w.rsRev[owner.Name]
+		if !ok {
+			rs, err := w.c.Typed.AppsV1().ReplicaSets(p.Namespace).Get(ctx, owner.Name, metav1.GetOptions{})
+			if err != nil {
+				return true
+			}
+			rev = rs.Annotations["deployment.kubernetes.io/revision"]
+			w.rsRev[owner.Name] = rev
+		}
+		return rev == "" || rev == want
+	case "StatefulSet":
+		want, _, _ := unstructured.NestedString(u.Object, "status", "updateRevision")
+		have := p.Labels[appsv1.ControllerRevisionHashLabelKey]
+		return want == "" || have == "" || want == have
+	}
+	return true
+}
+
+// podError builds the fail-fast message: pod, container, reason, message
+// and the pod's latest events.
+func (w *waiter) podError(ctx context.Context, p *corev1.Pod, container, reason, message string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s cannot roll out: pod %s/%s", w.what(), p.Namespace, p.Name)
+	if container != "" {
+		fmt.Fprintf(&b, " container %s", container)
+	}
+	fmt.Fprintf(&b, " is stuck in %s", reason)
+	if message != "" {
+		fmt.Fprintf(&b, ": %s", strings.TrimSpace(message))
+	}
+	if ev := w.events(ctx, p); ev != "" {
+		b.WriteString("\nlatest events of the pod:\n" + ev)
+	}
+	return fmt.Errorf("%s", b.String())
+}
+
+// events lists the pod's latest events, oldest first, one per line.
+func (w *waiter) events(ctx context.Context, p *corev1.Pod) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	list, err := w.c.Typed.CoreV1().Events(p.Namespace).List(ctx, metav1.ListOptions{
+		FieldSelector: fields.AndSelectors(
+			fields.OneTermEqualSelector("involvedObject.name", p.Name),
+			fields.OneTermEqualSelector("involvedObject.namespace", p.Namespace),
+		).String(),
+	})
+	if err != nil || len(list.Items) == 0 {
+		return ""
+	}
+	return FormatEvents(list.Items, p.UID, 5, w.now())
+}
+
+// FormatEvents renders the last n events (of the given object UID when set).
+func FormatEvents(evs []corev1.Event, uid types.UID, n int, now time.Time) string {
+	var keep []corev1.Event
+	for _, e := range evs {
+		if uid == "" || e.InvolvedObject.UID == "" || e.InvolvedObject.UID == uid {
+			keep = append(keep, e)
+		}
+	}
+	when := func(e corev1.Event) time.Time {
+		switch {
+		case !e.LastTimestamp.IsZero():
+			return e.LastTimestamp.Time
+		case !e.EventTime.IsZero():
+			return e.EventTime.Time
+		}
+		return e.CreationTimestamp.Time
+	}
+	sort.SliceStable(keep, func(i, j int) bool { return when(keep[i]).Before(when(keep[j])) })
+	if len(keep) > n {
+		keep = keep[len(keep)-n:]
+	}
+	var lines []string
+	for _, e := range keep {
+		age := now.Sub(when(e)).Round(time.Second)
+		count := ""
+		if e.Count > 1 {
+			count = fmt.Sprintf(" (x%d)", e.Count)
+		}
+		lines = append(lines, fmt.Sprintf("  %s %s %s ago%s: %s", e.Type, e.Reason, age, count, strings.TrimSpace(e.Message)))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// timeoutError says what the rollout was waiting for when time ran out.
+func (w *waiter) timeoutError(ctx context.Context) error {
+	status := w.status
+	if status == "" {
+		status = "no status observed yet"
+	}
+	err := fmt.Errorf("%s was not rolled out before the task timeout: %s", w.what(), status)
+	return w.withPods(ctx, fmt.Errorf("%w (%w)", err, ctx.Err()))
+}
+
+// withPods appends a summary of the workload's pods and the events of the
+// newest unready one.
+func (w *waiter) withPods(ctx context.Context, err error) error {
+	pods := w.sortedPods()
+	if len(pods) == 0 {
+		return fmt.Errorf("%w\nno pods were created", err)
+	}
+	var b strings.Builder
+	b.WriteString("\npods:")
+	var unready *corev1.Pod
+	for _, p := range pods {
+		fmt.Fprintf(&b, "\n  %s: %s", p.Name, PodState(p))
+		if unready == nil && !k8s.IsPodReady(p) {
+			unready = p
+		}
+	}
+	if unready != nil {
+		if ev := w.events(ctx, unready); ev != "" {
+			fmt.Fprintf(&b, "\nlatest events of pod %s:\n%s", unready.Name, ev)
+		}
+	}
+	return fmt.Errorf("%w%s", err, b.String())
+}
+
+// PodState is a one-line state of a pod, as a reader would want it.
+func PodState(p *corev1.Pod) string {
+	parts := []string{string(p.Status.Phase)}
+	if k8s.IsPodReady(p) {
+		parts = append(parts, "Ready")
+	} else {
+		parts = append(parts, "not Ready")
+	}
+	if since, ok := unschedulableSince(p); ok {
+		_ = since
+		parts = append(parts, "Unschedulable: "+podCondMessage(p, corev1.PodScheduled))
+	}
+	for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
+		for _, cs := range list {
+			switch {
+			case cs.State.Waiting != nil:
+				s := cs.Name + " waiting: " + cs.State.Waiting.Reason
+				if cs.State.Waiting.Message != "" {
+					s += " (" + cs.State.Waiting.Message + ")"
+				}
+				parts = append(parts, s)
+			case cs.State.Terminated != nil:
+				parts = append(parts, fmt.Sprintf("%s terminated: %s, exit code %d", cs.Name, cs.State.Terminated.Reason, cs.State.Terminated.ExitCode))
+			case cs.State.Running != nil && !cs.Ready:
+				parts = append(parts, cs.Name+" running, not ready")
+			}
+			if cs.RestartCount > 0 {
+				parts = append(parts, fmt.Sprintf("%s restarted %d time(s)", cs.Name, cs.RestartCount))
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// finish collects the ready pods of the new revision and the images.
+func (w *waiter) finish(ctx context.Context) (result, error) {
+	u := w.latest
+	var r result
+	containers, _, _ := unstructured.NestedSlice(u.Object, "spec", "template", "spec", "containers")
+	for _, c := range containers {
+		if m, ok := c.(map[string]any); ok {
+			if im, ok := m["image"].(string); ok {
+				r.images = append(r.images, im)
+			}
+		}
+	}
+	sel, err := w.selector(u)
+	if err != nil {
+		return r, err
+	}
+	list, err := w.c.Typed.CoreV1().Pods(u.GetNamespace()).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return r, k8s.Classify(err, "list", "pods of "+w.what())
+	}
+	var keep []*corev1.Pod
+	var newRS types.UID
+	if w.ap.Ref.Kind == "Deployment" {
+		var d appsv1.Deployment
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &d); err == nil {
+			rev := d.Annotations["deployment.kubernetes.io/revision"]
+			rss, err := w.c.Typed.AppsV1().ReplicaSets(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+			if err == nil {
+				for _, rs := range rss.Items {
+					if metav1.IsControlledBy(&rs, &d) && rs.Annotations["deployment.kubernetes.io/revision"] == rev {
+						newRS = rs.UID
+					}
+				}
+			}
+		}
+	}
+	updateRev, _, _ := unstructured.NestedString(u.Object, "status", "updateRevision")
+	for i := range list.Items {
+		p := &list.Items[i]
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		owner := metav1.GetControllerOf(p)
+		switch w.ap.Ref.Kind {
+		case "Deployment":
+			if newRS != "" && (owner == nil || owner.UID != newRS) {
+				continue
+			}
+		case "StatefulSet", "DaemonSet":
+			if owner == nil || owner.UID != u.GetUID() {
+				continue
+			}
+			if updateRev != "" && p.Labels[appsv1.ControllerRevisionHashLabelKey] != updateRev && w.ap.Ref.Kind == "StatefulSet" {
+				continue
+			}
+		case "Job":
+			if owner == nil || owner.UID != u.GetUID() {
+				continue
+			}
+			keep = append(keep, p)
+			continue
+		}
+		if k8s.IsPodReady(p) {
+			keep = append(keep, p)
+		}
+	}
+	k8s.SortNewestFirst(keep)
+	for _, p := range keep {
+		r.pods = append(r.pods, p.Name)
+	}
+	return r, nil
+}
