@@ -246,8 +246,10 @@ func (c *checker) semantic(p *pipeline.Pipeline) {
 		c.templatesTree(v.Path, v.Default, scope, "vars")
 	}
 
-	c.taskList(p.Tasks, scope)
-	c.taskList(p.Finally, scope)
+	// finally may use any task's outputs: it runs after them (a task that
+	// did not run makes the template fail at run time, with that reason).
+	after := c.taskList(p.Tasks, scope)
+	c.taskList(p.Finally, after)
 }
 
 // scope is what templates may refer to at a point of the pipeline.

@@ -69,6 +69,9 @@ func collect(e *jsonschema.ValidationError, out *[]*jsonschema.ValidationError) 
 		for _, cause := range keep {
 			collect(cause, out)
 		}
+	case *kind.PropertyNames:
+		// Its causes are located at the name as a value; report the key.
+		*out = append(*out, e)
 	default:
 		if len(e.Causes) == 0 {
 			*out = append(*out, e)
@@ -141,7 +144,14 @@ func (c *checker) describe(e *jsonschema.ValidationError) []*pipeline.Error {
 	case *kind.Pattern:
 		return []*pipeline.Error{c.newErr(c.sm.Value(loc), loc, patternMessage(loc, k))}
 	case *kind.PropertyNames:
-		return []*pipeline.Error{c.newErr(c.sm.Value(loc), loc, k.LocalizedString(printer))}
+		// The validator's location for this kind is not stable; vars is
+		// the only map with propertyNames in the schema.
+		path := []string{"vars", k.Property}
+		return []*pipeline.Error{c.newErr(c.sm.Key(path), path, fmt.Sprintf("%q is not a valid name: use letters, digits and _ and start with a letter, since templates refer to it as .vars.NAME", k.Property))}
+	case *kind.Minimum:
+		return []*pipeline.Error{c.newErr(c.sm.Value(loc), loc, fmt.Sprintf("must be at least %s, got %s", k.Want.RatString(), k.Got.RatString()))}
+	case *kind.Maximum:
+		return []*pipeline.Error{c.newErr(c.sm.Value(loc), loc, fmt.Sprintf("must be at most %s, got %s", k.Want.RatString(), k.Got.RatString()))}
 	default:
 		return []*pipeline.Error{c.newErr(c.sm.Value(loc), loc, e.ErrorKind.LocalizedString(printer))}
 	}

@@ -39,6 +39,21 @@ func (Type) Summary() string         { return "Run a local command (argv list, o
 func (Type) Schema() json.RawMessage { return schema }
 func (Type) Outputs() []string       { return []string{"stdout", "stderr", "exitCode"} }
 
+// Check implements task.Checker: exactly one of command and shell, known
+// before anything runs.
+func (Type) Check(p task.Params) []task.FieldError {
+	m, _ := p.Value.(map[string]any)
+	_, hasCmd := m["command"]
+	_, hasShell := m["shell"]
+	switch {
+	case hasCmd && hasShell:
+		return []task.FieldError{{Path: []string{"shell"}, Message: "give either command (an argv list, no shell) or shell (a script for sh -c), not both"}}
+	case !hasCmd && !hasShell:
+		return []task.FieldError{{Message: "give command (an argv list) or shell (a script for sh -c)"}}
+	}
+	return nil
+}
+
 // Prepare implements task.Type.
 func (Type) Prepare(p task.Params) (task.Action, error) {
 	var params Params

@@ -1,0 +1,73 @@
+# kbrun — build, test, and the project's own local cluster.
+#
+#   make build          bin/kbrun
+#   make test           everything: unit tests, then integration and end-to-end
+#                       tests on a real cluster (brought up and torn down here
+#                       unless KBRUN_TEST_KUBECONFIG names one)
+#   make demo           run the default pipeline on the local cluster
+#   make cluster-up | cluster-down | cluster-status
+
+GO        ?= go
+BIN       := bin/kbrun
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X github.com/kbrun/kbrun/cmd/kbrun/app.Version=$(VERSION)
+CLUSTER   := test/cluster
+KUBECONFIG_LOCAL := /var/lib/kbrun-cluster/kubeconfig
+
+.PHONY: build schema test test-unit test-cluster test-integration test-e2e bench \
+        fuzz demo cluster-up cluster-down cluster-status vet fmt
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kbrun
+
+# Regenerate the committed schema (a unit test fails when it is stale).
+schema: build
+	$(BIN) schema > schemas/pipeline.schema.json
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+# The README's test command: unit tests, then the cluster suites on a real
+# cluster, then a check that teardown left the machine clean.
+test: vet test-unit
+	$(CLUSTER)/with-cluster.sh $(MAKE) --no-print-directory test-cluster
+	@if [ -z "$$KBRUN_TEST_KUBECONFIG" ]; then $(CLUSTER)/test-teardown.sh --check-only; fi
+
+test-unit:
+	$(GO) test -count=1 ./...
+
+# Needs KBRUN_TEST_KUBECONFIG (with-cluster.sh sets it).
+test-cluster: test-integration test-e2e
+	$(CLUSTER)/test.sh
+
+test-integration:
+	@test -n "$$KBRUN_TEST_KUBECONFIG" || { echo "FAIL: KBRUN_TEST_KUBECONFIG is not set (use make test, or test/cluster/up.sh and export it)"; exit 1; }
+	$(GO) test -count=1 -tags integration -timeout 30m ./test/integration/...
+
+test-e2e:
+	@test -n "$$KBRUN_TEST_KUBECONFIG" || { echo "FAIL: KBRUN_TEST_KUBECONFIG is not set (use make test, or test/cluster/up.sh and export it)"; exit 1; }
+	$(GO) test -count=1 -tags e2e -timeout 40m ./test/e2e/...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./engine/...
+
+# Long fuzz runs (not part of make test): FUZZTIME=10m make fuzz
+FUZZTIME ?= 1m
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./engine/load
+	$(GO) test -run '^$$' -fuzz FuzzRender -fuzztime $(FUZZTIME) ./engine/tmpl
+
+# Run the default pipeline on the project's local cluster (brought up if needed;
+# left running afterwards: make cluster-down stops it).
+demo: build cluster-up
+	$(BIN) run pipelines/kaniko-rootless.yaml --kubeconfig $(KUBECONFIG_LOCAL)
+
+cluster-up:
+	$(CLUSTER)/up.sh
+
+cluster-down:
+	$(CLUSTER)/down.sh
+
+cluster-status:
+	$(CLUSTER)/status.sh

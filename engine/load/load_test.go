@@ -1,0 +1,135 @@
+package load_test
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kbrun/kbrun/engine/load"
+	"github.com/kbrun/kbrun/engine/pipeline"
+	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/compile"
+	"github.com/kbrun/kbrun/tasks/run"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// testRegistry is fixed so that goldens do not change when task types are
+// added to kbrun.
+func testRegistry() *task.Registry { return task.NewRegistry(run.Type{}, compile.Type{}) }
+
+func newLoader(t testing.TB) *load.Loader {
+	t.Helper()
+	l, err := load.New(testRegistry())
+	if err != nil {
+		t.Fatalf("load.New: %v", err)
+	}
+	return l
+}
+
+// TestInvalidGolden loads every file of testdata/invalid and compares the
+// complete error output with its .golden file: every problem, with
+// file:line:col and field path, in order.
+func TestInvalidGolden(t *testing.T) {
+	l := newLoader(t)
+	files, _ := filepath.Glob("testdata/invalid/*.yaml")
+	if len(files) < 20 {
+		t.Fatalf("expected the invalid corpus, found %d files", len(files))
+	}
+	abs, _ := filepath.Abs("testdata/invalid")
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, err := l.Load(f)
+			if err == nil {
+				t.Fatalf("%s loaded without error", f)
+			}
+			var errs *load.Errors
+			if !asErrors(err, &errs) {
+				t.Fatalf("error is %T, want *load.Errors: %v", err, err)
+			}
+			for _, e := range errs.List() {
+				if e.File != f || e.Pos.Line < 1 || e.Pos.Col < 1 {
+					t.Errorf("error without a position in the file: %q", e.Error())
+				}
+			}
+			got := strings.ReplaceAll(err.Error(), abs, "$DIR") + "\n"
+			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("missing golden file (run go test -update): %v", err)
+			}
+			if got != string(want) {
+				t.Errorf("errors differ from %s\n--- got\n%s--- want\n%s", golden, got, want)
+			}
+		})
+	}
+}
+
+func asErrors(err error, target **load.Errors) bool {
+	e, ok := err.(*load.Errors)
+	if ok {
+		*target = e
+	}
+	return ok
+}
+
+func TestValid(t *testing.T) {
+	l := newLoader(t)
+	p, err := l.Load("testdata/valid/full.yaml")
+	if err != nil {
+		t.Fatalf("valid pipeline rejected:\n%v", err)
+	}
+	if p.Name != "full" || len(p.Tasks) != 3 || len(p.Finally) != 1 {
+		t.Fatalf("unexpected model: name=%q tasks=%d finally=%d", p.Name, len(p.Tasks), len(p.Finally))
+	}
+	wantVars := []string{"ns", "caps", "token", "derived"}
+	for i, v := range p.Vars {
+		if v.Name != wantVars[i] {
+			t.Errorf("var %d = %q, want %q (file order)", i, v.Name, wantVars[i])
+		}
+	}
+	if !p.Vars[2].Secret {
+		t.Errorf("token should be secret")
+	}
+	group := p.Tasks[1]
+	if group.Type != pipeline.ParallelType || len(group.Children) != 2 || group.Children[1].Type != "compile" {
+		t.Errorf("parallel group not read: %+v", group)
+	}
+	last := p.Tasks[2]
+	if last.Retry.Attempts != 1 || last.Retry.Backoff.String() != "10ms" || !last.ContinueOnError {
+		t.Errorf("task retry should merge with defaults: %+v", last.Retry)
+	}
+	if p.Tasks[0].Timeout != "1m" {
+		t.Errorf("default timeout not applied: %q", p.Tasks[0].Timeout)
+	}
+	wantDir, _ := filepath.Abs("testdata/valid")
+	if p.Dir != wantDir {
+		t.Errorf("Dir = %q, want %q", p.Dir, wantDir)
+	}
+}
+
+// TestOversized checks the size limit without a 4 MiB file in the repo.
+func TestOversized(t *testing.T) {
+	l := newLoader(t)
+	data := []byte("apiVersion: kbrun.dev/v1alpha1\n# " + strings.Repeat("x", pipeline.MaxFileSize) + "\n")
+	_, err := l.LoadBytes("big.yaml", data)
+	if err == nil || !strings.Contains(err.Error(), "big.yaml:1:1: file is larger than") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	l := newLoader(t)
+	_, err := l.Load("testdata/nope.yaml")
+	if err == nil || !strings.Contains(err.Error(), "testdata/nope.yaml") || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("got %v", err)
+	}
+}

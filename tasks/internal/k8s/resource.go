@@ -1,0 +1,119 @@
+package k8s
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/kbrun/kbrun/engine/kube"
+)
+
+// Resource is a kind the user named, resolved through discovery.
+type Resource struct {
+	GVR        schema.GroupVersionResource
+	Kind       string
+	Namespaced bool
+}
+
+// ResolveKind resolves what a user types after kubectl get: "deployment",
+// "deploy", "Deployment", "deployments.apps", "deployments.v1.apps",
+// "apps/v1/Deployment"... through the run's (shortcut-expanding) RESTMapper.
+func ResolveKind(c *kube.Clients, kind string) (Resource, error) {
+	kind = strings.TrimSpace(kind)
+	if kind == "" {
+		return Resource{}, fmt.Errorf("empty kind")
+	}
+	try := func() (Resource, error) {
+		var gvr schema.GroupVersionResource
+		if strings.Count(kind, "/") >= 1 {
+			// apiVersion/Kind, e.g. apps/v1/Deployment or v1/Pod
+			i := strings.LastIndex(kind, "/")
+			gv, err := schema.ParseGroupVersion(kind[:i])
+			if err != nil {
+				return Resource{}, err
+			}
+			m, err := c.Mapper.RESTMapping(schema.GroupKind{Group: gv.Group, Kind: kind[i+1:]}, gv.Version)
+			if err != nil {
+				return Resource{}, err
+			}
+			return Resource{GVR: m.Resource, Kind: m.GroupVersionKind.Kind, Namespaced: m.Scope.Name() == meta.RESTScopeNameNamespace}, nil
+		}
+		full, gr := schema.ParseResourceArg(strings.ToLower(kind))
+		if full != nil {
+			if g, err := c.Mapper.ResourceFor(*full); err == nil {
+				gvr = g
+			}
+		}
+		if gvr.Empty() {
+			g, err := c.Mapper.ResourceFor(gr.WithVersion(""))
+			if err != nil {
+				return Resource{}, err
+			}
+			gvr = g
+		}
+		gvk, err := c.Mapper.KindFor(gvr)
+		if err != nil {
+			return Resource{}, err
+		}
+		m, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			return Resource{}, err
+		}
+		return Resource{GVR: m.Resource, Kind: gvk.Kind, Namespaced: m.Scope.Name() == meta.RESTScopeNameNamespace}, nil
+	}
+	r, err := try()
+	if err != nil && meta.IsNoMatchError(err) {
+		meta.MaybeResetRESTMapper(c.Mapper)
+		if c.Discovery != nil {
+			c.Discovery.Invalidate()
+		}
+		r, err = try()
+	}
+	if err != nil {
+		if meta.IsNoMatchError(err) {
+			return Resource{}, fmt.Errorf("the cluster has no resource type %q", kind)
+		}
+		return Resource{}, Classify(err, "discover", kind)
+	}
+	return r, nil
+}
+
+// ResourceClient returns the dynamic client for r in ns (ignored for
+// cluster-scoped resources).
+func ResourceClient(c *kube.Clients, r Resource, ns string) dynamic.ResourceInterface {
+	if r.Namespaced {
+		return c.Dynamic.Resource(r.GVR).Namespace(ns)
+	}
+	return c.Dynamic.Resource(r.GVR)
+}
+
+// ListWatch builds a ListerWatcher over ri with fixed field and label
+// selectors, for watchtools.UntilWithSync.
+func ListWatch(ri dynamic.ResourceInterface, fieldSelector, labelSelector string) cache.ListerWatcher {
+	set := func(o *metav1.ListOptions) {
+		if fieldSelector != "" {
+			o.FieldSelector = fieldSelector
+		}
+		if labelSelector != "" {
+			o.LabelSelector = labelSelector
+		}
+	}
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			set(&o)
+			return ri.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			set(&o)
+			return ri.Watch(ctx, o)
+		},
+	}
+}
