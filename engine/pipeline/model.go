@@ -106,12 +106,12 @@ type Task struct {
 	// Children are a parallel group's tasks.
 	Children []*Task
 	// Timeout is a duration or a template rendering to one; "" = default.
-	Timeout         string
-	Retry           Retry
+	Timeout string
+	Retry   Retry
 	// TimeoutSet and RetrySet say whether the task set them itself.
 	TimeoutSet, RetrySet bool
-	When            string
-	ContinueOnError bool
+	When                 string
+	ContinueOnError      bool
 
 	// Path is the task's instance path, e.g. ["tasks","2"], for errors.
 	Path []string

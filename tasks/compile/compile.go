@@ -38,8 +38,10 @@ type Params struct {
 	Env     map[string]string `json:"env,omitempty"`
 }
 
-func (Type) Name() string            { return "compile" }
-func (Type) Summary() string         { return "Build a Go program (go build) for a target OS/arch; the binary's path is the output" }
+func (Type) Name() string { return "compile" }
+func (Type) Summary() string {
+	return "Build a Go program (go build) for a target OS/arch; the binary's path is the output"
+}
 func (Type) Schema() json.RawMessage { return schema }
 func (Type) Outputs() []string       { return []string{"path", "sha256", "size"} }
 

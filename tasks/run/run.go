@@ -3,8 +3,8 @@
 package run
 
 import (
-	_ "embed"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"os"
