@@ -1,0 +1,303 @@
+// Package delete is the `delete` task type: delete objects and wait until
+// they are gone.
+package delete
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
+
+	"github.com/kbrun/kbrun/engine/kube"
+	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/internal/k8s"
+)
+
+//go:embed schema.json
+var schema []byte
+
+// Type is the delete task type.
+type Type struct{}
+
+// Params are the delete task's parameters.
+type Params struct {
+	Files     []string `json:"files,omitempty"`
+	Manifest  string   `json:"manifest,omitempty"`
+	Kind      string   `json:"kind,omitempty"`
+	Name      string   `json:"name,omitempty"`
+	Selector  string   `json:"selector,omitempty"`
+	Applied   bool     `json:"applied,omitempty"`
+	Namespace string   `json:"namespace,omitempty"`
+	Render    *bool    `json:"render,omitempty"`
+	Wait      *bool    `json:"wait,omitempty"`
+}
+
+func (Type) Name() string { return "delete" }
+func (Type) Summary() string {
+	return "Delete objects (by manifest, kind/name, selector, or all this run applied) and wait until gone"
+}
+func (Type) Schema() json.RawMessage { return schema }
+func (Type) Outputs() []string       { return []string{"deleted"} }
+
+// Prepare implements task.Type.
+func (Type) Prepare(p task.Params) (task.Action, error) {
+	var params Params
+	if err := p.Decode(&params); err != nil {
+		return nil, err
+	}
+	a := &action{Params: params, wait: params.Wait == nil || *params.Wait}
+	modes := 0
+	if len(params.Files) > 0 || params.Manifest != "" {
+		modes++
+		ap := k8s.ApplyParams{Files: params.Files, Manifest: params.Manifest, Namespace: params.Namespace, Render: params.Render}
+		src, err := ap.Sources(p)
+		if err != nil {
+			return nil, err
+		}
+		a.sources, a.ap = src, ap
+	}
+	if params.Kind != "" {
+		modes++
+		if (params.Name == "") == (params.Selector == "") {
+			return nil, fmt.Errorf("with kind, give exactly one of name and selector")
+		}
+		if params.Selector != "" {
+			if _, err := labels.Parse(params.Selector); err != nil {
+				return nil, fmt.Errorf("selector %q: %v", params.Selector, err)
+			}
+		}
+	} else if params.Name != "" || params.Selector != "" {
+		return nil, fmt.Errorf("name and selector go with kind")
+	}
+	if params.Applied {
+		modes++
+	}
+	if modes != 1 {
+		return nil, fmt.Errorf("give exactly one of files/manifest, kind (with name or selector) and applied")
+	}
+	return a, nil
+}
+
+type action struct {
+	Params
+	wait    bool
+	sources []k8s.ManifestSource
+	ap      k8s.ApplyParams
+}
+
+// Describe implements task.Action.
+func (a *action) Describe() string {
+	var s string
+	switch {
+	case a.Applied:
+		s = "delete everything this run applied, newest first"
+	case a.Kind != "" && a.Name != "":
+		s = fmt.Sprintf("delete %s %s in %s", a.Kind, a.Name, k8s.InNamespace(a.Namespace))
+	case a.Kind != "":
+		s = fmt.Sprintf("delete every %s labelled %s in %s", a.Kind, a.Selector, k8s.InNamespace(a.Namespace))
+	default:
+		s = "delete the objects in " + a.ap.What()
+	}
+	if a.wait {
+		s += " and wait until they are gone"
+	}
+	return s
+}
+
+type target struct {
+	ref kube.ObjectRef
+	uid types.UID
+}
+
+// Run implements task.Action.
+func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
+	out := task.Outputs{"deleted": []any{}}
+	if a.Applied {
+		var list []kube.ObjectRef
+		if env.Applied != nil {
+			list = env.Applied.List()
+		}
+		if len(list) == 0 {
+			k8s.Logf(env, "this run applied nothing: nothing to delete")
+			return out, nil
+		}
+	}
+	c, err := k8s.Clients(env)
+	if err != nil {
+		return out, err
+	}
+	ns := k8s.Namespace(a.Namespace, env)
+	targets, err := a.targets(ctx, env, c, ns)
+	if err != nil {
+		return out, err
+	}
+	var deleted []any
+	var gone []kube.ObjectRef
+	var waitFor []target
+	policy := metav1.DeletePropagationBackground
+	for _, t := range targets {
+		ri := c.Dynamic.Resource(t.ref.GVR)
+		what := k8s.Describe(t.ref.Kind, t.ref.Namespace, t.ref.Name)
+		opts := metav1.DeleteOptions{PropagationPolicy: &policy}
+		if t.ref.UID != "" {
+			opts.Preconditions = &metav1.Preconditions{UID: &t.ref.UID}
+		}
+		var err error
+		if t.ref.Namespace != "" {
+			err = ri.Namespace(t.ref.Namespace).Delete(ctx, t.ref.Name, opts)
+		} else {
+			err = ri.Delete(ctx, t.ref.Name, opts)
+		}
+		switch {
+		case err == nil:
+			k8s.Logf(env, "deleted %s", what)
+			waitFor = append(waitFor, t)
+		case apierrors.IsNotFound(err):
+			k8s.Logf(env, "%s was already gone", what)
+		case apierrors.IsConflict(err) && t.ref.UID != "":
+			// The UID precondition failed: the object we applied is gone
+			// and another with its name took its place; leave that one.
+			k8s.Logf(env, "%s was replaced by another object since this run applied it; leaving it", what)
+		default:
+			return task.Outputs{"deleted": nonNil(deleted)}, k8s.Classify(err, "delete", what)
+		}
+		deleted = append(deleted, k8s.RefString(t.ref))
+		gone = append(gone, t.ref)
+	}
+	if env.Applied != nil {
+		env.Applied.Remove(gone...)
+	}
+	out["deleted"] = nonNil(deleted)
+	if !a.wait {
+		return out, nil
+	}
+	for _, t := range waitFor {
+		if err := waitGone(ctx, c, t.ref); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+func nonNil(v []any) []any {
+	if v == nil {
+		return []any{}
+	}
+	return v
+}
+
+// targets lists what to delete.
+func (a *action) targets(ctx context.Context, env *task.Env, c *kube.Clients, ns string) ([]target, error) {
+	var out []target
+	switch {
+	case a.Applied:
+		list := env.Applied.List()
+		for i := len(list) - 1; i >= 0; i-- {
+			out = append(out, target{ref: list[i]})
+		}
+	case a.Kind != "":
+		res, err := k8s.ResolveKind(c, a.Kind)
+		if err != nil {
+			return nil, err
+		}
+		refNS := ""
+		if res.Namespaced {
+			refNS = ns
+		}
+		if a.Name != "" {
+			return []target{{ref: kube.ObjectRef{GVR: res.GVR, Kind: res.Kind, Namespace: refNS, Name: a.Name}}}, nil
+		}
+		list, err := k8s.ResourceClient(c, res, ns).List(ctx, metav1.ListOptions{LabelSelector: a.Selector})
+		if err != nil {
+			return nil, k8s.Classify(err, "list", res.GVR.Resource+" "+a.Selector)
+		}
+		for _, u := range list.Items {
+			out = append(out, target{ref: kube.ObjectRef{GVR: res.GVR, Kind: res.Kind, Namespace: refNS, Name: u.GetName(), UID: u.GetUID()}})
+		}
+		if len(out) == 0 {
+			k8s.Logf(env, "no %s labelled %s in %s", a.Kind, a.Selector, ns)
+		}
+	default:
+		var render k8s.Renderer
+		if a.Render == nil || *a.Render {
+			render = env.Render
+		}
+		ms, err := k8s.ReadManifests(a.sources, render)
+		if err != nil {
+			return nil, err
+		}
+		ms = k8s.SortForApply(ms)
+		for i := len(ms) - 1; i >= 0; i-- { // dependents first
+			u := ms[i].Object
+			m, err := k8s.Mapping(c, u.GroupVersionKind())
+			if err != nil {
+				if strings.Contains(err.Error(), "does not know kind") {
+					k8s.Logf(env, "%s: %v; skipping", ms[i].Source, err)
+					continue
+				}
+				return nil, err
+			}
+			refNS := ""
+			if m.Scope.Name() == meta.RESTScopeNameNamespace {
+				refNS = u.GetNamespace()
+				if refNS == "" {
+					refNS = ns
+				}
+			}
+			out = append(out, target{ref: kube.ObjectRef{GVR: m.Resource, Kind: u.GetKind(), Namespace: refNS, Name: u.GetName()}})
+		}
+	}
+	return out, nil
+}
+
+// waitGone waits by watch until the object is gone (or replaced by another
+// object with a new UID).
+func waitGone(ctx context.Context, c *kube.Clients, ref kube.ObjectRef) error {
+	ri := c.Dynamic.Resource(ref.GVR)
+	var lw cache.ListerWatcher
+	fs := fields.OneTermEqualSelector("metadata.name", ref.Name).String()
+	if ref.Namespace != "" {
+		lw = k8s.ListWatch(ri.Namespace(ref.Namespace), fs, "")
+	} else {
+		lw = k8s.ListWatch(ri, fs, "")
+	}
+	gone := func(s cache.Store) bool {
+		for _, o := range s.List() {
+			u, ok := o.(*unstructured.Unstructured)
+			if ok && (ref.UID == "" || u.GetUID() == ref.UID) {
+				return false
+			}
+		}
+		return true
+	}
+	var store cache.Store
+	_, err := watchtools.UntilWithSync(ctx, lw, &unstructured.Unstructured{}, func(s cache.Store) (bool, error) {
+		store = s
+		return gone(s), nil
+	}, func(ev watch.Event) (bool, error) {
+		if ev.Type == watch.Deleted {
+			return gone(store), nil
+		}
+		return false, nil
+	})
+	if err != nil {
+		what := k8s.Describe(ref.Kind, ref.Namespace, ref.Name)
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s is still there (finalizers or terminating pods?) when the task timed out: %w", what, ctx.Err())
+		}
+		return k8s.Classify(err, "watch", what)
+	}
+	return nil
+}
