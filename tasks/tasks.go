@@ -6,21 +6,27 @@ package tasks
 import (
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/tasks/apply"
+	"github.com/kbrun/kbrun/tasks/assertlogs"
 	"github.com/kbrun/kbrun/tasks/compile"
 	taskcopy "github.com/kbrun/kbrun/tasks/copy"
+	taskdelete "github.com/kbrun/kbrun/tasks/delete"
 	"github.com/kbrun/kbrun/tasks/deploy"
 	"github.com/kbrun/kbrun/tasks/exec"
 	"github.com/kbrun/kbrun/tasks/run"
+	"github.com/kbrun/kbrun/tasks/wait"
 )
 
 // Registry returns every task type.
 func Registry() *task.Registry {
 	return task.NewRegistry(
 		apply.Type{},
+		assertlogs.Type{},
 		compile.Type{},
 		taskcopy.Type{},
+		taskdelete.Type{},
 		deploy.Type{},
 		exec.Type{},
+		wait.Type{},
 		run.Type{},
 	)
 }
