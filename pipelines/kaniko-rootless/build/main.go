@@ -1,0 +1,233 @@
+// Command build runs inside the Kaniko builder pod (step 4 of the seed
+// procedure). It writes a Dockerfile around the server binary that was copied
+// to the workspace, runs /kaniko/executor with the workspace as the build
+// context, pushes the image, and prints the pushed image's digest.
+//
+// Output contract (the pipeline parses it):
+//   - Kaniko's own output, and this program's progress, go to stderr;
+//   - stdout carries only the result, the digest on the LAST line:
+//     image: <destination>@sha256:<hex>
+//     digest: sha256:<hex>
+//   - when Kaniko fails, the exit code is non-zero and the last stderr line
+//     quotes Kaniko's error: "build: Kaniko failed (exit status 1): error
+//     building image: ...".
+//
+// Standard library only: the program is cross-compiled by kbrun's compile
+// task and copied into a pod that has no Go toolchain.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+)
+
+// Dockerfiles the program can write, selected with -dockerfile.
+var dockerfiles = map[string]string{
+	// copy: the seed's build. FROM scratch and one COPY: needs no
+	// capability beyond the seed's four (measured: none at all).
+	"copy": `# Written by the kaniko-rootless build program (variant: copy).
+FROM scratch
+COPY {{SERVER}} /server
+USER 65532:65532
+EXPOSE 8081
+ENTRYPOINT ["/server"]
+`,
+	// multistage: the same image through a build stage. Kaniko saves the
+	// first stage's files under /kaniko/<stage>/ and reads them back for
+	// COPY --from, which needs DAC_OVERRIDE in a pod without privilege
+	// (measured: "stat /kaniko/0/out: permission denied" with the seed's
+	// four capabilities).
+	"multistage": `# Written by the kaniko-rootless build program (variant: multistage).
+FROM scratch AS stage
+COPY --chmod=0700 {{SERVER}} /out/server
+FROM scratch
+COPY --from=stage /out/server /server
+USER 65532:65532
+EXPOSE 8081
+ENTRYPOINT ["/server"]
+`,
+}
+
+type config struct {
+	destination string
+	variant     string
+	workspace   string
+	server      string
+	executor    string
+	insecure    bool
+	extraArgs   string
+	verbosity   string
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.destination, "destination", os.Getenv("KANIKO_DESTINATION"), "image to push, e.g. registry.example:5000/demo:tag (env KANIKO_DESTINATION)")
+	flag.StringVar(&c.variant, "dockerfile", envOr("KANIKO_DOCKERFILE", "copy"), "Dockerfile variant: copy or multistage (env KANIKO_DOCKERFILE)")
+	flag.StringVar(&c.workspace, "workspace", "/workspace", "build context folder (an emptyDir in the builder pod)")
+	flag.StringVar(&c.server, "server", "server/main", "server binary, relative to the workspace")
+	flag.StringVar(&c.executor, "executor", "/kaniko/executor", "Kaniko executor")
+	flag.BoolVar(&c.insecure, "insecure", false, "the registry speaks plain HTTP or has an untrusted certificate (Kaniko's --insecure, --skip-tls-verify and their -pull forms)")
+	flag.StringVar(&c.extraArgs, "kaniko-args", "", "extra Kaniko arguments, separated by spaces")
+	flag.StringVar(&c.verbosity, "verbosity", "info", "Kaniko's log level")
+	flag.Parse()
+
+	digest, err := build(c)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n", err)
+		os.Exit(1)
+	}
+	fmt.Printf("image: %s@%s\n", repository(c.destination), digest)
+	fmt.Printf("digest: %s\n", digest)
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func build(c config) (string, error) {
+	if c.destination == "" {
+		return "", errors.New("-destination is required")
+	}
+	tmpl, ok := dockerfiles[c.variant]
+	if !ok {
+		return "", fmt.Errorf("unknown -dockerfile %q (known: copy, multistage)", c.variant)
+	}
+	server := filepath.Join(c.workspace, c.server)
+	st, err := os.Stat(server)
+	if err != nil {
+		return "", fmt.Errorf("server binary: %w", err)
+	}
+	if st.Size() == 0 || st.IsDir() {
+		return "", fmt.Errorf("server binary %s is empty or not a file", server)
+	}
+	dockerfile := filepath.Join(c.workspace, "Dockerfile")
+	text := strings.ReplaceAll(tmpl, "{{SERVER}}", filepath.ToSlash(c.server))
+	if err := os.WriteFile(dockerfile, []byte(text), 0o644); err != nil {
+		return "", err
+	}
+	digestFile := filepath.Join(c.workspace, "image-digest")
+	_ = os.Remove(digestFile)
+
+	args := []string{
+		"--context=dir://" + c.workspace,
+		"--dockerfile=" + dockerfile,
+		"--destination=" + c.destination,
+		"--digest-file=" + digestFile,
+		"--verbosity=" + c.verbosity,
+		"--cleanup",
+	}
+	if c.insecure {
+		args = append(args, "--insecure", "--skip-tls-verify", "--insecure-pull", "--skip-tls-verify-pull")
+	}
+	args = append(args, strings.Fields(c.extraArgs)...)
+
+	fmt.Fprintf(os.Stderr, "build: Dockerfile (%s):\n%s", c.variant, text)
+	fmt.Fprintf(os.Stderr, "build: %s %s\n", c.executor, strings.Join(args, " "))
+	cmd := exec.Command(c.executor, args...)
+	cmd.Dir = c.workspace
+	errs := &errorLines{}
+	out := io.MultiWriter(os.Stderr, errs)
+	cmd.Stdout, cmd.Stderr = out, out
+	runErr := cmd.Run()
+	errs.flush()
+	if runErr != nil {
+		msg := errs.String()
+		if msg == "" {
+			msg = "(Kaniko printed no error line; see its output above)"
+		}
+		return "", fmt.Errorf("Kaniko failed (%v): %s", runErr, msg)
+	}
+	raw, err := os.ReadFile(digestFile)
+	if err != nil {
+		return "", fmt.Errorf("Kaniko succeeded but wrote no digest: %w", err)
+	}
+	digest := strings.TrimSpace(string(raw))
+	if !digestRE.MatchString(digest) {
+		return "", fmt.Errorf("Kaniko wrote an unexpected digest %q", digest)
+	}
+	return digest, nil
+}
+
+var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// repository strips the tag from an image reference (not a port).
+func repository(ref string) string {
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		return ref[:i]
+	}
+	return ref
+}
+
+// errorLines keeps the lines of Kaniko's output that report errors, the
+// last ones last, so a failure can quote Kaniko instead of a bare exit code.
+type errorLines struct {
+	mu      sync.Mutex
+	partial []byte
+	lines   []string
+}
+
+var errorLineRE = regexp.MustCompile(`(?i)^(error|erro\[|fata\[)|level=(error|fatal)`)
+
+func (e *errorLines) Write(p []byte) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.partial = append(e.partial, p...)
+	for {
+		i := strings.IndexByte(string(e.partial), '\n')
+		if i < 0 {
+			break
+		}
+		e.add(string(e.partial[:i]))
+		e.partial = e.partial[i+1:]
+	}
+	return len(p), nil
+}
+
+func (e *errorLines) flush() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.partial) > 0 {
+		e.add(string(e.partial))
+		e.partial = nil
+	}
+}
+
+func (e *errorLines) add(line string) {
+	line = strings.TrimSpace(stripANSI(line))
+	if errorLineRE.MatchString(line) {
+		e.lines = append(e.lines, line)
+		if len(e.lines) > 5 {
+			e.lines = e.lines[1:]
+		}
+	}
+}
+
+func (e *errorLines) String() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	// The last line is Kaniko's fatal error; earlier ones give context.
+	seen := map[string]bool{}
+	var out []string
+	for i := len(e.lines) - 1; i >= 0 && len(out) < 3; i-- {
+		if !seen[e.lines[i]] {
+			seen[e.lines[i]] = true
+			out = append([]string{e.lines[i]}, out...)
+		}
+	}
+	return strings.Join(out, " | ")
+}
+
+var ansiRE = regexp.MustCompile("\x1b\\[[0-9;]*m")
+
+func stripANSI(s string) string { return ansiRE.ReplaceAllString(s, "") }
