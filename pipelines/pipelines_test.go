@@ -1,0 +1,103 @@
+// Package pipelines holds kbrun's shipped pipelines. Its tests check them
+// without a cluster: they validate, and their plans match golden files
+// (update with: go test ./pipelines -update).
+package pipelines
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kbrun/kbrun/cmd/kbrun/app"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// kbrun runs the CLI in-process and returns its exit code and output.
+func kbrun(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := app.Main(args, strings.NewReader(""), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// normalize removes what differs between machines: the absolute folder.
+func normalize(t *testing.T, s string) string {
+	dir, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.ReplaceAll(s, dir, "<pipelines>")
+}
+
+func TestValidate(t *testing.T) {
+	code, out, errOut := kbrun(t, "validate", "kaniko-rootless.yaml")
+	if code != 0 {
+		t.Fatalf("validate exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./pipelines -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from the output (go test ./pipelines -update rewrites it)\n--- got:\n%s", path, got)
+	}
+}
+
+// TestPlan: `kbrun plan` shows the seed procedure's steps in order,
+// rendered with the default vars.
+func TestPlan(t *testing.T) {
+	code, out, errOut := kbrun(t, "plan", "kaniko-rootless.yaml", "--run-id", "20000101000000-0000")
+	if code != 0 {
+		t.Fatalf("plan exit %d\n%s%s", code, out, errOut)
+	}
+	golden(t, "kaniko-rootless.plan.golden", normalize(t, out+errOut))
+
+	// The seed's steps, in the seed's order.
+	order := []string{"podSecurity (podSecurity)", "builder (deploy)", "buildProgram (compile)", "server (compile)",
+		"copy (copy)", "build (exec)", "test (deploy)", "logs (assertLogs)", "cleanup (delete)"}
+	last := -1
+	for _, s := range order {
+		i := strings.Index(out, s)
+		if i < 0 || i < last {
+			t.Fatalf("plan lacks %q after the step before it:\n%s", s, out)
+		}
+		last = i
+	}
+}
+
+// TestPlanVariants: the vars a team changes reach the right places.
+func TestPlanVariants(t *testing.T) {
+	code, out, errOut := kbrun(t, "plan", "kaniko-rootless.yaml", "--run-id", "20000101000000-0000",
+		"--set", "dockerfile=multistage", "--set", "capabilities=[CHOWN,SETUID,SETGID,FOWNER,DAC_OVERRIDE]",
+		"--set", "deployRegistry=true", "--set", "pushRegistry=registry.kaniko-registry.svc.cluster.local:5001",
+		"--set", "pullRegistry=localhost:5001", "--set", "registryPort=5001", "--set", "imageTag=v1", "-o", "text")
+	if code != 0 {
+		t.Fatalf("plan exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"-dockerfile=multistage",
+		"-destination=registry.kaniko-registry.svc.cluster.local:5001/new-kaniko-rootless-image:v1",
+		"deploy kaniko-rootless/registry.yaml",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "registry (deploy) [skipped") {
+		t.Errorf("registry task skipped with deployRegistry=true:\n%s", out)
+	}
+}

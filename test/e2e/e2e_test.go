@@ -1,0 +1,449 @@
+//go:build e2e
+
+// Package e2e runs kbrun's shipped default pipeline, pipelines/kaniko-rootless.yaml,
+// end to end with the kbrun binary against a real cluster, and checks what it
+// did through the API server.
+//
+//	KBRUN_TEST_KUBECONFIG=/var/lib/kbrun-cluster/kubeconfig go test -tags e2e ./test/e2e/
+//
+// The cluster must be able to run the pipeline's defaults: the Kaniko debug
+// image, and a registry that pods push to as
+// registry.kbrun-registry.svc.cluster.local:5000 and the node pulls from as
+// localhost:5000 (test/cluster/ provides both). Without KBRUN_TEST_KUBECONFIG,
+// or when the cluster does not answer, the tests FAIL with the reason.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+var (
+	kubeconfig string
+	kbrunBin   string
+	repoRoot   string
+	pipeline   string
+	client     kubernetes.Interface
+)
+
+// seedCaps is the pipeline's default capability list (the seed's four).
+var seedCaps = []string{"CHOWN", "SETUID", "SETGID", "FOWNER"}
+
+const namespace = "ones"
+
+func TestMain(m *testing.M) {
+	os.Exit(setup(m))
+}
+
+func setup(m *testing.M) int {
+	fail := func(format string, args ...any) int {
+		fmt.Fprintf(os.Stderr, "FAIL: e2e: "+format+"\n", args...)
+		return 1
+	}
+	kubeconfig = os.Getenv("KBRUN_TEST_KUBECONFIG")
+	if kubeconfig == "" {
+		return fail("KBRUN_TEST_KUBECONFIG is not set: point it at a cluster (test/cluster/up.sh prints one; make test sets it)")
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return fail("KBRUN_TEST_KUBECONFIG=%s: %v", kubeconfig, err)
+	}
+	cfg.Timeout = 15 * time.Second
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fail("client: %v", err)
+	}
+	v, err := cs.Discovery().ServerVersion()
+	if err != nil {
+		return fail("cluster of KBRUN_TEST_KUBECONFIG=%s does not answer: %v", kubeconfig, err)
+	}
+	fmt.Fprintf(os.Stderr, "e2e: cluster %s at %s\n", v.GitVersion, cfg.Host)
+	client = cs
+
+	_, file, _, _ := runtime.Caller(0)
+	repoRoot = filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	pipeline = filepath.Join(repoRoot, "pipelines", "kaniko-rootless.yaml")
+	tmp, err := os.MkdirTemp("", "kbrun-e2e-")
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer os.RemoveAll(tmp)
+	kbrunBin = filepath.Join(tmp, "kbrun")
+	build := exec.Command("go", "build", "-o", kbrunBin, "./cmd/kbrun")
+	build.Dir = repoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		return fail("go build ./cmd/kbrun: %v\n%s", err, out)
+	}
+	return m.Run()
+}
+
+// event is the part of kbrun's JSON events the tests read.
+type event struct {
+	Type     string         `json:"type"`
+	Task     string         `json:"task"`
+	Status   string         `json:"status"`
+	Reason   string         `json:"reason"`
+	Error    string         `json:"error"`
+	Stream   string         `json:"stream"`
+	Line     string         `json:"line"`
+	Outputs  map[string]any `json:"outputs"`
+	Duration int64          `json:"durationMs"`
+	ExitCode *int           `json:"exitCode"`
+}
+
+type result struct {
+	code     int
+	stdout   string
+	stderr   string
+	events   []event
+	ends     map[string]event // task.end by task name
+	duration time.Duration
+}
+
+// kbrun runs the kbrun binary from the repository root and waits for it.
+func kbrun(t *testing.T, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	args = append(args, "--kubeconfig", kubeconfig)
+	cmd := exec.CommandContext(ctx, kbrunBin, args...)
+	cmd.Dir = repoRoot
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	start := time.Now()
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errOut.String(), ends: map[string]event{}, duration: time.Since(start)}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("kbrun %s: %v", strings.Join(args, " "), err)
+	}
+	sc := bufio.NewScanner(strings.NewReader(r.stdout))
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var e event
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			continue
+		}
+		r.events = append(r.events, e)
+		if e.Type == "task.end" {
+			r.ends[e.Task] = e
+		}
+	}
+	t.Logf("kbrun %s: exit %d in %s", strings.Join(args, " "), r.code, r.duration.Round(100*time.Millisecond))
+	return r
+}
+
+// summary is a readable digest of a JSON run for failure messages.
+func (r result) summary() string {
+	var b strings.Builder
+	for _, e := range r.events {
+		switch e.Type {
+		case "task.end":
+			fmt.Fprintf(&b, "  %-20s %-8s %6dms %s %s\n", e.Task, e.Status, e.Duration, e.Reason, e.Error)
+		case "task.output", "task.log":
+			fmt.Fprintf(&b, "    %s| %s\n", e.Task, e.Line)
+		}
+	}
+	if r.stderr != "" {
+		fmt.Fprintf(&b, "stderr:\n%s", r.stderr)
+	}
+	return b.String()
+}
+
+// runPipeline runs the default pipeline with -o json and extra args.
+func runPipeline(t *testing.T, extra ...string) result {
+	t.Helper()
+	args := append([]string{"run", pipeline, "-o", "json"}, extra...)
+	return kbrun(t, args...)
+}
+
+// mustPass checks a run passed with every pipeline step ok.
+func mustPass(t *testing.T, r result) {
+	t.Helper()
+	if r.code != 0 {
+		t.Fatalf("run failed (exit %d):\n%s", r.code, r.summary())
+	}
+	for _, name := range []string{"podSecurity", "namespace", "builder", "buildProgram", "server", "copy", "build", "test", "logs"} {
+		e, ok := r.ends[name]
+		if !ok || e.Status != "ok" {
+			t.Fatalf("task %s: %+v, want ok\n%s", name, e, r.summary())
+		}
+	}
+	if e := r.ends["logs"]; e.Status != "ok" {
+		t.Fatalf("assertLogs: %+v", e)
+	}
+}
+
+// digest is the digest the build task printed on its last stdout line.
+func digest(t *testing.T, r result) string {
+	t.Helper()
+	out, _ := r.ends["build"].Outputs["stdout"].(string)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	last := lines[len(lines)-1]
+	d, ok := strings.CutPrefix(last, "digest: ")
+	if !ok || !strings.HasPrefix(d, "sha256:") || len(d) != len("sha256:")+64 {
+		t.Fatalf("build stdout's last line is %q, want \"digest: sha256:<64 hex>\" (stdout %q)", last, out)
+	}
+	return d
+}
+
+func podName(t *testing.T, r result, task string) string {
+	t.Helper()
+	p, _ := r.ends[task].Outputs["pod"].(string)
+	if p == "" {
+		t.Fatalf("task %s has no pod output: %+v", task, r.ends[task].Outputs)
+	}
+	return p
+}
+
+// assertBuilderPod reads the builder pod back from the API server and checks
+// its container's security context: no privileged, no privilege escalation,
+// capabilities drop [ALL] and add exactly caps.
+func assertBuilderPod(t *testing.T, name string, caps []string) *corev1.Pod {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pod, err := client.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("read back builder pod %s/%s: %v", namespace, name, err)
+	}
+	if len(pod.Spec.Containers) != 1 || len(pod.Spec.InitContainers) != 0 {
+		t.Fatalf("builder pod has %d containers and %d init containers, want 1 and 0", len(pod.Spec.Containers), len(pod.Spec.InitContainers))
+	}
+	if sc := pod.Spec.SecurityContext; sc != nil && sc.RunAsNonRoot != nil && *sc.RunAsNonRoot {
+		t.Errorf("builder pod sets runAsNonRoot=true; Kaniko must run as UID 0")
+	}
+	c := pod.Spec.Containers[0]
+	sc := c.SecurityContext
+	if sc == nil {
+		t.Fatalf("builder container %s has no securityContext", c.Name)
+	}
+	if sc.Privileged != nil && *sc.Privileged {
+		t.Errorf("builder container is privileged")
+	}
+	if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		t.Errorf("builder container allowPrivilegeEscalation = %v, want false", deref(sc.AllowPrivilegeEscalation))
+	}
+	if sc.Capabilities == nil {
+		t.Fatalf("builder container has no capabilities")
+	}
+	if got := capStrings(sc.Capabilities.Drop); !equal(got, []string{"ALL"}) {
+		t.Errorf("capabilities.drop = %v, want [ALL]", got)
+	}
+	if got := capStrings(sc.Capabilities.Add); !equal(got, caps) {
+		t.Errorf("capabilities.add = %v, want exactly %v", got, caps)
+	}
+	var mounted bool
+	for _, m := range c.VolumeMounts {
+		if m.MountPath == "/workspace" {
+			for _, v := range pod.Spec.Volumes {
+				if v.Name == m.Name && v.EmptyDir != nil {
+					mounted = true
+				}
+			}
+		}
+	}
+	if !mounted {
+		t.Errorf("builder container has no emptyDir at /workspace")
+	}
+	return pod
+}
+
+func deref(b *bool) any {
+	if b == nil {
+		return nil
+	}
+	return *b
+}
+
+func capStrings(cs []corev1.Capability) []string {
+	out := make([]string, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, string(c))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func equal(a, b []string) bool {
+	a = append([]string(nil), a...)
+	b = append([]string(nil), b...)
+	sort.Strings(a)
+	sort.Strings(b)
+	return strings.Join(a, ",") == strings.Join(b, ",")
+}
+
+// assertGone checks the run's objects no longer exist.
+func assertGone(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, d := range []string{"kaniko-rootless-demo-deployment", "test-kaniko-rootless-deployment"} {
+		_, err := client.AppsV1().Deployments(namespace).Get(ctx, d, metav1.GetOptions{})
+		if !apierrors.IsNotFound(err) {
+			t.Errorf("deployment %s/%s after the run: err=%v, want NotFound", namespace, d, err)
+		}
+	}
+	_, err := client.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+	if !apierrors.IsNotFound(err) {
+		t.Errorf("namespace %s after the run: err=%v, want NotFound", namespace, err)
+	}
+}
+
+// TestDefaultPipelineKeep runs the default pipeline with --keep, reads the
+// builder pod and the test pod back from the API server, then runs again
+// without --keep over the kept objects: it passes, and cleans up.
+func TestDefaultPipelineKeep(t *testing.T) {
+	r := runPipeline(t, "--keep")
+	mustPass(t, r)
+	d := digest(t, r)
+	if _, ran := r.ends["cleanup"]; ran && r.ends["cleanup"].Status == "ok" {
+		t.Errorf("cleanup ran despite --keep")
+	}
+
+	builder := assertBuilderPod(t, podName(t, r, "builder"), seedCaps)
+	if builder.Status.Phase != corev1.PodRunning {
+		t.Errorf("builder pod phase %s, want Running (kept)", builder.Status.Phase)
+	}
+
+	// The node ran the image this run built: pulled from localhost:5000 by
+	// the digest the build printed.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	testPod, err := client.CoreV1().Pods(namespace).Get(ctx, podName(t, r, "test"), metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("read back test pod: %v", err)
+	}
+	if img := testPod.Spec.Containers[0].Image; img != "localhost:5000/new-kaniko-rootless-image@"+d {
+		t.Errorf("test pod image %q, want localhost:5000/new-kaniko-rootless-image@%s", img, d)
+	}
+	if len(testPod.Status.ContainerStatuses) == 0 || !strings.HasSuffix(testPod.Status.ContainerStatuses[0].ImageID, d) {
+		t.Errorf("test pod container status %+v does not show image %s", testPod.Status.ContainerStatuses, d)
+	}
+
+	// A later run over the kept objects passes, with a new builder pod.
+	r2 := runPipeline(t)
+	mustPass(t, r2)
+	if p2 := podName(t, r2, "builder"); p2 == builder.Name {
+		t.Errorf("second run reused builder pod %s; it must be fresh", p2)
+	}
+	if d2 := digest(t, r2); d2 == "" {
+		t.Errorf("no digest in the second run")
+	}
+	if e := r2.ends["cleanup"]; e.Status != "ok" {
+		t.Errorf("cleanup: %+v", e)
+	}
+	assertGone(t)
+}
+
+// TestTwiceInARow: the pipeline is idempotent from nothing.
+func TestTwiceInARow(t *testing.T) {
+	for i := 1; i <= 2; i++ {
+		r := runPipeline(t)
+		mustPass(t, r)
+		digest(t, r)
+		assertGone(t)
+	}
+}
+
+// TestMultistageNeedsDacOverride: a multi-stage build under the seed's four
+// capabilities fails in the build task quoting Kaniko's error (not a
+// timeout); with DAC_OVERRIDE added it passes, and the builder pod then has
+// exactly the five.
+func TestMultistageNeedsDacOverride(t *testing.T) {
+	// Text output, as a person reads it.
+	r := kbrun(t, "run", pipeline, "--set", "dockerfile=multistage")
+	all := r.stdout + r.stderr
+	if r.code != 1 {
+		t.Fatalf("multistage under the seed's capabilities: exit %d, want 1\n%s", r.code, all)
+	}
+	var failure string
+	for _, line := range strings.Split(all, "\n") {
+		if strings.Contains(line, "permission denied") && strings.Contains(line, "build") {
+			failure = line
+			break
+		}
+	}
+	if failure == "" {
+		t.Fatalf("no line names the build task and quotes Kaniko's \"permission denied\":\n%s", all)
+	}
+	t.Logf("failure line: %s", failure)
+	for _, generic := range []string{"deadline exceeded", "timed out", "timeout of"} {
+		if strings.Contains(strings.ToLower(failure), generic) {
+			t.Errorf("failure is a generic timeout: %s", failure)
+		}
+	}
+	// The JSON view agrees: the build task failed with Kaniko's error, the
+	// later tasks did not run, cleanup did.
+	rj := runPipeline(t, "--set", "dockerfile=multistage")
+	if rj.code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", rj.code, rj.summary())
+	}
+	b := rj.ends["build"]
+	if b.Status != "failed" || !strings.Contains(b.Error, "permission denied") || !strings.Contains(b.Error, "Kaniko failed") {
+		t.Errorf("build task end %+v, want failed quoting Kaniko's permission denied", b)
+	}
+	if e, ok := rj.ends["test"]; ok && e.Status == "ok" {
+		t.Errorf("test task ran after the failed build")
+	}
+	if e := rj.ends["cleanup"]; e.Status != "ok" {
+		t.Errorf("cleanup after failure: %+v", e)
+	}
+	assertGone(t)
+
+	caps := append(append([]string(nil), seedCaps...), "DAC_OVERRIDE")
+	ok := runPipeline(t, "--set", "dockerfile=multistage", "--set", "capabilities=["+strings.Join(caps, ",")+"]", "--keep")
+	mustPass(t, ok)
+	digest(t, ok)
+	assertBuilderPod(t, podName(t, ok, "builder"), caps)
+	// Clean up what --keep left, through the pipeline itself.
+	clean := runPipeline(t)
+	mustPass(t, clean)
+	assertGone(t)
+}
+
+// TestPodSecurityStopsPrivilegedBuilder: a capability outside baseline makes
+// the builder privileged-level; the check fails before anything is applied.
+func TestPodSecurityStopsPrivilegedBuilder(t *testing.T) {
+	r := runPipeline(t, "--set", "capabilities=[CHOWN,SETUID,SETGID,FOWNER,SYS_ADMIN]")
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", r.code, r.summary())
+	}
+	ps := r.ends["podSecurity"]
+	if ps.Status != "failed" || !strings.Contains(ps.Error, "SYS_ADMIN") || !strings.Contains(ps.Error, "privileged") {
+		t.Errorf("podSecurity end %+v, want failed naming SYS_ADMIN", ps)
+	}
+	for _, later := range []string{"namespace", "builder", "build"} {
+		if e, ok := r.ends[later]; ok && e.Status == "ok" {
+			t.Errorf("task %s ran after the failed Pod Security check", later)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := client.AppsV1().Deployments(namespace).Get(ctx, "kaniko-rootless-demo-deployment", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("builder deployment exists after the failed check: %v", err)
+	}
+}
