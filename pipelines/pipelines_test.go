@@ -7,7 +7,9 @@ import (
 	"bytes"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -99,5 +101,21 @@ func TestPlanVariants(t *testing.T) {
 	}
 	if strings.Contains(out, "registry (deploy) [skipped") {
 		t.Errorf("registry task skipped with deployRegistry=true:\n%s", out)
+	}
+}
+
+// TestProgramsModule vets and tests the pipeline's own Go module (the build
+// program and the server), which kbrun's ./... does not include.
+func TestProgramsModule(t *testing.T) {
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goBin); err != nil {
+		goBin = "go"
+	}
+	for _, args := range [][]string{{"vet", "./..."}, {"test", "-count=1", "./..."}} {
+		cmd := exec.Command(goBin, args...)
+		cmd.Dir = "kaniko-rootless"
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("go %v in pipelines/kaniko-rootless: %v\n%s", args, err, out)
+		}
 	}
 }

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fakeExecutor is a stand-in for /kaniko/executor: it records its arguments
+// and either writes a digest or fails like Kaniko does.
+const fakeExecutor = `#!/bin/sh
+echo "$@" > "$(dirname "$0")/args"
+for a in "$@"; do
+  case "$a" in --digest-file=*) df="${a#--digest-file=}";; esac
+done
+if [ -n "$FAIL" ]; then
+  echo 'INFO[0000] Resolved base name scratch to stage'
+  echo 'error building image: could not save file: copying file: stat /kaniko/0/out: permission denied' >&2
+  exit 1
+fi
+echo 'INFO[0001] Pushed registry:5000/demo@sha256:abc'
+printf 'sha256:%s' 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef > "$df"
+`
+
+func setup(t *testing.T) (config, string) {
+	t.Helper()
+	dir := t.TempDir()
+	ws := filepath.Join(dir, "workspace")
+	if err := os.MkdirAll(filepath.Join(ws, "server"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ws, "server", "main"), []byte("binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, "executor")
+	if err := os.WriteFile(exe, []byte(fakeExecutor), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return config{destination: "registry:5000/demo:t1", variant: "copy", workspace: ws, server: "server/main", executor: exe, insecure: true, verbosity: "info"}, dir
+}
+
+func TestBuildPrintsDigest(t *testing.T) {
+	for _, variant := range []string{"copy", "multistage"} {
+		c, dir := setup(t)
+		c.variant = variant
+		c.extraArgs = "--cache=false  --label=a=b"
+		d, err := build(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d != "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" {
+			t.Errorf("digest %q", d)
+		}
+		args, _ := os.ReadFile(filepath.Join(dir, "args"))
+		for _, want := range []string{"--context=dir://" + c.workspace, "--destination=registry:5000/demo:t1", "--insecure", "--skip-tls-verify", "--cache=false --label=a=b"} {
+			if !strings.Contains(string(args), want) {
+				t.Errorf("executor args %q lack %q", args, want)
+			}
+		}
+		df, _ := os.ReadFile(filepath.Join(c.workspace, "Dockerfile"))
+		if !strings.Contains(string(df), "COPY server/main") && !strings.Contains(string(df), "--from=stage") {
+			t.Errorf("Dockerfile:\n%s", df)
+		}
+		if variant == "multistage" && !strings.Contains(string(df), "FROM scratch AS stage") {
+			t.Errorf("multistage Dockerfile:\n%s", df)
+		}
+	}
+}
+
+func TestBuildQuotesKanikoError(t *testing.T) {
+	c, _ := setup(t)
+	t.Setenv("FAIL", "1")
+	_, err := build(c)
+	if err == nil || !strings.Contains(err.Error(), "Kaniko failed (exit status 1): error building image: could not save file: copying file: stat /kaniko/0/out: permission denied") {
+		t.Fatalf("error = %v", err)
+	}
+}
+
+func TestBuildChecks(t *testing.T) {
+	c, _ := setup(t)
+	c.variant = "nope"
+	if _, err := build(c); err == nil || !strings.Contains(err.Error(), "unknown -dockerfile") {
+		t.Errorf("unknown variant: %v", err)
+	}
+	c, _ = setup(t)
+	c.server = "missing"
+	if _, err := build(c); err == nil || !strings.Contains(err.Error(), "server binary") {
+		t.Errorf("missing server: %v", err)
+	}
+	c, _ = setup(t)
+	c.destination = ""
+	if _, err := build(c); err == nil {
+		t.Errorf("no destination accepted")
+	}
+}
+
+func TestRepository(t *testing.T) {
+	for in, want := range map[string]string{
+		"localhost:5000/a/b:tag": "localhost:5000/a/b",
+		"localhost:5000/a/b":     "localhost:5000/a/b",
+		"reg/x:1":                "reg/x",
+	} {
+		if got := repository(in); got != want {
+			t.Errorf("repository(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
