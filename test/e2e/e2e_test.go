@@ -447,3 +447,33 @@ func TestPodSecurityStopsPrivilegedBuilder(t *testing.T) {
 		t.Errorf("builder deployment exists after the failed check: %v", err)
 	}
 }
+
+// TestDeployRegistryMode: "deploy a registry for me" on a free node port
+// (the harness's registry holds :5000): the run deploys a hostNetwork
+// registry behind a Service, pushes through the Service, the node pulls from
+// localhost:<port>, and cleanup removes the registry too.
+func TestDeployRegistryMode(t *testing.T) {
+	const port = "5001"
+	r := runPipeline(t,
+		"--set", "deployRegistry=true",
+		"--set", "registryPort="+port,
+		"--set", "registryImage=kbrun.local/registry:3.1.2",
+		"--set", "pushRegistry=registry.kaniko-registry.svc.cluster.local:"+port,
+		"--set", "pullRegistry=localhost:"+port)
+	mustPass(t, r)
+	for _, name := range []string{"registryPodSecurity", "registry"} {
+		if e := r.ends[name]; e.Status != "ok" {
+			t.Errorf("task %s: %+v", name, e)
+		}
+	}
+	images := fmt.Sprint(r.ends["test"].Outputs["images"])
+	if !strings.Contains(images, "localhost:"+port+"/new-kaniko-rootless-image@"+digest(t, r)) {
+		t.Errorf("test images %s do not pull from localhost:%s by digest", images, port)
+	}
+	assertGone(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := client.CoreV1().Namespaces().Get(ctx, "kaniko-registry", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("registry namespace after the run: %v, want NotFound", err)
+	}
+}
