@@ -380,17 +380,26 @@ func TestMultistageNeedsDacOverride(t *testing.T) {
 	if r.code != 1 {
 		t.Fatalf("multistage under the seed's capabilities: exit %d, want 1\n%s", r.code, all)
 	}
+	// The failure names the task ("✗ 8 build failed after ...") and the
+	// error under it quotes Kaniko.
+	lines := strings.Split(all, "\n")
 	var failure string
-	for _, line := range strings.Split(all, "\n") {
-		if strings.Contains(line, "permission denied") && strings.Contains(line, "build") {
-			failure = line
-			break
+	for i, line := range lines {
+		if !strings.Contains(line, " build failed after ") {
+			continue
 		}
+		for _, l := range lines[i:min(len(lines), i+30)] {
+			if strings.Contains(l, "Kaniko failed") && strings.Contains(l, "permission denied") {
+				failure = line + "\n" + l
+				break
+			}
+		}
+		break
 	}
 	if failure == "" {
-		t.Fatalf("no line names the build task and quotes Kaniko's \"permission denied\":\n%s", all)
+		t.Fatalf("no \"build failed\" line followed by Kaniko's \"permission denied\":\n%s", all)
 	}
-	t.Logf("failure line: %s", failure)
+	t.Logf("failure:\n%s", failure)
 	for _, generic := range []string{"deadline exceeded", "timed out", "timeout of"} {
 		if strings.Contains(strings.ToLower(failure), generic) {
 			t.Errorf("failure is a generic timeout: %s", failure)

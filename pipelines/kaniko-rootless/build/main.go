@@ -41,13 +41,13 @@ EXPOSE 8081
 ENTRYPOINT ["/server"]
 `,
 	// multistage: the same image through a build stage. Kaniko saves the
-	// first stage's files under /kaniko/<stage>/ and reads them back for
-	// COPY --from, which needs DAC_OVERRIDE in a pod without privilege
-	// (measured: "stat /kaniko/0/out: permission denied" with the seed's
-	// four capabilities).
+	// files a later stage copies under /kaniko/<stage>/, a folder it creates
+	// with mode 0644 (no search bit), which root can only enter with
+	// DAC_OVERRIDE (measured: "stat /kaniko/0/out: permission denied" with
+	// the seed's four capabilities).
 	"multistage": `# Written by the kaniko-rootless build program (variant: multistage).
 FROM scratch AS stage
-COPY --chmod=0700 {{SERVER}} /out/server
+COPY {{SERVER}} /out/server
 FROM scratch
 COPY --from=stage /out/server /server
 USER 65532:65532
