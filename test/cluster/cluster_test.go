@@ -265,7 +265,7 @@ done; echo "last answer: $out"; exit 1`, host)
 	}
 	// The kubernetes Service (apiserver) answers from pods too.
 	out, err := kubectlCtx(context.Background(), 30*time.Second, nil, "-n", ns, "exec", "client", "--", "sh", "-c",
-		"nc -w 3 -z kubernetes.default.svc.cluster.local 443 && echo reachable")
+		"for i in 1 2 3 4 5; do echo | nc -w 3 kubernetes.default.svc.cluster.local 443 >/dev/null && { echo reachable; exit 0; }; sleep 1; done; exit 1")
 	if err != nil || !strings.Contains(out, "reachable") {
 		t.Errorf("kubernetes.default Service :443 not reachable from a pod: %v\n%s", err, out)
 	}

@@ -43,7 +43,7 @@ HEAVY_LOCK=/tmp/kbrun-heavy-build.lock
 
 # ---- network: every address below belongs to the harness --------------------
 NODE_NAME=kbrun-node
-NODE_IFACE=kbrun0             # dummy interface created by up.sh
+NODE_IFACE=kbrun0             # port-less bridge created by up.sh (no dummy driver here)
 NODE_IP=10.250.250.1          # apiserver, kubelet, CoreDNS, hostNetwork pods
 API_PORT=6443
 API_URL="https://${NODE_IP}:${API_PORT}"

@@ -38,8 +38,12 @@ for p in "${FIXED_PATHS[@]}"; do
   [ -e "$p" ] && echo "$p" >>"$STATE/preexisting"
 done
 
-# ---- network: the node address lives on a dummy interface the harness owns ----
-ip link add "$NODE_IFACE" type dummy
+# ---- network: the node address lives on an interface the harness owns ----------
+# The kernel has no dummy driver (and cannot load modules), so the interface is a
+# bridge with no ports: its address is local to the host and reachable from pods
+# through the CNI bridge's gateway, and nothing can leave through it.
+ip link add "$NODE_IFACE" type bridge
+sysctl -q -w "net.ipv6.conf.$NODE_IFACE.disable_ipv6=1" >/dev/null 2>&1 || true
 ip addr add "$NODE_IP/32" dev "$NODE_IFACE"
 ip link set "$NODE_IFACE" up
 
@@ -190,7 +194,8 @@ cat >"$STATE/cni/net.d/10-kbrun.conflist" <<EOF
 }
 EOF
 start containerd containerd --config "$CTRD_DIR/config.toml"
-waitc 20 containerd "containerd ready" ctr_ version
+ctrd_ok() { ctr_ version >/dev/null 2>&1; }
+waitc 20 containerd "containerd ready" ctrd_ok
 
 import_images() {
   local f
