@@ -133,3 +133,26 @@ func TestMissingFile(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// FuzzLoad: any bytes give a pipeline or errors with positions, never a
+// panic or a hang.
+func FuzzLoad(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*/*.yaml")
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err == nil {
+			f.Add(data)
+		}
+	}
+	l := newLoader(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, err := l.LoadBytes("fuzz.yaml", data)
+		if errs, ok := err.(*load.Errors); ok {
+			for _, e := range errs.List() {
+				if e.File != "fuzz.yaml" {
+					t.Fatalf("error without the file name: %v", e)
+				}
+			}
+		}
+	})
+}

@@ -444,7 +444,7 @@ func (r *runner) attempt(ctx context.Context, t *pipeline.Task, a task.Action, e
 			}
 			return nil, n, lastErr
 		}
-		wait := backoff(pol, n, r.opts.Rand)
+		wait := Backoff(pol, n, r.opts.Rand)
 		r.rep.Report(report.Event{Time: time.Now(), Type: report.TaskRetry, Task: t.Name, TaskType: t.Type, Attempt: n, MaxAttempts: pol.Attempts, WaitMS: wait.Milliseconds(), Error: err.Error()})
 		if err := r.opts.Sleep(ctx, wait); err != nil {
 			return nil, n, stopped(ctx, lastErr, n)
@@ -469,8 +469,8 @@ func stopped(ctx context.Context, last error, attempt int) error {
 	return cause
 }
 
-// backoff is exponential from Backoff, capped at MaxBackoff, spread by Jitter.
-func backoff(p pipeline.Retry, attempt int, rnd func() float64) time.Duration {
+// Backoff is exponential from Backoff, capped at MaxBackoff, spread by Jitter.
+func Backoff(p pipeline.Retry, attempt int, rnd func() float64) time.Duration {
 	d := float64(p.Backoff) * math.Pow(2, float64(attempt-1))
 	if p.MaxBackoff > 0 && d > float64(p.MaxBackoff) {
 		d = float64(p.MaxBackoff)

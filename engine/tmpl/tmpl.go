@@ -19,7 +19,46 @@ import (
 )
 
 // funcs is sprig's text function map, built once: it is large and read-only.
-var funcs = sprig.TxtFuncMap()
+// The functions that build strings or lists of a requested size are bounded,
+// so that a template cannot make kbrun allocate without limit.
+var funcs = boundedFuncs(sprig.TxtFuncMap())
+
+// MaxGenerated bounds repeat/until/untilStep/seq results.
+const MaxGenerated = 100000
+
+func boundedFuncs(m map[string]any) map[string]any {
+	repeat := m["repeat"].(func(int, string) string)
+	m["repeat"] = func(n int, s string) (string, error) {
+		if n > MaxGenerated || n*len(s) > 10*MaxGenerated {
+			return "", fmt.Errorf("repeat: %d copies is more than kbrun allows", n)
+		}
+		return repeat(n, s), nil
+	}
+	until := m["until"].(func(int) []int)
+	m["until"] = func(n int) ([]int, error) {
+		if n > MaxGenerated || n < -MaxGenerated {
+			return nil, fmt.Errorf("until: %d items is more than kbrun allows", n)
+		}
+		return until(n), nil
+	}
+	untilStep := m["untilStep"].(func(int, int, int) []int)
+	m["untilStep"] = func(start, stop, step int) ([]int, error) {
+		if step == 0 || (stop-start)/step > MaxGenerated {
+			return nil, fmt.Errorf("untilStep: too many items")
+		}
+		return untilStep(start, stop, step), nil
+	}
+	seq := m["seq"].(func(...int) string)
+	m["seq"] = func(params ...int) (string, error) {
+		for _, p := range params {
+			if p > MaxGenerated || p < -MaxGenerated {
+				return "", fmt.Errorf("seq: %d is out of kbrun's range", p)
+			}
+		}
+		return seq(params...), nil
+	}
+	return m
+}
 
 // Has reports whether s holds template syntax at all; most strings do not,
 // and skip parsing entirely.

@@ -1,0 +1,175 @@
+package app_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kbrun/kbrun/cmd/kbrun/app"
+)
+
+// TestMain lets the test binary act as kbrun in a subprocess (for signals).
+func TestMain(m *testing.M) {
+	if os.Getenv("KBRUN_TEST_AS_MAIN") == "1" {
+		os.Exit(app.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+func kbrun(args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = app.Main(args, strings.NewReader(""), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestExitCodes(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		want     int
+		inStdout string
+		inStderr string
+	}{
+		{"run ok", []string{"run", "testdata/ok.yaml"}, 0, "hello world A,B", ""},
+		{"set string", []string{"run", "testdata/ok.yaml", "--set", "who=a b;c"}, 0, "hello a b;c A,B", ""},
+		{"set list", []string{"run", "testdata/ok.yaml", "--set", "caps=X,Y"}, 0, "hello world X,Y", ""},
+		{"set list yaml", []string{"run", "testdata/ok.yaml", "--set", "caps=[P, Q]"}, 0, "hello world P,Q", ""},
+		{"set unknown var", []string{"run", "testdata/ok.yaml", "--set", "nope=1"}, 2, "", `unknown var "nope"`},
+		{"task fails", []string{"run", "testdata/fail.yaml"}, 1, "exited with code 3", ""},
+		{"invalid pipeline", []string{"run", "testdata/bad.yaml"}, 2, "", "testdata/bad.yaml:8:"},
+		{"missing file", []string{"run", "testdata/none.yaml"}, 2, "", "no such file"},
+		{"unknown flag", []string{"run", "--bogus", "testdata/ok.yaml"}, 2, "", "unknown flag"},
+		{"no args", []string{"run"}, 2, "", "accepts 1 arg"},
+		{"bad output", []string{"run", "-o", "xml", "testdata/ok.yaml"}, 2, "", "--output"},
+		{"unknown only", []string{"run", "--only", "x", "testdata/ok.yaml"}, 2, "", `no task "x"`},
+		{"validate ok", []string{"validate", "testdata/ok.yaml"}, 0, "valid", ""},
+		{"validate bad", []string{"validate", "testdata/ok.yaml", "testdata/bad.yaml"}, 2, "testdata/ok.yaml: valid", "2 problems found"},
+		{"plan", []string{"plan", "testdata/ok.yaml"}, 0, "1. hello (run)", ""},
+		{"dry run", []string{"run", "--dry-run", "testdata/fail.yaml"}, 0, "Plan OK: nothing was run.", ""},
+		{"version", []string{"version"}, 0, "kbrun ", ""},
+		{"tasks", []string{"tasks"}, 0, "compile —", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := kbrun(tc.args...)
+			if code != tc.want {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.want, out, errOut)
+			}
+			if tc.inStdout != "" && !strings.Contains(out, tc.inStdout) {
+				t.Errorf("stdout lacks %q:\n%s", tc.inStdout, out)
+			}
+			if tc.inStderr != "" && !strings.Contains(errOut, tc.inStderr) {
+				t.Errorf("stderr lacks %q:\n%s", tc.inStderr, errOut)
+			}
+		})
+	}
+}
+
+// TestInvalidRunsNothing: a pipeline that does not validate runs no command.
+func TestInvalidRunsNothing(t *testing.T) {
+	dir := t.TempDir()
+	wd, _ := os.Getwd()
+	t.Chdir(dir)
+	code, _, _ := kbrun("run", filepath.Join(wd, "testdata/bad.yaml"))
+	if code != 2 {
+		t.Fatalf("exit %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(wd, "testdata/should-never-exist")); err == nil {
+		t.Fatal("a task of an invalid pipeline ran")
+	}
+}
+
+func TestJSONAndJUnit(t *testing.T) {
+	junit := filepath.Join(t.TempDir(), "report.xml")
+	code, out, errOut := kbrun("run", "testdata/fail.yaml", "-o", "json", "--junit", junit)
+	if code != 1 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var types []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("not one JSON event per line: %q: %v", line, err)
+		}
+		if _, ok := ev["time"]; !ok {
+			t.Errorf("event without time: %s", line)
+		}
+		types = append(types, ev["type"].(string))
+	}
+	want := "run.start task.start task.output task.end run.end"
+	if strings.Join(types, " ") != want {
+		t.Errorf("events %v, want %s", types, want)
+	}
+	data, err := os.ReadFile(junit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Suites []struct {
+			Tests    int `xml:"tests,attr"`
+			Failures int `xml:"failures,attr"`
+			Cases    []struct {
+				Name    string `xml:"name,attr"`
+				Failure *struct {
+					Message string `xml:"message,attr"`
+				} `xml:"failure"`
+				Out string `xml:"system-out"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("JUnit not XML: %v\n%s", err, data)
+	}
+	s := doc.Suites[0]
+	if s.Tests != 1 || s.Failures != 1 || s.Cases[0].Name != "boom" || s.Cases[0].Failure == nil || !strings.Contains(s.Cases[0].Out, "about to fail") {
+		t.Errorf("unexpected JUnit report:\n%s", data)
+	}
+}
+
+// TestInterrupt sends SIGINT to a running kbrun: the run stops, finally
+// still runs, later tasks do not, and the exit code is 130.
+func TestInterrupt(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "m")
+	cmd := exec.Command(os.Args[0], "run", "testdata/interrupt.yaml", "--set", "marker="+marker)
+	cmd.Env = append(os.Environ(), "KBRUN_TEST_AS_MAIN=1")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(marker + ".started"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("pipeline did not start:\n%s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // into the sleep task
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	if code != 130 {
+		t.Errorf("exit %d, want 130\n%s", code, out.String())
+	}
+	if _, err := os.Stat(marker + ".cleanup"); err != nil {
+		t.Errorf("finally did not run after SIGINT\n%s", out.String())
+	}
+	if _, err := os.Stat(marker + ".never"); err == nil {
+		t.Errorf("a task after the interrupted one ran")
+	}
+}

@@ -1,0 +1,536 @@
+package runner_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kbrun/kbrun/engine/exit"
+	"github.com/kbrun/kbrun/engine/load"
+	"github.com/kbrun/kbrun/engine/pipeline"
+	"github.com/kbrun/kbrun/engine/report"
+	"github.com/kbrun/kbrun/engine/runner"
+	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/run"
+)
+
+const header = `apiVersion: kbrun.dev/v1alpha1
+kind: Pipeline
+metadata: {name: t}
+`
+
+type harness struct {
+	fake   *fake
+	reg    *task.Registry
+	rec    *report.Recorder
+	sleeps []time.Duration
+}
+
+func newHarness() *harness {
+	f := newFake()
+	return &harness{fake: f, reg: task.NewRegistry(f, run.Type{}), rec: &report.Recorder{}}
+}
+
+func (h *harness) load(t *testing.T, body string) *pipeline.Pipeline {
+	t.Helper()
+	l, err := load.New(h.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := l.LoadBytes("test.yaml", []byte(header+body))
+	if err != nil {
+		t.Fatalf("pipeline does not load:\n%v", err)
+	}
+	return p
+}
+
+func (h *harness) opts() runner.Options {
+	return runner.Options{
+		Registry: h.reg,
+		Reporter: h.rec,
+		RunID:    "20000101000000-0000",
+		Sleep: func(ctx context.Context, d time.Duration) error {
+			h.sleeps = append(h.sleeps, d)
+			return ctx.Err()
+		},
+		Rand: func() float64 { return 0.5 }, // jitter factor 1
+	}
+}
+
+func (h *harness) run(t *testing.T, body string, mod func(*runner.Options)) *runner.Result {
+	t.Helper()
+	p := h.load(t, body)
+	o := h.opts()
+	if mod != nil {
+		mod(&o)
+	}
+	return runner.Run(context.Background(), p, o)
+}
+
+// statuses maps task name to its final status.
+func statuses(res *runner.Result) map[string]string {
+	out := map[string]string{}
+	for _, tr := range res.Tasks {
+		out[tr.Name] = tr.Status
+	}
+	return out
+}
+
+func TestRetry(t *testing.T) {
+	tests := []struct {
+		name         string
+		task         string
+		wantStatus   string
+		wantAttempts int
+		wantSleeps   []time.Duration
+		wantErr      string
+	}{
+		{"succeeds first time", `{id: a}`, "ok", 1, nil, ""},
+		{"retryable twice then ok", `{id: a, failTimes: 2}`, "ok", 3, []time.Duration{100 * time.Millisecond, 200 * time.Millisecond}, ""},
+		{"gives up after attempts", `{id: a, failTimes: 9}`, "failed", 3, []time.Duration{100 * time.Millisecond, 200 * time.Millisecond}, "gave up after 3 attempts: transient failure 3 of a"},
+		{"fatal is not retried", `{id: a, fatal: true}`, "failed", 1, nil, "fatal failure of a"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness()
+			res := h.run(t, `
+defaults: {retry: {attempts: 3, backoff: 100ms, maxBackoff: 1s, jitter: 0.3}}
+tasks:
+  - name: a
+    fake: `+tc.task+"\n", nil)
+			tr := res.Tasks[0]
+			if tr.Status != tc.wantStatus || tr.Attempts != tc.wantAttempts || h.fake.attempts("a") != tc.wantAttempts {
+				t.Errorf("status %s attempts %d (calls %d), want %s %d", tr.Status, tr.Attempts, h.fake.attempts("a"), tc.wantStatus, tc.wantAttempts)
+			}
+			if !equalDurations(h.sleeps, tc.wantSleeps) {
+				t.Errorf("sleeps %v, want %v", h.sleeps, tc.wantSleeps)
+			}
+			if tc.wantErr == "" && res.Err != nil || tc.wantErr != "" && (res.Err == nil || !strings.Contains(res.Err.Error(), tc.wantErr)) {
+				t.Errorf("err = %v, want %q", res.Err, tc.wantErr)
+			}
+			retries := 0
+			for _, e := range h.rec.Events() {
+				if e.Type == report.TaskRetry {
+					retries++
+					if e.MaxAttempts != 3 || e.Error == "" {
+						t.Errorf("retry event lacks attempts or reason: %+v", e)
+					}
+				}
+			}
+			if retries != len(tc.wantSleeps) {
+				t.Errorf("%d retry events, want %d", retries, len(tc.wantSleeps))
+			}
+		})
+	}
+}
+
+func equalDurations(a, b []time.Duration) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestBackoff(t *testing.T) {
+	tests := []struct {
+		attempt int
+		rnd     float64
+		want    time.Duration
+	}{
+		{1, 0.5, time.Second},
+		{2, 0.5, 2 * time.Second},
+		{3, 0.5, 4 * time.Second},
+		{5, 0.5, 10 * time.Second}, // capped
+		{1, 0, 800 * time.Millisecond},
+		{1, 1, 1200 * time.Millisecond},
+	}
+	pol := pipeline.Retry{Attempts: 9, Backoff: time.Second, MaxBackoff: 10 * time.Second, Jitter: 0.2}
+	for _, tc := range tests {
+		got := runner.Backoff(pol, tc.attempt, func() float64 { return tc.rnd })
+		if got != tc.want {
+			t.Errorf("backoff(attempt %d, rnd %v) = %v, want %v", tc.attempt, tc.rnd, got, tc.want)
+		}
+	}
+}
+
+func TestTimeouts(t *testing.T) {
+	t.Run("task timeout stops the task and the run", func(t *testing.T) {
+		h := newHarness()
+		res := h.run(t, `
+tasks:
+  - name: slow
+    timeout: 50ms
+    fake: {id: slow, sleep: 10s}
+  - name: after
+    fake: {id: after}
+finally:
+  - name: fin
+    fake: {id: fin}
+`, nil)
+		st := statuses(res)
+		if st["slow"] != "failed" || st["after"] != "skipped" || st["fin"] != "ok" {
+			t.Fatalf("statuses %v", st)
+		}
+		if res.Err == nil || !strings.Contains(res.Err.Error(), "timed out after 50ms") || exit.Code(res.Err) != exit.TaskFailed {
+			t.Fatalf("err %v (code %d)", res.Err, exit.Code(res.Err))
+		}
+		if res.Duration > 5*time.Second {
+			t.Fatalf("the timeout did not bound the task: run took %v", res.Duration)
+		}
+	})
+	t.Run("templated timeout", func(t *testing.T) {
+		h := newHarness()
+		res := h.run(t, `
+vars: {limit: 30ms}
+tasks:
+  - name: slow
+    timeout: "{{ .vars.limit }}"
+    fake: {id: slow, sleep: 10s}
+`, nil)
+		if res.Err == nil || !strings.Contains(res.Err.Error(), "timed out after 30ms") {
+			t.Fatalf("err %v", res.Err)
+		}
+	})
+	t.Run("run timeout", func(t *testing.T) {
+		h := newHarness()
+		res := h.run(t, `
+tasks:
+  - name: slow
+    fake: {id: slow, sleep: 10s}
+  - name: after
+    fake: {id: after}
+finally:
+  - name: fin
+    fake: {id: fin}
+`, func(o *runner.Options) { o.Timeout = 50 * time.Millisecond })
+		st := statuses(res)
+		if st["slow"] != "failed" || st["after"] != "skipped" || st["fin"] != "ok" {
+			t.Fatalf("statuses %v", st)
+		}
+		if res.Err == nil || !strings.Contains(res.Err.Error(), "run timeout of 50ms exceeded") {
+			t.Fatalf("err %v", res.Err)
+		}
+	})
+}
+
+func TestFinally(t *testing.T) {
+	body := `
+tasks:
+  - name: a
+    fake: {id: a, sleep: %s, fatal: %v}
+finally:
+  - name: f1
+    fake: {id: f1, fatal: true}
+  - name: f2
+    fake: {id: f2}
+`
+	tests := []struct {
+		name     string
+		sleep    string
+		fatal    bool
+		cancel   bool
+		keep     bool
+		wantCode int
+		wantF2   string
+	}{
+		{"after success", "0s", false, false, false, exit.TaskFailed, "ok"}, // f1 fails: the run fails
+		{"after failure", "0s", true, false, false, exit.TaskFailed, "ok"},
+		{"after interruption", "10s", false, true, false, exit.Interrupted, "ok"},
+		{"skipped with keep", "0s", false, false, true, exit.OK, "skipped"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness()
+			p := h.load(t, sprintf(body, tc.sleep, tc.fatal))
+			o := h.opts()
+			o.Keep = tc.keep
+			ctx, cancel := context.WithCancelCause(context.Background())
+			if tc.cancel {
+				go func() {
+					time.Sleep(30 * time.Millisecond)
+					cancel(&exit.InterruptedError{Signal: "SIGINT"})
+				}()
+			}
+			defer cancel(nil)
+			res := runner.Run(ctx, p, o)
+			if got := exit.Code(res.Err); got != tc.wantCode {
+				t.Errorf("exit code %d, want %d (err %v)", got, tc.wantCode, res.Err)
+			}
+			st := statuses(res)
+			if st["f2"] != tc.wantF2 {
+				t.Errorf("f2 %s, want %s (every finally task runs even after one fails)", st["f2"], tc.wantF2)
+			}
+			if !tc.keep && h.fake.attempts("f1") != 1 {
+				t.Errorf("f1 ran %d times, want once (no retry of fatal errors)", h.fake.attempts("f1"))
+			}
+		})
+	}
+}
+
+func sprintf(format string, args ...any) string {
+	return strings.NewReplacer("%s", toString(args[0]), "%v", toString(args[1])).Replace(format)
+}
+
+func toString(v any) string {
+	b, _ := json.Marshal(v)
+	s := string(b)
+	return strings.Trim(s, `"`)
+}
+
+func TestSelection(t *testing.T) {
+	body := `
+tasks:
+  - name: a
+    fake: {id: a}
+  - name: g
+    parallel:
+      tasks:
+        - name: b
+          fake: {id: b}
+        - name: c
+          fake: {id: c}
+  - name: d
+    fake: {id: d}
+finally:
+  - name: f
+    fake: {id: f}
+`
+	tests := []struct {
+		name string
+		mod  func(*runner.Options)
+		ran  []string
+	}{
+		{"all", nil, []string{"a", "b", "c", "d", "f"}},
+		{"only", func(o *runner.Options) { o.Only = []string{"d"} }, []string{"d", "f"}},
+		{"only a child", func(o *runner.Options) { o.Only = []string{"c"} }, []string{"c", "f"}},
+		{"from", func(o *runner.Options) { o.From = "g" }, []string{"b", "c", "d", "f"}},
+		{"skip", func(o *runner.Options) { o.Skip = []string{"a", "b"} }, []string{"c", "d", "f"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness()
+			res := h.run(t, body, tc.mod)
+			if res.Err != nil {
+				t.Fatal(res.Err)
+			}
+			for _, id := range []string{"a", "b", "c", "d", "f"} {
+				want := 0
+				for _, r := range tc.ran {
+					if r == id {
+						want = 1
+					}
+				}
+				if got := h.fake.attempts(id); got != want {
+					t.Errorf("task %s ran %d times, want %d", id, got, want)
+				}
+			}
+		})
+	}
+	t.Run("unknown name is a usage error", func(t *testing.T) {
+		h := newHarness()
+		res := h.run(t, body, func(o *runner.Options) { o.Only = []string{"nope"} })
+		if exit.Code(res.Err) != exit.Invalid || h.fake.attempts("a") != 0 {
+			t.Fatalf("err %v code %d", res.Err, exit.Code(res.Err))
+		}
+	})
+}
+
+func TestOutputsFlow(t *testing.T) {
+	h := newHarness()
+	res := h.run(t, `
+vars: {suffix: "!"}
+tasks:
+  - name: first
+    fake: {id: first, out: hello}
+  - name: g
+    parallel:
+      tasks:
+        - name: left
+          fake: {id: left, out: "{{ .tasks.first.value }} left"}
+        - name: right
+          fake: {id: right, out: "{{ .tasks.first.value }} right"}
+  - name: last
+    fake: {id: last, out: "{{ .tasks.left.value }}/{{ .tasks.right.value }}{{ .vars.suffix }}"}
+  - name: cond
+    when: "{{ eq .tasks.first.value \"nope\" }}"
+    fake: {id: cond}
+`, nil)
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	var last task.Outputs
+	for _, tr := range res.Tasks {
+		if tr.Name == "last" {
+			last = tr.Outputs
+		}
+	}
+	if last["value"] != "hello left/hello right!" {
+		t.Errorf("last.value = %q", last["value"])
+	}
+	if statuses(res)["cond"] != "skipped" || h.fake.attempts("cond") != 0 {
+		t.Errorf("when false should skip")
+	}
+}
+
+func TestParallelFailFast(t *testing.T) {
+	h := newHarness()
+	res := h.run(t, `
+tasks:
+  - name: g
+    parallel:
+      tasks:
+        - name: bad
+          fake: {id: bad, fatal: true}
+        - name: slow
+          fake: {id: slow, sleep: 10s}
+  - name: after
+    fake: {id: after}
+`, nil)
+	st := statuses(res)
+	if st["bad"] != "failed" || st["slow"] != "failed" || st["g"] != "failed" || st["after"] != "skipped" {
+		t.Fatalf("statuses %v", st)
+	}
+	if res.Duration > 5*time.Second {
+		t.Fatalf("sibling was not cancelled: %v", res.Duration)
+	}
+	var te *exit.TaskError
+	if !errors.As(res.Err, &te) || te.Task != "g" {
+		t.Fatalf("err %v", res.Err)
+	}
+}
+
+func TestContinueOnError(t *testing.T) {
+	h := newHarness()
+	res := h.run(t, `
+tasks:
+  - name: bad
+    continueOnError: true
+    fake: {id: bad, fatal: true}
+  - name: good
+    fake: {id: good}
+`, nil)
+	if res.Err != nil || statuses(res)["good"] != "ok" || statuses(res)["bad"] != "failed" {
+		t.Fatalf("err %v statuses %v", res.Err, statuses(res))
+	}
+}
+
+// TestSecretsMasked checks that a secret var's value never reaches the
+// text, JSON or JUnit output, whether it comes from the task's parameters,
+// its output lines, its outputs or its error.
+func TestSecretsMasked(t *testing.T) {
+	const secret = "hunter2-s3cret"
+	h := newHarness()
+	p := h.load(t, `
+vars:
+  token: {default: `+secret+`, secret: true}
+tasks:
+  - name: leak
+    fake: {id: leak, print: "token is {{ .vars.token }}", out: "{{ .vars.token }}"}
+  - name: fail
+    fake: {id: fail, fatal: true, out: "{{ .vars.token }}"}
+`)
+	var text, js, junitOut bytes.Buffer
+	junit := report.NewJUnit()
+	o := h.opts()
+	o.Reporter = report.Multi{report.NewText(&text, []string{"leak", "fail"}), report.NewJSON(&js), junit}
+	res := runner.Run(context.Background(), p, o)
+	if res.Err == nil {
+		t.Fatal("expected failure")
+	}
+	if err := junit.Write(&junitOut); err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{"text": text.String(), "json": js.String(), "junit": junitOut.String()} {
+		if strings.Contains(out, secret) {
+			t.Errorf("%s output shows the secret:\n%s", name, out)
+		}
+		if !strings.Contains(out, "***") {
+			t.Errorf("%s output has no mask:\n%s", name, out)
+		}
+	}
+	// The task itself still got the real value.
+	if res.Tasks[0].Outputs["value"] != secret {
+		t.Errorf("task did not receive the secret value")
+	}
+	// Plans are masked too.
+	var plan bytes.Buffer
+	o = h.opts()
+	o.DryRun = task.DryRunClient
+	o.Reporter = report.NewText(&plan, nil)
+	runner.Run(context.Background(), p, o)
+	if strings.Contains(plan.String(), secret) || !strings.Contains(plan.String(), "***") {
+		t.Errorf("plan shows the secret:\n%s", plan.String())
+	}
+}
+
+func TestDryRunPlaceholders(t *testing.T) {
+	h := newHarness()
+	var out bytes.Buffer
+	p := h.load(t, `
+vars: {ns: team}
+tasks:
+  - name: first
+    fake: {id: first, out: "in {{ .vars.ns }}"}
+  - name: second
+    fake: {id: second, out: "got {{ .tasks.first.value }} ({{ .pipeline.runId }})"}
+`)
+	o := h.opts()
+	o.DryRun = task.DryRunClient
+	o.Reporter = report.NewText(&out, nil)
+	res := runner.Run(context.Background(), p, o)
+	if res.Err != nil || h.fake.attempts("first")+h.fake.attempts("second") != 0 {
+		t.Fatalf("dry run ran something: err %v", res.Err)
+	}
+	for _, want := range []string{"fake first out=in team", "fake second out=got <tasks.first.value> (20000101000000-0000)", "Plan OK: nothing was run."} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("plan lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestVars(t *testing.T) {
+	h := newHarness()
+	p := h.load(t, `
+vars:
+  c: "{{ .vars.b }}-c"
+  b: "{{ .vars.a }}-b"
+  a: a
+  list: [x, "{{ .vars.a }}"]
+tasks:
+  - name: t
+    fake: {id: t}
+`)
+	vars, err := runner.ResolveVars(p, map[string]any{"a": "{{ not rendered }}"}, map[string]any{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vars["c"] != "{{ not rendered }}-b-c" {
+		t.Errorf("c = %q: overrides are literal and vars resolve in dependency order", vars["c"])
+	}
+	if l, _ := vars["list"].([]any); len(l) != 2 || l[1] != "{{ not rendered }}" {
+		t.Errorf("list = %v", vars["list"])
+	}
+	if _, err := runner.ResolveVars(p, map[string]any{"nope": 1}, map[string]any{}); err == nil || !strings.Contains(err.Error(), `unknown var "nope"`) {
+		t.Errorf("unknown override: %v", err)
+	}
+	cyc := h.load(t, `
+vars:
+  a: "{{ .vars.b }}"
+  b: "{{ .vars.a }}"
+tasks:
+  - name: t
+    fake: {id: t}
+`)
+	if _, err := runner.ResolveVars(cyc, nil, map[string]any{}); err == nil || !strings.Contains(err.Error(), "cycle: a -> b -> a") {
+		t.Errorf("cycle: %v", err)
+	}
+}
