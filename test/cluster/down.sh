@@ -14,38 +14,49 @@ say() { [ $QUIET = 1 ] || log "$@"; }
 failures=0
 warn() { log "WARNING: $*"; failures=$((failures + 1)); }
 
-# stop NAME [GRACE]: SIGTERM the pidfile's process, SIGKILL after GRACE seconds.
+# stop NAME...: SIGTERM each named component (pidfile PID), wait for all of them,
+# SIGKILL whatever still runs after 10 s.
 stop() {
-  local name="$1" grace="${2:-10}" pid
-  pid=$(pid_of "$name")
-  [ -n "$pid" ] || return 0
-  if kill -0 "$pid" 2>/dev/null; then
+  local name pid pids=() end
+  for name in "$@"; do
+    pid=$(pid_of "$name")
+    [ -n "$pid" ] || continue
+    rm -f "$PIDS/$name.pid"
+    kill -0 "$pid" 2>/dev/null || continue
     # make sure the PID is still ours (not reused): its command line names our binary
     if ! tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qE "$CACHE|containerd --config $CTRD_DIR"; then
       warn "pid $pid of $name is not a harness process any more; not touching it"
-      rm -f "$PIDS/$name.pid"; return 0
+      continue
     fi
     say "stopping $name (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
-    local end=$((SECONDS + grace))
+    pids+=("$pid")
+  done
+  end=$((SECONDS + 10))
+  for pid in "${pids[@]}"; do
     while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.1; done
     if kill -0 "$pid" 2>/dev/null; then
+      say "pid $pid ignored SIGTERM for 10 s: SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
       while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
     fi
-  fi
-  rm -f "$PIDS/$name.pid"
+  done
 }
 
 if [ -d "$PIDS" ]; then
-  # control plane and node agents first (kubelet must not restart pods meanwhile)
-  for ((i = ${#COMPONENTS[@]} - 1; i >= 1; i--)); do stop "${COMPONENTS[$i]}"; done
+  # Reverse start order, one tier at a time: node agents and DNS (kubelet must not
+  # restart pods meanwhile), then the controllers, the apiserver, etcd.
+  stop coredns kube-proxy kubelet
+  stop kube-scheduler kube-controller-manager
+  stop kube-apiserver
+  stop etcd
   # all pods through the CRI: runs CNI DEL, unmounts netns, removes containers
   if alive containerd && [ -x "$KCLUSTER" ]; then
     say "removing pod sandboxes through the CRI"
     timeout 120 "$KCLUSTER" cri-reset "unix://$CTRD_SOCK" >/dev/null || warn "cri-reset reported errors"
   fi
-  stop containerd 15
+  stop containerd
+  for f in "$PIDS"/*.pid; do [ -e "$f" ] && warn "unknown pidfile $f left alone"; done
 fi
 
 # Shims whose containerd is gone: they carry our state dir in their command line.
@@ -117,8 +128,26 @@ while iptables -t nat -S POSTROUTING 2>/dev/null | grep -q -- "-s $POD_CIDR"; do
   rule=$(iptables -t nat -S POSTROUTING | grep -- "-s $POD_CIDR" | head -1 | sed 's/^-A /-D /')
   eval "iptables -t nat $rule" || break
 done
-conntrack -D -s "$POD_CIDR" >/dev/null 2>&1 || true
-conntrack -D -d "$SERVICE_CIDR" >/dev/null 2>&1 || true
+# Empty nftables tables that iptables-nft created and that did not exist before.
+if command -v nft >/dev/null && [ -f "$STATE/nft-tables.before" ]; then
+  while read -r _ fam name; do
+    grep -qxF "table $fam $name" "$STATE/nft-tables.before" && continue
+    body=$(nft list table "$fam" "$name" 2>/dev/null) || continue
+    # only built-in/empty chains with policy accept: nothing else in it
+    if ! grep -vqE '^[[:space:]]*(table .*\{|chain .*\{|type .* policy accept;|\}|)$' <<<"$body"; then
+      say "deleting empty nftables table $fam $name"
+      nft delete table "$fam" "$name" || warn "cannot delete nftables table $fam $name"
+    fi
+  done < <(nft list tables 2>/dev/null)
+fi
+# Connection tracking entries of the harness's addresses and loopback ports.
+for a in "$POD_CIDR" "$SERVICE_CIDR" "$NODE_IP"; do
+  conntrack -D -s "$a" >/dev/null 2>&1 || true
+  conntrack -D -d "$a" >/dev/null 2>&1 || true
+done
+for port in "$ETCD_CLIENT_PORT" "$ETCD_PEER_PORT" 5000 10248 10249 10256 10257 10259 "${COREDNS_HEALTH##*:}" "${COREDNS_READY##*:}"; do
+  conntrack -D -p tcp -d 127.0.0.1 --dport "$port" >/dev/null 2>&1 || true
+done
 
 # Sysctls back to what they were before up.sh.
 if [ -s "$STATE/sysctl.saved" ]; then

@@ -90,7 +90,7 @@ ctr_() { ctr --address "$CTRD_SOCK" "$@"; }
 # ensure_packages installs the Debian packages the harness needs, running
 # apt-get update only when an install is needed.
 ensure_packages() {
-  local pkgs=(containerd runc containernetworking-plugins busybox-static iptables ca-certificates iproute2 openssl curl conntrack)
+  local pkgs=(containerd runc containernetworking-plugins busybox-static iptables ca-certificates iproute2 openssl curl conntrack nftables)
   local missing=() p
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

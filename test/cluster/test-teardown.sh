@@ -48,6 +48,7 @@ EOF
     { echo "FAIL: teardown test pod did not become Ready" >&2; exit 1; }
   saved_sysctls=$(cat "$STATE/sysctl.saved")
   preexisting=$(cat "$STATE/preexisting")
+  nft_before=$(cat "$STATE/nft-tables.before" 2>/dev/null)
   log "cluster up with a pod; running down.sh"
   t0=$SECONDS
   "$CLUSTER_SRC/down.sh" || echo "down.sh exited non-zero" >&2
@@ -87,6 +88,12 @@ for cmd in iptables ip6tables; do
   left=$("$cmd-save" 2>/dev/null | grep -E 'KUBE-|CNI-|10\.244\.0\.|10\.96\.' )
   [ -z "$left" ] || fail "$cmd rules/chains remain: $(head -5 <<<"$left" | tr '\n' '|')"
 done
+
+if [ -n "${nft_before+x}" ] && command -v nft >/dev/null; then
+  while read -r t; do
+    [ -n "$t" ] && ! grep -qxF "$t" <<<"$nft_before" && fail "nftables $t remains (did not exist before up.sh)"
+  done < <(nft list tables 2>/dev/null)
+fi
 
 # cgroups
 for ctrl in /sys/fs/cgroup/*/; do [ -d "$ctrl/kubepods" ] && fail "cgroup ${ctrl}kubepods remains"; done

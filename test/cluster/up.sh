@@ -33,6 +33,7 @@ chmod 700 "$STATE"
 for s in "${SYSCTLS[@]}"; do
   v=$(sysctl -n "$s" 2>/dev/null) && printf '%s=%s\n' "$s" "$v" >>"$STATE/sysctl.saved"
 done
+nft list tables >"$STATE/nft-tables.before" 2>/dev/null || true
 : >"$STATE/preexisting"
 for p in "${FIXED_PATHS[@]}"; do
   [ -e "$p" ] && echo "$p" >>"$STATE/preexisting"
