@@ -219,8 +219,19 @@ func (c *checker) semantic(p *pipeline.Pipeline) {
 	for _, v := range p.Vars {
 		vars[v.Name] = true
 	}
-	scope := &scope{vars: vars, tasks: map[string]*pipeline.Task{}}
 	c.allTasks = append(flatten(p.Tasks), flatten(p.Finally)...)
+	sc := &scope{vars: vars, seq: map[string]int{}, tasks: map[string]*pipeline.Task{}}
+	turn := 0
+	for _, list := range [][]*pipeline.Task{p.Tasks, p.Finally} {
+		for _, t := range list {
+			for _, x := range flatten([]*pipeline.Task{t}) {
+				if _, dup := sc.tasks[x.Name]; !dup && x.Name != "" {
+					sc.tasks[x.Name], sc.seq[x.Name] = x, turn
+				}
+			}
+			turn++
+		}
+	}
 
 	// Unique names across tasks, finally and parallel children.
 	seen := map[string][]string{}
@@ -241,53 +252,47 @@ func (c *checker) semantic(p *pipeline.Pipeline) {
 	visit(p.Finally)
 
 	// Templates outside tasks: namespace and var defaults.
-	c.templates([]string{"namespace"}, p.Namespace, scope, "")
+	c.templates([]string{"namespace"}, p.Namespace, sc, "")
 	for _, v := range p.Vars {
-		c.templatesTree(v.Path, v.Default, scope, "vars")
+		c.templatesTree(v.Path, v.Default, sc, "vars")
 	}
 
 	// finally may use any task's outputs: it runs after them (a task that
 	// did not run makes the template fail at run time, with that reason).
-	after := c.taskList(p.Tasks, scope)
-	c.taskList(p.Finally, after)
+	c.taskList(p.Tasks, sc, 0)
+	c.taskList(p.Finally, sc, len(p.Tasks))
 }
 
-// scope is what templates may refer to at a point of the pipeline.
+// scope is what templates may refer to at a point of the pipeline: the
+// tasks that have run before it. Tasks are numbered in run order (a group's
+// children share the group's turn), and a task sees those numbered below
+// its limit, so checking n tasks costs O(n), not O(n²) map copies.
 type scope struct {
 	vars  map[string]bool
-	tasks map[string]*pipeline.Task // tasks that have run before this point
+	seq   map[string]int            // task name -> turn
+	tasks map[string]*pipeline.Task // every task by name
+	limit int                       // tasks with turn < limit are visible
 }
 
-func (s *scope) with(ts ...*pipeline.Task) *scope {
-	n := &scope{vars: s.vars, tasks: make(map[string]*pipeline.Task, len(s.tasks)+len(ts))}
-	for k, v := range s.tasks {
-		n.tasks[k] = v
+func (s *scope) visible(name string) (*pipeline.Task, bool) {
+	t, ok := s.tasks[name]
+	if !ok || s.seq[name] >= s.limit {
+		return nil, false
 	}
-	for _, t := range ts {
-		if t.Name != "" {
-			n.tasks[t.Name] = t
-		}
-	}
-	return n
+	return t, true
 }
 
 // taskList checks tasks in order; each sees the tasks before it. A parallel
-// group's children see what came before the group, not each other.
-func (c *checker) taskList(ts []*pipeline.Task, sc *scope) *scope {
-	for _, t := range ts {
-		c.checkTask(t, sc)
-		if t.Type == pipeline.ParallelType {
-			for _, ch := range t.Children {
-				c.checkTask(ch, sc)
-				if ch.Type == pipeline.ParallelType {
-					c.taskList(ch.Children, sc)
-				}
-			}
-			sc = sc.with(flatten(t.Children)...)
+// group's children see what came before the group, not each other. first is
+// the turn of the list's first task.
+func (c *checker) taskList(ts []*pipeline.Task, sc *scope, first int) {
+	for i, t := range ts {
+		at := &scope{vars: sc.vars, seq: sc.seq, tasks: sc.tasks, limit: first + i}
+		c.checkTask(t, at)
+		for _, ch := range flatten(t.Children) {
+			c.checkTask(ch, at)
 		}
-		sc = sc.with(t)
 	}
-	return sc
 }
 
 func flatten(ts []*pipeline.Task) []*pipeline.Task {
@@ -373,7 +378,7 @@ func (c *checker) checkRef(ref tmpl.Ref, sc *scope, owner string) string {
 			return ""
 		}
 		name := ref.Path[0]
-		t, ok := sc.tasks[name]
+		t, ok := sc.visible(name)
 		if !ok {
 			if name == owner {
 				return fmt.Sprintf("task %q refers to its own outputs (%s)", name, dotted)

@@ -396,7 +396,8 @@ tasks:
     fake: {id: after}
 `, nil)
 	st := statuses(res)
-	if st["bad"] != "failed" || st["slow"] != "failed" || st["g"] != "failed" || st["after"] != "skipped" {
+	// slow is cancelled while it runs (failed) or before it starts (skipped).
+	if st["bad"] != "failed" || (st["slow"] != "failed" && st["slow"] != "skipped") || st["g"] != "failed" || st["after"] != "skipped" {
 		t.Fatalf("statuses %v", st)
 	}
 	if res.Duration > 5*time.Second {

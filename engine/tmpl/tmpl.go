@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 	"text/template/parse"
 
@@ -64,14 +65,39 @@ func boundedFuncs(m map[string]any) map[string]any {
 // and skip parsing entirely.
 func Has(s string) bool { return strings.Contains(s, "{{") }
 
-// Parse parses text as a template named name.
+// Parse parses text as a template named name. Parsed templates are cached
+// by text: installing sprig's ~200 functions into each new template costs far
+// more than parsing, and a run parses each string twice (when it is checked
+// and when it is rendered). A *template.Template is safe for concurrent
+// Execute, so cached ones are shared.
 func Parse(name, text string) (*template.Template, error) {
-	t, err := template.New(name).Option("missingkey=error").Funcs(funcs).Parse(text)
+	cache.mu.Lock()
+	t, ok := cache.m[text]
+	cache.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	// One name for all: a cached template serves every field with this text;
+	// callers say which field in their own error messages.
+	t, err := template.New(tmplName).Option("missingkey=error").Funcs(funcs).Parse(text)
 	if err != nil {
 		return nil, cleanError(err)
 	}
+	cache.mu.Lock()
+	if len(cache.m) >= maxCached {
+		cache.m = map[string]*template.Template{} // bounded: start over
+	}
+	cache.m[text] = t
+	cache.mu.Unlock()
 	return t, nil
 }
+
+const maxCached = 4096
+
+var cache = struct {
+	mu sync.Mutex
+	m  map[string]*template.Template
+}{m: map[string]*template.Template{}}
 
 // Render renders text with data. Text without template syntax is returned as
 // is.
@@ -149,12 +175,16 @@ func (e *PathError) Error() string {
 
 func (e *PathError) Unwrap() error { return e.Err }
 
-// cleanError drops text/template's "template: NAME:" prefix noise, keeping
-// line:col and the message.
+const tmplName = "value"
+
+// cleanError turns text/template's `template: value:1:3: executing "value"
+// at <.x>: ...` into `template: line 1:3: at <.x>: ...`.
 func cleanError(err error) error {
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, "template: ")
-	return fmt.Errorf("template: %s", msg)
+	msg = strings.TrimPrefix(msg, tmplName+":")
+	msg = strings.Replace(msg, `executing "`+tmplName+`" `, "", 1)
+	return fmt.Errorf("template: line %s", msg)
 }
 
 // Truthy reports whether a rendered `when` condition holds: anything but
