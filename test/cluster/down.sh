@@ -3,16 +3,33 @@
 # runs): stops every component by the PID in its pidfile, in reverse start order,
 # removes all pod sandboxes through the CRI first (CNI DEL), kills what is left in
 # the pods' cgroups, unmounts everything under the state dir and the fixed host
-# paths, deletes the CNI bridge and the dummy node interface, removes the iptables
+# paths, deletes the CNI bridge and the node interface kbrun0, removes the iptables
 # rules and chains kubelet, kube-proxy and the CNI plugins added, restores the
 # sysctls saved by up.sh and removes the state dir (logs kept in $CACHE/logs/last-cluster).
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 need_root
 QUIET=0; [ "${1:-}" = --quiet ] && QUIET=1
+trap '' PIPE HUP   # a closed output pipe must never stop a teardown half-way
 T0=$SECONDS
-say() { [ $QUIET = 1 ] || log "$@"; }
+say() { [ $QUIET = 1 ] || log "$@" || true; }
 failures=0
-warn() { log "WARNING: $*"; failures=$((failures + 1)); }
+warn() { log "WARNING: $*" || true; failures=$((failures + 1)); }
+
+# harness_pids: PIDs of harness processes, recognised by what only they run:
+# a binary from our cache dir, or a containerd/shim using our config/socket.
+harness_pids() {
+  local p cl argv0
+  for p in /proc/[0-9]*; do
+    cl=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
+    argv0=${cl%% *}
+    case "$argv0" in "$K8S_DIR"/* | "$COREDNS_BIN") echo "${p#/proc/}"; continue ;; esac
+    case "$cl" in *"--config $CTRD_DIR/config.toml"*) echo "${p#/proc/}" ;; esac
+  done
+}
+
+# running PID: alive and not a zombie (an unreaped zombie has no command line and
+# would look like "not ours"/"never exits").
+running() { local st; st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) && [ -n "$st" ] && [ "$st" != Z ]; }
 
 # stop NAME...: SIGTERM each named component (pidfile PID), wait for all of them,
 # SIGKILL whatever still runs after 10 s.
@@ -21,11 +38,11 @@ stop() {
   for name in "$@"; do
     pid=$(pid_of "$name")
     [ -n "$pid" ] || continue
-    rm -f "$PIDS/$name.pid"
-    kill -0 "$pid" 2>/dev/null || continue
+    if ! running "$pid"; then rm -f "$PIDS/$name.pid"; continue; fi
     # make sure the PID is still ours (not reused): its command line names our binary
     if ! tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qE "$CACHE|containerd --config $CTRD_DIR"; then
       warn "pid $pid of $name is not a harness process any more; not touching it"
+      rm -f "$PIDS/$name.pid"
       continue
     fi
     say "stopping $name (pid $pid)"
@@ -34,13 +51,14 @@ stop() {
   done
   end=$((SECONDS + 10))
   for pid in "${pids[@]}"; do
-    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
+    while running "$pid" && [ $SECONDS -lt $end ]; do sleep 0.1; done
+    if running "$pid"; then
       say "pid $pid ignored SIGTERM for 10 s: SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
-      while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+      while running "$pid"; do sleep 0.1; done
     fi
   done
+  for name in "$@"; do rm -f "$PIDS/$name.pid"; done   # only once they are gone
 }
 
 if [ -d "$PIDS" ]; then
@@ -56,7 +74,20 @@ if [ -d "$PIDS" ]; then
     timeout 120 "$KCLUSTER" cri-reset "unix://$CTRD_SOCK" >/dev/null || warn "cri-reset reported errors"
   fi
   stop containerd
-  for f in "$PIDS"/*.pid; do [ -e "$f" ] && warn "unknown pidfile $f left alone"; done
+fi
+
+# Harness processes whose pidfile was lost (a teardown or bring-up killed half-way):
+# found by their unique command lines (binary in our cache, our containerd config), stopped by PID.
+left=$(harness_pids)
+if [ -n "$left" ]; then
+  say "stopping harness processes without pidfile: $(echo $left)"
+  # shellcheck disable=SC2086
+  kill -TERM $left 2>/dev/null || true
+  end=$((SECONDS + 10))
+  for pid in $left; do
+    while running "$pid" && [ $SECONDS -lt $end ]; do sleep 0.1; done
+    running "$pid" && kill -KILL "$pid" 2>/dev/null || true
+  done
 fi
 
 # Shims whose containerd is gone: they carry our state dir in their command line.

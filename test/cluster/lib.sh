@@ -105,7 +105,11 @@ ensure_packages() {
 }
 
 pid_of() { local f="$PIDS/$1.pid"; [ -s "$f" ] && cat "$f" || true; }
-alive() { local p; p=$(pid_of "$1"); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
+# alive NAME: the component's pidfile names a running, non-zombie process
+alive() {
+  local p st; p=$(pid_of "$1")
+  [ -n "$p" ] && st=$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) && [ -n "$st" ] && [ "$st" != Z ]
+}
 
 # http_ok URL [curl args...]: true when URL answers 2xx within 2 seconds.
 http_ok() { local u="$1"; shift; curl -fsS -o /dev/null --max-time 2 "$@" "$u" 2>/dev/null; }
