@@ -44,12 +44,16 @@ func (r *runner) planOne(t *pipeline.Task, idx, reason string) {
 		}
 	}
 	if t.TimeoutSet {
-		if d, err := r.timeout(t, data); err == nil {
-			ev.Reason = join(ev.Reason, "timeout "+d.String())
+		if s, err := tmpl.Render(t.Name+".timeout", t.Timeout, data); err == nil {
+			ev.Reason = join(ev.Reason, "timeout "+s)
 		}
 	}
 	if t.RetrySet && t.Type != pipeline.ParallelType {
-		ev.Reason = join(ev.Reason, fmt.Sprintf("up to %d attempts", t.Retry.Attempts))
+		if t.Retry.Attempts <= 1 {
+			ev.Reason = join(ev.Reason, "no retry")
+		} else {
+			ev.Reason = join(ev.Reason, fmt.Sprintf("up to %d attempts", t.Retry.Attempts))
+		}
 	}
 	if t.Type == pipeline.ParallelType {
 		ev.Describe = fmt.Sprintf("run %d tasks in parallel", len(t.Children))
@@ -66,7 +70,7 @@ func (r *runner) planOne(t *pipeline.Task, idx, reason string) {
 		ev.Params = t.Params
 	} else {
 		ev.Params = params
-		if a, err := typ.Prepare(task.Params{Value: params, Dir: r.p.Dir, Rendered: true}); err != nil {
+		if a, err := typ.Prepare(task.Params{Value: params, Dir: r.p.Dir, Rendered: true, Namespace: r.namespace}); err != nil {
 			ev.Describe = "(invalid parameters: " + err.Error() + ")"
 		} else {
 			ev.Describe = a.Describe()

@@ -383,7 +383,7 @@ func (r *runner) runOne(ctx context.Context, t *pipeline.Task, idx string, final
 	if err != nil {
 		return r.fail(t, idx, start, 0, r.explain(err), finally)
 	}
-	action, err := typ.Prepare(task.Params{Value: params, Dir: r.p.Dir, Rendered: true})
+	action, err := typ.Prepare(task.Params{Value: params, Dir: r.p.Dir, Rendered: true, Namespace: r.namespace})
 	if err != nil {
 		return r.fail(t, idx, start, 0, fmt.Errorf("parameters: %w", err), finally)
 	}

@@ -19,6 +19,9 @@ type Params struct {
 	// Rendered is false when the params are checked at load time: string
 	// values may still hold template syntax.
 	Rendered bool
+	// Namespace is the run's default namespace (as Env.Namespace), so that
+	// Describe can name it; empty at load time.
+	Namespace string
 }
 
 // Decode fills v (a pointer to a struct with json tags) from the parameters,
