@@ -204,7 +204,7 @@ func (c *checker) duration(path []string, s string) time.Duration {
 		return 0
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil {
+	if err != nil || strings.HasPrefix(s, "-") {
 		return 0 // the schema's pattern reported it
 	}
 	if d <= 0 {
@@ -314,6 +314,9 @@ func (c *checker) checkTask(t *pipeline.Task, sc *scope) {
 	}
 	c.templatesTree(sub(t.Path, t.Type), t.Params, sc, t.Name)
 	typ, _ := c.l.reg.Get(t.Type)
+	if _, isMap := t.Params.(map[string]any); !isMap {
+		return // the schema reported the wrong type
+	}
 	if ch, ok := typ.(task.Checker); ok {
 		for _, fe := range ch.Check(task.Params{Value: t.Params, Dir: c.dir}) {
 			path := sub(sub(t.Path, t.Type), fe.Path...)

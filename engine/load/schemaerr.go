@@ -148,6 +148,12 @@ func (c *checker) describe(e *jsonschema.ValidationError) []*pipeline.Error {
 		// the only map with propertyNames in the schema.
 		path := []string{"vars", k.Property}
 		return []*pipeline.Error{c.newErr(c.sm.Key(path), path, fmt.Sprintf("%q is not a valid name: use letters, digits and _ and start with a letter, since templates refer to it as .vars.NAME", k.Property))}
+	case *kind.MinItems:
+		return []*pipeline.Error{c.newErr(c.sm.Value(loc), loc, fmt.Sprintf("must have at least %d item(s), has %d", k.Want, k.Got))}
+	case *kind.MinLength:
+		return []*pipeline.Error{c.newErr(c.sm.Value(loc), loc, fmt.Sprintf("must be at least %d character(s) long", k.Want))}
+	case *kind.MaxLength:
+		return []*pipeline.Error{c.newErr(c.sm.Value(loc), loc, fmt.Sprintf("is %d characters long; at most %d are allowed", k.Got, k.Want))}
 	case *kind.Minimum:
 		return []*pipeline.Error{c.newErr(c.sm.Value(loc), loc, fmt.Sprintf("must be at least %s, got %s", k.Want.RatString(), k.Got.RatString()))}
 	case *kind.Maximum:

@@ -1,7 +1,10 @@
 package pipeline
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -56,7 +59,14 @@ func Parse(file string, data []byte) (any, *SourceMap, error) {
 		return nil, nil, &Error{File: file, Pos: Pos{1, 1}, Msg: fmt.Sprintf("file is %d bytes; pipeline files are limited to %d", len(data), MaxFileSize)}
 	}
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, nil, yamlError(file, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, nil, &Error{File: file, Pos: Pos{extra.Line, extra.Column}, Msg: "a pipeline file holds one YAML document; found another after ---"}
+	} else if !errors.Is(err, io.EOF) {
 		return nil, nil, yamlError(file, err)
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {

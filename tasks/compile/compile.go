@@ -55,9 +55,9 @@ func (Type) Check(p task.Params) []task.FieldError {
 	st, err := os.Stat(p.Path(pkg))
 	switch {
 	case err != nil:
-		return []task.FieldError{{Path: []string{"package"}, Message: fmt.Sprintf("package folder %s does not exist", p.Path(pkg))}}
+		return []task.FieldError{{Path: []string{"package"}, Message: fmt.Sprintf("package folder %q does not exist (relative paths start at the pipeline file's folder)", pkg)}}
 	case !st.IsDir():
-		return []task.FieldError{{Path: []string{"package"}, Message: fmt.Sprintf("%s is not a folder", p.Path(pkg))}}
+		return []task.FieldError{{Path: []string{"package"}, Message: fmt.Sprintf("%q is a file; give the folder of the main package", pkg)}}
 	}
 	return nil
 }

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -171,5 +174,62 @@ func TestInterrupt(t *testing.T) {
 	}
 	if _, err := os.Stat(marker + ".never"); err == nil {
 		t.Errorf("a task after the interrupted one ran")
+	}
+}
+
+// TestInvalidCorpusTouchesNoCluster runs every file of the loader's invalid
+// corpus through `kbrun run` with a fake API server that counts requests:
+// each must exit 2 with file:line:col errors, and the server must see no
+// request at all. A valid pipeline with a cluster task is the control: it
+// does reach the server, so a zero count means something.
+func TestInvalidCorpusTouchesNoCluster(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.Error(w, "no", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	// No kubeconfig at all: only --server names a cluster.
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("KUBECONFIG", "")
+	kube := []string{"--server", srv.URL}
+
+	files, _ := filepath.Glob("../../../engine/load/testdata/invalid/*.yaml")
+	if len(files) < 60 {
+		t.Fatalf("corpus has %d files, want at least 60", len(files))
+	}
+	for _, f := range files {
+		code, _, errOut := kbrun(append([]string{"run", f}, kube...)...)
+		if code != 2 {
+			t.Errorf("%s: exit %d, want 2\n%s", f, code, errOut)
+		}
+		if !strings.Contains(errOut, f+":") {
+			t.Errorf("%s: errors do not name the file:\n%s", f, errOut)
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("invalid pipelines made %d requests to the cluster", n)
+	}
+
+	control := filepath.Join(t.TempDir(), "control.yaml")
+	if err := os.WriteFile(control, []byte(`apiVersion: kbrun.dev/v1alpha1
+kind: Pipeline
+metadata: {name: control}
+tasks:
+  - name: ns
+    retry: {attempts: 1}
+    apply:
+      manifest: |
+        apiVersion: v1
+        kind: Namespace
+        metadata: {name: control}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := kbrun(append([]string{"run", control}, kube...)...); code != 1 {
+		t.Errorf("control: exit %d, want 1 (the fake server refuses)\n%s", code, errOut)
+	}
+	if hits.Load() == 0 {
+		t.Fatal("control pipeline made no request: the counter proves nothing")
 	}
 }

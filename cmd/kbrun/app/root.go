@@ -12,8 +12,10 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/klog/v2"
 
 	"github.com/kbrun/kbrun/engine/exit"
 	"github.com/kbrun/kbrun/engine/load"
@@ -32,6 +34,9 @@ type IO struct {
 
 // Main runs kbrun with args and returns the exit code.
 func Main(args []string, in io.Reader, out, errOut io.Writer) int {
+	// client-go logs transient trouble through klog ("Couldn't get current
+	// server API group list"); kbrun reports errors itself, with context.
+	klog.SetLogger(logr.Discard())
 	streams := IO{In: in, Out: out, Err: errOut}
 	ctx, stop := signalContext(streams.Err)
 	defer stop()
