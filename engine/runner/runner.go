@@ -404,7 +404,15 @@ func (r *runner) runOne(ctx context.Context, t *pipeline.Task, idx string, final
 		Applied: r.applied,
 		Render: func(name, text string) (string, error) {
 			out, err := tmpl.Render(name, text, data)
-			return out, r.explain(err)
+			if err != nil {
+				return "", r.explain(err)
+			}
+			// Render serves manifests: a value pasted raw must not add keys
+			// or list items to them.
+			if err := tmpl.CheckYAMLStructure(out, data); err != nil {
+				return "", fmt.Errorf("%s: %w", name, err)
+			}
+			return out, nil
 		},
 		DryRun:  r.opts.DryRun,
 		WorkDir: r.work,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -534,4 +535,80 @@ tasks:
 	if _, err := runner.ResolveVars(cyc, nil, map[string]any{}); err == nil || !strings.Contains(err.Error(), "cycle: a -> b -> a") {
 		t.Errorf("cycle: %v", err)
 	}
+}
+
+// TestArgvInjection: values full of shell and YAML specials reach a
+// command as exactly one argument each; no shell ever sees them.
+func TestArgvInjection(t *testing.T) {
+	dir := t.TempDir()
+	evil := "x; touch " + dir + "/m1\n$(touch " + dir + "/m2) `touch " + dir + "/m3` 'q\" - a: b # c"
+	h := newHarness()
+	res := h.run(t, `
+vars:
+  evil: "placeholder"
+tasks:
+  - name: echo
+    run: {command: [printf, "%s|%s", "{{ .vars.evil }}", "{{ .vars.evil }}"]}
+  - name: again
+    run: {command: [printf, "%s", "{{ .tasks.echo.stdout }}"]}
+`, func(o *runner.Options) { o.Overrides = map[string]any{"evil": evil} })
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if got := res.Tasks[0].Outputs["stdout"]; got != evil+"|"+evil {
+		t.Errorf("argv changed: %q", got)
+	}
+	if got := res.Tasks[1].Outputs["stdout"]; got != evil+"|"+evil {
+		t.Errorf("output flowing into argv changed: %q", got)
+	}
+	for _, m := range []string{"m1", "m2", "m3"} {
+		if _, err := os.Stat(dir + "/" + m); err == nil {
+			t.Errorf("%s exists: a shell ran the value", m)
+		}
+	}
+}
+
+// TestManifestInjection: env.Render refuses a manifest where a value pasted
+// raw changed the YAML structure, and accepts it quoted.
+func TestManifestInjection(t *testing.T) {
+	h := newHarness()
+	var renderErr, quotedErr error
+	var quoted string
+	h.reg = task.NewRegistry(h.fake, run.Type{}, renderType{fn: func(env *task.Env) {
+		_, renderErr = env.Render("m.yaml", "securityContext:\n  runAsUser: {{ .vars.v }}\n")
+		quoted, quotedErr = env.Render("m.yaml", "securityContext:\n  note: {{ .vars.v | quote }}\n")
+	}})
+	res := h.run(t, `
+vars: {v: "0\n  privileged: true"}
+tasks:
+  - name: r
+    render: {}
+`, nil)
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if renderErr == nil || !strings.Contains(renderErr.Error(), ".vars.v") {
+		t.Errorf("injection not refused: %v", renderErr)
+	}
+	if quotedErr != nil || !strings.Contains(quoted, `"0\n  privileged: true"`) {
+		t.Errorf("quoted value refused or changed: %v %q", quotedErr, quoted)
+	}
+}
+
+type renderType struct{ fn func(*task.Env) }
+
+func (renderType) Name() string            { return "render" }
+func (renderType) Summary() string         { return "test" }
+func (renderType) Schema() json.RawMessage { return json.RawMessage(`{"type":"object"}`) }
+func (renderType) Outputs() []string       { return nil }
+func (r renderType) Prepare(task.Params) (task.Action, error) {
+	return renderAction(r), nil
+}
+
+type renderAction renderType
+
+func (renderAction) Describe() string { return "render" }
+func (r renderAction) Run(_ context.Context, env *task.Env) (task.Outputs, error) {
+	r.fn(env)
+	return nil, nil
 }

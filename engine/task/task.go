@@ -99,9 +99,11 @@ type Env struct {
 	Kube kube.Provider
 	// Applied records the objects this run applied, for delete and cleanup.
 	Applied *kube.AppliedSet
-	// Render renders text (e.g. a manifest file's contents) as a template
-	// with the run's current data: .vars, .env, .pipeline and the outputs of
-	// the tasks that ran before, sprig functions, missingkey=error.
+	// Render renders a manifest (a file's contents) as a template with the
+	// run's current data: .vars, .env, .pipeline and the outputs of the tasks
+	// that ran before, sprig functions, missingkey=error. It refuses a
+	// manifest in which a value pasted unquoted changed the YAML structure
+	// (see tmpl.CheckYAMLStructure).
 	Render func(name, text string) (string, error)
 	// DryRun is the run's dry-run mode; actions only run when it is
 	// DryRunNone (or when they support DryRunServer).
