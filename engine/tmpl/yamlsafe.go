@@ -112,4 +112,3 @@ func collectScalars(n *yaml.Node, out *[]string) {
 		collectScalars(c, out)
 	}
 }
-
