@@ -1,0 +1,87 @@
+package run_test
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/run"
+)
+
+func runTask(t *testing.T, ctx context.Context, params map[string]any) (task.Outputs, error) {
+	t.Helper()
+	a, err := run.Type{}.Prepare(task.Params{Value: params, Dir: t.TempDir(), Rendered: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.Run(ctx, &task.Env{Task: "t", Stdout: io.Discard, Stderr: io.Discard, Logf: func(string, ...any) {}})
+}
+
+func TestRun(t *testing.T) {
+	tests := []struct {
+		name    string
+		params  map[string]any
+		stdout  string
+		code    int
+		wantErr string
+	}{
+		{"argv", map[string]any{"command": []any{"printf", "%s", "a b"}}, "a b", 0, ""},
+		{"shell", map[string]any{"shell": "echo $((1+2))"}, "3", 0, ""},
+		{"env", map[string]any{"command": []any{"sh", "-c", "echo $K"}, "env": map[string]any{"K": "v"}}, "v", 0, ""},
+		{"stdin", map[string]any{"command": []any{"cat"}, "stdin": "in"}, "in", 0, ""},
+		{"exit code fails", map[string]any{"shell": "echo out; echo err >&2; exit 4"}, "out", 4, "exited with code 4, expected 0; last output:\nerr\nout"},
+		{"expected exit code", map[string]any{"shell": "exit 4", "expectExitCode": 4}, "", 4, ""},
+		{"missing program", map[string]any{"command": []any{"no-such-program-kbrun"}}, "", 127, "program not found"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := runTask(t, context.Background(), tc.params)
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("err = %v, want %q", err, tc.wantErr)
+			}
+			if out["stdout"] != tc.stdout || out["exitCode"] != tc.code {
+				t.Errorf("outputs %v, want stdout %q code %d", out, tc.stdout, tc.code)
+			}
+		})
+	}
+}
+
+// TestRunCancelKillsGroup: when the task's context ends, the command and
+// the processes it started are stopped.
+func TestRunCancelKillsGroup(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "late")
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := runTask(t, ctx, map[string]any{"shell": "(sleep 2; touch " + marker + ") & sleep 30"})
+	if err == nil || time.Since(start) > 10*time.Second {
+		t.Fatalf("not stopped: err %v after %v", err, time.Since(start))
+	}
+	time.Sleep(2500 * time.Millisecond)
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("a child of the command outlived the task")
+	}
+}
+
+func TestCheck(t *testing.T) {
+	for params, want := range map[string]string{
+		`both`:    "not both",
+		`neither`: "give command",
+	} {
+		var v map[string]any
+		if params == "both" {
+			v = map[string]any{"command": []any{"x"}, "shell": "x"}
+		} else {
+			v = map[string]any{}
+		}
+		errs := run.Type{}.Check(task.Params{Value: v})
+		if len(errs) != 1 || !strings.Contains(errs[0].Message, want) {
+			t.Errorf("%s: %v", params, errs)
+		}
+	}
+}
