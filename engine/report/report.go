@@ -56,6 +56,11 @@ type Event struct {
 	DurationMS int64 `json:"durationMs,omitempty"`
 	// ExitCode of the run (run.end).
 	ExitCode *int `json:"exitCode,omitempty"`
+	// CPUMS and MaxRSSKB are kbrun's own CPU time (user+system, children
+	// excluded) and peak resident memory over the run (run.end), so that its
+	// overhead can be told from time spent waiting on the cluster.
+	CPUMS    int64 `json:"cpuMs,omitempty"`
+	MaxRSSKB int64 `json:"maxRssKb,omitempty"`
 	// Outputs of the task (task.end), masked.
 	Outputs map[string]any `json:"outputs,omitempty"`
 	DryRun  bool           `json:"dryRun,omitempty"`

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/kbrun/kbrun/engine/exit"
@@ -150,6 +151,7 @@ func Run(ctx context.Context, p *pipeline.Pipeline, opts Options) *Result {
 	if err != nil {
 		ev.Error = err.Error()
 	}
+	ev.CPUMS, ev.MaxRSSKB = selfUsage()
 	r.rep.Report(ev)
 	if r.workDir != "" && !opts.Keep {
 		_ = os.RemoveAll(r.workDir)
@@ -487,6 +489,17 @@ func Backoff(p pipeline.Retry, attempt int, rnd func() float64) time.Duration {
 		d *= 1 + p.Jitter*(2*rnd()-1)
 	}
 	return time.Duration(d)
+}
+
+// selfUsage returns this process's CPU time in ms and peak RSS in KiB
+// (getrusage RUSAGE_SELF: children such as go build are not counted).
+func selfUsage() (cpuMS, maxRSSKB int64) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, 0
+	}
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return cpu.Milliseconds(), ru.Maxrss
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
