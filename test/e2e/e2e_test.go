@@ -320,6 +320,22 @@ func TestDefaultPipelineKeep(t *testing.T) {
 	r := runPipeline(t, "--keep")
 	mustPass(t, r)
 	d := digest(t, r)
+	// The Pod Security report: one line per pod template.
+	var report []string
+	for _, e := range r.events {
+		if e.Task == "podSecurity" && e.Line != "" {
+			report = append(report, e.Line)
+		}
+	}
+	joined := strings.Join(report, "\n")
+	for _, want := range []string{
+		"Deployment/ones/kaniko-rootless-demo-deployment: baseline (restricted fails:",
+		"Deployment/ones/test-kaniko-rootless-deployment: restricted",
+	} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("podSecurity report lacks %q:\n%s", want, joined)
+		}
+	}
 	if _, ran := r.ends["cleanup"]; ran && r.ends["cleanup"].Status == "ok" {
 		t.Errorf("cleanup ran despite --keep")
 	}
