@@ -12,7 +12,7 @@ import (
 )
 
 //go:embed schema.json
-var schema []byte
+var schemaJSON []byte
 
 // Type is the apply task type.
 type Type struct{}
@@ -21,7 +21,7 @@ func (Type) Name() string { return "apply" }
 func (Type) Summary() string {
 	return "Server-side apply Kubernetes manifests (files, directories or inline YAML)"
 }
-func (Type) Schema() json.RawMessage { return schema }
+func (Type) Schema() json.RawMessage { return schemaJSON }
 func (Type) Outputs() []string       { return []string{"objects", "names"} }
 
 // Prepare implements task.Type.

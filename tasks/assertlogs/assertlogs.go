@@ -29,7 +29,7 @@ import (
 )
 
 //go:embed schema.json
-var schema []byte
+var schemaJSON []byte
 
 // Type is the assertLogs task type.
 type Type struct{}
@@ -48,7 +48,7 @@ func (Type) Name() string { return "assertLogs" }
 func (Type) Summary() string {
 	return "Follow a container's log until expected lines appear (and forbidden ones do not)"
 }
-func (Type) Schema() json.RawMessage { return schema }
+func (Type) Schema() json.RawMessage { return schemaJSON }
 func (Type) Outputs() []string       { return []string{"pod", "lines", "count"} }
 
 // Prepare implements task.Type.
@@ -294,7 +294,7 @@ func (f *follower) nextInstance(ctx context.Context, followed string) (*corev1.C
 	}
 	var found *corev1.ContainerStatus
 	var final bool
-	_, err := watchtools.UntilWithSync(ctx, lw, &corev1.Pod{}, nil, func(ev watch.Event) (bool, error) {
+	_, err := watchtools.UntilWithSync(ctx, cache.ToListWatcherWithWatchListSemantics(lw, pods), &corev1.Pod{}, nil, func(ev watch.Event) (bool, error) {
 		if ev.Type == watch.Deleted {
 			final = true
 			return true, nil

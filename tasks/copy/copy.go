@@ -19,7 +19,7 @@ import (
 )
 
 //go:embed schema.json
-var schema []byte
+var schemaJSON []byte
 
 // Type is the copy task type.
 type Type struct {
@@ -47,7 +47,7 @@ func (Type) Name() string { return "copy" }
 func (Type) Summary() string {
 	return "Copy files into a pod (verified tar stream over exec) or out of one"
 }
-func (Type) Schema() json.RawMessage { return schema }
+func (Type) Schema() json.RawMessage { return schemaJSON }
 func (Type) Outputs() []string       { return []string{"files", "bytes", "attempts", "pod"} }
 
 // Check implements task.Checker: local sources without template syntax must

@@ -26,7 +26,7 @@ import (
 )
 
 //go:embed schema.json
-var schema []byte
+var schemaJSON []byte
 
 // Type is the delete task type.
 type Type struct{}
@@ -48,7 +48,7 @@ func (Type) Name() string { return "delete" }
 func (Type) Summary() string {
 	return "Delete objects (by manifest, kind/name, selector, or all this run applied) and wait until gone"
 }
-func (Type) Schema() json.RawMessage { return schema }
+func (Type) Schema() json.RawMessage { return schemaJSON }
 func (Type) Outputs() []string       { return []string{"deleted"} }
 
 // Prepare implements task.Type.
@@ -73,7 +73,7 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 		if (params.Name == "") == (params.Selector == "") {
 			return nil, fmt.Errorf("with kind, give exactly one of name and selector")
 		}
-		if params.Selector != "" {
+		if params.Selector != "" && !k8s.Placeholder(params.Selector) {
 			if _, err := labels.Parse(params.Selector); err != nil {
 				return nil, fmt.Errorf("selector %q: %v", params.Selector, err)
 			}

@@ -83,7 +83,7 @@ func (w *waiter) wait(ctx context.Context) (result, error) {
 	ns, name := w.ap.Ref.Namespace, w.ap.Ref.Name
 	ri := w.c.Dynamic.Resource(w.ap.Mapping.Resource).Namespace(ns)
 	nameSel := fields.OneTermEqualSelector("metadata.name", name).String()
-	_, _, objW, objDone := watchtools.NewIndexerInformerWatcher(&cache.ListWatch{
+	_, _, objW, objDone := watchtools.NewIndexerInformerWatcher(cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = nameSel
 			return ri.List(ctx, o)
@@ -92,7 +92,7 @@ func (w *waiter) wait(ctx context.Context) (result, error) {
 			o.FieldSelector = nameSel
 			return ri.Watch(ctx, o)
 		},
-	}, &unstructured.Unstructured{})
+	}, ri), &unstructured.Unstructured{})
 	defer func() { objW.Stop(); <-objDone }()
 
 	sel, err := w.selector(w.ap.Object)
@@ -100,7 +100,7 @@ func (w *waiter) wait(ctx context.Context) (result, error) {
 		return result{}, err
 	}
 	pods := w.c.Typed.CoreV1().Pods(ns)
-	_, _, podW, podDone := watchtools.NewIndexerInformerWatcher(&cache.ListWatch{
+	_, _, podW, podDone := watchtools.NewIndexerInformerWatcher(cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.LabelSelector = sel.String()
 			return pods.List(ctx, o)
@@ -109,7 +109,7 @@ func (w *waiter) wait(ctx context.Context) (result, error) {
 			o.LabelSelector = sel.String()
 			return pods.Watch(ctx, o)
 		},
-	}, &corev1.Pod{})
+	}, pods), &corev1.Pod{})
 	defer func() { podW.Stop(); <-podDone }()
 
 	timer := time.NewTimer(time.Hour)

@@ -16,7 +16,7 @@ import (
 )
 
 //go:embed schema.json
-var schema []byte
+var schemaJSON []byte
 
 // Type is the exec task type.
 type Type struct {
@@ -35,7 +35,7 @@ type Params struct {
 
 func (Type) Name() string            { return "exec" }
 func (Type) Summary() string         { return "Run a command in a pod's container, streaming its output" }
-func (Type) Schema() json.RawMessage { return schema }
+func (Type) Schema() json.RawMessage { return schemaJSON }
 func (Type) Outputs() []string       { return []string{"stdout", "stderr", "exitCode", "pod"} }
 
 // Prepare implements task.Type.

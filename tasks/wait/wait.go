@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -23,7 +24,7 @@ import (
 )
 
 //go:embed schema.json
-var schema []byte
+var schemaJSON []byte
 
 // Type is the wait task type.
 type Type struct{}
@@ -44,7 +45,7 @@ func (Type) Name() string { return "wait" }
 func (Type) Summary() string {
 	return "Wait until objects meet a condition, a jsonpath value, or are deleted"
 }
-func (Type) Schema() json.RawMessage { return schema }
+func (Type) Schema() json.RawMessage { return schemaJSON }
 func (Type) Outputs() []string       { return []string{"name", "names"} }
 
 // Prepare implements task.Type.
@@ -56,7 +57,7 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	if (params.Name == "") == (params.Selector == "") {
 		return nil, fmt.Errorf("give exactly one of name and selector")
 	}
-	if params.Selector != "" {
+	if params.Selector != "" && !k8s.Placeholder(params.Selector) {
 		if _, err := labels.Parse(params.Selector); err != nil {
 			return nil, fmt.Errorf("selector %q: %v", params.Selector, err)
 		}
@@ -142,7 +143,7 @@ func (a *action) met(u *unstructured.Unstructured) (bool, string) {
 		}
 		got := buf.String()
 		if a.Value == nil {
-			return true, a.JSONPath + " = " + got
+			return got != "", a.JSONPath + " = " + strconv.Quote(got)
 		}
 		return got == *a.Value, fmt.Sprintf("%s = %q", a.JSONPath, got)
 	case a.condType != "":
@@ -192,7 +193,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 		all := true
 		for _, o := range objs {
 			u, ok := o.(*unstructured.Unstructured)
-			if !ok {
+			if !ok || (a.Name != "" && u.GetName() != a.Name) {
 				continue
 			}
 			names = append(names, u.GetName())
@@ -203,9 +204,9 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 		sort.Strings(names)
 		sort.Strings(states)
 		if a.Delete {
-			return len(objs) == 0, nil
+			return len(names) == 0, nil
 		}
-		return len(objs) > 0 && all, nil
+		return len(names) > 0 && all, nil
 	}
 	_, err = watchtools.UntilWithSync(ctx, lw, &unstructured.Unstructured{}, func(s cache.Store) (bool, error) {
 		store = s

@@ -106,7 +106,7 @@ func ListWatch(ri dynamic.ResourceInterface, fieldSelector, labelSelector string
 			o.LabelSelector = labelSelector
 		}
 	}
-	return &cache.ListWatch{
+	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			set(&o)
 			return ri.List(ctx, o)
@@ -115,5 +115,5 @@ func ListWatch(ri dynamic.ResourceInterface, fieldSelector, labelSelector string
 			set(&o)
 			return ri.Watch(ctx, o)
 		},
-	}
+	}, ri)
 }

@@ -32,13 +32,12 @@ func (t Target) Validate() error {
 	if (t.Pod == "") == (t.Selector == "") {
 		return fmt.Errorf("give exactly one of pod and selector")
 	}
-	if t.Selector != "" {
+	if t.Selector != "" && !Placeholder(t.Selector) {
 		if _, err := labels.Parse(t.Selector); err != nil {
 			return fmt.Errorf("selector %q: %v", t.Selector, err)
 		}
 	}
-	if t.Pod != "" && strings.ContainsAny(t.Pod, " /") {
-		// Accept "ns/name" as kubectl's cp does? No: be explicit.
+	if t.Pod != "" && strings.ContainsAny(t.Pod, " /") && !Placeholder(t.Pod) {
 		return fmt.Errorf("pod %q: give the pod's name only (the namespace goes in namespace)", t.Pod)
 	}
 	return nil
@@ -231,4 +230,11 @@ func Container(pod *corev1.Pod, name string) (string, error) {
 		return "", fmt.Errorf("pod %s/%s has no containers", pod.Namespace, pod.Name)
 	}
 	return names[0], nil
+}
+
+// Placeholder reports whether s holds a plan placeholder such as
+// <tasks.builder.pod> (outputs of tasks that have not run) or unrendered
+// template syntax; such values are only checked when really rendered.
+func Placeholder(s string) bool {
+	return strings.Contains(s, "<tasks.") || strings.Contains(s, "{{")
 }

@@ -1,0 +1,458 @@
+package copy
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/internal/k8s"
+)
+
+// fakeContainer is a stub of the remote-exec seam: a container whose file
+// system is a temp folder, with tar/sha256sum behaviour in Go.
+type fakeContainer struct {
+	t         *testing.T
+	root      string
+	noTar     bool
+	noSha     bool
+	noShell   bool
+	emptyOnce int    // this many first extractions see empty stdin (the race)
+	shortOnce int    // this many first extractions are cut short but exit 0
+	evil      []byte // tar -c returns this archive instead
+
+	mu    sync.Mutex
+	calls [][]string
+}
+
+func (f *fakeContainer) Execute(ctx context.Context, r k8s.ExecRequest) error {
+	f.mu.Lock()
+	f.calls = append(f.calls, r.Command)
+	f.mu.Unlock()
+	argv := r.Command
+	switch {
+	case argv[0] == "sh" && argv[2] == probeScript:
+		if f.noShell {
+			return errors.New(`exec: "sh": executable file not found in $PATH`)
+		}
+		if f.noTar {
+			return &k8s.ExitError{Code: 3}
+		}
+		if !f.noSha {
+			fmt.Fprintln(r.Stdout, "sha256sum")
+		}
+		return nil
+	case argv[0] == "tar" && argv[1] == "--help":
+		if f.noTar {
+			return errors.New(`exec: "tar": executable file not found in $PATH`)
+		}
+		return nil
+	case argv[0] == "sh" && argv[2] == extractScript:
+		for _, d := range argv[4:] {
+			if err := os.MkdirAll(filepath.Join(f.root, d), 0o755); err != nil {
+				return err
+			}
+		}
+		if f.emptyOnce > 0 {
+			f.emptyOnce--
+			fmt.Fprintln(r.Stderr, "tar: short read")
+			return &k8s.ExitError{Code: 1}
+		}
+		short := false
+		if f.shortOnce > 0 {
+			f.shortOnce--
+			short = true
+		}
+		return f.extract(r.Stdin, short)
+	case argv[0] == "sha256sum":
+		for _, p := range argv[2:] {
+			data, err := os.ReadFile(filepath.Join(f.root, p))
+			if err != nil {
+				fmt.Fprintf(r.Stderr, "sha256sum: %s: No such file or directory\n", p)
+				continue
+			}
+			sum := sha256.Sum256(data)
+			fmt.Fprintf(r.Stdout, "%s  %s\n", hex.EncodeToString(sum[:]), p)
+		}
+		return nil
+	case argv[0] == "sh" && strings.Contains(argv[2], "wc -c"):
+		for _, p := range argv[4:] {
+			st, err := os.Stat(filepath.Join(f.root, p))
+			if err == nil {
+				fmt.Fprintf(r.Stdout, "%d  %s\n", st.Size(), p)
+			}
+		}
+		return nil
+	case argv[0] == "tar" && argv[1] == "-cf":
+		if f.evil != nil {
+			_, err := r.Stdout.Write(f.evil)
+			return err
+		}
+		return writeTarOf(r.Stdout, filepath.Join(f.root, argv[4]), argv[5])
+	}
+	f.t.Fatalf("unexpected command %q", argv)
+	return nil
+}
+
+func (f *fakeContainer) extract(stdin io.Reader, short bool) error {
+	tr := tar.NewReader(stdin)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return &k8s.ExitError{Code: 1}
+		}
+		p := filepath.Join(f.root, h.Name)
+		switch h.Typeflag {
+		case tar.TypeDir:
+			os.MkdirAll(p, os.FileMode(h.Mode))
+		case tar.TypeSymlink:
+			os.Symlink(h.Linkname, p)
+		case tar.TypeReg:
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			out, err := os.OpenFile(p, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, os.FileMode(h.Mode))
+			if err != nil {
+				return err
+			}
+			if short {
+				io.CopyN(out, tr, h.Size/2)
+				io.Copy(io.Discard, tr)
+			} else {
+				io.Copy(out, tr)
+			}
+			out.Close()
+			os.Chmod(p, os.FileMode(h.Mode))
+		}
+	}
+}
+
+func writeTarOf(w io.Writer, dir, name string) error {
+	tw := tar.NewWriter(w)
+	base := filepath.Join(dir, name)
+	_ = base
+	err := walkNoFollow(base, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		link := ""
+		if info.Mode()&os.ModeSymlink != 0 {
+			link, _ = os.Readlink(p)
+		}
+		h, _ := tar.FileInfoHeader(info, link)
+		h.Name = filepath.ToSlash(rel)
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if info.Mode().IsRegular() {
+			f, _ := os.Open(p)
+			defer f.Close()
+			_, err = io.Copy(tw, f)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+func newAction(t *testing.T, dir string, params map[string]any) *action {
+	t.Helper()
+	params["pod"] = "builder"
+	a, err := Type{}.Prepare(task.Params{Value: params, Dir: dir, Rendered: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.(*action)
+}
+
+func env() *task.Env {
+	return &task.Env{Namespace: "ones", Stdout: io.Discard, Stderr: io.Discard, Logf: func(string, ...any) {}}
+}
+
+func localTree(t *testing.T) string {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "prog"), []byte("#!/bin/sh\necho hi\n"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "server"), 0o755)
+	os.WriteFile(filepath.Join(dir, "server", "main"), bytes.Repeat([]byte("x"), 100000), 0o700)
+	os.WriteFile(filepath.Join(dir, "server", "data.txt"), []byte("data"), 0o644)
+	return dir
+}
+
+func TestUploadKeepsModesAndCreatesParents(t *testing.T) {
+	dir := localTree(t)
+	fc := &fakeContainer{t: t, root: t.TempDir()}
+	a := newAction(t, dir, map[string]any{"files": []any{
+		map[string]any{"from": "prog", "to": "/workspace/deep/prog"},
+		map[string]any{"from": "server", "to": "/workspace/"},
+	}})
+	out, err := a.run(context.Background(), env(), &remote{ex: fc, ns: "ones", pod: "builder", container: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(fc.root, "workspace/deep/prog"))
+	if err != nil || st.Mode().Perm() != 0o755 {
+		t.Fatalf("prog: %v %v", st, err)
+	}
+	st, err = os.Stat(filepath.Join(fc.root, "workspace/server/main"))
+	if err != nil || st.Mode().Perm() != 0o700 || st.Size() != 100000 {
+		t.Fatalf("server/main: %v %v", st, err)
+	}
+	if out["bytes"].(int64) != int64(len("#!/bin/sh\necho hi\n")+100000+4) {
+		t.Fatalf("bytes = %v", out["bytes"])
+	}
+	if out["attempts"] != 1 {
+		t.Fatalf("attempts = %v", out["attempts"])
+	}
+	if got := fmt.Sprint(out["files"]); got != "[/workspace/deep/prog /workspace/server]" {
+		t.Fatalf("files = %s", got)
+	}
+	// -o: owners are never restored; parents made with mkdir -p.
+	var extract []string
+	for _, c := range fc.calls {
+		if c[0] == "sh" && c[2] == extractScript {
+			extract = c
+		}
+	}
+	if !strings.Contains(extract[2], "tar -xof - -C /") || fmt.Sprint(extract[4:]) != "[/workspace /workspace/deep]" {
+		t.Fatalf("extract command %q", extract)
+	}
+}
+
+func TestUploadRetriesWhenStdinArrivesEmpty(t *testing.T) {
+	dir := localTree(t)
+	for _, tc := range []struct {
+		name        string
+		fc          *fakeContainer
+		wantAttempt int
+	}{
+		{"empty stdin, sha256", &fakeContainer{emptyOnce: 1}, 2},
+		{"cut short, sha256", &fakeContainer{shortOnce: 1}, 2},
+		{"cut short, sizes only", &fakeContainer{shortOnce: 2, noSha: true}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.fc.t, tc.fc.root = t, t.TempDir()
+			var logs []string
+			e := env()
+			e.Logf = func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }
+			a := newAction(t, dir, map[string]any{"files": []any{map[string]any{"from": "server/main", "to": "/w/main"}}})
+			out, err := a.run(context.Background(), e, &remote{ex: tc.fc, ns: "ones", pod: "builder", container: "c"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out["attempts"] != tc.wantAttempt {
+				t.Fatalf("attempts = %v, logs %q", out["attempts"], logs)
+			}
+			data, _ := os.ReadFile(filepath.Join(tc.fc.root, "w/main"))
+			if len(data) != 100000 {
+				t.Fatalf("arrived %d bytes", len(data))
+			}
+			if !strings.Contains(strings.Join(logs, "\n"), "arrived incomplete") {
+				t.Fatalf("logs %q", logs)
+			}
+		})
+	}
+}
+
+func TestUploadGivesUpAfterAttempts(t *testing.T) {
+	dir := localTree(t)
+	fc := &fakeContainer{t: t, root: t.TempDir(), emptyOnce: 5}
+	a := newAction(t, dir, map[string]any{"attempts": 2, "files": []any{map[string]any{"from": "prog", "to": "/w/prog"}}})
+	_, err := a.run(context.Background(), env(), &remote{ex: fc, ns: "ones", pod: "builder", container: "c"})
+	if err == nil || !task.IsRetryable(err) || !strings.Contains(err.Error(), "after 2 attempts") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestMissingTarFailsClearly(t *testing.T) {
+	dir := localTree(t)
+	for _, fc := range []*fakeContainer{{noTar: true}, {noTar: true, noShell: true}} {
+		fc.t, fc.root = t, t.TempDir()
+		a := newAction(t, dir, map[string]any{"files": []any{map[string]any{"from": "prog", "to": "/w/prog"}}})
+		_, err := a.run(context.Background(), env(), &remote{ex: fc, ns: "ones", pod: "builder", container: "c"})
+		if err == nil || !strings.Contains(err.Error(), "tar") || task.IsRetryable(err) {
+			t.Fatalf("err = %v", err)
+		}
+		if len(fc.calls) > 2 {
+			t.Fatalf("went on after the probe: %q", fc.calls)
+		}
+	}
+}
+
+func TestDownloadRoundTrip(t *testing.T) {
+	fc := &fakeContainer{t: t, root: t.TempDir()}
+	os.MkdirAll(filepath.Join(fc.root, "var/out/sub"), 0o755)
+	os.WriteFile(filepath.Join(fc.root, "var/out/sub/a"), []byte("hello"), 0o750)
+	os.Symlink("sub/a", filepath.Join(fc.root, "var/out/link"))
+	dest := t.TempDir()
+	a := newAction(t, dest, map[string]any{"download": []any{map[string]any{"from": "/var/out", "to": "got"}}})
+	out, err := a.run(context.Background(), env(), &remote{ex: fc, ns: "ones", pod: "builder", container: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dest, "got/sub/a"))
+	if err != nil || string(data) != "hello" {
+		t.Fatalf("%q %v", data, err)
+	}
+	if st, _ := os.Stat(filepath.Join(dest, "got/sub/a")); st.Mode().Perm() != 0o750 {
+		t.Fatalf("mode %v", st.Mode())
+	}
+	if l, _ := os.Readlink(filepath.Join(dest, "got/link")); l != "sub/a" {
+		t.Fatalf("link %q", l)
+	}
+	if out["bytes"].(int64) != 5 {
+		t.Fatalf("bytes %v", out["bytes"])
+	}
+}
+
+type tarEntry struct {
+	name, link string
+	typ        byte
+	body       string
+}
+
+func mkTar(t *testing.T, entries ...tarEntry) []byte {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		h := &tar.Header{Name: e.name, Linkname: e.link, Typeflag: e.typ, Mode: 0o644, Size: int64(len(e.body))}
+		if e.typ == tar.TypeDir {
+			h.Mode = 0o755
+		}
+		if e.typ != tar.TypeReg {
+			h.Size = 0
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if e.typ == tar.TypeReg {
+			tw.Write([]byte(e.body))
+		}
+	}
+	tw.Close()
+	return buf.Bytes()
+}
+
+// TestUntarRejectsEscapes replays the kubectl cp CVEs: a malicious tar in
+// the container must not write outside the destination.
+func TestUntarRejectsEscapes(t *testing.T) {
+	cases := map[string][]tarEntry{
+		// CVE-2019-1002101: ../ entries from a malicious tar binary.
+		"CVE-2019-1002101 dot-dot":  {{name: "out/../../evil", typ: tar.TypeReg, body: "x"}},
+		"CVE-2019-1002101 absolute": {{name: "/tmp/evil", typ: tar.TypeReg, body: "x"}},
+		// CVE-2019-11246: a symlink pointing out, then a file written through it.
+		"CVE-2019-11246 symlink then write through": {
+			{name: "out/", typ: tar.TypeDir},
+			{name: "out/link", link: "../../..", typ: tar.TypeSymlink},
+			{name: "out/link/evil", typ: tar.TypeReg, body: "x"},
+		},
+		// CVE-2019-11249: prefix confusion, dest "x" vs sibling "x-evil".
+		"CVE-2019-11249 sibling prefix": {{name: "out-evil/f", typ: tar.TypeReg, body: "x"}},
+		"CVE-2019-11249 relative climb": {{name: "out/sub/../../out-evil/f", typ: tar.TypeReg, body: "x"}},
+		// CVE-2019-11251: an absolute symlink, and a chain of in-tree links
+		// that climbs out only when followed.
+		"CVE-2019-11251 absolute symlink": {{name: "out/etc", link: "/etc", typ: tar.TypeSymlink}},
+		"CVE-2019-11251 symlink chain": {
+			{name: "out/", typ: tar.TypeDir},
+			{name: "out/up", link: ".", typ: tar.TypeSymlink},
+			{name: "out/esc", link: "up/..", typ: tar.TypeSymlink},
+		},
+		"symlink replacing an unpacked dir": {
+			{name: "out/", typ: tar.TypeDir},
+			{name: "out/d/", typ: tar.TypeDir},
+			{name: "out/d", link: "..", typ: tar.TypeSymlink},
+		},
+		"hard link out": {{name: "out/h", link: "/etc/passwd", typ: tar.TypeLink}},
+	}
+	for name, entries := range cases {
+		t.Run(name, func(t *testing.T) {
+			parent := t.TempDir()
+			dest := filepath.Join(parent, "out")
+			_, _, err := Untar(bytes.NewReader(mkTar(t, entries...)), "out", dest)
+			if !errors.Is(err, ErrUnsafeEntry) {
+				t.Fatalf("err = %v, want ErrUnsafeEntry", err)
+			}
+			// Nothing outside dest.
+			filepath.Walk(parent, func(p string, info os.FileInfo, err error) error {
+				if p != parent && p != dest && !strings.HasPrefix(p, dest+string(filepath.Separator)) {
+					t.Errorf("wrote outside the destination: %s", p)
+				}
+				return nil
+			})
+		})
+	}
+}
+
+func TestUntarAllowsInTreeLinks(t *testing.T) {
+	dest := filepath.Join(t.TempDir(), "out")
+	_, files, err := Untar(bytes.NewReader(mkTar(t,
+		tarEntry{name: "out/", typ: tar.TypeDir},
+		tarEntry{name: "out/lib/", typ: tar.TypeDir},
+		tarEntry{name: "out/lib/x", typ: tar.TypeReg, body: "x"},
+		tarEntry{name: "out/bin/", typ: tar.TypeDir},
+		tarEntry{name: "out/bin/x", link: "../lib/x", typ: tar.TypeSymlink},
+		tarEntry{name: "out/hard", link: "out/lib/x", typ: tar.TypeLink},
+	)), "out", dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 {
+		t.Fatalf("files %v", files)
+	}
+	if data, err := os.ReadFile(filepath.Join(dest, "bin/x")); err != nil || string(data) != "x" {
+		t.Fatalf("%q %v", data, err)
+	}
+}
+
+func TestDownloadRejectsEvilTar(t *testing.T) {
+	fc := &fakeContainer{t: t, root: t.TempDir(), evil: mkTar(t, tarEntry{name: "out/../../../evil", typ: tar.TypeReg, body: "x"})}
+	dest := t.TempDir()
+	a := newAction(t, dest, map[string]any{"download": []any{map[string]any{"from": "/var/out", "to": "got"}}})
+	_, err := a.run(context.Background(), env(), &remote{ex: fc, ns: "ones", pod: "builder", container: "c"})
+	if !errors.Is(err, ErrUnsafeEntry) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	a := newAction(t, "/p", map[string]any{"files": []any{
+		map[string]any{"from": "build/kaniko-rootless-demo", "to": "/workspace/kaniko-rootless-demo"},
+		map[string]any{"from": "server/main", "to": "/workspace/server/"},
+	}, "namespace": "ones"})
+	want := "copy build/kaniko-rootless-demo to /workspace/kaniko-rootless-demo and server/main to /workspace/server/main into ones/builder (verified)"
+	if got := a.Describe(); got != want {
+		t.Fatalf("Describe() =\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestPrepareRejects(t *testing.T) {
+	for _, p := range []map[string]any{
+		{"pod": "x", "files": []any{map[string]any{"from": "a", "to": "relative"}}},
+		{"pod": "x", "selector": "a=b", "files": []any{map[string]any{"from": "a", "to": "/x"}}},
+		{"pod": "x"},
+		{"pod": "x", "download": []any{map[string]any{"from": "/", "to": "x"}}},
+	} {
+		if _, err := (Type{}).Prepare(task.Params{Value: p, Rendered: true}); err == nil {
+			t.Errorf("Prepare(%v) accepted", p)
+		}
+	}
+	_ = path.Join
+}
+
+func walkNoFollow(root string, fn filepath.WalkFunc) error {
+	return filepath.Walk(root, fn) // Walk uses Lstat: symlinks are not followed
+}

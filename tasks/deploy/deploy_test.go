@@ -1,0 +1,201 @@
+package deploy
+
+import (
+	"context"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	dynfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/kbrun/kbrun/engine/kube"
+	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/internal/k8s"
+)
+
+var deployGVR = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+
+func deployment(gen, observed int64, replicas, updated, available int32) *unstructured.Unstructured {
+	d := &appsv1.Deployment{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ones", Generation: gen, UID: "d-uid"},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "kbrun.local/busybox:1.35"}}}}},
+		Status: appsv1.DeploymentStatus{ObservedGeneration: observed, Replicas: updated, UpdatedReplicas: updated, AvailableReplicas: available, ReadyReplicas: available},
+	}
+	m, _ := runtime.DefaultUnstructuredConverter.ToUnstructured(d)
+	return &unstructured.Unstructured{Object: m}
+}
+
+func webPod(name string, mutate func(*corev1.Pod)) *corev1.Pod {
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ones", Labels: map[string]string{"app": "web"}, CreationTimestamp: metav1.Now()},
+		Status:     corev1.PodStatus{Phase: corev1.PodPending},
+	}
+	if mutate != nil {
+		mutate(p)
+	}
+	return p
+}
+
+func newWaiter(t *testing.T, d *unstructured.Unstructured, pods ...runtime.Object) (*waiter, *dynfake.FakeDynamicClient, *fake.Clientset) {
+	t.Helper()
+	dyn := dynfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{deployGVR: "DeploymentList"}, d)
+	typed := fake.NewSimpleClientset(pods...)
+	mapping := &meta.RESTMapping{Resource: deployGVR, GroupVersionKind: deployGVR.GroupVersion().WithKind("Deployment"), Scope: meta.RESTScopeNamespace}
+	w := &waiter{
+		c:   &kube.Clients{Typed: typed, Dynamic: dyn},
+		env: &task.Env{Stdout: io.Discard, Stderr: io.Discard, Logf: func(string, ...any) {}},
+		ap: k8s.Applied{Ref: kube.ObjectRef{GVR: deployGVR, Kind: "Deployment", Namespace: "ones", Name: "web"},
+			Mapping: mapping, Object: d},
+		grace: 30 * time.Second, failFast: true,
+	}
+	return w, dyn, typed
+}
+
+func TestWaitUntilRolledOut(t *testing.T) {
+	_ = scheme.Scheme
+	w, dyn, _ := newWaiter(t, deployment(1, 0, 1, 0, 0), webPod("web-a", func(p *corev1.Pod) {
+		p.Status.Phase = corev1.PodRunning
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+	}))
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		dyn.Resource(deployGVR).Namespace("ones").Update(context.Background(), deployment(1, 1, 1, 1, 1), metav1.UpdateOptions{})
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r, err := w.wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(r.pods, ",") != "web-a" || strings.Join(r.images, ",") != "kbrun.local/busybox:1.35" {
+		t.Fatalf("result %+v", r)
+	}
+}
+
+func TestWaitFailsFastOnImagePullBackOff(t *testing.T) {
+	w, _, typed := newWaiter(t, deployment(1, 1, 1, 1, 0), webPod("web-a", nil))
+	typed.CoreV1().Events("ones").Create(context.Background(), &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{Name: "e1", Namespace: "ones"},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "web-a", Namespace: "ones"},
+		Type:           "Warning", Reason: "Failed", Message: `Failed to pull image "nope:1": not found`, LastTimestamp: metav1.Now(),
+	}, metav1.CreateOptions{})
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		typed.CoreV1().Pods("ones").Update(context.Background(), webPod("web-a", func(p *corev1.Pod) {
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: `Back-off pulling image "nope:1"`}}}}
+		}), metav1.UpdateOptions{})
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := w.wait(ctx)
+	if err == nil || time.Since(start) > 3*time.Second {
+		t.Fatalf("err = %v after %v", err, time.Since(start))
+	}
+	for _, want := range []string{"deployment ones/web cannot roll out: pod ones/web-a container app is stuck in ImagePullBackOff", `Back-off pulling image "nope:1"`, "latest events of the pod:", `Warning Failed`, `Failed to pull image "nope:1": not found`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%s", want, err)
+		}
+	}
+}
+
+func TestWaitTimeoutSaysWhy(t *testing.T) {
+	w, _, _ := newWaiter(t, deployment(1, 1, 1, 1, 0), webPod("web-a", func(p *corev1.Pod) {
+		p.Status.Phase = corev1.PodRunning
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
+	}))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := w.wait(ctx)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{`deployment ones/web was not rolled out before the task timeout: Waiting for deployment "web" rollout to finish: 0 of 1 updated replicas are available...`, "context deadline exceeded", "pods:\n  web-a: Running, not Ready, app running, not ready"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%s", want, err)
+		}
+	}
+}
+
+func TestUnschedulableGrace(t *testing.T) {
+	now := time.Now()
+	p := webPod("web-a", func(p *corev1.Pod) {
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable",
+			Message: "0/1 nodes are available: 1 Insufficient cpu.", LastTransitionTime: metav1.NewTime(now.Add(-10 * time.Second))}}
+	})
+	w, _, _ := newWaiter(t, deployment(1, 1, 1, 1, 0))
+	w.pods, w.rsRev, w.latest = map[string]*corev1.Pod{"web-a": p}, map[string]string{}, w.ap.Object
+	w.now = func() time.Time { return now }
+	timer := time.NewTimer(time.Hour)
+	if err := w.checkPods(context.Background(), timer); err != nil {
+		t.Fatalf("failed within the grace: %v", err)
+	}
+	w.now = func() time.Time { return now.Add(21 * time.Second) }
+	err := w.checkPods(context.Background(), timer)
+	if err == nil || !strings.Contains(err.Error(), "is stuck in Unschedulable: 0/1 nodes are available: 1 Insufficient cpu. (for more than 30s)") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestOldRevisionPodDoesNotFailRollout(t *testing.T) {
+	d := deployment(2, 2, 1, 1, 0)
+	d.SetAnnotations(map[string]string{"deployment.kubernetes.io/revision": "2"})
+	crashing := webPod("web-old", func(p *corev1.Pod) {
+		p.OwnerReferences = []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "web-1", Controller: ptr(true), APIVersion: "apps/v1"}}
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}}
+	})
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "ones", Annotations: map[string]string{"deployment.kubernetes.io/revision": "1"}}}
+	w, _, _ := newWaiter(t, d, rs)
+	w.pods, w.rsRev, w.latest, w.now = map[string]*corev1.Pod{"web-old": crashing}, map[string]string{}, d, time.Now
+	if err := w.checkPods(context.Background(), time.NewTimer(time.Hour)); err != nil {
+		t.Fatalf("old revision failed the rollout: %v", err)
+	}
+	w.rsRev["web-1"] = "2"
+	if err := w.checkPods(context.Background(), time.NewTimer(time.Hour)); err == nil || !strings.Contains(err.Error(), "CrashLoopBackOff") {
+		t.Fatalf("current revision not failed: %v", err)
+	}
+}
+
+func TestJobStatus(t *testing.T) {
+	w := &waiter{ap: k8s.Applied{Ref: kube.ObjectRef{Kind: "Job"}}}
+	job := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "batch/v1", "kind": "Job", "metadata": map[string]any{"name": "j"},
+		"status": map[string]any{"conditions": []any{map[string]any{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}}}}}
+	if _, _, err := w.rolloutStatus(job); err == nil || !strings.Contains(err.Error(), "BackoffLimitExceeded") {
+		t.Fatalf("err = %v", err)
+	}
+	job.Object["status"] = map[string]any{"succeeded": int64(1), "conditions": []any{map[string]any{"type": "Complete", "status": "True"}}}
+	if _, done, err := w.rolloutStatus(job); !done || err != nil {
+		t.Fatalf("done %v err %v", done, err)
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	a, err := Type{}.Prepare(task.Params{Value: map[string]any{"files": []any{"k8s/test-deployment.yaml"}, "namespace": "ones"}, Dir: "/p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Describe(); got != "deploy k8s/test-deployment.yaml in namespace ones and wait for the rollout" {
+		t.Fatal(got)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// The fake clients do not implement watch-list streaming; real API servers do.
+func TestMain(m *testing.M) {
+	os.Setenv("KUBE_FEATURE_WatchListClient", "false")
+	os.Exit(m.Run())
+}

@@ -1,0 +1,139 @@
+package exec
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/kbrun/kbrun/engine/kube"
+	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/internal/k8s"
+)
+
+type stub func(ctx context.Context, r k8s.ExecRequest) error
+
+func (s stub) Execute(ctx context.Context, r k8s.ExecRequest) error { return s(ctx, r) }
+
+func readyPod() *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "builder-1", Namespace: "ones", Labels: map[string]string{"app": "b"},
+			Annotations: map[string]string{k8s.DefaultContainerAnnotation: "work"}},
+		Spec:   corev1.PodSpec{Containers: []corev1.Container{{Name: "side"}, {Name: "work"}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}},
+	}
+}
+
+func run(t *testing.T, params map[string]any, ex stub) (task.Outputs, error, string) {
+	t.Helper()
+	a, err := Type{Executor: ex}.Prepare(task.Params{Value: params, Rendered: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var live strings.Builder
+	env := &task.Env{Namespace: "ones", Stdout: &live, Stderr: &live, Logf: func(string, ...any) {},
+		Kube: kube.StaticProvider{C: &kube.Clients{Typed: fake.NewSimpleClientset(readyPod())}}}
+	out, err := a.Run(context.Background(), env)
+	return out, err, live.String()
+}
+
+func TestExecStreamsAndCaptures(t *testing.T) {
+	var got k8s.ExecRequest
+	var stdin string
+	out, err, live := run(t, map[string]any{"selector": "app=b", "command": []any{"sh", "-c", "cat"}, "stdin": "in"}, func(ctx context.Context, r k8s.ExecRequest) error {
+		got = r
+		b, _ := io.ReadAll(r.Stdin)
+		stdin = string(b)
+		fmt.Fprintln(r.Stdout, "out line")
+		fmt.Fprintln(r.Stderr, "err line")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Pod != "builder-1" || got.Container != "work" || got.Namespace != "ones" || stdin != "in" {
+		t.Fatalf("request %+v stdin %q", got, stdin)
+	}
+	if out["stdout"] != "out line" || out["stderr"] != "err line" || out["exitCode"] != 0 || out["pod"] != "builder-1" {
+		t.Fatalf("outputs %v", out)
+	}
+	if live != "out line\nerr line\n" {
+		t.Fatalf("live %q", live)
+	}
+}
+
+func TestExecNonZeroShowsTail(t *testing.T) {
+	out, err, _ := run(t, map[string]any{"pod": "builder-1", "command": []any{"make"}}, func(ctx context.Context, r k8s.ExecRequest) error {
+		for i := 1; i <= 30; i++ {
+			fmt.Fprintf(r.Stdout, "line %d\n", i)
+		}
+		fmt.Fprintln(r.Stderr, "make: *** [all] Error 2")
+		return &k8s.ExitError{Code: 2}
+	})
+	if err == nil || task.IsRetryable(err) {
+		t.Fatalf("err = %v", err)
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "make in ones/builder-1 exited with code 2, expected 0") || !strings.Contains(msg, "line 30") || strings.Contains(msg, "line 10\n") || !strings.Contains(msg, "Error 2") {
+		t.Fatalf("message:\n%s", msg)
+	}
+	if out["exitCode"] != 2 {
+		t.Fatalf("exitCode %v", out["exitCode"])
+	}
+}
+
+func TestExecExpectExitCode(t *testing.T) {
+	_, err, _ := run(t, map[string]any{"pod": "builder-1", "command": []any{"false"}, "expectExitCode": 1}, func(ctx context.Context, r k8s.ExecRequest) error {
+		return &k8s.ExitError{Code: 1}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err, _ = run(t, map[string]any{"pod": "builder-1", "command": []any{"true"}, "expectExitCode": 1}, func(ctx context.Context, r k8s.ExecRequest) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "exited with code 0, expected 1") || !strings.Contains(err.Error(), "with no output") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestExecMissingProgram(t *testing.T) {
+	_, err, _ := run(t, map[string]any{"pod": "builder-1", "command": []any{"nope"}}, func(ctx context.Context, r k8s.ExecRequest) error {
+		return fmt.Errorf(`OCI runtime exec failed: exec failed: unable to start container process: exec: "nope": executable file not found in $PATH`)
+	})
+	if err == nil || !strings.Contains(err.Error(), "nope does not exist in container work of pod ones/builder-1") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestExecTimeoutStopsStream(t *testing.T) {
+	a, _ := Type{Executor: stub(func(ctx context.Context, r k8s.ExecRequest) error {
+		fmt.Fprintln(r.Stdout, "working")
+		<-ctx.Done()
+		return fmt.Errorf("exec: %w (stream stopped)", ctx.Err())
+	})}.Prepare(task.Params{Value: map[string]any{"pod": "builder-1", "command": []any{"sleep", "1000"}}, Rendered: true})
+	env := &task.Env{Namespace: "ones", Stdout: io.Discard, Stderr: io.Discard, Logf: func(string, ...any) {},
+		Kube: kube.StaticProvider{C: &kube.Clients{Typed: fake.NewSimpleClientset(readyPod())}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := a.Run(ctx, env)
+	if err == nil || !strings.Contains(err.Error(), "working") || time.Since(start) > time.Second {
+		t.Fatalf("err = %v after %v", err, time.Since(start))
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	a, _ := Type{}.Prepare(task.Params{Value: map[string]any{"pod": "<tasks.builder.pod>", "namespace": "ones", "command": []any{"/workspace/kaniko-rootless-demo", "--push", "a b"}}})
+	if got := a.Describe(); got != "exec /workspace/kaniko-rootless-demo --push 'a b' in ones/<tasks.builder.pod>" {
+		t.Fatal(got)
+	}
+	a, _ = Type{}.Prepare(task.Params{Value: map[string]any{"selector": "app=b", "container": "c", "command": []any{"cat"}, "stdin": "abc", "expectExitCode": 3}})
+	if got := a.Describe(); got != "exec cat in the pod labelled app=b in <run namespace> (container c), with 3 bytes on stdin, expecting exit code 3" {
+		t.Fatal(got)
+	}
+}
