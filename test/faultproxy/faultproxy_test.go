@@ -239,9 +239,13 @@ func TestDropAndReset(t *testing.T) {
 		want func(error) bool
 	}{
 		{Drop, false, func(err error) bool { return errors.Is(err, io.EOF) || strings.Contains(err.Error(), "EOF") }},
-		{Drop, true, func(err error) bool { return strings.Contains(err.Error(), "stream error") || strings.Contains(err.Error(), "INTERNAL_ERROR") }},
+		{Drop, true, func(err error) bool {
+			return strings.Contains(err.Error(), "stream error") || strings.Contains(err.Error(), "INTERNAL_ERROR")
+		}},
 		{Reset, false, func(err error) bool { return errors.Is(err, syscall.ECONNRESET) }},
-		{Reset, true, func(err error) bool { return errors.Is(err, syscall.ECONNRESET) || strings.Contains(err.Error(), "EOF") }},
+		{Reset, true, func(err error) bool {
+			return errors.Is(err, syscall.ECONNRESET) || strings.Contains(err.Error(), "EOF")
+		}},
 	} {
 		t.Run(fmt.Sprintf("%s/h2=%v", tc.kind, tc.h2), func(t *testing.T) {
 			b := newBackend(t)
