@@ -1,0 +1,176 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kbrun/kbrun/test/faultproxy"
+)
+
+// relStartProxy starts a fault proxy in front of the test cluster and
+// writes a kubeconfig for it.
+func relStartProxy(t *testing.T, opts faultproxy.Options) (*faultproxy.Proxy, string) {
+	t.Helper()
+	cfg, _, _ := relAdmin(t)
+	cfg.Timeout = 0 // watches and exec streams are long-lived
+	p, err := faultproxy.NewForConfig(cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	path := filepath.Join(t.TempDir(), "proxy.kubeconfig")
+	if err := p.WriteKubeconfig(path); err != nil {
+		t.Fatal(err)
+	}
+	return p, path
+}
+
+// relRuns is how many 20 %-fault runs TestFaults20Percent makes:
+// KBRUN_RELIABILITY_RUNS, default 3 (the figure, 10, is the
+// KBRUN_RELIABILITY_RUNS=10 run).
+func relRuns(t *testing.T) int {
+	if s := os.Getenv("KBRUN_RELIABILITY_RUNS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("KBRUN_RELIABILITY_RUNS=%q is not a positive number", s)
+		}
+		return n
+	}
+	return 3
+}
+
+// TestFaults20Percent runs the default pipeline through the fault proxy
+// at a 20 % fault rate (429, 500, 503, dropped connections, resets, and cuts
+// of watches, followed logs and exec streams): every run must pass, and the
+// JSON events show the retries that happened.
+func TestFaults20Percent(t *testing.T) {
+	runs := relRuns(t)
+	p, kc := relStartProxy(t, faultproxy.Options{Rate: 0.2, Seed: uint64(time.Now().UnixNano())})
+	passed := 0
+	retriesByTask := map[string]int{}
+	retriesByClass := map[string]int{}
+	var failures []string
+	for i := 1; i <= runs; i++ {
+		ns := relNamespace(t, fmt.Sprintf("f20-%d", i))
+		before := p.Counts()
+		r := relKbrun(t, relOpts{kubeconfig: kc, args: relPipelineArgs(ns, "--timeout", "8m")})
+		after := p.Counts()
+		var injected []string
+		for _, k := range faultproxy.AllKinds {
+			if n := after[k] - before[k]; n > 0 {
+				injected = append(injected, fmt.Sprintf("%s=%d", k, n))
+			}
+		}
+		var rs []string
+		for _, e := range r.retries() {
+			retriesByTask[e.Task]++
+			retriesByClass[relErrClass(e.Error)]++
+			rs = append(rs, fmt.Sprintf("%s#%d(%s)", e.Task, e.Attempt, relErrClass(e.Error)))
+		}
+		relLogf(t, "run %d/%d (%s): exit %d in %s; faults injected: %s; task retries: %d %v",
+			i, runs, ns, r.code, r.duration.Round(time.Second), strings.Join(injected, " "), len(rs), rs)
+		if r.code == 0 && r.ends["logs"].Status == "ok" && r.ends["cleanup"].Status == "ok" {
+			passed++
+		} else {
+			failures = append(failures, fmt.Sprintf("run %d (%s): exit %d\n%s", i, ns, r.code, r.summary()))
+		}
+		relAssertNamespaceGone(t, ns)
+		relDeleteNamespace(t, ns) // in case the run failed before cleanup
+	}
+	relLogf(t, "20%% faults: %d/%d runs passed; proxy: %s; by class: %v; task retries by task %v, by error %v",
+		passed, runs, p.Summary(), p.CountsByClass(), retriesByTask, retriesByClass)
+	if passed != runs {
+		t.Errorf("%d of %d runs under 20%% faults failed:\n%s", runs-passed, runs, strings.Join(failures, "\n"))
+	}
+	if c := p.Counts(); c[faultproxy.Internal]+c[faultproxy.Unavailable]+c[faultproxy.Drop]+c[faultproxy.Reset] == 0 {
+		t.Errorf("the proxy injected no faults: %s", p.Summary())
+	}
+}
+
+// TestFaults100Percent: with every request faulted, the run fails after
+// the configured attempts with a message naming them and the HTTP error,
+// well within its bounds: no hang.
+func TestFaults100Percent(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		weights map[faultproxy.Kind]int
+		want    []string // one of these in the failing task's error
+	}{
+		{"503", map[faultproxy.Kind]int{faultproxy.Unavailable: 1}, []string{"injected 503"}},
+		{"all-kinds", nil, []string{"injected 429", "injected 500", "injected 503", "EOF", "connection reset", "stream error", "timeout"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := relNamespace(t, "f100-"+strings.ToLower(tc.name))
+			p, kc := relStartProxy(t, faultproxy.Options{Rate: 1, Weights: tc.weights})
+			const bound = 3 * time.Minute
+			r := relKbrun(t, relOpts{kubeconfig: kc, args: relPipelineArgs(ns, "--timeout", "2m", "--finally-timeout", "1m"), timeout: bound})
+			relLogf(t, "100%% faults (%s): exit %d in %s; proxy: %s", tc.name, r.code, r.duration.Round(100*time.Millisecond), p.Summary())
+			if r.code != 1 {
+				t.Fatalf("exit %d, want 1\n%s", r.code, r.summary())
+			}
+			// The first cluster task fails; which one and its message.
+			var failed relEvent
+			for _, e := range r.events {
+				if e.Type == "task.end" && e.Status == "failed" && !e.Finally {
+					failed = e
+					break
+				}
+			}
+			if failed.Task == "" {
+				t.Fatalf("no failed task\n%s", r.summary())
+			}
+			relLogf(t, "100%% faults (%s): task %s failed after %d attempt(s): %s", tc.name, failed.Task, failed.Attempt, failed.Error)
+			if failed.Attempt != 3 || !strings.Contains(failed.Error, "after 3 attempts") {
+				t.Errorf("task %s failed after %d attempt(s) with %q; want the configured 3 attempts named", failed.Task, failed.Attempt, failed.Error)
+			}
+			found := false
+			for _, w := range tc.want {
+				if strings.Contains(failed.Error, w) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("error %q names none of %v", failed.Error, tc.want)
+			}
+			if n := len(r.retries()); n < 2 {
+				t.Errorf("%d task.retry events, want 2 (3 attempts)", n)
+			}
+			if r.duration > 2*time.Minute {
+				t.Errorf("took %s: the attempts should end long before the run timeout", r.duration)
+			}
+			var end relEvent
+			for _, e := range r.events {
+				if e.Type == "run.end" {
+					end = e
+				}
+			}
+			if end.ExitCode == nil || *end.ExitCode != 1 || end.Error == "" {
+				t.Errorf("run.end %+v", end)
+			}
+			// Text view: the same message reaches a person.
+			p.SetRate(0)
+			relDeleteNamespace(t, ns)
+		})
+	}
+}
+
+// relSortedKeys is for stable logs.
+func relSortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
