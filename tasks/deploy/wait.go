@@ -313,6 +313,12 @@ func (w *waiter) currentRevision(ctx context.Context, p *corev1.Pod) bool {
 	u := w.latest
 	switch w.ap.Ref.Kind {
 	case "Deployment":
+		observed, _, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
+		if u.GetGeneration() > observed && observed > 0 {
+			// The controller has not yet made the new revision: the pods
+			// seen now may all be the old one's.
+			return false
+		}
 		want := u.GetAnnotations()["deployment.kubernetes.io/revision"]
 		owner := metav1.GetControllerOf(p)
 		if want == "" || owner == nil || owner.Kind != "ReplicaSet" {

@@ -67,6 +67,8 @@ const (
 	// Started: the pod has at least started containers (logs): Running,
 	// Succeeded or Failed.
 	Started
+	// running: phase Running, Ready or not (a pod named explicitly).
+	running
 )
 
 // ResolveOptions tune ResolvePod.
@@ -86,7 +88,13 @@ func ResolvePod(ctx context.Context, cs kubernetes.Interface, ns string, t Targe
 		if err != nil {
 			return nil, Classify(err, "get", "pod "+ns+"/"+t.Pod)
 		}
-		if why := ineligible(pod, opts.Require); why != "" {
+		// A pod named explicitly needs to be running, not Ready: kubectl
+		// exec works in a pod whose readiness probe fails, and so does kbrun.
+		req := opts.Require
+		if req == RunningReady {
+			req = running
+		}
+		if why := ineligible(pod, req); why != "" {
 			return nil, task.Retryablef("pod %s/%s is %s", ns, pod.Name, why)
 		}
 		return pod, nil
@@ -157,6 +165,11 @@ func ineligible(p *corev1.Pod, req PodRequirement) string {
 				}
 			}
 			return "Pending" + waitingReasons(p)
+		}
+		return ""
+	case running:
+		if p.Status.Phase != corev1.PodRunning {
+			return string(p.Status.Phase) + waitingReasons(p)
 		}
 		return ""
 	default:
