@@ -102,7 +102,7 @@ func (a *action) Describe() string {
 	var s string
 	switch {
 	case a.Applied:
-		s = "delete everything this run applied, newest first"
+		s = "delete everything this run applied (newest first)"
 	case a.Kind != "" && a.Name != "":
 		s = fmt.Sprintf("delete %s %s in %s", a.Kind, a.Name, k8s.InNamespace(a.Namespace))
 	case a.Kind != "":
@@ -111,7 +111,11 @@ func (a *action) Describe() string {
 		s = "delete the objects in " + a.ap.What()
 	}
 	if a.wait {
-		s += " and wait until they are gone"
+		if a.Kind != "" && a.Name != "" {
+			s += " and wait until it is gone"
+		} else {
+			s += " and wait until they are gone"
+		}
 	}
 	return s
 }

@@ -36,8 +36,8 @@ func TestPrepare(t *testing.T) {
 		}
 	}
 	for p, want := range map[*map[string]any]string{
-		{"applied": true}: "delete everything this run applied, newest first and wait until they are gone",
-		{"kind": "deployment", "name": "web", "namespace": "ones"}: "delete deployment web in namespace ones and wait until they are gone",
+		{"applied": true}: "delete everything this run applied (newest first) and wait until they are gone",
+		{"kind": "deployment", "name": "web", "namespace": "ones"}: "delete deployment web in namespace ones and wait until it is gone",
 		{"kind": "pods", "selector": "app=x", "wait": false}:       "delete every pods labelled app=x in the run's namespace",
 		{"files": []any{"k8s/a.yaml"}}:                             "delete the objects in k8s/a.yaml and wait until they are gone",
 	} {
