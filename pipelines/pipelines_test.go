@@ -119,3 +119,22 @@ func TestProgramsModule(t *testing.T) {
 		}
 	}
 }
+
+// TestValuesFiles: every shipped values file (one per registry mode) is
+// accepted and reaches the build's destination.
+func TestValuesFiles(t *testing.T) {
+	files, _ := filepath.Glob("kaniko-rootless/values/*.yaml")
+	if len(files) < 4 {
+		t.Fatalf("values files: %v", files)
+	}
+	for _, f := range files {
+		code, out, errOut := kbrun(t, "plan", "kaniko-rootless.yaml", "-f", f, "--run-id", "20000101000000-0000")
+		if code != 0 {
+			t.Errorf("plan -f %s: exit %d\n%s%s", f, code, out, errOut)
+			continue
+		}
+		if strings.Contains(out, "-destination=registry.kbrun-registry.svc") {
+			t.Errorf("plan -f %s still pushes to the default registry", f)
+		}
+	}
+}
