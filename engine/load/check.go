@@ -219,12 +219,12 @@ func (c *checker) semantic(p *pipeline.Pipeline) {
 	for _, v := range p.Vars {
 		vars[v.Name] = true
 	}
-	c.allTasks = append(flatten(p.Tasks), flatten(p.Finally)...)
+	c.allTasks = p.AllTasks()
 	sc := &scope{vars: vars, seq: map[string]int{}, tasks: map[string]*pipeline.Task{}}
 	turn := 0
 	for _, list := range [][]*pipeline.Task{p.Tasks, p.Finally} {
 		for _, t := range list {
-			for _, x := range flatten([]*pipeline.Task{t}) {
+			for _, x := range pipeline.Flatten([]*pipeline.Task{t}) {
 				if _, dup := sc.tasks[x.Name]; !dup && x.Name != "" {
 					sc.tasks[x.Name], sc.seq[x.Name] = x, turn
 				}
@@ -235,21 +235,16 @@ func (c *checker) semantic(p *pipeline.Pipeline) {
 
 	// Unique names across tasks, finally and parallel children.
 	seen := map[string][]string{}
-	var visit func(ts []*pipeline.Task)
-	visit = func(ts []*pipeline.Task) {
-		for _, t := range ts {
-			if t.Name != "" {
-				if first, dup := seen[t.Name]; dup {
-					c.errAt(sub(t.Path, "name"), "duplicate task name %q (first used at line %d)", t.Name, c.sm.Value(sub(first, "name")).Line)
-				} else {
-					seen[t.Name] = t.Path
-				}
-			}
-			visit(t.Children)
+	for _, t := range c.allTasks {
+		if t.Name == "" {
+			continue
+		}
+		if first, dup := seen[t.Name]; dup {
+			c.errAt(sub(t.Path, "name"), "duplicate task name %q (first used at line %d)", t.Name, c.sm.Value(sub(first, "name")).Line)
+		} else {
+			seen[t.Name] = t.Path
 		}
 	}
-	visit(p.Tasks)
-	visit(p.Finally)
 
 	// Templates outside tasks: namespace and var defaults.
 	c.templates([]string{"namespace"}, p.Namespace, sc, "")
@@ -289,19 +284,10 @@ func (c *checker) taskList(ts []*pipeline.Task, sc *scope, first int) {
 	for i, t := range ts {
 		at := &scope{vars: sc.vars, seq: sc.seq, tasks: sc.tasks, limit: first + i}
 		c.checkTask(t, at)
-		for _, ch := range flatten(t.Children) {
+		for _, ch := range pipeline.Flatten(t.Children) {
 			c.checkTask(ch, at)
 		}
 	}
-}
-
-func flatten(ts []*pipeline.Task) []*pipeline.Task {
-	var out []*pipeline.Task
-	for _, t := range ts {
-		out = append(out, t)
-		out = append(out, flatten(t.Children)...)
-	}
-	return out
 }
 
 func (c *checker) checkTask(t *pipeline.Task, sc *scope) {
@@ -411,18 +397,12 @@ func (c *checker) checkRef(ref tmpl.Ref, sc *scope, owner string) string {
 }
 
 func (c *checker) taskExists(name string) bool {
-	found := false
-	var visit func(ts []*pipeline.Task)
-	visit = func(ts []*pipeline.Task) {
-		for _, t := range ts {
-			if t.Name == name {
-				found = true
-			}
-			visit(t.Children)
+	for _, t := range c.allTasks {
+		if t.Name == name {
+			return true
 		}
 	}
-	visit(c.allTasks)
-	return found
+	return false
 }
 
 func keys(m map[string]bool) []string {

@@ -119,3 +119,29 @@ type Task struct {
 
 // ParallelType is the type key of a group whose children run concurrently.
 const ParallelType = "parallel"
+
+// Flatten lists tasks and their parallel children, depth first, in file order.
+func Flatten(ts []*Task) []*Task {
+	var out []*Task
+	for _, t := range ts {
+		out = append(out, t)
+		out = append(out, Flatten(t.Children)...)
+	}
+	return out
+}
+
+// AllTasks lists every task of the pipeline: tasks, then finally, children
+// included.
+func (p *Pipeline) AllTasks() []*Task {
+	return append(Flatten(p.Tasks), Flatten(p.Finally)...)
+}
+
+// Find returns the task with the given name anywhere in the pipeline.
+func (p *Pipeline) Find(name string) *Task {
+	for _, t := range p.AllTasks() {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
+}

@@ -572,21 +572,7 @@ func (r *runner) explain(err error) error {
 	return err
 }
 
-func (r *runner) isTask(name string) bool {
-	var found bool
-	var visit func([]*pipeline.Task)
-	visit = func(ts []*pipeline.Task) {
-		for _, t := range ts {
-			if t.Name == name {
-				found = true
-			}
-			visit(t.Children)
-		}
-	}
-	visit(r.p.Tasks)
-	visit(r.p.Finally)
-	return found
-}
+func (r *runner) isTask(name string) bool { return r.p.Find(name) != nil }
 
 func (r *runner) work() (string, error) {
 	r.workOnce.Do(func() {

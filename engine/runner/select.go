@@ -10,14 +10,9 @@ import (
 // checkSelection rejects --only/--from/--skip names that are no task.
 func (r *runner) checkSelection() error {
 	names := map[string]bool{}
-	var visit func([]*pipeline.Task)
-	visit = func(ts []*pipeline.Task) {
-		for _, t := range ts {
-			names[t.Name] = true
-			visit(t.Children)
-		}
+	for _, t := range pipeline.Flatten(r.p.Tasks) {
+		names[t.Name] = true
 	}
-	visit(r.p.Tasks)
 	check := func(flag string, list []string) error {
 		for _, n := range list {
 			if !names[n] {

@@ -192,15 +192,9 @@ func nsFlag(f *genericclioptions.ConfigFlags) (string, bool) {
 
 func taskNames(p *pipeline.Pipeline) []string {
 	var out []string
-	var visit func([]*pipeline.Task)
-	visit = func(ts []*pipeline.Task) {
-		for _, t := range ts {
-			out = append(out, t.Name)
-			visit(t.Children)
-		}
+	for _, t := range p.AllTasks() {
+		out = append(out, t.Name)
 	}
-	visit(p.Tasks)
-	visit(p.Finally)
 	return out
 }
 
