@@ -14,7 +14,7 @@ LDFLAGS   := -X github.com/kbrun/kbrun/cmd/kbrun/app.Version=$(VERSION)
 CLUSTER   := test/cluster
 KUBECONFIG_LOCAL := /var/lib/kbrun-cluster/kubeconfig
 
-.PHONY: build schema test test-unit test-cluster test-integration test-e2e bench \
+.PHONY: build schema test test-unit test-cluster test-integration test-e2e bench bench-compare \
         fuzz demo cluster-up cluster-down cluster-status vet fmt
 
 build:
@@ -49,8 +49,15 @@ test-e2e:
 	@test -n "$$KBRUN_TEST_KUBECONFIG" || { echo "FAIL: KBRUN_TEST_KUBECONFIG is not set (use make test, or test/cluster/up.sh and export it)"; exit 1; }
 	$(GO) test -count=1 -tags e2e -timeout 40m ./test/e2e/...
 
+# Engine microbenchmarks (no cluster).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./engine/...
+	$(GO) test -run '^$$' -bench . -benchmem ./engine/... ./cmd/...
+
+# kbrun vs the kubectl script of the seed procedure, N alternating runs on the
+# local cluster (brought up if needed, like make test); writes bench-results.md.
+BENCH_RUNS ?= 5
+bench-compare:
+	$(CLUSTER)/with-cluster.sh $(GO) run ./test/bench -n $(BENCH_RUNS) -o bench-results.md
 
 # Long fuzz runs (not part of make test): FUZZTIME=10m make fuzz
 FUZZTIME ?= 1m
