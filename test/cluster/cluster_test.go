@@ -279,6 +279,8 @@ func TestRegistryPushPull(t *testing.T) {
 	repo := "kbrun-harness/hello"
 	tag := token
 	script := fmt.Sprintf(`set -e
+/kaniko/executor version
+test -x /kaniko/warmer
 mkdir -p /workspace/ctx
 cp /busybox/busybox /workspace/ctx/busybox
 echo hello-from-kaniko-%[1]s > /workspace/ctx/hello.txt
@@ -307,7 +309,11 @@ spec:
   volumes: [{name: workspace, emptyDir: {}}]
 `, ns, kanikoImage, script))
 	waitPodSucceeded(t, ns, "kaniko", 3*time.Minute)
-	t.Logf("kaniko log tail:\n%s", tail(kubectl(t, "-n", ns, "logs", "kaniko"), 5))
+	klog := kubectl(t, "-n", ns, "logs", "kaniko")
+	t.Logf("kaniko log:\n%s", klog)
+	if !strings.Contains(klog, "v1.24.0") {
+		t.Errorf("kaniko executor did not report version v1.24.0 (stamped at build)")
+	}
 
 	apply(t, fmt.Sprintf(`apiVersion: v1
 kind: Pod

@@ -76,6 +76,7 @@ SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
   net.bridge.bridge-nf-call-ip6tables net.ipv6.conf.all.forwarding
   net.netfilter.nf_conntrack_max)
 
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-buildvcs=false"   # no VCS stamping (works in any clone)
 export KUBECACHEDIR="$STATE/kube-cache"   # keep kubectl's discovery cache out of ~/.kube
 export PATH="/usr/local/go/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
 

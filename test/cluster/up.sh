@@ -18,6 +18,16 @@ fi
 log "cleaning leftovers of any previous run"
 "$CLUSTER_SRC/down.sh" --quiet || die "cleanup of leftovers failed; see above"
 
+# Preflight: ports the harness listens on must be free (the registry needs the
+# node's :5000 on every address, since the node pulls localhost:5000/...).
+busy=""
+for port in 5000 "$ETCD_CLIENT_PORT" "$ETCD_PEER_PORT" 10248 10249 10256 10257 10259 "${COREDNS_HEALTH##*:}" "${COREDNS_READY##*:}"; do
+  if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
+    busy+=" $port($(ss -Hltnp "sport = :$port" 2>/dev/null | grep -o 'users:(("[^"]*",pid=[0-9]*' | head -1 | sed 's/users:(("//; s/",/ /'))"
+  fi
+done
+[ -z "$busy" ] || die "TCP ports needed by the test cluster are in use by other processes:$busy"
+
 "$CLUSTER_SRC/build.sh"
 T_BUILD=$SECONDS
 
