@@ -86,7 +86,7 @@ if [ -n "$left" ]; then
   end=$((SECONDS + 10))
   for pid in $left; do
     while running "$pid" && [ $SECONDS -lt $end ]; do sleep 0.1; done
-    running "$pid" && kill -KILL "$pid" 2>/dev/null || true
+    if running "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
   done
 fi
 
@@ -101,12 +101,12 @@ done
 # Whatever still runs in the pods' cgroups (created by our kubelet) is ours.
 for ctrl in /sys/fs/cgroup/*/; do
   [ -d "$ctrl/kubepods" ] || continue
-  for round in 1 2 3 4 5; do
-    pids=$(find "$ctrl/kubepods" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u)
-    [ -n "$pids" ] || break
-    say "killing leftover pod processes: $(echo $pids)"
+  for _ in 1 2 3 4 5; do
+    procs=$(find "$ctrl/kubepods" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u | tr '\n' ' ')
+    [ -n "${procs// /}" ] || break
+    say "killing leftover pod processes: $procs"
     # shellcheck disable=SC2086
-    kill -KILL $pids 2>/dev/null || true
+    kill -KILL $procs 2>/dev/null || true
     sleep 0.3
   done
 done
