@@ -338,3 +338,123 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestSeedFlow replays the hand-run procedure kbrun automates (the seed): a Kaniko
+// builder Deployment with only CHOWN/SETUID/SETGID/FOWNER, a Go HTTP server binary
+// copied in with kubectl cp, a Kaniko build+push run through kubectl exec, and a
+// Deployment running the pushed image from localhost:5000 that logs "Hello World".
+func TestSeedFlow(t *testing.T) {
+	start := time.Now()
+	ns := namespace(t)
+	token := randHex(6)
+
+	// the server binary (static, like the seed's server/main)
+	dir := t.TempDir()
+	src := `package main
+
+import (
+	"fmt"
+	"net/http"
+)
+
+func main() {
+	fmt.Println("Hello World")
+	fmt.Println("Server started on port 8081")
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "Hello World") })
+	if err := http.ListenAndServe(":8081", nil); err != nil {
+		panic(err)
+	}
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module seedserver\n\ngo 1.22\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", "main", ".")
+	build.Dir = dir
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=-buildvcs=false")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the seed server: %v\n%s", err, out)
+	}
+	bin, _ := os.ReadFile(filepath.Join(dir, "main"))
+	sum := sha256.Sum256(bin)
+	want := hex.EncodeToString(sum[:])
+
+	apply(t, fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: kaniko-rootless-demo-deployment, namespace: %[1]s}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: kaniko-rootless-demo}}
+  template:
+    metadata: {labels: {app: kaniko-rootless-demo}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: kaniko-rootless-demo
+        image: %[2]s
+        imagePullPolicy: IfNotPresent
+        command: ["/busybox/sh", "-c", "exec /busybox/sleep 3600"]
+        securityContext:
+          runAsNonRoot: false
+          runAsUser: 0
+          allowPrivilegeEscalation: false
+          capabilities:
+            drop: [ALL]
+            add: [CHOWN, SETUID, SETGID, FOWNER]
+        volumeMounts: [{name: workspace, mountPath: /workspace}]
+      volumes: [{name: workspace, emptyDir: {}}]
+`, ns, kanikoImage))
+	kubectl(t, "-n", ns, "rollout", "status", "deployment/kaniko-rootless-demo-deployment", "--timeout=90s")
+	pod := strings.TrimSpace(kubectl(t, "-n", ns, "get", "pods", "-l", "app=kaniko-rootless-demo", "-o", "jsonpath={.items[0].metadata.name}"))
+
+	var got string
+	for attempt := 1; attempt <= 3; attempt++ {
+		kubectl(t, "-n", ns, "exec", pod, "--", "mkdir", "-p", "/workspace/server")
+		kubectl(t, "-n", ns, "cp", filepath.Join(dir, "main"), pod+":/workspace/server/main")
+		got = strings.Fields(kubectl(t, "-n", ns, "exec", pod, "--", "sha256sum", "/workspace/server/main") + " x")[0]
+		if got == want {
+			break
+		}
+		t.Logf("kubectl cp into the kaniko pod, attempt %d: checksum %s, want %s; retrying", attempt, got, want)
+	}
+	if got != want {
+		t.Fatalf("kubectl cp into the kaniko pod: checksum %s, want %s", got, want)
+	}
+
+	image := "new-kaniko-rootless-image:" + token
+	script := fmt.Sprintf(`set -e
+cd /workspace/server
+chmod 755 main
+printf 'FROM scratch\nCOPY main /main\nENTRYPOINT ["/main"]\n' > Dockerfile
+/kaniko/executor --context dir:///workspace/server --dockerfile /workspace/server/Dockerfile \
+  --destination %s/%s --insecure --skip-tls-verify`, registryPush, image)
+	if out, err := kubectlCtx(context.Background(), 3*time.Minute, nil, "-n", ns, "exec", pod, "--", "/busybox/sh", "-c", script); err != nil {
+		t.Fatalf("kaniko build in the builder pod: %v\n%s", err, out)
+	}
+
+	apply(t, fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: test-kaniko-rootless-deployment, namespace: %s}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: test-kaniko-rootless}}
+  template:
+    metadata: {labels: {app: test-kaniko-rootless}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: server
+        image: %s/%s
+        imagePullPolicy: IfNotPresent
+`, ns, registryPull, image))
+	kubectl(t, "-n", ns, "rollout", "status", "deployment/test-kaniko-rootless-deployment", "--timeout=90s")
+	var logs string
+	waitFor(t, 30*time.Second, "both log lines of the built server", func() bool {
+		logs, _ = kubectlCtx(context.Background(), 10*time.Second, nil, "-n", ns, "logs", "deployment/test-kaniko-rootless-deployment")
+		return strings.Contains(logs, "Hello World") && strings.Contains(logs, "Server started on port 8081")
+	})
+	t.Logf("seed flow done in %s; logs:\n%s", time.Since(start).Round(100*time.Millisecond), logs)
+}
