@@ -125,6 +125,7 @@ func build(c config) (string, error) {
 		"--destination=" + c.destination,
 		"--digest-file=" + digestFile,
 		"--verbosity=" + c.verbosity,
+		"--log-format=text", // no colour codes in the pipeline's logs
 		"--cleanup",
 	}
 	if c.insecure {
