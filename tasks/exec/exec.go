@@ -133,6 +133,12 @@ func Exec(ctx context.Context, env *task.Env, ex k8s.RemoteExecutor, ns, pod, co
 	}
 	if code != want {
 		last := k8s.TailLines(tail.String(), 20)
+		// stdout and stderr arrive on separate streams, so their order
+		// across streams is not kept: make sure the end of stderr, where
+		// errors usually are, is in the message.
+		if errTail := k8s.TailLines(stderr.String(), 10); errTail != "" && !strings.Contains(last, errTail) {
+			last = k8s.TailLines(stdout.String(), 20) + "\nlast lines of stderr:\n" + errTail
+		}
 		msg := fmt.Sprintf("%s in %s/%s exited with code %d, expected %d", argv[0], ns, pod, code, want)
 		if code == 126 || code == 127 {
 			msg += fmt.Sprintf(" (%s is missing or not executable in container %s)", argv[0], container)

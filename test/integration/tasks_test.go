@@ -71,7 +71,8 @@ func TestSeedFlow(t *testing.T) {
 	env := newEnv(t, ns, applied)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "builder.yaml"), []byte(builderManifest), 0o644)
-	os.WriteFile(filepath.Join(dir, "demo"), []byte("#!/bin/sh\necho \"built from $(wc -c < /workspace/server/main) bytes\"\n"), 0o755)
+	demo := "#!/bin/sh\necho \"built from $(wc -c < /workspace/server/main) bytes\"\n"
+	os.WriteFile(filepath.Join(dir, "demo"), []byte(demo), 0o755)
 	os.MkdirAll(filepath.Join(dir, "server"), 0o755)
 	os.WriteFile(filepath.Join(dir, "server", "main"), bytes.Repeat([]byte("0123456789"), 100000), 0o640)
 
@@ -85,7 +86,7 @@ func TestSeedFlow(t *testing.T) {
 		map[string]any{"from": filepath.Join(dir, "demo"), "to": "/workspace/kaniko-rootless-demo"},
 		map[string]any{"from": filepath.Join(dir, "server", "main"), "to": "/workspace/server/main"},
 	}})
-	if out["bytes"].(int64) != int64(1000000+len("#!/bin/sh\necho \"built from $(wc -c < /workspace/server/main) bytes\"\n")) {
+	if out["bytes"].(int64) != int64(1000000+len(demo)) {
 		t.Fatalf("copy outputs %v", out)
 	}
 	t.Logf("copy attempts: %v", out["attempts"])
@@ -95,7 +96,7 @@ func TestSeedFlow(t *testing.T) {
 		t.Fatalf("exec outputs %v", out)
 	}
 	out = mustRun(t, env, "exec", 30*time.Second, map[string]any{"selector": "app=builder", "command": []any{"stat", "-c", "%a %s", "/workspace/kaniko-rootless-demo", "/workspace/server/main"}})
-	if out["stdout"] != "755 79\n640 1000000" {
+	if out["stdout"] != fmt.Sprintf("755 %d\n640 1000000", len(demo)) {
 		t.Fatalf("modes and sizes: %q", out["stdout"])
 	}
 	out = mustRun(t, env, "exec", 30*time.Second, map[string]any{"pod": builder, "command": []any{"sh", "-c", "tr a-z A-Z; echo to-stderr >&2"}, "stdin": "hello via stdin\n"})
@@ -214,7 +215,7 @@ func TestCopyMissingTar(t *testing.T) {
 	}
 	// A container with a shell but no tar.
 	p = pod(t, ns, "shnotar", corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: busybox,
-		Command: []string{"sh", "-c", "mkdir /nt; for a in sh sleep mkdir; do ln -s /bin/busybox /nt/$a; done; trap 'exit 0' TERM; while true; do sleep 1; done"},
+		Command: []string{"/bin/sh", "-c", "/bin/mkdir /nt; for a in sh sleep mkdir; do /bin/ln -s /bin/busybox /nt/$a; done; trap 'exit 0' TERM; while true; do sleep 1; done"},
 		Env:     []corev1.EnvVar{{Name: "PATH", Value: "/nt"}}}}})
 	_, err = run(t, env, "copy", 30*time.Second, map[string]any{"pod": p.Name, "files": []any{map[string]any{"from": f, "to": "/tmp/f"}}})
 	contains(t, err, "container main of pod "+ns+"/shnotar has no tar program")
