@@ -233,11 +233,13 @@ func render(scripts, kbruns []runResult, rss runResult) string {
 	}
 	w("| **median** | **%s** | **%s** | **%.2f** |\n\n", median(sw).Round(time.Millisecond), median(kw).Round(time.Millisecond), medRatio)
 
-	w("Per step (medians). The script's steps and kbrun's tasks map as listed; kbrun compiles while the builder pod starts (a parallel group).\n\n")
+	w("Per step (medians); each row pairs a script step with the kbrun task that does the same work.\n\n")
 	w("| script step | median | kbrun task | median |\n|---|---|---|---|\n")
-	pairs := [][2]string{{"namespace", "namespace"}, {"apply", "podSecurity"}, {"builder", "builder"}, {"compile", "programs"}, {"findPod", ""}, {"copy", "copy"}, {"build", "build"}, {"test", "test"}, {"logs", "logs"}, {"cleanup", "cleanup"}}
+	// kbrun task names come from pipelines/kaniko-rootless.yaml; "(in X)"
+	// marks a script step that kbrun does inside task X.
+	pairs := [][2]string{{"", "podSecurity"}, {"namespace", "namespace"}, {"apply", "(in builder)"}, {"builder", "builder"}, {"compile", "programs"}, {"findPod", "(in builder)"}, {"copy", "copy"}, {"build", "build"}, {"test", "test"}, {"logs", "logs"}, {"cleanup", "cleanup"}}
 	for _, p := range pairs {
-		w("| %s | %s | %s | %s |\n", p[0], stepMedian(scripts, p[0]), orDash(p[1]), stepMedian(kbruns, p[1]))
+		w("| %s | %s | %s | %s |\n", orDash(p[0]), stepMedian(scripts, p[0]), p[1], stepMedian(kbruns, p[1]))
 	}
 	var cpu []time.Duration
 	var peak int64
@@ -253,7 +255,7 @@ func render(scripts, kbruns []runResult, rss runResult) string {
 }
 
 func stepMedian(rs []runResult, name string) string {
-	if name == "" {
+	if name == "" || strings.HasPrefix(name, "(") {
 		return "-"
 	}
 	var ds []time.Duration
@@ -270,7 +272,7 @@ func stepMedian(rs []runResult, name string) string {
 
 func orDash(s string) string {
 	if s == "" {
-		return "(in copy)"
+		return "-"
 	}
 	return s
 }
