@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/httpstream"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 
 	"github.com/kbrun/kbrun/engine/task"
@@ -62,6 +63,12 @@ func IsTransient(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
+	// A refused exec/attach upgrade carries the API server's answer (e.g. a
+	// 503 Status) in Cause, which it does not unwrap.
+	var up *httpstream.UpgradeFailureError
+	if errors.As(err, &up) && up.Cause != nil && IsTransient(up.Cause) {
+		return true
+	}
 	switch {
 	case apierrors.IsTooManyRequests(err),
 		apierrors.IsServerTimeout(err),
@@ -89,10 +96,16 @@ func IsTransient(err error) bool {
 		return true
 	}
 	msg := err.Error()
-	for _, s := range []string{"connection refused", "connection reset by peer", "broken pipe", "i/o timeout", "TLS handshake timeout", "http2: client connection lost", "use of closed network connection"} {
+	for _, s := range []string{"connection refused", "connection reset by peer", "broken pipe", "i/o timeout", "TLS handshake timeout", "http2: client connection lost", "http2: client connection force closed", "use of closed network connection"} {
 		if strings.Contains(msg, s) {
 			return true
 		}
+	}
+	// An HTTP/2 stream reset by the server or a proxy in front of it
+	// (RST_STREAM INTERNAL_ERROR or REFUSED_STREAM): that request failed,
+	// the connection lives on.
+	if strings.Contains(msg, "stream error: stream ID") && (strings.Contains(msg, "INTERNAL_ERROR") || strings.Contains(msg, "REFUSED_STREAM")) {
+		return true
 	}
 	return false
 }
