@@ -43,7 +43,7 @@ ENTRYPOINT ["/server"]
 	// multistage: the same image through a build stage. Kaniko saves the
 	// files a later stage copies under /kaniko/<stage>/, a folder it creates
 	// with mode 0644 (no search bit), which root can only enter with
-	// DAC_OVERRIDE (measured: "stat /kaniko/0/out: permission denied" with
+	// DAC_OVERRIDE (measured: "mkdir /kaniko/0/out: permission denied" with
 	// the seed's four capabilities).
 	"multistage": `# Written by the kaniko-rootless build program (variant: multistage).
 FROM scratch AS stage
