@@ -286,7 +286,11 @@ func (p *Proxy) Kubeconfig(namespace string) *clientcmdapi.Config {
 	cl.Server = p.url
 	cl.CertificateAuthorityData = p.caPEM
 	c.Clusters["faultproxy"] = cl
-	c.AuthInfos["faultproxy"] = clientcmdapi.NewAuthInfo()
+	// A placeholder token keeps kubectl from prompting for credentials;
+	// the proxy drops it and forwards with the upstream's.
+	ai := clientcmdapi.NewAuthInfo()
+	ai.Token = "faultproxy"
+	c.AuthInfos["faultproxy"] = ai
 	ctx := clientcmdapi.NewContext()
 	ctx.Cluster, ctx.AuthInfo, ctx.Namespace = "faultproxy", "faultproxy", namespace
 	c.Contexts["faultproxy"] = ctx
