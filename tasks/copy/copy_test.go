@@ -75,8 +75,8 @@ func (f *fakeContainer) Execute(ctx context.Context, r k8s.ExecRequest) error {
 			short = true
 		}
 		return f.extract(r.Stdin, short)
-	case argv[0] == "sha256sum":
-		for _, p := range argv[2:] {
+	case argv[0] == "sh" && strings.Contains(argv[2], "sha256sum"):
+		for _, p := range argv[4:] {
 			data, err := os.ReadFile(filepath.Join(f.root, p))
 			if err != nil {
 				fmt.Fprintf(r.Stderr, "sha256sum: %s: No such file or directory\n", p)

@@ -236,7 +236,9 @@ func verify(ctx context.Context, r *remote, t tools, ups []upload, entries []*en
 		}
 		var argv []string
 		if t.sha256sum {
-			argv = append([]string{"sha256sum", "--"}, paths...)
+			// Through sh, so that sha256sum is found the way the probe
+			// found it (busybox sh runs its applets without a PATH entry).
+			argv = append([]string{"sh", "-c", `exec sha256sum -- "$@"`, "kbrun-verify"}, paths...)
 		} else {
 			argv = append([]string{"sh", "-c", `for f do if [ -f "$f" ]; then printf '%s  %s\n' "$(wc -c < "$f" | tr -d ' ')" "$f"; fi; done`, "kbrun-verify"}, paths...)
 		}

@@ -27,6 +27,7 @@ type Params struct {
 	k8s.ApplyParams
 	FailFast           *bool  `json:"failFast,omitempty"`
 	UnschedulableGrace string `json:"unschedulableGrace,omitempty"`
+	StableFor          string `json:"stableFor,omitempty"`
 }
 
 func (Type) Name() string { return "deploy" }
@@ -53,19 +54,27 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &action{params: params, sources: sources, grace: grace, failFast: params.FailFast == nil || *params.FailFast}, nil
+	stable, err := k8s.ParseDuration("stableFor", params.StableFor, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &action{params: params, sources: sources, grace: grace, stable: stable, failFast: params.FailFast == nil || *params.FailFast}, nil
 }
 
 type action struct {
 	params   Params
 	sources  []k8s.ManifestSource
 	grace    time.Duration
+	stable   time.Duration
 	failFast bool
 }
 
 // Describe implements task.Action.
 func (a *action) Describe() string {
 	s := "deploy " + a.params.What() + " in " + k8s.InNamespace(a.params.Namespace) + " and wait for the rollout"
+	if a.stable > 0 {
+		s += fmt.Sprintf(", then %s of its pods staying ready", a.stable)
+	}
 	if !a.failFast {
 		s += " (no fail-fast)"
 	}
@@ -91,7 +100,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	var ws []*waiter
 	for _, ap := range applied {
 		if workloadKind(ap.Mapping.GroupVersionKind.GroupKind()) != "" {
-			ws = append(ws, &waiter{c: c, env: env, ap: ap, grace: a.grace, failFast: a.failFast})
+			ws = append(ws, &waiter{c: c, env: env, ap: ap, grace: a.grace, stable: a.stable, failFast: a.failFast})
 		}
 	}
 	if len(ws) == 0 {

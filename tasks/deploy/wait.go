@@ -58,6 +58,7 @@ type waiter struct {
 	env      *task.Env
 	ap       k8s.Applied
 	grace    time.Duration
+	stable   time.Duration
 	failFast bool
 
 	latest *unstructured.Unstructured
@@ -115,8 +116,22 @@ func (w *waiter) wait(ctx context.Context) (result, error) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	// With stableFor, a complete rollout must stay complete (and its pods
+	// ready, without restarts) that long.
+	var stableC <-chan time.Time
+	var stableTimer *time.Timer
+	restarts := map[string]int32{}
+	unstable := func() {
+		if stableTimer != nil {
+			stableTimer.Stop()
+			stableTimer, stableC = nil, nil
+			k8s.Logf(w.env, "%s: a pod of the new revision stopped being ready; waiting again", w.what())
+		}
+	}
 	for {
 		select {
+		case <-stableC:
+			return w.finish(ctx)
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.Canceled) {
 				return result{}, &cancelled{ctx.Err()}
@@ -145,8 +160,18 @@ func (w *waiter) wait(ctx context.Context) (result, error) {
 				w.status = msg
 				k8s.Logf(w.env, "%s", msg)
 			}
-			if done {
+			if done && w.stable == 0 {
 				return w.finish(ctx)
+			}
+			if done && stableTimer == nil {
+				stableTimer = time.NewTimer(w.stable)
+				stableC = stableTimer.C
+				for _, p := range w.pods {
+					restarts[p.Name] = restartCount(p)
+				}
+			}
+			if !done {
+				unstable()
 			}
 		case ev, ok := <-podW.ResultChan():
 			if !ok {
@@ -159,6 +184,10 @@ func (w *waiter) wait(ctx context.Context) (result, error) {
 			if ev.Type == watch.Deleted {
 				delete(w.pods, p.Name)
 				continue
+			}
+			if prev, ok := restarts[p.Name]; stableTimer != nil && p.DeletionTimestamp == nil && w.currentRevision(ctx, p) &&
+				(!k8s.IsPodReady(p) || (ok && restartCount(p) > prev)) {
+				unstable()
 			}
 			w.pods[p.Name] = p
 			if err := w.checkPods(ctx, timer); err != nil {
@@ -548,4 +577,12 @@ func (w *waiter) finish(ctx context.Context) (result, error) {
 		r.pods = append(r.pods, p.Name)
 	}
 	return r, nil
+}
+
+func restartCount(p *corev1.Pod) int32 {
+	var n int32
+	for _, cs := range p.Status.ContainerStatuses {
+		n += cs.RestartCount
+	}
+	return n
 }
