@@ -247,6 +247,9 @@ func assertBuilderPod(t *testing.T, name string, caps []string) *corev1.Pod {
 	if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
 		t.Errorf("builder container allowPrivilegeEscalation = %v, want false", deref(sc.AllowPrivilegeEscalation))
 	}
+	if sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("builder container seccompProfile = %v, want RuntimeDefault", sc.SeccompProfile)
+	}
 	if sc.Capabilities == nil {
 		t.Fatalf("builder container has no capabilities")
 	}
