@@ -11,6 +11,7 @@ need_root
 QUIET=0; [ "${1:-}" = --quiet ] && QUIET=1
 trap '' PIPE HUP   # a closed output pipe must never stop a teardown half-way
 T0=$SECONDS
+cluster_lock
 say() { [ $QUIET = 1 ] || log "$@" || true; }
 failures=0
 warn() { log "WARNING: $*" || true; failures=$((failures + 1)); }

@@ -85,6 +85,19 @@ die() { printf '[%s] ERROR: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; exit 1; }
 
 need_root() { [ "$(id -u)" = 0 ] || die "must run as root"; }
 
+# cluster_lock: serialise up.sh/down.sh runs (nested calls inherit the lock).
+# Processes started by up.sh must not inherit fd 9, or they would hold the lock.
+CLUSTER_LOCK=/tmp/kbrun-cluster.lock
+cluster_lock() {
+  [ -z "${KBRUN_CLUSTER_LOCK_HELD:-}" ] || return 0
+  exec 9>"$CLUSTER_LOCK"
+  if ! flock -n 9; then
+    log "another up.sh/down.sh is running; waiting for it (up to 15 min)"
+    flock -w 900 9 || die "timed out waiting for $CLUSTER_LOCK"
+  fi
+  export KBRUN_CLUSTER_LOCK_HELD=1
+}
+
 kc() { kubectl --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 ctr_() { ctr --address "$CTRD_SOCK" "$@"; }
 

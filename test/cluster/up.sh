@@ -7,6 +7,7 @@
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 need_root
 T0=$SECONDS
+cluster_lock
 
 if [ -s "$KUBECONFIG_PATH" ] && "$CLUSTER_SRC/status.sh" >/dev/null 2>&1; then
   log "cluster already up and healthy"
@@ -127,7 +128,7 @@ kubeconfig "$STATE/kubelet.kubeconfig" kubelet-client "system:node:$NODE_NAME"
 # ---- process starter ---------------------------------------------------------
 start() { # NAME CMD...: start in its own session, pidfile + log in the state dir
   local name="$1"; shift
-  setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
+  setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
   echo $! >"$PIDS/$name.pid"
 }
 check_alive() { alive "$1" || { tail -n 40 "$LOGS/$1.log" >&2; die "$1 exited (log: $LOGS/$1.log)"; }; }
