@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -55,7 +56,12 @@ func relRuns(t *testing.T) int {
 // JSON events show the retries that happened.
 func TestFaults20Percent(t *testing.T) {
 	runs := relRuns(t)
-	p, kc := relStartProxy(t, faultproxy.Options{Rate: 0.2, Seed: uint64(time.Now().UnixNano())})
+	// Every request may be faulted when it arrives; established watches,
+	// followed logs and exec streams may be cut, except the build's exec:
+	// the pipeline runs Kaniko once per pod (retry attempts 1) and a cut
+	// exec stream cannot be resumed, so a cut there must fail the run
+	// (TestFaultCutBuildExec checks that it fails cleanly).
+	p, kc := relStartProxy(t, faultproxy.Options{Rate: 0.2, Seed: uint64(time.Now().UnixNano()), NoCut: relIsBuildExec})
 	passed := 0
 	retriesByTask := map[string]int{}
 	retriesByClass := map[string]int{}
@@ -94,6 +100,59 @@ func TestFaults20Percent(t *testing.T) {
 	}
 	if c := p.Counts(); c[faultproxy.Internal]+c[faultproxy.Unavailable]+c[faultproxy.Drop]+c[faultproxy.Reset] == 0 {
 		t.Errorf("the proxy injected no faults: %s", p.Summary())
+	}
+}
+
+// relIsBuildExec names the exec of the default pipeline's build program.
+func relIsBuildExec(r *http.Request) bool {
+	cmd := r.URL.Query()["command"]
+	return len(cmd) > 0 && cmd[0] == "/workspace/kaniko-rootless-demo"
+}
+
+// TestFaultCutBuildExec: the build's exec stream is cut mid-build. The
+// command's fate is unknown and the task runs once, so the run must fail
+// promptly with the lost stream named (no hang, no retry of the build),
+// clean up, and leave no process of the builder pod.
+func TestFaultCutBuildExec(t *testing.T) {
+	ns := relNamespace(t, "cut-build")
+	p, kc := relStartProxy(t, faultproxy.Options{Rate: 0, Weights: map[faultproxy.Kind]int{faultproxy.Cut: 1}, CutMin: 300 * time.Millisecond, CutMax: 300 * time.Millisecond})
+	var builderUID string
+	r := relKbrun(t, relOpts{kubeconfig: kc, args: relPipelineArgs(ns), timeout: 5 * time.Minute, onEvent: func(e relEvent, _ *os.Process) {
+		switch {
+		case e.Type == "task.end" && e.Task == "builder":
+			if pod, _ := e.Outputs["pod"].(string); pod != "" {
+				builderUID = relPodUID(ns, pod)
+			}
+		case e.Type == "task.start" && e.Task == "build":
+			p.SetRate(1) // only long-lived requests have a kind (cut)
+		case e.Type == "task.end" && e.Task == "build":
+			p.SetRate(0)
+		}
+	}})
+	p.SetRate(0)
+	defer relDeleteNamespace(t, ns)
+	b := r.ends["build"]
+	relLogf(t, "build exec cut after 300ms: exit %d in %s; build %s after %dms: %s; proxy: %s", r.code, r.duration.Round(100*time.Millisecond), b.Status, b.DurationMS, b.Error, p.Summary())
+	if p.CountsByClass()["exec"][faultproxy.Cut] == 0 {
+		t.Fatalf("the build's exec stream was not cut: %s\n%s", p.Summary(), r.summary())
+	}
+	if r.code != 1 || b.Status != "failed" {
+		t.Fatalf("exit %d, build %s; want 1 and failed\n%s", r.code, b.Status, r.summary())
+	}
+	if b.Attempt != 1 {
+		t.Errorf("the build ran %d times; it must run once", b.Attempt)
+	}
+	if b.DurationMS > 30_000 || strings.Contains(b.Error, "timed out") {
+		t.Errorf("the build failed after %dms with %q: the lost stream must end it at once", b.DurationMS, b.Error)
+	}
+	if c := r.ends["cleanup"]; c.Status != "ok" {
+		t.Errorf("cleanup %+v", c)
+	}
+	relAssertNamespaceGone(t, ns)
+	if builderUID != "" {
+		if procs, _ := relPodProcs(builderUID); len(procs) > 0 {
+			t.Errorf("processes of the builder pod still run: %q", procs)
+		}
 	}
 }
 

@@ -93,6 +93,10 @@ type Options struct {
 	PlainHTTP bool
 	// Exempt, when set, names requests that are never faulted.
 	Exempt func(r *http.Request) bool
+	// NoCut, when set, names long-lived requests that may be faulted when
+	// they arrive but are never cut once established (e.g. the exec of a
+	// command that must not run twice: a cut exec stream cannot be resumed).
+	NoCut func(r *http.Request) bool
 	// Logf, when set, receives one line per injected fault.
 	Logf func(format string, args ...any)
 }
@@ -471,9 +475,10 @@ func (p *Proxy) decide(r *http.Request, class string) (Kind, time.Duration, int)
 	if rate < 1 && p.rng.Float64() >= rate {
 		return "", 0, 0
 	}
+	canCut := LongLived(class) && (p.opts.NoCut == nil || !p.opts.NoCut(r))
 	total := 0
 	for _, k := range AllKinds {
-		if k == Cut && !LongLived(class) {
+		if k == Cut && !canCut {
 			continue
 		}
 		total += max(0, p.opts.Weights[k])
@@ -484,7 +489,7 @@ func (p *Proxy) decide(r *http.Request, class string) (Kind, time.Duration, int)
 	n := p.rng.IntN(total)
 	var kind Kind
 	for _, k := range AllKinds {
-		if k == Cut && !LongLived(class) {
+		if k == Cut && !canCut {
 			continue
 		}
 		w := max(0, p.opts.Weights[k])

@@ -418,6 +418,27 @@ func TestExemptAndSetRate(t *testing.T) {
 	}
 }
 
+func TestNoCut(t *testing.T) {
+	b := newBackend(t)
+	p := start(t, b, Options{Rate: 1, Weights: map[Kind]int{Cut: 1, Internal: 1}, NoCut: func(r *http.Request) bool {
+		return r.URL.Query().Get("command") == "keep"
+	}})
+	c := client(p, true)
+	for i := 0; i < 20; i++ {
+		resp, err := c.Get(p.URL() + "/api/v1/namespaces/ns/pods/a/exec?command=keep")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 500 {
+			t.Fatalf("status %d: a NoCut request at rate 1 must get the other kinds", resp.StatusCode)
+		}
+	}
+	if n := p.Counts()[Cut]; n != 0 {
+		t.Errorf("%d cuts of NoCut requests", n)
+	}
+}
+
 func TestClass(t *testing.T) {
 	for path, want := range map[string]string{
 		"/api/v1/namespaces/a/pods":                           "request",
