@@ -9,4 +9,9 @@ if [ -z "${KBRUN_TEST_KUBECONFIG:-}" ]; then
   exit 1
 fi
 export KUBECACHEDIR="${KUBECACHEDIR:-$(mktemp -d /tmp/kbrun-kubecache.XXXXXX)}"
-exec go test -count=1 -v -timeout 20m "$@" .
+log="${KBRUN_TEST_LOG:-/tmp/kbrun-cluster-test.log}"
+set +e
+go test -count=1 -v -timeout 20m "$@" . 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+[ "$rc" = 0 ] || echo "test/cluster tests FAILED (rc=$rc); full output: $log; component logs: ${KBRUN_CLUSTER_DIR:-/var/lib/kbrun-cluster}/logs (after down.sh: ${KBRUN_CACHE_DIR:-/var/cache/kbrun}/logs/last-cluster)" >&2
+exit "$rc"
