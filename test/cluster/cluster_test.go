@@ -183,7 +183,17 @@ func TestBusyboxPodExecLogsCp(t *testing.T) {
 	apply(t, busyboxPod("bb", ns, "echo hello-from-busybox; exec sleep 3600", "app: bb"))
 	waitPodReady(t, ns, "bb", 60*time.Second)
 
-	if logs := kubectl(t, "-n", ns, "logs", "bb"); !strings.Contains(logs, "hello-from-busybox") {
+	// Ready only means started: the echo may not have run yet, so poll the logs.
+	var logs string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		logs = kubectl(t, "-n", ns, "logs", "bb")
+		if strings.Contains(logs, "hello-from-busybox") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if !strings.Contains(logs, "hello-from-busybox") {
 		t.Errorf("kubectl logs: got %q, want hello-from-busybox", logs)
 	}
 	if out := kubectl(t, "-n", ns, "exec", "bb", "--", "sh", "-c", "echo $((6*7))"); strings.TrimSpace(out) != "42" {
@@ -203,7 +213,10 @@ func TestBusyboxPodExecLogsCp(t *testing.T) {
 	want := hex.EncodeToString(sum[:])
 	var got string
 	for attempt := 1; attempt <= 3; attempt++ {
-		kubectl(t, "-n", ns, "cp", src, "bb:/tmp/payload.bin")
+		if out, err := kubectlCtx(context.Background(), time.Minute, nil, "-n", ns, "cp", src, "bb:/tmp/payload.bin"); err != nil {
+			t.Logf("kubectl cp attempt %d failed: %v\n%s", attempt, err, out)
+			continue
+		}
 		got = strings.Fields(kubectl(t, "-n", ns, "exec", "bb", "--", "sha256sum", "/tmp/payload.bin") + " x")[0]
 		if got == want {
 			break
@@ -413,7 +426,10 @@ spec:
 	var got string
 	for attempt := 1; attempt <= 3; attempt++ {
 		kubectl(t, "-n", ns, "exec", pod, "--", "mkdir", "-p", "/workspace/server")
-		kubectl(t, "-n", ns, "cp", filepath.Join(dir, "main"), pod+":/workspace/server/main")
+		if out, err := kubectlCtx(context.Background(), time.Minute, nil, "-n", ns, "cp", filepath.Join(dir, "main"), pod+":/workspace/server/main"); err != nil {
+			t.Logf("kubectl cp attempt %d failed: %v\n%s", attempt, err, out)
+			continue
+		}
 		got = strings.Fields(kubectl(t, "-n", ns, "exec", pod, "--", "sha256sum", "/workspace/server/main") + " x")[0]
 		if got == want {
 			break
