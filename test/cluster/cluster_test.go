@@ -43,9 +43,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "FAIL: KBRUN_TEST_KUBECONFIG=%s: %v\n", kubeconfig, err)
 		os.Exit(1)
 	}
-	if os.Getenv("KUBECACHEDIR") == "" {
-		dir, err := os.MkdirTemp("", "kbrun-kubecache-")
-		if err == nil {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	if os.Getenv("KUBECACHEDIR") == "" { // keep kubectl's cache out of ~/.kube
+		if dir, err := os.MkdirTemp("", "kbrun-kubecache-"); err == nil {
 			os.Setenv("KUBECACHEDIR", dir)
 			defer os.RemoveAll(dir)
 		}
@@ -53,9 +56,9 @@ func TestMain(m *testing.M) {
 	out, err := kubectlCtx(context.Background(), 20*time.Second, nil, "get", "--raw", "/readyz")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: the cluster of KBRUN_TEST_KUBECONFIG=%s is not reachable: %v\n%s\n", kubeconfig, err, out)
-		os.Exit(1)
+		return 1
 	}
-	os.Exit(m.Run())
+	return m.Run()
 }
 
 func kubectlCtx(ctx context.Context, timeout time.Duration, stdin []byte, args ...string) (string, error) {

@@ -8,7 +8,11 @@ if [ -z "${KBRUN_TEST_KUBECONFIG:-}" ]; then
   echo "FAIL: KBRUN_TEST_KUBECONFIG is not set; bring a cluster up (test/cluster/up.sh) and export it, or use test/cluster/with-cluster.sh test/cluster/test.sh" >&2
   exit 1
 fi
-export KUBECACHEDIR="${KUBECACHEDIR:-$(mktemp -d /tmp/kbrun-kubecache.XXXXXX)}"
+if [ -z "${KUBECACHEDIR:-}" ]; then
+  KUBECACHEDIR=$(mktemp -d /tmp/kbrun-kubecache.XXXXXX)
+  trap 'rm -rf "$KUBECACHEDIR"' EXIT
+fi
+export KUBECACHEDIR
 log="${KBRUN_TEST_LOG:-/tmp/kbrun-cluster-test.log}"
 set +e
 go test -count=1 -v -timeout 20m "$@" . 2>&1 | tee "$log"
