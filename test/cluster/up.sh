@@ -50,14 +50,15 @@ for p in "${FIXED_PATHS[@]}"; do
   [ -e "$p" ] && echo "$p" >>"$STATE/preexisting"
 done
 
-# ---- network: the node address lives on an interface the harness owns ----------
-# The kernel has no dummy driver (and cannot load modules), so the interface is a
-# bridge with no ports: its address is local to the host and reachable from pods
-# through the CNI bridge's gateway, and nothing can leave through it.
-# Pod-to-Service traffic that is bridged back to a pod must pass iptables (both
-# saved above and restored by down.sh).
+# ---- network ---------------------------------------------------------------------
+# Pod-to-Service traffic that is bridged back to a pod must pass iptables, and pods
+# need forwarding (both saved above and restored by down.sh).
 sysctl -q -w net.bridge.bridge-nf-call-iptables=1 >/dev/null 2>&1 || true
 sysctl -q -w net.ipv4.ip_forward=1 >/dev/null 2>&1 || true
+# The node address lives on an interface the harness owns. The kernel has no dummy
+# driver (and cannot load modules), so the interface is a bridge with no ports: its
+# address is local to the host and reachable from pods through the CNI bridge's
+# gateway, and nothing can leave through it.
 ip link add "$NODE_IFACE" type bridge
 sysctl -q -w "net.ipv6.conf.$NODE_IFACE.disable_ipv6=1" >/dev/null 2>&1 || true
 ip addr add "$NODE_IP/32" dev "$NODE_IFACE"
