@@ -386,7 +386,7 @@ func TestAssertLogsUnmetShowsTail(t *testing.T) {
 	env := newEnv(t, ns, nil)
 	start := time.Now()
 	_, err := run(t, env, "assertLogs", 3*time.Second, map[string]any{"pod": p.Name, "contains": []any{"line 80", "Hello World"}, "matches": []any{`port 8081$`}})
-	contains(t, err, "did not meet expectations: timed out", "never seen:\n  - a line containing \"Hello World\"\n  - a line matching \"port 8081$\"", "last 50 of 81 lines:", "| line 31\n", "| Server started on port 9090")
+	contains(t, err, "did not meet expectations: timed out", "never seen:\n  - a line containing \"Hello World\"\n  - a line matching \"port 8081$\"", "last 50 of 81 lines:", "| line 32\n", "| Server started on port 9090")
 	if strings.Contains(err.Error(), `"line 80"`) {
 		t.Error("met expectation reported unmet")
 	}
