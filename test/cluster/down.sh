@@ -134,7 +134,7 @@ for ctrl in /sys/fs/cgroup/*/; do
   [ ! -d "$ctrl/kubepods" ] || warn "cannot remove cgroup $ctrl/kubepods"
 done
 
-# Network interfaces: the CNI bridge (pod veths vanish with their netns) and the dummy.
+# Network interfaces: the CNI bridge (pod veths vanish with their netns) and kbrun0.
 for l in "$CNI_BRIDGE" "$NODE_IFACE"; do
   if ip link show "$l" >/dev/null 2>&1; then say "deleting interface $l"; ip link del "$l" || warn "cannot delete $l"; fi
 done
