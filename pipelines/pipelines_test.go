@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/kbrun/kbrun/cmd/kbrun/app"
+	"github.com/kbrun/kbrun/engine/tmpl"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -136,5 +137,50 @@ func TestValuesFiles(t *testing.T) {
 		if strings.Contains(out, "-destination=registry.kbrun-registry.svc") {
 			t.Errorf("plan -f %s still pushes to the default registry", f)
 		}
+	}
+}
+
+// TestTestDeploymentImage: the test Deployment pulls the image by the digest
+// on the build's last stdout line, from pullRegistry; before the build (the
+// Pod Security check) it shows the tag; a build without a digest line fails
+// the render with a clear message.
+func TestTestDeploymentImage(t *testing.T) {
+	text, err := os.ReadFile("kaniko-rootless/test-deployment.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := func(tasks map[string]any) map[string]any {
+		return map[string]any{
+			"vars": map[string]any{"namespace": "ones", "testName": "t", "pullRegistry": "localhost:5000",
+				"imageRepository": "new-kaniko-rootless-image", "imageTag": "20000101000000-0000"},
+			"pipeline": map[string]any{"runId": "20000101000000-0000"},
+			"tasks":    tasks,
+		}
+	}
+	const d = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	for _, c := range []struct {
+		name, want, wantErr string
+		tasks               map[string]any
+	}{
+		{name: "before the build", tasks: map[string]any{}, want: `image: "localhost:5000/new-kaniko-rootless-image:20000101000000-0000"`},
+		{name: "after the build", tasks: map[string]any{"build": map[string]any{"stdout": "image: registry.x:5000/new-kaniko-rootless-image@sha256:ffff\ndigest: " + d}},
+			want: `image: "localhost:5000/new-kaniko-rootless-image@` + d + `"`},
+		{name: "no digest line", tasks: map[string]any{"build": map[string]any{"stdout": "pushed " + d}}, wantErr: `printed no "digest: sha256:...`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := tmpl.Render("test-deployment.yaml", string(text), data(c.tasks))
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("err = %v, want %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out, c.want) {
+				t.Errorf("rendered manifest lacks %s:\n%s", c.want, out)
+			}
+		})
 	}
 }
