@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,6 +26,16 @@ import (
 func firstExecStdin(ctx context.Context, ns, pod, protocol string, size int) (int, error) {
 	req := clients.Typed.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name(pod).SubResource("exec").
 		VersionedParams(&corev1.PodExecOptions{Command: []string{"wc", "-c"}, Stdin: true, Stdout: true, Stderr: true}, scheme.ParameterCodec)
+	if protocol == "kubectl" {
+		cmd := exec.CommandContext(ctx, "kubectl", "--kubeconfig", kubeconfig, "exec", "-i", "-n", ns, pod, "--", "wc", "-c")
+		cmd.Env = append(os.Environ(), "KUBECACHEDIR="+os.TempDir()+"/kbrun-it-kubecache")
+		cmd.Stdin = bytes.NewReader(bytes.Repeat([]byte("k"), size))
+		out, err := cmd.Output()
+		if err != nil {
+			return 0, err
+		}
+		return strconv.Atoi(strings.TrimSpace(string(out)))
+	}
 	var ex remotecommand.Executor
 	var err error
 	if protocol == "websocket" {
@@ -54,7 +65,7 @@ func TestFirstExecStdinRace(t *testing.T) {
 	}
 	ns := namespace(t)
 	const size = 256 << 10
-	for _, protocol := range []string{"websocket", "spdy"} {
+	for _, protocol := range []string{"websocket", "spdy", "kubectl"} {
 		short := 0
 		var mu sync.Mutex
 		var wg sync.WaitGroup
@@ -65,7 +76,7 @@ func TestFirstExecStdinRace(t *testing.T) {
 				defer wg.Done()
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				name := fmt.Sprintf("%s-%d", protocol[:2], i)
+				name := fmt.Sprintf("%s-%d", protocol[:3], i)
 				pod(t, ns, name, sleeper("main", busybox))
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer cancel()
@@ -84,7 +95,7 @@ func TestFirstExecStdinRace(t *testing.T) {
 			}(i)
 		}
 		wg.Wait()
-		t.Logf("RESULT stdin race, client-go %s executor: %d of %d first execs into fresh pods lost stdin", protocol, short, n)
+		t.Logf("RESULT stdin race, %s: %d of %d first execs into fresh pods lost stdin", map[string]string{"websocket": "client-go WebSocket executor", "spdy": "client-go SPDY executor", "kubectl": "kubectl exec -i (" + kubectlVersion() + ")"}[protocol], short, n)
 	}
 
 	// kbrun's copy task into fresh pods: always intact.
@@ -101,4 +112,10 @@ func TestFirstExecStdinRace(t *testing.T) {
 		}
 	}
 	t.Logf("RESULT kbrun copy into %d fresh pods: all verified (sha256), %d needed a retry", n/2, retried)
+}
+
+func kubectlVersion() string {
+	out, _ := exec.Command("kubectl", "version", "--client").Output()
+	line, _, _ := strings.Cut(string(out), "\n")
+	return strings.TrimSpace(strings.TrimPrefix(line, "Client Version:"))
 }
