@@ -13,8 +13,8 @@ import (
 	"syscall"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/util/httpstream"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/streaming/pkg/httpstream"
 
 	"github.com/kbrun/kbrun/engine/task"
 )
@@ -36,10 +36,16 @@ func Classify(err error, verb, what string) error {
 	if what != "" {
 		prefix += " " + what
 	}
-	if apierrors.IsForbidden(err) {
+	// A refused exec upgrade carries the API server's Status in Cause.
+	status := err
+	var up *httpstream.UpgradeFailureError
+	if errors.As(err, &up) && up.Cause != nil {
+		status = up.Cause
+	}
+	if apierrors.IsForbidden(status) {
 		return fmt.Errorf("forbidden: kbrun's user may not %s: %w", prefix, err)
 	}
-	if apierrors.IsUnauthorized(err) {
+	if apierrors.IsUnauthorized(status) {
 		return fmt.Errorf("unauthorized to %s (check the kubeconfig's credentials): %w", prefix, err)
 	}
 	wrapped := fmt.Errorf("%s: %w", prefix, err)
