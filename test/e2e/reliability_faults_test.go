@@ -115,7 +115,7 @@ func relIsBuildExec(r *http.Request) bool {
 // clean up, and leave no process of the builder pod.
 func TestFaultCutBuildExec(t *testing.T) {
 	ns := relNamespace(t, "cut-build")
-	p, kc := relStartProxy(t, faultproxy.Options{Rate: 0, Weights: map[faultproxy.Kind]int{faultproxy.Cut: 1}, CutMin: 300 * time.Millisecond, CutMax: 300 * time.Millisecond})
+	p, kc := relStartProxy(t, faultproxy.Options{Rate: 0, Weights: map[faultproxy.Kind]int{faultproxy.Cut: 1}, CutMin: 100 * time.Millisecond, CutMax: 100 * time.Millisecond})
 	var builderUID string
 	r := relKbrun(t, relOpts{kubeconfig: kc, args: relPipelineArgs(ns), timeout: 5 * time.Minute, onEvent: func(e relEvent, _ *os.Process) {
 		switch {
@@ -132,9 +132,12 @@ func TestFaultCutBuildExec(t *testing.T) {
 	p.SetRate(0)
 	defer relDeleteNamespace(t, ns)
 	b := r.ends["build"]
-	relLogf(t, "build exec cut after 300ms: exit %d in %s; build %s after %dms: %s; proxy: %s", r.code, r.duration.Round(100*time.Millisecond), b.Status, b.DurationMS, b.Error, p.Summary())
+	relLogf(t, "build exec cut after 100ms: exit %d in %s; build %s after %dms: %s; proxy: %s", r.code, r.duration.Round(100*time.Millisecond), b.Status, b.DurationMS, b.Error, p.Summary())
 	if p.CountsByClass()["exec"][faultproxy.Cut] == 0 {
 		t.Fatalf("the build's exec stream was not cut: %s\n%s", p.Summary(), r.summary())
+	}
+	if b.Status == "ok" {
+		t.Fatalf("the build (%dms) ended before the cut (100ms after its exec began): nothing tested\n%s", b.DurationMS, r.summary())
 	}
 	if r.code != 1 || b.Status != "failed" {
 		t.Fatalf("exit %d, build %s; want 1 and failed\n%s", r.code, b.Status, r.summary())

@@ -143,6 +143,16 @@ func NewForConfig(cfg *rest.Config, opts Options) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transport for %s: %w", cfg.Host, err)
 	}
+	// Upgrades (SPDY, WebSocket) need HTTP/1.1 end to end; a transport that
+	// may pick a pooled HTTP/2 connection answers "http2: invalid Upgrade
+	// request header". Give them a transport that only speaks HTTP/1.1.
+	h1 := rest.CopyConfig(cfg)
+	h1.TLSClientConfig.NextProtos = []string{"http/1.1"}
+	rtH1, err := rest.TransportFor(h1)
+	if err != nil {
+		return nil, fmt.Errorf("HTTP/1.1 transport for %s: %w", cfg.Host, err)
+	}
+	rt = upgradeSplit{normal: rt, upgrade: rtH1}
 	host := cfg.Host
 	if !strings.Contains(host, "://") {
 		host = "https://" + host
@@ -389,6 +399,16 @@ func (p *Proxy) Summary() string {
 }
 
 type connKey struct{}
+
+// upgradeSplit sends upgrade requests over an HTTP/1.1-only transport.
+type upgradeSplit struct{ normal, upgrade http.RoundTripper }
+
+func (u upgradeSplit) RoundTrip(r *http.Request) (*http.Response, error) {
+	if isUpgrade(r) {
+		return u.upgrade.RoundTrip(r)
+	}
+	return u.normal.RoundTrip(r)
+}
 
 // Class names what a request is: "watch", "log" (followed), "exec",
 // "attach", "portforward" (these five are long-lived) or "request".

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 )
 
 // backend is a fake API server: a pod list, a watch that sends an event
@@ -415,6 +417,38 @@ func TestExemptAndSetRate(t *testing.T) {
 	}
 	if !strings.Contains(p.Summary(), "500=1") {
 		t.Errorf("summary %q", p.Summary())
+	}
+}
+
+// TestUpgradeOverHTTP2Upstream: with an HTTPS upstream that speaks HTTP/2
+// (like the API server) and a pooled HTTP/2 connection to it, upgrades
+// still go through (over HTTP/1.1).
+func TestUpgradeOverHTTP2Upstream(t *testing.T) {
+	b := &backend{}
+	plain := newBackend(t)
+	b.srv = httptest.NewUnstartedServer(plain.srv.Config.Handler)
+	b.srv.EnableHTTP2 = true
+	b.srv.StartTLS()
+	t.Cleanup(b.srv.Close)
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: b.srv.Certificate().Raw})
+	p, err := NewForConfig(&rest.Config{Host: b.srv.URL, TLSClientConfig: rest.TLSClientConfig{CAData: caPEM}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	for i := 0; i < 3; i++ {
+		resp, err := client(p, true).Get(p.URL() + "/api/v1/namespaces/ns/pods")
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET: %v", err)
+		}
+		if resp.ProtoMajor != 2 {
+			t.Errorf("client to proxy: %s, want HTTP/2", resp.Proto)
+		}
+		resp.Body.Close()
+		echoUpgrade(t, p, fmt.Sprintf("spdy %d", i))
 	}
 }
 
