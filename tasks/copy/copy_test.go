@@ -228,7 +228,7 @@ func TestUploadKeepsModesAndCreatesParents(t *testing.T) {
 			extract = c
 		}
 	}
-	if !strings.Contains(extract[2], "tar -xof - -C /") || fmt.Sprint(extract[4:]) != "[/workspace /workspace/deep]" {
+	if !strings.Contains(extract[2], "tar -xof - -C /;") || fmt.Sprint(extract[4:]) != "[/workspace /workspace/deep]" {
 		t.Fatalf("extract command %q", extract)
 	}
 }

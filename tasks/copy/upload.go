@@ -87,8 +87,9 @@ func retryableCopy(err error) bool {
 }
 
 // extractScript makes the parent directories, then unpacks stdin at / without
-// restoring owners (-o: files belong to the container's user).
-const extractScript = `mkdir -p -- "$@" && exec tar -xof - -C /`
+// restoring owners (-o: files belong to the container's user). When tar
+// fails it drains stdin, so the stream ends instead of stalling.
+const extractScript = `mkdir -p -- "$@" || exit; tar -xof - -C /; rc=$?; [ $rc = 0 ] || cat >/dev/null; exit $rc`
 
 // sendTar streams the uploads as one tar archive into the container.
 func sendTar(ctx context.Context, r *remote, ups []upload) ([]*entry, error) {

@@ -453,3 +453,20 @@ func TestForbiddenIsFatalAndNamed(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A command that exits without reading its stdin must not hang the task
+// (kubectl exec -i waits for an i/o timeout in that case here).
+func TestExecStdinNotRead(t *testing.T) {
+	ns := namespace(t)
+	p := pod(t, ns, "x", sleeper("main", busybox))
+	env := newEnv(t, ns, nil)
+	start := time.Now()
+	out, err := run(t, env, "exec", 30*time.Second, map[string]any{"pod": p.Name, "command": []any{"sh", "-c", "exit 4"}, "stdin": strings.Repeat("x", 64<<20)})
+	if out["exitCode"] != 4 {
+		t.Fatalf("exit code %v, err %v", out["exitCode"], err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("took %v", d)
+	}
+	t.Logf("returned after %v", time.Since(start))
+}

@@ -61,7 +61,8 @@ type Protocol int
 
 const (
 	// Fallback tries WebSocket first and falls back to SPDY when the server
-	// cannot upgrade (kubectl's behaviour).
+	// cannot upgrade (kubectl's behaviour); with stdin the order is reversed
+	// (see executor).
 	Fallback Protocol = iota
 	// WebSocketOnly uses only the WebSocket (v5) protocol.
 	WebSocketOnly
@@ -90,7 +91,7 @@ func (e *ClientExecutor) Execute(ctx context.Context, r ExecRequest) error {
 			Stdout:    r.Stdout != nil,
 			Stderr:    r.Stderr != nil,
 		}, scheme.ParameterCodec)
-	ex, err := e.executor(req)
+	ex, err := e.executor(req, r.Stdin != nil)
 	if err != nil {
 		return fmt.Errorf("exec in %s/%s: %w", r.Namespace, r.Pod, err)
 	}
@@ -108,7 +109,13 @@ func (e *ClientExecutor) Execute(ctx context.Context, r ExecRequest) error {
 	return Classify(err, "exec "+quoteArgv(r.Command)+" in", r.Namespace+"/"+r.Pod+":"+r.Container)
 }
 
-func (e *ClientExecutor) executor(req *rest.Request) (remotecommand.Executor, error) {
+// executor builds the client-go executor. With stdin, SPDY goes first and
+// WebSocket is the fallback: measured here (client-go v0.37.2 against
+// v1.37.2), the WebSocket executor does not return when the remote command
+// exits without reading all of its stdin (it hangs until the task timeout),
+// while SPDY returns the exit code at once. Without stdin, WebSocket goes
+// first, as kubectl does.
+func (e *ClientExecutor) executor(req *rest.Request, stdin bool) (remotecommand.Executor, error) {
 	cfg := e.Clients.Config
 	u := req.URL()
 	spdy := func() (remotecommand.Executor, error) { return remotecommand.NewSPDYExecutor(cfg, http.MethodPost, u) }
@@ -129,9 +136,13 @@ func (e *ClientExecutor) executor(req *rest.Request) (remotecommand.Executor, er
 	if err != nil {
 		return nil, err
 	}
-	return remotecommand.NewFallbackExecutor(w, s, func(err error) bool {
+	fallback := func(err error) bool {
 		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
-	})
+	}
+	if stdin {
+		return remotecommand.NewFallbackExecutor(s, w, fallback)
+	}
+	return remotecommand.NewFallbackExecutor(w, s, fallback)
 }
 
 // IsNotFoundInContainer reports whether an exec failed because the program
