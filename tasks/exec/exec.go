@@ -104,6 +104,9 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	return Exec(ctx, env, ex, ns, pod, container, a.Command, a.Stdin, a.want())
 }
 
+// drainScript runs "$@" and then reads what it left of stdin.
+const drainScript = `"$@"; rc=$?; cat >/dev/null 2>&1; exit $rc`
+
 // Exec runs the command and judges its exit code; shared with tests.
 func Exec(ctx context.Context, env *task.Env, ex k8s.RemoteExecutor, ns, pod, container string, argv []string, stdin *string, want int) (task.Outputs, error) {
 	tail := k8s.NewTail(64 << 10)
@@ -114,7 +117,20 @@ func Exec(ctx context.Context, env *task.Env, ex k8s.RemoteExecutor, ns, pod, co
 		req.Stdin = strings.NewReader(*stdin)
 	}
 	k8s.Logf(env, "exec %s in %s/%s (container %s)", k8s.QuoteArgv(argv), ns, pod, container)
-	err := ex.Execute(ctx, req)
+	var err error
+	if stdin != nil && *stdin != "" {
+		// The stream only ends once the remote side has read all of stdin
+		// (client-go's WebSocket executor waits otherwise): run the command
+		// under sh, which drains what the command left unread.
+		req.Command = append([]string{"sh", "-c", drainScript, "kbrun-exec"}, argv...)
+		err = ex.Execute(ctx, req)
+		if err != nil && k8s.ExitCode(err) < 0 && k8s.IsNotFoundInContainer(err) {
+			req.Command, req.Stdin = argv, strings.NewReader(*stdin) // no sh: as is
+			err = ex.Execute(ctx, req)
+		}
+	} else {
+		err = ex.Execute(ctx, req)
+	}
 	code := k8s.ExitCode(err)
 	out := task.Outputs{
 		"stdout":   strings.TrimRight(stdout.String(), "\n"),

@@ -57,7 +57,8 @@ func TestExecStreamsAndCaptures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Pod != "builder-1" || got.Container != "work" || got.Namespace != "ones" || stdin != "in" {
+	if got.Pod != "builder-1" || got.Container != "work" || got.Namespace != "ones" || stdin != "in" ||
+		k8s.QuoteArgv(got.Command) != `sh -c '"$@"; rc=$?; cat >/dev/null 2>&1; exit $rc' kbrun-exec sh -c cat` {
 		t.Fatalf("request %+v stdin %q", got, stdin)
 	}
 	if out["stdout"] != "out line" || out["stderr"] != "err line" || out["exitCode"] != 0 || out["pod"] != "builder-1" {

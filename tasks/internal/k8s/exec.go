@@ -61,8 +61,7 @@ type Protocol int
 
 const (
 	// Fallback tries WebSocket first and falls back to SPDY when the server
-	// cannot upgrade (kubectl's behaviour); with stdin the order is reversed
-	// (see executor).
+	// cannot upgrade (kubectl's behaviour).
 	Fallback Protocol = iota
 	// WebSocketOnly uses only the WebSocket (v5) protocol.
 	WebSocketOnly
@@ -109,12 +108,14 @@ func (e *ClientExecutor) Execute(ctx context.Context, r ExecRequest) error {
 	return Classify(err, "exec "+quoteArgv(r.Command)+" in", r.Namespace+"/"+r.Pod+":"+r.Container)
 }
 
-// executor builds the client-go executor. With stdin, SPDY goes first and
-// WebSocket is the fallback: measured here (client-go v0.37.2 against
-// v1.37.2), the WebSocket executor does not return when the remote command
-// exits without reading all of its stdin (it hangs until the task timeout),
-// while SPDY returns the exit code at once. Without stdin, WebSocket goes
-// first, as kubectl does.
+// executor builds the client-go executor: WebSocket first, SPDY when the
+// server cannot upgrade, as kubectl does. Measured here (client-go v0.37.2,
+// cluster v1.37.2): when the remote command exits without reading all of its
+// stdin, the WebSocket executor does not return until the context ends, and
+// the SPDY one returns at once but may report exit code 0 for a failed
+// command. A wrong success is worse than a wait, so WebSocket stays first and
+// callers that stream stdin make the remote side drain it (see the exec and
+// copy tasks).
 func (e *ClientExecutor) executor(req *rest.Request, stdin bool) (remotecommand.Executor, error) {
 	cfg := e.Clients.Config
 	u := req.URL()
@@ -139,9 +140,7 @@ func (e *ClientExecutor) executor(req *rest.Request, stdin bool) (remotecommand.
 	fallback := func(err error) bool {
 		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
 	}
-	if stdin {
-		return remotecommand.NewFallbackExecutor(s, w, fallback)
-	}
+	_ = stdin
 	return remotecommand.NewFallbackExecutor(w, s, fallback)
 }
 
