@@ -133,7 +133,8 @@ func Run(ctx context.Context, p *pipeline.Pipeline, opts Options) *Result {
 	// secret can have been shown before that.
 	r.rep = opts.Reporter
 	err := r.prepare()
-	if err == nil {
+	started := err == nil
+	if started {
 		r.rep = report.Masked(r.masker, opts.Reporter)
 		r.rep.Report(report.Event{Time: time.Now(), Type: report.RunStart, Pipeline: p.Name, RunID: opts.RunID, DryRun: opts.DryRun != task.DryRunNone})
 		if opts.DryRun != task.DryRunNone {
@@ -146,6 +147,11 @@ func Run(ctx context.Context, p *pipeline.Pipeline, opts Options) *Result {
 	res.Err = err
 	res.Tasks = r.results
 	res.Applied = r.applied.List()
+	if !started {
+		// Nothing ran (bad values, selection or cluster configuration):
+		// the caller reports the error; there is no run to end.
+		return res
+	}
 	code := exit.Code(err)
 	ev := report.Event{Time: time.Now(), Type: report.RunEnd, Pipeline: p.Name, RunID: opts.RunID, DurationMS: res.Duration.Milliseconds(), ExitCode: &code, DryRun: opts.DryRun != task.DryRunNone}
 	if err != nil {
@@ -193,7 +199,29 @@ func (r *runner) prepare() error {
 	if r.namespace == "" {
 		r.namespace = "default"
 	}
+	if r.opts.DryRun == task.DryRunNone && r.usesCluster() {
+		if r.opts.Kube == nil {
+			return &exit.InvalidError{Err: fmt.Errorf("the pipeline has cluster tasks but no cluster is configured")}
+		}
+		// Builds the config and clients only: no request is sent yet.
+		if _, err := r.opts.Kube.Clients(); err != nil {
+			return &exit.InvalidError{Err: fmt.Errorf("the pipeline has cluster tasks, but %w", err)}
+		}
+	}
 	return nil
+}
+
+func (r *runner) usesCluster() bool {
+	for _, t := range r.p.AllTasks() {
+		typ, ok := r.opts.Registry.Get(t.Type)
+		if !ok {
+			continue
+		}
+		if ct, ok := typ.(task.ClusterType); ok && ct.UsesCluster() {
+			return true
+		}
+	}
+	return false
 }
 
 // data returns the template data as of now (a snapshot of .tasks).

@@ -41,6 +41,14 @@ type Checker interface {
 	Check(p Params) []FieldError
 }
 
+// ClusterType is implemented by task types that talk to a cluster. Before a
+// pipeline with such a task runs, kbrun makes sure a cluster is configured
+// (kubeconfig, context, --server), so that a missing or broken configuration
+// stops the run before its first task (exit 2), not half-way through it.
+type ClusterType interface {
+	UsesCluster() bool
+}
+
 // Action is a task with its parameters rendered, ready to run.
 type Action interface {
 	// Describe says in one human line what the action does, e.g.

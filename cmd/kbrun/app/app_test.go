@@ -233,3 +233,27 @@ tasks:
 		t.Fatal("control pipeline made no request: the counter proves nothing")
 	}
 }
+
+// TestNoClusterConfigRunsNothing: a pipeline with cluster tasks and no
+// usable cluster configuration stops before its first task, with exit 2.
+func TestNoClusterConfigRunsNothing(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "ran")
+	file := filepath.Join(dir, "p.yaml")
+	os.WriteFile(file, []byte(`apiVersion: kbrun.dev/v1alpha1
+kind: Pipeline
+metadata: {name: p}
+tasks:
+  - name: local
+    run: {command: [touch, `+marker+`]}
+  - name: ns
+    apply: {manifest: "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n"}
+`), 0o644)
+	code, _, errOut := kbrun("run", file, "--kubeconfig", filepath.Join(dir, "missing"))
+	if code != 2 || !strings.Contains(errOut, "cluster tasks") || !strings.Contains(errOut, "missing") {
+		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("a task ran although the cluster configuration is broken")
+	}
+}

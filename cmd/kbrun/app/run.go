@@ -1,7 +1,6 @@
 package app
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -173,10 +172,11 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 		}
 	}
 	if res.Err != nil {
-		var usage *exit.UsageError
-		var inv *exit.InvalidError
-		if errors.As(res.Err, &usage) || errors.As(res.Err, &inv) {
-			return res.Err // not reported by the run: show it
+		// Errors before the run started (exit 2) go to stderr. After that
+		// the text report has shown them; with -o json, stderr still gets
+		// one line for the humans reading CI logs.
+		if exit.Code(res.Err) == exit.Invalid || o.Output == "json" {
+			return res.Err
 		}
 		return &silentError{err: res.Err}
 	}
