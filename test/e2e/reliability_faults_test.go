@@ -61,7 +61,16 @@ func TestFaults20Percent(t *testing.T) {
 	// the pipeline runs Kaniko once per pod (retry attempts 1) and a cut
 	// exec stream cannot be resumed, so a cut there must fail the run
 	// (TestFaultCutBuildExec checks that it fails cleanly).
-	p, kc := relStartProxy(t, faultproxy.Options{Rate: 0.2, Seed: uint64(time.Now().UnixNano()), NoCut: relIsBuildExec})
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("KBRUN_RELIABILITY_SEED"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("KBRUN_RELIABILITY_SEED=%q: %v", s, err)
+		}
+		seed = n
+	}
+	relLogf(t, "fault proxy seed %d (KBRUN_RELIABILITY_SEED=%d repeats the fault sequence, not the timing)", seed, seed)
+	p, kc := relStartProxy(t, faultproxy.Options{Rate: 0.2, Seed: seed, NoCut: relIsBuildExec})
 	passed := 0
 	retriesByTask := map[string]int{}
 	retriesByClass := map[string]int{}

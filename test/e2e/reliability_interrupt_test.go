@@ -204,7 +204,7 @@ func TestInterruptTwice(t *testing.T) {
 		}
 	}
 	relLogf(t, "second SIGINT %s after the first (cleanup in progress): exit %d %s after it; left-behind report: %q",
-		second.Sub(first).Round(100*time.Millisecond), r.code, r.end.Sub(second).Round(100*time.Millisecond), left)
+		second.Sub(first).Round(time.Millisecond), r.code, r.end.Sub(second).Round(time.Millisecond), left)
 	if r.code != 130 {
 		t.Errorf("exit %d, want 130\n%s", r.code, r.summary())
 	}
