@@ -180,18 +180,25 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 		deleted = append(deleted, k8s.RefString(t.ref))
 		gone = append(gone, t.ref)
 	}
-	if env.Applied != nil {
-		env.Applied.Remove(gone...)
-	}
 	out["deleted"] = nonNil(deleted)
+	forget := func(refs ...kube.ObjectRef) {
+		if env.Applied != nil {
+			env.Applied.Remove(refs...)
+		}
+	}
 	if !a.wait {
+		forget(gone...)
 		return out, nil
 	}
+	// Forget an object only once it is really gone, so that an interrupted
+	// cleanup still lists what is left (a namespace still terminating).
 	for _, t := range waitFor {
 		if err := waitGone(ctx, c, t.ref); err != nil {
 			return out, err
 		}
+		forget(t.ref)
 	}
+	forget(gone...)
 	return out, nil
 }
 

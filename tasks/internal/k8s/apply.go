@@ -87,7 +87,11 @@ func Apply(ctx context.Context, c *kube.Clients, ms []Manifest, opts ApplyOption
 	for _, m := range ms {
 		obj := m.Object.DeepCopy()
 		gvk := obj.GroupVersionKind()
-		mapping, err := Mapping(c, gvk)
+		var mapping *meta.RESTMapping
+		err := Idempotent(ctx, func() (err error) {
+			mapping, err = Mapping(c, gvk)
+			return err
+		})
 		if err != nil {
 			return out, fmt.Errorf("%s: %w", m.Source, err)
 		}
@@ -110,11 +114,15 @@ func Apply(ctx context.Context, c *kube.Clients, ms []Manifest, opts ApplyOption
 		unstructured.RemoveNestedField(obj.Object, "status")
 		var ri = c.Dynamic.Resource(mapping.Resource)
 		var res *unstructured.Unstructured
-		if ns != "" {
-			res, err = ri.Namespace(ns).Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.Force})
-		} else {
-			res, err = ri.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.Force})
-		}
+		// Server-side apply is idempotent: repeat it on transient errors.
+		err = Idempotent(ctx, func() (err error) {
+			if ns != "" {
+				res, err = ri.Namespace(ns).Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.Force})
+			} else {
+				res, err = ri.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.Force})
+			}
+			return err
+		})
 		if err != nil {
 			if isApplyConflict(err) && !opts.Force {
 				return out, fmt.Errorf("%s: apply %s: %w (another field manager owns these fields; set force: true to take them over)", m.Source, what, err)

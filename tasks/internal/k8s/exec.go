@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 
@@ -16,6 +17,7 @@ import (
 	"k8s.io/streaming/pkg/httpstream"
 
 	"github.com/kbrun/kbrun/engine/kube"
+	"github.com/kbrun/kbrun/engine/task"
 )
 
 // ExecRequest is one command in a container.
@@ -94,7 +96,24 @@ func (e *ClientExecutor) Execute(ctx context.Context, r ExecRequest) error {
 	if err != nil {
 		return fmt.Errorf("exec in %s/%s: %w", r.Namespace, r.Pod, err)
 	}
-	err = ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr})
+	stream := func() error {
+		return ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr})
+	}
+	if r.Stdin == nil {
+		// When the stream was never set up (both upgrades refused, the
+		// connection dropped before it), the command did not start: trying
+		// again is safe even for a task that must not run twice. With stdin
+		// it is not (the reader may be spent); callers retry those.
+		err = Idempotent(ctx, func() error {
+			err := stream()
+			if err != nil && neverStarted(err) {
+				return task.Retryable(err)
+			}
+			return err
+		})
+	} else {
+		err = stream()
+	}
 	if err == nil {
 		return nil
 	}
@@ -142,6 +161,20 @@ func (e *ClientExecutor) executor(req *rest.Request, stdin bool) (remotecommand.
 	}
 	_ = stdin
 	return remotecommand.NewFallbackExecutor(w, s, fallback)
+}
+
+// neverStarted reports whether an exec error happened before the remote
+// command could start: a refused upgrade (WebSocket's typed error, or SPDY's
+// "unable to upgrade connection" text) or a failed dial.
+func neverStarted(err error) bool {
+	if httpstream.IsUpgradeFailure(err) {
+		return true
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	return strings.Contains(err.Error(), "unable to upgrade connection")
 }
 
 // IsNotFoundInContainer reports whether an exec failed because the program

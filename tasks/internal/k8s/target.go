@@ -84,7 +84,11 @@ type ResolveOptions struct {
 // retryable error, as is a selector that matches no eligible pod yet.
 func ResolvePod(ctx context.Context, cs kubernetes.Interface, ns string, t Target, opts ResolveOptions) (*corev1.Pod, error) {
 	if t.Pod != "" {
-		pod, err := cs.CoreV1().Pods(ns).Get(ctx, t.Pod, metav1.GetOptions{})
+		var pod *corev1.Pod
+		err := Idempotent(ctx, func() (err error) {
+			pod, err = cs.CoreV1().Pods(ns).Get(ctx, t.Pod, metav1.GetOptions{})
+			return err
+		})
 		if err != nil {
 			return nil, Classify(err, "get", "pod "+ns+"/"+t.Pod)
 		}
@@ -99,7 +103,11 @@ func ResolvePod(ctx context.Context, cs kubernetes.Interface, ns string, t Targe
 		}
 		return pod, nil
 	}
-	list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: t.Selector})
+	var list *corev1.PodList
+	err := Idempotent(ctx, func() (err error) {
+		list, err = cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: t.Selector})
+		return err
+	})
 	if err != nil {
 		return nil, Classify(err, "list", "pods "+t.Selector+" in "+ns)
 	}

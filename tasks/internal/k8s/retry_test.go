@@ -1,0 +1,53 @@
+package k8s
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+func TestIdempotent(t *testing.T) {
+	transient := apierrors.NewServiceUnavailable("busy")
+	fatal := apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "p", errors.New("no"))
+	tests := []struct {
+		name      string
+		failures  int
+		err       error
+		wantCalls int
+		wantErr   bool
+	}{
+		{"ok at once", 0, nil, 1, false},
+		{"transient then ok", 2, transient, 3, false},
+		{"transient every time", 99, transient, requestAttempts, true},
+		{"fatal is not repeated", 99, fatal, 1, true},
+	}
+	for _, tc := range tests {
+		calls := 0
+		err := Idempotent(context.Background(), func() error {
+			calls++
+			if calls <= tc.failures {
+				return tc.err
+			}
+			return nil
+		})
+		if calls != tc.wantCalls || (err != nil) != tc.wantErr {
+			t.Errorf("%s: %d calls, err %v; want %d calls, error %v", tc.name, calls, err, tc.wantCalls, tc.wantErr)
+		}
+	}
+}
+
+func TestNeverStarted(t *testing.T) {
+	for err, want := range map[error]bool{
+		fmt.Errorf("unable to upgrade connection: service unavailable"): true,
+		errors.New("command terminated with exit code 1"):               false,
+		fmt.Errorf("websocket: close 1006 (abnormal closure)"):          false,
+	} {
+		if got := neverStarted(err); got != want {
+			t.Errorf("neverStarted(%q) = %v", err, got)
+		}
+	}
+}
