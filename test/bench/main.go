@@ -233,11 +233,11 @@ func render(scripts, kbruns []runResult, rss runResult) string {
 	}
 	w("| **median** | **%s** | **%s** | **%.2f** |\n\n", median(sw).Round(time.Millisecond), median(kw).Round(time.Millisecond), medRatio)
 
-	w("Per step (medians); each row pairs a script step with the kbrun task that does the same work.\n\n")
+	w("Per step (medians); each row pairs a script step with the kbrun task that does the same work. kbrun runs builder, buildProgram and server at the same time (parallel group prepare: %s).\n\n", stepMedian(kbruns, "prepare"))
 	w("| script step | median | kbrun task | median |\n|---|---|---|---|\n")
 	// kbrun task names come from pipelines/kaniko-rootless.yaml; "(in X)"
 	// marks a script step that kbrun does inside task X.
-	pairs := [][2]string{{"", "podSecurity"}, {"namespace", "namespace"}, {"apply", "(in builder)"}, {"builder", "builder"}, {"compile", "programs"}, {"findPod", "(in builder)"}, {"copy", "copy"}, {"build", "build"}, {"test", "test"}, {"logs", "logs"}, {"cleanup", "cleanup"}}
+	pairs := [][2]string{{"", "podSecurity"}, {"namespace", "namespace"}, {"apply", "(in builder)"}, {"builder", "builder"}, {"compile", "buildProgram"}, {"findPod", "(in builder)"}, {"copy", "copy"}, {"build", "build"}, {"test", "test"}, {"logs", "logs"}, {"cleanup", "cleanup"}}
 	for _, p := range pairs {
 		w("| %s | %s | %s | %s |\n", orDash(p[0]), stepMedian(scripts, p[0]), p[1], stepMedian(kbruns, p[1]))
 	}

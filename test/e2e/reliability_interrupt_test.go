@@ -36,7 +36,7 @@ type relInterrupt struct {
 func TestInterrupt(t *testing.T) {
 	for _, tc := range []relInterrupt{
 		{name: "builder-mid-wait", sig: syscall.SIGINT, task: "builder", delay: 300 * time.Millisecond},
-		{name: "programs-mid-compile", sig: syscall.SIGINT, task: "programs", delay: 100 * time.Millisecond},
+		{name: "prepare-mid-compile", sig: syscall.SIGINT, task: "buildProgram", delay: 100 * time.Millisecond},
 		{name: "copy-mid-copy", sig: syscall.SIGINT, task: "copy", procs: []string{"tar -xof", "kbrun-copy"}},
 		{name: "build-mid-exec", sig: syscall.SIGINT, task: "build", procs: []string{"/kaniko/executor", "kaniko-rootless-demo"}},
 		{name: "boundary-after-copy", sig: syscall.SIGINT, task: "copy", afterEnd: true},
