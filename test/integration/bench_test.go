@@ -76,6 +76,18 @@ func BenchmarkCopy256MiB(b *testing.B) {
 			b.Fatalf("kbrun copy: sha256 %s, want %s", got, sum)
 		}
 	})
+	// The transfer alone (verification off; the checksum is checked after
+	// the timing, as for kubectl cp).
+	b.Run("kbrun-noverify", func(b *testing.B) {
+		b.SetBytes(size)
+		for i := 0; i < b.N; i++ {
+			mustRun(b, env, "copy", 5*time.Minute, map[string]any{"pod": p.Name, "verify": false, "files": []any{map[string]any{"from": src, "to": "/data/kbrun-nv.bin"}}})
+		}
+		b.StopTimer()
+		if got := remoteSHA(b, ns, p.Name, "/data/kbrun-nv.bin"); got != sum {
+			b.Fatalf("kbrun copy: sha256 %s, want %s", got, sum)
+		}
+	})
 	b.Run("kubectl-cp", func(b *testing.B) {
 		b.SetBytes(size)
 		for i := 0; i < b.N; i++ {
