@@ -158,12 +158,14 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 		if t.ref.UID != "" {
 			opts.Preconditions = &metav1.Preconditions{UID: &t.ref.UID}
 		}
-		var err error
-		if t.ref.Namespace != "" {
-			err = ri.Namespace(t.ref.Namespace).Delete(ctx, t.ref.Name, opts)
-		} else {
-			err = ri.Delete(ctx, t.ref.Name, opts)
-		}
+		// A delete repeated after a dropped answer finds the object gone
+		// (NotFound, handled below): safe to repeat.
+		err := k8s.Idempotent(ctx, func() error {
+			if t.ref.Namespace != "" {
+				return ri.Namespace(t.ref.Namespace).Delete(ctx, t.ref.Name, opts)
+			}
+			return ri.Delete(ctx, t.ref.Name, opts)
+		})
 		switch {
 		case err == nil:
 			k8s.Logf(env, "deleted %s", what)
