@@ -31,8 +31,14 @@ vet:
 # The README's test command: unit tests, then the cluster suites on a real
 # cluster, then a check that teardown left the machine clean.
 test: vet test-unit
-	$(CLUSTER)/with-cluster.sh $(MAKE) --no-print-directory test-cluster
-	@if [ -z "$$KBRUN_TEST_KUBECONFIG" ]; then $(CLUSTER)/test-teardown.sh --check-only; fi
+	@if [ -n "$$KBRUN_TEST_KUBECONFIG" ] || $(CLUSTER)/status.sh >/dev/null 2>&1; then \
+		echo "== using the running cluster (left running)"; \
+		$(CLUSTER)/with-cluster.sh $(MAKE) --no-print-directory test-cluster; \
+	else \
+		echo "== bringing the local cluster up for the cluster suites"; \
+		$(CLUSTER)/with-cluster.sh $(MAKE) --no-print-directory test-cluster && \
+		$(CLUSTER)/test-teardown.sh --check-only; \
+	fi
 
 test-unit:
 	$(GO) test -count=1 ./...
