@@ -164,17 +164,29 @@ func (e *ClientExecutor) executor(req *rest.Request, stdin bool) (remotecommand.
 }
 
 // neverStarted reports whether an exec error happened before the remote
-// command could start: a refused upgrade (WebSocket's typed error, or SPDY's
-// "unable to upgrade connection" text) or a failed dial.
+// command could start, for a reason that may pass: a failed dial, or an
+// upgrade refused with a transient answer (WebSocket's typed error carries
+// the Status; SPDY only says "unable to upgrade connection: <message>").
+// A refusal for lack of rights is final and never repeated.
 func neverStarted(err error) bool {
-	if httpstream.IsUpgradeFailure(err) {
-		return true
-	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
 		return true
 	}
-	return strings.Contains(err.Error(), "unable to upgrade connection")
+	var up *httpstream.UpgradeFailureError
+	if errors.As(err, &up) {
+		return up.Cause != nil && IsTransient(up.Cause)
+	}
+	msg := strings.ToLower(err.Error())
+	if !strings.Contains(msg, "unable to upgrade connection") || strings.Contains(msg, "forbidden") || strings.Contains(msg, "unauthorized") {
+		return false
+	}
+	for _, s := range []string{"unavailable", "too many requests", "internal server error", "timeout", "connection reset", "eof", "try again"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // IsNotFoundInContainer reports whether an exec failed because the program
