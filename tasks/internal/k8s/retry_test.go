@@ -42,10 +42,10 @@ func TestIdempotent(t *testing.T) {
 
 func TestNeverStarted(t *testing.T) {
 	for err, want := range map[error]bool{
-		fmt.Errorf("unable to upgrade connection: service unavailable"): true,
+		fmt.Errorf("unable to upgrade connection: service unavailable"):                                                true,
 		fmt.Errorf(`unable to upgrade connection: pods "p" is forbidden: User "u" cannot create resource "pods/exec"`): false,
-		errors.New("command terminated with exit code 1"):               false,
-		fmt.Errorf("websocket: close 1006 (abnormal closure)"):          false,
+		errors.New("command terminated with exit code 1"):                                                              false,
+		fmt.Errorf("websocket: close 1006 (abnormal closure)"):                                                         false,
 	} {
 		if got := neverStarted(err); got != want {
 			t.Errorf("neverStarted(%q) = %v", err, got)
