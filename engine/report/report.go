@@ -15,9 +15,12 @@ const (
 	TaskOutput = "task.output"
 	TaskLog    = "task.log"
 	TaskRetry  = "task.retry"
-	TaskEnd    = "task.end"
-	RunEnd     = "run.end"
-	Cleanup    = "run.cleanup"
+	// RequestRetry is a request repeated inside a task (a get after a 503);
+	// the task itself goes on.
+	RequestRetry = "request.retry"
+	TaskEnd      = "task.end"
+	RunEnd       = "run.end"
+	Cleanup      = "run.cleanup"
 )
 
 // Task statuses in TaskEnd events.

@@ -55,6 +55,8 @@ func (t *Text) Report(e Event) {
 		fmt.Fprintf(t.w, "▶ %s %s (%s): %s\n", e.Index, e.Task, e.TaskType, e.Describe)
 	case TaskOutput, TaskLog:
 		fmt.Fprintf(t.w, "  %-*s | %s\n", t.width, e.Task, e.Line)
+	case RequestRetry:
+		fmt.Fprintf(t.w, "  %-*s | request failed (try %d), repeating: %s\n", t.width, e.Task, e.Attempt, firstLine(e.Error))
 	case TaskRetry:
 		fmt.Fprintf(t.w, "↻ %s attempt %d of %d failed, retrying in %s: %s\n", e.Task, e.Attempt, e.MaxAttempts, time.Duration(e.WaitMS)*time.Millisecond, firstLine(e.Error))
 	case TaskEnd:

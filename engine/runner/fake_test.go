@@ -30,6 +30,8 @@ type fakeParams struct {
 	Out string `json:"out"`
 	// Print is written to stdout.
 	Print string `json:"print"`
+	// Notice reports a repeated request inside the task.
+	Notice bool `json:"notice"`
 }
 
 func newFake() *fake { return &fake{calls: map[string]int{}} }
@@ -67,6 +69,9 @@ func (a *fakeAction) Run(ctx context.Context, env *task.Env) (task.Outputs, erro
 	a.f.mu.Unlock()
 	if a.p.Print != "" {
 		fmt.Fprintln(env.Stdout, a.p.Print)
+	}
+	if a.p.Notice {
+		task.NoticeRetry(ctx, 1, errors.New("503 service unavailable"))
 	}
 	if a.p.Sleep != "" {
 		d, _ := time.ParseDuration(a.p.Sleep)

@@ -447,7 +447,10 @@ func (r *runner) runOne(ctx context.Context, t *pipeline.Task, idx string, final
 		DryRun:  r.opts.DryRun,
 		WorkDir: r.work,
 	}
-	outputs, attempts, err := r.attempt(tctx, t, action, env)
+	rctx := task.WithRetryNotice(tctx, func(attempt int, err error) {
+		r.rep.Report(report.Event{Time: time.Now(), Type: report.RequestRetry, Task: t.Name, TaskType: t.Type, Attempt: attempt, Error: err.Error()})
+	})
+	outputs, attempts, err := r.attempt(rctx, t, action, env)
 	stdout.Flush()
 	stderr.Flush()
 	if err != nil {

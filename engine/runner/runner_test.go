@@ -612,3 +612,26 @@ func (r renderAction) Run(_ context.Context, env *task.Env) (task.Outputs, error
 	r.fn(env)
 	return nil, nil
 }
+
+// TestRequestRetryEvents: a request repeated inside a task shows in the
+// run's events.
+func TestRequestRetryEvents(t *testing.T) {
+	h := newHarness()
+	res := h.run(t, `
+tasks:
+  - name: a
+    fake: {id: a, notice: true}
+`, nil)
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	n := 0
+	for _, e := range h.rec.Events() {
+		if e.Type == report.RequestRetry && e.Task == "a" && e.Attempt == 1 && strings.Contains(e.Error, "503") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d request.retry events, want 1", n)
+	}
+}

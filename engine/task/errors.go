@@ -1,6 +1,7 @@
 package task
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -29,4 +30,23 @@ func Retryablef(format string, args ...any) error {
 func IsRetryable(err error) bool {
 	var r *retryableError
 	return errors.As(err, &r)
+}
+
+type retryNoticeKey struct{}
+
+// RetryNotice is told when a lower layer repeats a request inside a task
+// (e.g. an API call after a 503), so that such retries show in the run's
+// events like the task-level ones.
+type RetryNotice func(attempt int, err error)
+
+// WithRetryNotice returns ctx carrying fn.
+func WithRetryNotice(ctx context.Context, fn RetryNotice) context.Context {
+	return context.WithValue(ctx, retryNoticeKey{}, fn)
+}
+
+// NoticeRetry reports a repeated request to the notice in ctx, if any.
+func NoticeRetry(ctx context.Context, attempt int, err error) {
+	if fn, ok := ctx.Value(retryNoticeKey{}).(RetryNotice); ok && fn != nil {
+		fn(attempt, err)
+	}
 }

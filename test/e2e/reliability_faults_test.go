@@ -74,6 +74,7 @@ func TestFaults20Percent(t *testing.T) {
 	passed := 0
 	retriesByTask := map[string]int{}
 	retriesByClass := map[string]int{}
+	requestRetries := map[string]int{}
 	var failures []string
 	for i := 1; i <= runs; i++ {
 		ns := relNamespace(t, fmt.Sprintf("f20-%d", i))
@@ -92,8 +93,11 @@ func TestFaults20Percent(t *testing.T) {
 			retriesByClass[relErrClass(e.Error)]++
 			rs = append(rs, fmt.Sprintf("%s#%d(%s)", e.Task, e.Attempt, relErrClass(e.Error)))
 		}
-		relLogf(t, "run %d/%d (%s): exit %d in %s; faults injected: %s; task retries: %d %v",
-			i, runs, ns, r.code, r.duration.Round(time.Second), strings.Join(injected, " "), len(rs), rs)
+		for _, e := range r.requestRetries() {
+			requestRetries[e.Task+"("+relErrClass(e.Error)+")"]++
+		}
+		relLogf(t, "run %d/%d (%s): exit %d in %s; faults injected: %s; task retries: %d %v; requests repeated inside tasks: %d",
+			i, runs, ns, r.code, r.duration.Round(time.Second), strings.Join(injected, " "), len(rs), rs, len(r.requestRetries()))
 		if r.code == 0 && r.ends["logs"].Status == "ok" && r.ends["cleanup"].Status == "ok" {
 			passed++
 		} else {
@@ -102,8 +106,13 @@ func TestFaults20Percent(t *testing.T) {
 		relAssertNamespaceGone(t, ns)
 		relDeleteNamespace(t, ns) // in case the run failed before cleanup
 	}
-	relLogf(t, "20%% faults: %d/%d runs passed; proxy: %s; by class: %v; task retries by task %v, by error %v",
-		passed, runs, p.Summary(), p.CountsByClass(), retriesByTask, retriesByClass)
+	relLogf(t, "20%% faults: %d/%d runs passed; proxy: %s; by class: %v; task retries by task %v, by error %v; requests repeated inside tasks %v",
+		passed, runs, p.Summary(), p.CountsByClass(), retriesByTask, retriesByClass, requestRetries)
+	// The events must show the retries: faults on plain requests were
+	// absorbed by repeating them, and each repeat is an event.
+	if c := p.CountsByClass()["request"]; c[faultproxy.Internal]+c[faultproxy.Unavailable] > 0 && len(retriesByTask)+len(requestRetries) == 0 {
+		t.Errorf("requests were answered 500/503 but no retry shows in the JSON events")
+	}
 	if passed != runs {
 		t.Errorf("%d of %d runs under 20%% faults failed:\n%s", runs-passed, runs, strings.Join(failures, "\n"))
 	}

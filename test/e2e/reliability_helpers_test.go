@@ -156,6 +156,8 @@ func (r *relResult) summary() string {
 			fmt.Fprintf(&b, "  > %s\n", e.Task)
 		case "task.retry":
 			fmt.Fprintf(&b, "  ~ %s retry after attempt %d/%d (wait %dms): %s\n", e.Task, e.Attempt, e.MaxAttempts, e.WaitMS, e.Error)
+		case "request.retry":
+			fmt.Fprintf(&b, "  ~ %s request repeated after try %d: %s\n", e.Task, e.Attempt, e.Error)
 		case "task.end":
 			fmt.Fprintf(&b, "  < %-14s %-8s %6dms %s %s\n", e.Task, e.Status, e.DurationMS, e.Reason, e.Error)
 		case "task.log":
@@ -171,10 +173,15 @@ func (r *relResult) summary() string {
 }
 
 // retries returns the run's task.retry events.
-func (r *relResult) retries() []relEvent {
+func (r *relResult) retries() []relEvent { return r.eventsOf("task.retry") }
+
+// requestRetries returns the requests repeated inside tasks.
+func (r *relResult) requestRetries() []relEvent { return r.eventsOf("request.retry") }
+
+func (r *relResult) eventsOf(typ string) []relEvent {
 	var out []relEvent
 	for _, e := range r.events {
-		if e.Type == "task.retry" {
+		if e.Type == typ {
 			out = append(out, e)
 		}
 	}

@@ -3,6 +3,8 @@ package k8s
 import (
 	"context"
 	"time"
+
+	"github.com/kbrun/kbrun/engine/task"
 )
 
 // requestAttempts bounds Idempotent: a request that fails this often in a
@@ -26,6 +28,7 @@ func Idempotent(ctx context.Context, do func() error) error {
 		if i == requestAttempts-1 {
 			break
 		}
+		task.NoticeRetry(ctx, i+1, err)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

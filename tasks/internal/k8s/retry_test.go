@@ -8,6 +8,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kbrun/kbrun/engine/task"
 )
 
 func TestIdempotent(t *testing.T) {
@@ -26,8 +28,9 @@ func TestIdempotent(t *testing.T) {
 		{"fatal is not repeated", 99, fatal, 1, true},
 	}
 	for _, tc := range tests {
-		calls := 0
-		err := Idempotent(context.Background(), func() error {
+		calls, notices := 0, 0
+		ctx := task.WithRetryNotice(context.Background(), func(int, error) { notices++ })
+		err := Idempotent(ctx, func() error {
 			calls++
 			if calls <= tc.failures {
 				return tc.err
@@ -36,6 +39,10 @@ func TestIdempotent(t *testing.T) {
 		})
 		if calls != tc.wantCalls || (err != nil) != tc.wantErr {
 			t.Errorf("%s: %d calls, err %v; want %d calls, error %v", tc.name, calls, err, tc.wantCalls, tc.wantErr)
+		}
+		// Every repeat is reported, so that run events show it.
+		if want := min(tc.wantCalls-1, requestAttempts-1); tc.err != nil && !apierrors.IsForbidden(tc.err) && notices != want {
+			t.Errorf("%s: %d retry notices, want %d", tc.name, notices, want)
 		}
 	}
 }
