@@ -2,6 +2,7 @@ package load
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -386,7 +387,7 @@ func (c *checker) checkRef(ref tmpl.Ref, sc *scope, owner string) string {
 			if !ok {
 				return ""
 			}
-			if !contains(typ.Outputs(), out) {
+			if !slices.Contains(typ.Outputs(), out) {
 				return fmt.Sprintf("task %q (%s) has no output %q (%s); it has: %s", name, t.Type, out, dotted, strings.Join(typ.Outputs(), ", "))
 			}
 		}
@@ -412,15 +413,6 @@ func keys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func didYouMean(s string, known []string) string {

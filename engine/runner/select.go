@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/kbrun/kbrun/engine/exit"
@@ -42,14 +43,14 @@ func (r *runner) selected(t *pipeline.Task, i int) bool {
 	if r.opts.From != "" && i < r.fromIndex() {
 		return false
 	}
-	if contains(r.opts.Skip, t.Name) {
+	if slices.Contains(r.opts.Skip, t.Name) {
 		return false
 	}
-	if len(r.opts.Only) == 0 || contains(r.opts.Only, t.Name) {
+	if len(r.opts.Only) == 0 || slices.Contains(r.opts.Only, t.Name) {
 		return true
 	}
 	for _, c := range t.Children {
-		if contains(r.opts.Only, c.Name) {
+		if slices.Contains(r.opts.Only, c.Name) {
 			return true
 		}
 	}
@@ -59,10 +60,10 @@ func (r *runner) selected(t *pipeline.Task, i int) bool {
 // childSelected reports whether a group's child runs: --skip names it not,
 // and --only names it, its group, or nothing.
 func (r *runner) childSelected(group, c *pipeline.Task) bool {
-	if contains(r.opts.Skip, c.Name) {
+	if slices.Contains(r.opts.Skip, c.Name) {
 		return false
 	}
-	return len(r.opts.Only) == 0 || contains(r.opts.Only, group.Name) || contains(r.opts.Only, c.Name)
+	return len(r.opts.Only) == 0 || slices.Contains(r.opts.Only, group.Name) || slices.Contains(r.opts.Only, c.Name)
 }
 
 // fromIndex is the top-level index of --from's task (its group's, for a child).
@@ -78,15 +79,6 @@ func (r *runner) fromIndex() int {
 		}
 	}
 	return 0
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // lineWriter turns a byte stream into lines for task.output events.
