@@ -87,9 +87,10 @@ func retryableCopy(err error) bool {
 }
 
 // extractScript makes the parent directories, then unpacks stdin at / without
-// restoring owners (-o: files belong to the container's user). When tar
-// fails it drains stdin, so the stream ends instead of stalling.
-const extractScript = `mkdir -p -- "$@" || exit; tar -xof - -C /; rc=$?; [ $rc = 0 ] || cat >/dev/null; exit $rc`
+// restoring owners (-o: files belong to the container's user). When mkdir or
+// tar fails it drains stdin, so the stream ends instead of stalling (and
+// SPDY reports the real exit code, which it may not when stdin is left).
+const extractScript = `mkdir -p -- "$@" && tar -xof - -C /; rc=$?; [ $rc = 0 ] || cat >/dev/null; exit $rc`
 
 // sendTar streams the uploads as one tar archive into the container.
 func sendTar(ctx context.Context, r *remote, ups []upload) ([]*entry, error) {

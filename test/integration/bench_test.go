@@ -49,9 +49,11 @@ func remoteSHA(b *testing.B, ns, pod, path string) string {
 	return strings.Fields(out["stdout"].(string))[0]
 }
 
-// BenchmarkCopy256MiB compares kbrun's copy (tar stream over exec, with its
-// sha256 verification inside the timing) with `kubectl cp` of the same file
-// into the same pod, in the same run. Checksums are verified for both.
+// BenchmarkCopy256MiB compares kbrun's copy (tar stream over exec) with
+// `kubectl cp` of the same file into the same pod, in the same run, in two
+// like-for-like pairs: the transfer alone (kbrun-noverify vs kubectl-cp,
+// checksums checked after the timing) and the transfer with sha256sum in the
+// container inside the timing (kbrun, its default, vs kubectl-cp-sha256sum).
 //
 //	go test -tags integration ./test/integration/ -run '^$' -bench Copy256MiB -benchtime 3x
 func BenchmarkCopy256MiB(b *testing.B) {
@@ -100,6 +102,27 @@ func BenchmarkCopy256MiB(b *testing.B) {
 		b.StopTimer()
 		if got := remoteSHA(b, ns, p.Name, "/data/kubectl.bin"); got != sum {
 			b.Fatalf("kubectl cp: sha256 %s, want %s", got, sum)
+		}
+	})
+	// kubectl cp followed by the check kbrun's default copy makes (sha256sum
+	// in the container): the like-for-like partner of "kbrun".
+	b.Run("kubectl-cp-sha256sum", func(b *testing.B) {
+		b.SetBytes(size)
+		for i := 0; i < b.N; i++ {
+			cmd := exec.Command("kubectl", "--kubeconfig", kubeconfig, "cp", src, ns+"/"+p.Name+":/data/kubectl-v.bin")
+			cmd.Env = append(os.Environ(), "KUBECACHEDIR="+b.TempDir())
+			if out, err := cmd.CombinedOutput(); err != nil {
+				b.Fatalf("kubectl cp: %v: %s", err, out)
+			}
+			cmd = exec.Command("kubectl", "--kubeconfig", kubeconfig, "exec", "-n", ns, p.Name, "--", "sha256sum", "/data/kubectl-v.bin")
+			cmd.Env = append(os.Environ(), "KUBECACHEDIR="+b.TempDir())
+			out, err := cmd.Output()
+			if err != nil {
+				b.Fatalf("kubectl exec sha256sum: %v", err)
+			}
+			if got := strings.Fields(string(out)); len(got) == 0 || got[0] != sum {
+				b.Fatalf("kubectl cp: sha256 %q, want %s", out, sum)
+			}
 		}
 	})
 }

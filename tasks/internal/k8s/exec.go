@@ -69,6 +69,13 @@ const (
 	WebSocketOnly
 	// SPDYOnly uses only SPDY.
 	SPDYOnly
+	// SPDYFirst tries SPDY first and falls back to WebSocket when the SPDY
+	// upgrade is refused. For bulk stdin: on a v1.37 cluster the API server
+	// tunnels SPDY bytes as they are, while WebSocket streams are translated
+	// to SPDY by the kubelet, which costs about three times its CPU (measured
+	// here: 256 MiB into `cat` at 119 MB/s over SPDY, 86 MB/s over
+	// WebSocket; kubelet 0.67 s against 2.13 s of CPU).
+	SPDYFirst
 )
 
 // ClientExecutor is the RemoteExecutor over the run's clients: the pods/exec
@@ -156,11 +163,23 @@ func (e *ClientExecutor) executor(req *rest.Request, stdin bool) (remotecommand.
 	if err != nil {
 		return nil, err
 	}
+	if e.Protocol == SPDYFirst {
+		// Any refused SPDY upgrade goes on to WebSocket: a server without
+		// SPDY works, and a refusal for another reason (forbidden, no such
+		// pod) comes back from WebSocket as a typed Status.
+		return remotecommand.NewFallbackExecutor(s, w, spdyRefused)
+	}
 	fallback := func(err error) bool {
 		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
 	}
 	_ = stdin
 	return remotecommand.NewFallbackExecutor(w, s, fallback)
+}
+
+// spdyRefused reports whether err is the SPDY client's untyped "unable to
+// upgrade connection: ..." (the command never started).
+func spdyRefused(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "unable to upgrade connection")
 }
 
 // neverStarted reports whether an exec error happened before the remote
