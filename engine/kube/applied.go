@@ -16,6 +16,9 @@ type ObjectRef struct {
 	UID       types.UID                   `json:"uid,omitempty"`
 	// Task is the task that applied it.
 	Task string `json:"task"`
+	// Existed is true when the object was there before this run applied it
+	// (the run only updated it): cleanup leaves such objects in place.
+	Existed bool `json:"existed,omitempty"`
 }
 
 // AppliedSet records, in order, what a run applied, so that delete and

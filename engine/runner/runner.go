@@ -331,7 +331,11 @@ func describeRefs(refs []kube.ObjectRef) string {
 		if ref.Namespace != "" {
 			name = ref.Namespace + "/" + name
 		}
-		lines[i] = fmt.Sprintf("  %s %s (applied by task %s)", ref.Kind, name, ref.Task)
+		existed := ""
+		if ref.Existed {
+			existed = ", existed before the run"
+		}
+		lines[i] = fmt.Sprintf("  %s %s (applied by task %s%s)", ref.Kind, name, ref.Task, existed)
 	}
 	return strings.Join(lines, "\n")
 }

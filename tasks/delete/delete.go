@@ -33,15 +33,18 @@ type Type struct{}
 
 // Params are the delete task's parameters.
 type Params struct {
-	Files     []string `json:"files,omitempty"`
-	Manifest  string   `json:"manifest,omitempty"`
-	Kind      string   `json:"kind,omitempty"`
-	Name      string   `json:"name,omitempty"`
-	Selector  string   `json:"selector,omitempty"`
-	Applied   bool     `json:"applied,omitempty"`
-	Namespace string   `json:"namespace,omitempty"`
-	Render    *bool    `json:"render,omitempty"`
-	Wait      *bool    `json:"wait,omitempty"`
+	Files    []string `json:"files,omitempty"`
+	Manifest string   `json:"manifest,omitempty"`
+	Kind     string   `json:"kind,omitempty"`
+	Name     string   `json:"name,omitempty"`
+	Selector string   `json:"selector,omitempty"`
+	Applied  bool     `json:"applied,omitempty"`
+	// IncludeExisting makes applied also delete objects that existed before
+	// this run applied them (by default those are left in place).
+	IncludeExisting bool   `json:"includeExisting,omitempty"`
+	Namespace       string `json:"namespace,omitempty"`
+	Render          *bool  `json:"render,omitempty"`
+	Wait            *bool  `json:"wait,omitempty"`
 }
 
 func (Type) Name() string { return "delete" }
@@ -83,6 +86,8 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	}
 	if params.Applied {
 		modes++
+	} else if params.IncludeExisting {
+		return nil, fmt.Errorf("includeExisting goes with applied")
 	}
 	if modes != 1 {
 		return nil, fmt.Errorf("give exactly one of files/manifest, kind (with name or selector) and applied")
@@ -101,8 +106,10 @@ type action struct {
 func (a *action) Describe() string {
 	var s string
 	switch {
+	case a.Applied && a.IncludeExisting:
+		s = "delete everything this run applied, also what existed before (newest first)"
 	case a.Applied:
-		s = "delete everything this run applied (newest first)"
+		s = "delete everything this run created (newest first)"
 	case a.Kind != "" && a.Name != "":
 		s = fmt.Sprintf("delete %s %s in %s", a.Kind, a.Name, k8s.InNamespace(a.Namespace))
 	case a.Kind != "":
@@ -218,7 +225,15 @@ func (a *action) targets(ctx context.Context, env *task.Env, c *kube.Clients, ns
 	case a.Applied:
 		list := env.Applied.List()
 		for i := len(list) - 1; i >= 0; i-- {
-			out = append(out, target{ref: list[i]})
+			ref := list[i]
+			if ref.Existed && !a.IncludeExisting {
+				// Never delete what the run found there: a team's
+				// namespace applied "to make sure" must survive cleanup.
+				k8s.Logf(env, "left %s: it existed before this run, which only updated it", k8s.Describe(ref.Kind, ref.Namespace, ref.Name))
+				env.Applied.Remove(ref)
+				continue
+			}
+			out = append(out, target{ref: ref})
 		}
 	case a.Kind != "":
 		res, err := k8s.ResolveKind(c, a.Kind)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
@@ -469,4 +470,45 @@ func TestExecStdinNotRead(t *testing.T) {
 		t.Fatalf("took %v", d)
 	}
 	t.Logf("returned after %v", time.Since(start))
+}
+
+// Cleanup deletes what the run created and leaves what it found: a
+// ConfigMap that existed before is applied (updated) but survives
+// `delete: {applied: true}`; the one the run created is gone.
+func TestDeleteAppliedLeavesWhatExisted(t *testing.T) {
+	ns := namespace(t)
+	ctx := context.Background()
+	found := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "found", Namespace: ns}, Data: map[string]string{"owner": "team"}}
+	if _, err := clients.Typed.CoreV1().ConfigMaps(ns).Create(ctx, found, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	applied := &kube.AppliedSet{}
+	env := newEnv(t, ns, applied)
+	manifest := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: found}\ndata: {touched: \"yes\"}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: created}\n"
+	out := mustRun(t, env, "apply", 30*time.Second, map[string]any{"manifest": manifest})
+	var created []string
+	for _, o := range out["objects"].([]any) {
+		m := o.(map[string]any)
+		created = append(created, fmt.Sprintf("%s=%v", m["name"], m["created"]))
+	}
+	if fmt.Sprint(created) != "[found=false created=true]" {
+		t.Fatalf("apply outputs: %v", created)
+	}
+	out = mustRun(t, env, "delete", 60*time.Second, map[string]any{"applied": true})
+	if fmt.Sprint(out["deleted"]) != fmt.Sprintf("[ConfigMap/%s/created]", ns) {
+		t.Fatalf("deleted %v", out["deleted"])
+	}
+	cm, err := clients.Typed.CoreV1().ConfigMaps(ns).Get(ctx, "found", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the ConfigMap that existed before the run: %v", err)
+	}
+	if cm.Data["owner"] != "team" || cm.Data["touched"] != "yes" {
+		t.Fatalf("found: data %v (want the team's key kept and the run's update applied)", cm.Data)
+	}
+	if _, err := clients.Typed.CoreV1().ConfigMaps(ns).Get(ctx, "created", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the ConfigMap the run created: %v, want NotFound", err)
+	}
+	if len(applied.List()) != 0 {
+		t.Fatalf("applied set keeps %v", applied.List())
+	}
 }

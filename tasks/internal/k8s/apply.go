@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
 
@@ -113,6 +115,18 @@ func Apply(ctx context.Context, c *kube.Clients, ms []Manifest, opts ApplyOption
 		unstructured.RemoveNestedField(obj.Object, "metadata", "creationTimestamp")
 		unstructured.RemoveNestedField(obj.Object, "status")
 		var ri = c.Dynamic.Resource(mapping.Resource)
+		existed, err := existsBefore(ctx, ri, ns, obj.GetName())
+		if err != nil {
+			if !apierrors.IsForbidden(err) {
+				return out, fmt.Errorf("%s: %w", m.Source, Classify(err, "get", what))
+			}
+			// Without the right to read it, assume it was there: cleanup
+			// must never delete what this run did not create.
+			existed = true
+			if opts.Logf != nil {
+				opts.Logf("cannot tell whether %s existed before (get is forbidden): cleanup will leave it", what)
+			}
+		}
 		var res *unstructured.Unstructured
 		// Server-side apply is idempotent: repeat it on transient errors.
 		err = Idempotent(ctx, func() (err error) {
@@ -130,10 +144,14 @@ func Apply(ctx context.Context, c *kube.Clients, ms []Manifest, opts ApplyOption
 			return out, fmt.Errorf("%s: %w", m.Source, Classify(err, "apply", what))
 		}
 		if opts.Logf != nil {
-			opts.Logf("applied %s", what)
+			if existed {
+				opts.Logf("applied %s (it existed: updated)", what)
+			} else {
+				opts.Logf("applied %s (created)", what)
+			}
 		}
 		out = append(out, Applied{
-			Ref:     kube.ObjectRef{GVR: mapping.Resource, Kind: gvk.Kind, Namespace: ns, Name: res.GetName(), UID: res.GetUID(), Task: opts.Task},
+			Ref:     kube.ObjectRef{GVR: mapping.Resource, Kind: gvk.Kind, Namespace: ns, Name: res.GetName(), UID: res.GetUID(), Task: opts.Task, Existed: existed},
 			Mapping: mapping, Object: res,
 		})
 		if gvk.Group == "apiextensions.k8s.io" && gvk.Kind == "CustomResourceDefinition" {
@@ -147,6 +165,28 @@ func Apply(ctx context.Context, c *kube.Clients, ms []Manifest, opts ApplyOption
 		}
 	}
 	return out, nil
+}
+
+// existsBefore reports whether the object is already there. Server-side
+// apply does not say whether it created the object (a 201 lost with a dropped
+// answer and repeated comes back as 200), so kbrun asks first: one GET per
+// object, so that cleanup deletes only what this run created.
+func existsBefore(ctx context.Context, ri dynamic.NamespaceableResourceInterface, ns, name string) (bool, error) {
+	exists := false
+	err := Idempotent(ctx, func() error {
+		var err error
+		if ns != "" {
+			_, err = ri.Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+		} else {
+			_, err = ri.Get(ctx, name, metav1.GetOptions{})
+		}
+		exists = err == nil
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return err
+	})
+	return exists, err
 }
 
 func isApplyConflict(err error) bool {
@@ -217,7 +257,7 @@ func RefString(r kube.ObjectRef) string {
 // {kind, namespace, name, uid} and a list of "kind/name" strings.
 func RefOutputs(refs []kube.ObjectRef) (objects []any, names []any) {
 	for _, r := range refs {
-		objects = append(objects, map[string]any{"kind": r.Kind, "namespace": r.Namespace, "name": r.Name, "uid": string(r.UID)})
+		objects = append(objects, map[string]any{"kind": r.Kind, "namespace": r.Namespace, "name": r.Name, "uid": string(r.UID), "created": !r.Existed})
 		names = append(names, strings.ToLower(r.Kind)+"/"+r.Name)
 	}
 	return objects, names
