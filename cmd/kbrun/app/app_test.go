@@ -257,3 +257,26 @@ tasks:
 		t.Fatal("a task ran although the cluster configuration is broken")
 	}
 }
+
+// kubectl's --profile/--profile-output write a pprof profile of the run;
+// an unknown profile name is a usage error.
+func TestProfileFlags(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"cpu", "heap"} {
+		file := filepath.Join(dir, name+".pprof")
+		if code, _, errOut := kbrun("plan", "../../../pipelines/kaniko-rootless.yaml", "--profile", name, "--profile-output", file); code != 0 {
+			t.Fatalf("--profile %s: exit %d: %s", name, code, errOut)
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// pprof profiles are gzipped protobufs.
+		if len(data) < 2 || data[0] != 0x1f || data[1] != 0x8b {
+			t.Errorf("--profile %s wrote %d bytes, not a gzipped profile", name, len(data))
+		}
+	}
+	if code, _, errOut := kbrun("version", "--profile", "bogus"); code != 2 || !strings.Contains(errOut, "--profile \"bogus\"") {
+		t.Errorf("--profile bogus: exit %d, %q; want 2 naming the flag", code, errOut)
+	}
+}

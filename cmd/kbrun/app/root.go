@@ -40,9 +40,13 @@ func Main(args []string, in io.Reader, out, errOut io.Writer) int {
 	streams := IO{In: in, Out: out, Err: errOut}
 	ctx, stop := signalContext(streams.Err)
 	defer stop()
-	cmd := NewRootCommand(ctx, streams)
+	prof := &profileFlags{}
+	cmd := newRootCommand(ctx, streams, prof)
 	cmd.SetArgs(args)
 	err := cmd.Execute()
+	if perr := prof.stop(); perr != nil && err == nil {
+		err = fmt.Errorf("writing the %s profile: %w", prof.name, perr)
+	}
 	if err == nil {
 		return exit.OK
 	}
@@ -116,6 +120,10 @@ func contexts(ctx context.Context) runContexts {
 
 // NewRootCommand builds the kbrun command tree.
 func NewRootCommand(ctx context.Context, streams IO) *cobra.Command {
+	return newRootCommand(ctx, streams, &profileFlags{})
+}
+
+func newRootCommand(ctx context.Context, streams IO, prof *profileFlags) *cobra.Command {
 	kubeFlags := genericclioptions.NewConfigFlags(true)
 	root := &cobra.Command{
 		Use:   "kbrun",
@@ -135,6 +143,8 @@ Exit codes: 0 success, 1 a task failed, 2 invalid pipeline or usage,
 	root.SetErr(streams.Err)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exit.UsageError{Err: err} })
 	kubeFlags.AddFlags(root.PersistentFlags())
+	prof.addFlags(root.PersistentFlags())
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return prof.start() }
 
 	root.AddCommand(
 		newRunCommand(streams, kubeFlags, false),
