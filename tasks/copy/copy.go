@@ -197,14 +197,10 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 
 func (a *action) run(ctx context.Context, env *task.Env, r *remote) (task.Outputs, error) {
 	out := task.Outputs{"files": []any{}, "bytes": int64(0), "attempts": 0, "pod": r.pod}
-	tools, err := r.probe(ctx)
-	if err != nil {
-		return out, err
-	}
 	var files []any
 	var total int64
 	if len(a.up) > 0 {
-		res, err := a.uploadAll(ctx, env, r, tools)
+		res, err := a.uploadAll(ctx, env, r)
 		out["attempts"] = res.attempts
 		if err != nil {
 			return out, err
@@ -213,6 +209,12 @@ func (a *action) run(ctx context.Context, env *task.Env, r *remote) (task.Output
 			files = append(files, f)
 		}
 		total += res.bytes
+	}
+	if len(a.down) > 0 {
+		if err := r.probe(ctx); err != nil {
+			out["files"], out["bytes"] = nonNil(files), total
+			return out, err
+		}
 	}
 	for _, d := range a.down {
 		n, got, err := a.downloadOne(ctx, env, r, d)
@@ -257,33 +259,32 @@ func (r *remote) run(ctx context.Context, argv []string, stdin interface{ Read([
 	return stdout.String(), stderr.String(), err
 }
 
-// tools are the programs found in the container.
-type tools struct {
-	sha256sum bool
+// probeScript exits 3 when the container has no tar. Run before a download
+// (tar -c), and to explain an upload whose sh could not be started.
+const probeScript = `command -v tar >/dev/null 2>&1 || exit 3; exit 0`
+
+func noTarError(r *remote) error {
+	return fmt.Errorf("%s has no tar program: kbrun copies by streaming a tar archive through tar in the container; use an image that has tar (e.g. a busybox or -debug variant)", r.where())
 }
 
-// probeScript prints which programs exist; exit 3 means no tar (checked up
-// front: without it the copy would die with exit 126/127 half way).
-const probeScript = `command -v tar >/dev/null 2>&1 || exit 3; command -v sha256sum >/dev/null 2>&1 && echo sha256sum; exit 0`
-
-func (r *remote) probe(ctx context.Context) (tools, error) {
-	stdout, stderr, err := r.run(ctx, []string{"sh", "-c", probeScript}, nil)
+func (r *remote) probe(ctx context.Context) error {
+	_, stderr, err := r.run(ctx, []string{"sh", "-c", probeScript}, nil)
 	switch code := k8s.ExitCode(err); {
 	case err == nil:
-		return tools{sha256sum: strings.Contains(stdout, "sha256sum")}, nil
+		return nil
 	case code == 3:
-		return tools{}, fmt.Errorf("%s has no tar program: kbrun copies by streaming a tar archive into `tar -x` in the container; use an image that has tar (e.g. a busybox or -debug variant)", r.where())
+		return noTarError(r)
 	case k8s.IsNotFoundInContainer(err):
 		// No shell: see whether tar itself is there.
 		_, _, terr := r.run(ctx, []string{"tar", "--help"}, nil)
 		if terr != nil && k8s.IsNotFoundInContainer(terr) && k8s.ExitCode(terr) < 0 {
-			return tools{}, fmt.Errorf("%s has neither sh nor tar: copying needs both (tar to unpack, sh to create directories); use an image that has them", r.where())
+			return fmt.Errorf("%s has neither sh nor tar: copying needs both (tar to unpack, sh to create directories); use an image that has them", r.where())
 		}
-		return tools{}, fmt.Errorf("%s has no sh: copying needs sh (to create directories) and tar", r.where())
+		return fmt.Errorf("%s has no sh: copying needs sh (to create directories) and tar", r.where())
 	default:
 		if code >= 0 {
-			return tools{}, fmt.Errorf("checking for tar in %s: exit code %d: %s", r.where(), code, strings.TrimSpace(stderr))
+			return fmt.Errorf("checking for tar in %s: exit code %d: %s", r.where(), code, strings.TrimSpace(stderr))
 		}
-		return tools{}, err
+		return err
 	}
 }

@@ -49,9 +49,6 @@ func (f *fakeContainer) Execute(ctx context.Context, r k8s.ExecRequest) error {
 		if f.noTar {
 			return &k8s.ExitError{Code: 3}
 		}
-		if !f.noSha {
-			fmt.Fprintln(r.Stdout, "sha256sum")
-		}
 		return nil
 	case argv[0] == "tar" && argv[1] == "--help":
 		if f.noTar {
@@ -59,6 +56,13 @@ func (f *fakeContainer) Execute(ctx context.Context, r k8s.ExecRequest) error {
 		}
 		return nil
 	case argv[0] == "sh" && argv[2] == extractScript:
+		if f.noShell {
+			return errors.New(`exec: "sh": executable file not found in $PATH`)
+		}
+		if f.noTar {
+			io.Copy(io.Discard, r.Stdin) // the script drains stdin
+			return &k8s.ExitError{Code: 3}
+		}
 		for _, d := range argv[4:] {
 			if err := os.MkdirAll(filepath.Join(f.root, d), 0o755); err != nil {
 				return err
@@ -75,7 +79,17 @@ func (f *fakeContainer) Execute(ctx context.Context, r k8s.ExecRequest) error {
 			short = true
 		}
 		return f.extract(r.Stdin, short)
-	case argv[0] == "sh" && strings.Contains(argv[2], "sha256sum"):
+	case argv[0] == "sh" && argv[2] == verifyScript && f.noSha:
+		fmt.Fprintln(r.Stdout, "size")
+		for _, p := range argv[4:] {
+			st, err := os.Stat(filepath.Join(f.root, p))
+			if err == nil {
+				fmt.Fprintf(r.Stdout, "%d  %s\n", st.Size(), p)
+			}
+		}
+		return nil
+	case argv[0] == "sh" && argv[2] == verifyScript:
+		fmt.Fprintln(r.Stdout, "sha256")
 		for _, p := range argv[4:] {
 			data, err := os.ReadFile(filepath.Join(f.root, p))
 			if err != nil {
@@ -84,14 +98,6 @@ func (f *fakeContainer) Execute(ctx context.Context, r k8s.ExecRequest) error {
 			}
 			sum := sha256.Sum256(data)
 			fmt.Fprintf(r.Stdout, "%s  %s\n", hex.EncodeToString(sum[:]), p)
-		}
-		return nil
-	case argv[0] == "sh" && strings.Contains(argv[2], "wc -c"):
-		for _, p := range argv[4:] {
-			st, err := os.Stat(filepath.Join(f.root, p))
-			if err == nil {
-				fmt.Fprintf(r.Stdout, "%d  %s\n", st.Size(), p)
-			}
 		}
 		return nil
 	case argv[0] == "tar" && argv[1] == "-cf":
@@ -231,6 +237,10 @@ func TestUploadKeepsModesAndCreatesParents(t *testing.T) {
 	if !strings.Contains(extract[2], "tar -xof - -C /;") || fmt.Sprint(extract[4:]) != "[/workspace /workspace/deep]" {
 		t.Fatalf("extract command %q", extract)
 	}
+	// Two execs in all: unpack (with the tar check), then verify.
+	if len(fc.calls) != 2 {
+		t.Fatalf("%d execs, want 2: %q", len(fc.calls), fc.calls)
+	}
 }
 
 func TestUploadRetriesWhenStdinArrivesEmpty(t *testing.T) {
@@ -287,8 +297,10 @@ func TestMissingTarFailsClearly(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "tar") || task.IsRetryable(err) {
 			t.Fatalf("err = %v", err)
 		}
-		if len(fc.calls) > 2 {
-			t.Fatalf("went on after the probe: %q", fc.calls)
+		// No tar: the extract exec says so (exit 3) and nothing follows;
+		// no sh: the probe (sh, then tar --help) explains which is missing.
+		if len(fc.calls) > 3 {
+			t.Fatalf("went on after finding tar missing: %q", fc.calls)
 		}
 	}
 }
