@@ -61,7 +61,7 @@ bench:
 
 # kbrun vs the kubectl script of the seed procedure, N alternating runs on the
 # local cluster (brought up if needed, like make test); writes bench-results.md.
-BENCH_RUNS ?= 5
+BENCH_RUNS ?= 9
 bench-compare:
 	$(CLUSTER)/with-cluster.sh $(GO) run ./test/bench -n $(BENCH_RUNS) -o bench-results.md
 

@@ -3,7 +3,7 @@
 # careful engineer scripts it with kubectl: no artificial sleeps, each wait
 # done by kubectl itself. Used by the benchmark as kbrun's comparison.
 #
-#   seed-procedure.sh NAMESPACE RUN_ID
+#   seed-procedure.sh NAMESPACE RUN_ID     (NAMESPACE must exist)
 # Env: KUBECONFIG, PUSH_REGISTRY, PULL_REGISTRY, KUBECTL (default kubectl),
 #      STEPS_FILE (each step appends "NAME START_MS END_MS").
 set -euo pipefail
@@ -23,7 +23,6 @@ step() { local name=$1; shift; local s; s=$(now); "$@"; echo "$name $s $(now)" >
 
 sed "s/__NS__/$NS/" "$HERE/manifests/builder.yaml" >"$WORK/builder.yaml"
 
-create_ns() { k create namespace "$NS" >/dev/null; }
 apply_builder() { k apply -f "$WORK/builder.yaml" >/dev/null; }
 wait_builder() { k -n "$NS" rollout status deployment/kaniko-rootless-demo-deployment --timeout=120s >/dev/null; }
 compile() {
@@ -47,7 +46,8 @@ build() {
 }
 deploy_test() {
   sed -e "s/__NS__/$NS/" -e "s|__IMAGE__|$PULL_REGISTRY/new-kaniko-rootless-image@$DIGEST|" \
-    "$HERE/manifests/test-deployment.yaml" | k apply -f - >/dev/null
+    "$HERE/manifests/test-deployment.yaml" >"$WORK/test-deployment.yaml"
+  k apply -f "$WORK/test-deployment.yaml" >/dev/null
   k -n "$NS" rollout status deployment/test-kaniko-rootless-deployment --timeout=120s >/dev/null
 }
 logs() {
@@ -62,9 +62,11 @@ logs() {
   echo "log lines never appeared" >&2
   return 1
 }
-cleanup() { k delete namespace "$NS" --wait=true >/dev/null; }
+# Delete what the procedure applied and wait until it is gone (kubectl
+# delete waits by default). The namespace is the team's (the seed's "ones"
+# exists before and after): it is not the procedure's to create or delete.
+cleanup() { k delete -f "$WORK/builder.yaml" -f "$WORK/test-deployment.yaml" --wait=true >/dev/null; }
 
-step namespace create_ns
 step apply apply_builder
 step builder wait_builder
 step compile compile
