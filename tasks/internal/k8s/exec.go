@@ -164,9 +164,11 @@ func (e *ClientExecutor) executor(req *rest.Request, stdin bool) (remotecommand.
 		return nil, err
 	}
 	if e.Protocol == SPDYFirst {
-		// Any refused SPDY upgrade goes on to WebSocket: a server without
-		// SPDY works, and a refusal for another reason (forbidden, no such
-		// pod) comes back from WebSocket as a typed Status.
+		// A refused SPDY upgrade goes on to WebSocket (a server or proxy
+		// without SPDY), except for lack of rights: SPDY's answer names the
+		// missing verb ("cannot create resource pods/exec"), while the
+		// WebSocket refusal that would replace it can carry no reason at
+		// all (measured on v1.37 with get but not create).
 		return remotecommand.NewFallbackExecutor(s, w, spdyRefused)
 	}
 	fallback := func(err error) bool {
@@ -177,9 +179,14 @@ func (e *ClientExecutor) executor(req *rest.Request, stdin bool) (remotecommand.
 }
 
 // spdyRefused reports whether err is the SPDY client's untyped "unable to
-// upgrade connection: ..." (the command never started).
+// upgrade connection: ..." (the command never started) for another reason
+// than missing rights.
 func spdyRefused(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "unable to upgrade connection")
+	if err == nil {
+		return false
+	}
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "unable to upgrade connection") && !strings.Contains(msg, "forbidden") && !strings.Contains(msg, "unauthorized")
 }
 
 // neverStarted reports whether an exec error happened before the remote

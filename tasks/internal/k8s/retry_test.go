@@ -60,12 +60,14 @@ func TestNeverStarted(t *testing.T) {
 	}
 }
 
-// SPDYFirst goes on to WebSocket for every refused SPDY upgrade (the
-// client's untyped message), never for a stream that started.
+// SPDYFirst goes on to WebSocket for a refused SPDY upgrade (the client's
+// untyped message), but not for missing rights (SPDY's message names the
+// verb) and never for a stream that started.
 func TestSPDYRefused(t *testing.T) {
 	for err, want := range map[error]bool{
 		fmt.Errorf("unable to upgrade connection: unable to read error from server response"):                          true,
-		fmt.Errorf(`unable to upgrade connection: pods "p" is forbidden: User "u" cannot create resource "pods/exec"`): true,
+		fmt.Errorf(`unable to upgrade connection: pods "p" is forbidden: User "u" cannot create resource "pods/exec"`): false,
+		fmt.Errorf("unable to upgrade connection: Unauthorized"):                                                       false,
 		fmt.Errorf("unable to upgrade connection: 404 page not found"):                                                 true,
 		errors.New("command terminated with exit code 1"):                                                              false,
 		errors.New("error reading from error stream: EOF"):                                                             false,
