@@ -34,8 +34,10 @@ func TestClientGoStdinNotReadProtocols(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			done := make(chan error, 1)
 			go func() {
-				var out bytes.Buffer
-				done <- ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: bytes.NewReader(make([]byte, 64<<20)), Stdout: &out, Stderr: &out})
+				// Separate buffers: client-go writes stdout and stderr from
+				// two goroutines.
+				var out, errOut bytes.Buffer
+				done <- ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: bytes.NewReader(make([]byte, 64<<20)), Stdout: &out, Stderr: &errOut})
 			}()
 			var err error
 			select {
