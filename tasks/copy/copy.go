@@ -10,9 +10,11 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
@@ -192,7 +194,56 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 		ex = &k8s.ClientExecutor{Clients: c, Protocol: k8s.SPDYFirst}
 	}
 	r := &remote{ex: ex, ns: ns, pod: pod.Name, container: container}
-	return a.run(ctx, env, r)
+	out, err := a.run(ctx, env, r)
+	if err != nil && !task.IsRetryable(err) && streamBroke(err) {
+		// Every step of a copy can be repeated (unpacking overwrites,
+		// the rest reads), so a broken stream is worth another attempt.
+		err = task.Retryable(err)
+	}
+	return out, err
+}
+
+// streamBroke reports whether an exec failed without an exit status for
+// another reason than missing rights, a missing pod or a missing program:
+// its connection or stream broke (SPDY reports a dropped upgrade only as
+// text, "error sending request: ... unexpected EOF").
+func streamBroke(err error) bool {
+	if err == nil || k8s.ExitCode(err) >= 0 || k8s.IsNotFoundInContainer(err) {
+		return false
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var missing *missingToolError
+	if errors.As(err, &missing) {
+		return false
+	}
+	msg := strings.ToLower(err.Error())
+	for _, final := range []string{"forbidden", "unauthorized", "not found"} {
+		if strings.Contains(msg, final) {
+			return false
+		}
+	}
+	return true
+}
+
+// runRepeated runs a command that only reads (probe, verify), repeating it
+// when its stream broke: up to 3 times, 100 then 200 ms apart.
+func (r *remote) runRepeated(ctx context.Context, argv []string) (string, string, error) {
+	wait := 100 * time.Millisecond
+	for i := 1; ; i++ {
+		stdout, stderr, err := r.run(ctx, argv, nil)
+		if err == nil || i == 3 || !streamBroke(err) {
+			return stdout, stderr, err
+		}
+		task.NoticeRetry(ctx, i, err)
+		select {
+		case <-ctx.Done():
+			return stdout, stderr, err
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
 }
 
 func (a *action) run(ctx context.Context, env *task.Env, r *remote) (task.Outputs, error) {
@@ -263,12 +314,17 @@ func (r *remote) run(ctx context.Context, argv []string, stdin interface{ Read([
 // (tar -c), and to explain an upload whose sh could not be started.
 const probeScript = `command -v tar >/dev/null 2>&1 || exit 3; exit 0`
 
+// missingToolError is a container without tar or sh: final.
+type missingToolError struct{ msg string }
+
+func (e *missingToolError) Error() string { return e.msg }
+
 func noTarError(r *remote) error {
-	return fmt.Errorf("%s has no tar program: kbrun copies by streaming a tar archive through tar in the container; use an image that has tar (e.g. a busybox or -debug variant)", r.where())
+	return &missingToolError{fmt.Sprintf("%s has no tar program: kbrun copies by streaming a tar archive through tar in the container; use an image that has tar (e.g. a busybox or -debug variant)", r.where())}
 }
 
 func (r *remote) probe(ctx context.Context) error {
-	_, stderr, err := r.run(ctx, []string{"sh", "-c", probeScript}, nil)
+	_, stderr, err := r.runRepeated(ctx, []string{"sh", "-c", probeScript})
 	switch code := k8s.ExitCode(err); {
 	case err == nil:
 		return nil
@@ -278,9 +334,9 @@ func (r *remote) probe(ctx context.Context) error {
 		// No shell: see whether tar itself is there.
 		_, _, terr := r.run(ctx, []string{"tar", "--help"}, nil)
 		if terr != nil && k8s.IsNotFoundInContainer(terr) && k8s.ExitCode(terr) < 0 {
-			return fmt.Errorf("%s has neither sh nor tar: copying needs both (tar to unpack, sh to create directories); use an image that has them", r.where())
+			return &missingToolError{fmt.Sprintf("%s has neither sh nor tar: copying needs both (tar to unpack, sh to create directories); use an image that has them", r.where())}
 		}
-		return fmt.Errorf("%s has no sh: copying needs sh (to create directories) and tar", r.where())
+		return &missingToolError{fmt.Sprintf("%s has no sh: copying needs sh (to create directories) and tar", r.where())}
 	default:
 		if code >= 0 {
 			return fmt.Errorf("checking for tar in %s: exit code %d: %s", r.where(), code, strings.TrimSpace(stderr))

@@ -23,14 +23,16 @@ import (
 // fakeContainer is a stub of the remote-exec seam: a container whose file
 // system is a temp folder, with tar/sha256sum behaviour in Go.
 type fakeContainer struct {
-	t         *testing.T
-	root      string
-	noTar     bool
-	noSha     bool
-	noShell   bool
-	emptyOnce int    // this many first extractions see empty stdin (the race)
-	shortOnce int    // this many first extractions are cut short but exit 0
-	evil      []byte // tar -c returns this archive instead
+	t           *testing.T
+	root        string
+	noTar       bool
+	noSha       bool
+	noShell     bool
+	emptyOnce   int    // this many first extractions see empty stdin (the race)
+	dropVerify  int    // this many first verify execs lose their connection
+	dropExtract int    // this many first extractions lose their connection
+	shortOnce   int    // this many first extractions are cut short but exit 0
+	evil        []byte // tar -c returns this archive instead
 
 	mu    sync.Mutex
 	calls [][]string
@@ -55,6 +57,13 @@ func (f *fakeContainer) Execute(ctx context.Context, r k8s.ExecRequest) error {
 			return errors.New(`exec: "tar": executable file not found in $PATH`)
 		}
 		return nil
+	case argv[0] == "sh" && argv[2] == extractScript && f.dropExtract > 0:
+		f.dropExtract--
+		io.CopyN(io.Discard, r.Stdin, 512)
+		return errors.New(`error sending request: Post "https://apiserver/api/v1/namespaces/ones/pods/builder/exec": unexpected EOF`)
+	case argv[0] == "sh" && argv[2] == verifyScript && f.dropVerify > 0:
+		f.dropVerify--
+		return errors.New(`error sending request: Post "https://apiserver/api/v1/namespaces/ones/pods/builder/exec": unexpected EOF`)
 	case argv[0] == "sh" && argv[2] == extractScript:
 		if f.noShell {
 			return errors.New(`exec: "sh": executable file not found in $PATH`)
@@ -467,4 +476,49 @@ func TestPrepareRejects(t *testing.T) {
 
 func walkNoFollow(root string, fn filepath.WalkFunc) error {
 	return filepath.Walk(root, fn) // Walk uses Lstat: symlinks are not followed
+}
+
+// A dropped exec connection (SPDY reports it only as text) is repeated:
+// verify and probe as requests, the upload by sending again; a copy that
+// still fails on a broken stream is retryable for the engine. Missing tools
+// and rights are not.
+func TestBrokenStreamsAreRepeated(t *testing.T) {
+	dir := localTree(t)
+	up := map[string]any{"files": []any{map[string]any{"from": "prog", "to": "/w/prog"}}}
+	for _, tc := range []struct {
+		name         string
+		fc           *fakeContainer
+		wantErr      bool
+		wantAttempts int
+	}{
+		{"verify dropped twice", &fakeContainer{dropVerify: 2}, false, 1},
+		{"upload dropped once", &fakeContainer{dropExtract: 1}, false, 2},
+		{"upload dropped every time", &fakeContainer{dropExtract: 9}, true, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.fc.t, tc.fc.root = t, t.TempDir()
+			a := newAction(t, dir, up)
+			out, err := a.run(context.Background(), env(), &remote{ex: tc.fc, ns: "ones", pod: "builder", container: "c"})
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v", err)
+			}
+			if err != nil && !task.IsRetryable(err) {
+				t.Errorf("a copy failing on broken streams is not retryable: %v", err)
+			}
+			if out["attempts"] != tc.wantAttempts {
+				t.Errorf("attempts = %v, want %d", out["attempts"], tc.wantAttempts)
+			}
+		})
+	}
+	for _, err := range []error{
+		errors.New(`unable to upgrade connection: pods "builder" is forbidden: User "u" cannot create resource "pods/exec"`),
+		errors.New(`pods "builder" not found`),
+		&missingToolError{"container c has no tar program"},
+		&k8s.ExitError{Code: 2},
+		context.DeadlineExceeded,
+	} {
+		if streamBroke(err) {
+			t.Errorf("streamBroke(%v) = true, want false", err)
+		}
+	}
 }

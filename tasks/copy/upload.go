@@ -83,7 +83,7 @@ func (e *errShortStdin) Unwrap() error { return e.err }
 
 func retryableCopy(err error) bool {
 	var s *errShortStdin
-	return errors.As(err, &s) || k8s.IsTransient(err)
+	return errors.As(err, &s) || k8s.IsTransient(err) || streamBroke(err)
 }
 
 // extractScript checks for tar (exit 3 without it: Skaffold's exit-126
@@ -256,7 +256,7 @@ func verify(ctx context.Context, r *remote, ups []upload, entries []*entry) ([]u
 		// Through sh, so that sha256sum is found as a shell finds it
 		// (busybox sh runs its applets without a PATH entry).
 		argv := append([]string{"sh", "-c", verifyScript, "kbrun-verify"}, paths...)
-		stdout, _, err := r.run(ctx, argv, nil)
+		stdout, _, err := r.runRepeated(ctx, argv)
 		if err != nil && k8s.ExitCode(err) < 0 {
 			return nil, "", fmt.Errorf("verifying the copy in %s: %w", r.where(), err)
 		}
