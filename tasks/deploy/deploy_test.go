@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"strings"
@@ -15,9 +16,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	dynfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/kubernetes/scheme"
+	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
@@ -127,6 +130,39 @@ func TestWaitTimeoutSaysWhy(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%s", want, err)
 		}
+	}
+}
+
+// A rollout that times out while the API server refuses every list and
+// watch says so, with the server's error, instead of only the last status.
+func TestWaitTimeoutNamesAnUnreachableServer(t *testing.T) {
+	w, dyn, typed := newWaiter(t, deployment(1, 1, 1, 1, 0))
+	refuse := func(clienttesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New(`Get "https://10.250.250.1:6443/apis/apps/v1/namespaces/ones/deployments": dial tcp 10.250.250.1:6443: connect: connection refused`)
+	}
+	dyn.PrependReactor("list", "*", refuse)
+	dyn.PrependWatchReactor("*", func(clienttesting.Action) (bool, watch.Interface, error) {
+		return true, nil, errors.New("connection refused")
+	})
+	typed.PrependReactor("list", "*", refuse)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := w.wait(ctx)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"was not rolled out before the task timeout", "the API server has not answered list/watch requests for", "connect: connection refused", "no pods seen (the API server did not answer)"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%s", want, err)
+		}
+	}
+	// A server that answers leaves no such line (TestWaitTimeoutSaysWhy's
+	// case): checked here on the same code path.
+	w2, _, _ := newWaiter(t, deployment(1, 1, 1, 1, 0))
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel2()
+	if _, err := w2.wait(ctx2); err == nil || strings.Contains(err.Error(), "has not answered") {
+		t.Errorf("answering server: %v", err)
 	}
 }
 

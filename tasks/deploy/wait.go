@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -66,6 +67,48 @@ type waiter struct {
 	pods   map[string]*corev1.Pod
 	rsRev  map[string]string // ReplicaSet name -> revision annotation
 	now    func() time.Time
+	api    apiTrouble
+}
+
+// apiTrouble remembers since when the API server refuses the waiter's list
+// and watch requests (informers retry those silently), so that a rollout
+// that times out while the server is unreachable says so.
+type apiTrouble struct {
+	mu    sync.Mutex
+	since time.Time
+	err   error
+}
+
+func (t *apiTrouble) record(ctx context.Context, err error, now time.Time) {
+	if ctx.Err() != nil {
+		return // the informer stopping, not the server failing
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err == nil {
+		t.since, t.err = time.Time{}, nil
+		return
+	}
+	if t.since.IsZero() {
+		t.since = now
+	}
+	t.err = err
+}
+
+func (t *apiTrouble) failing() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.err != nil
+}
+
+// describe says how long the API server has been failing, or "".
+func (t *apiTrouble) describe(now time.Time) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.err == nil {
+		return ""
+	}
+	return fmt.Sprintf("; the API server has not answered list/watch requests for %s (latest error: %v)", now.Sub(t.since).Round(100*time.Millisecond), t.err)
 }
 
 func (w *waiter) what() string {
@@ -87,11 +130,15 @@ func (w *waiter) wait(ctx context.Context) (result, error) {
 	_, _, objW, objDone := watchtools.NewIndexerInformerWatcher(cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = nameSel
-			return ri.List(ctx, o)
+			l, err := ri.List(ctx, o)
+			w.api.record(ctx, err, w.now())
+			return l, err
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.FieldSelector = nameSel
-			return ri.Watch(ctx, o)
+			wi, err := ri.Watch(ctx, o)
+			w.api.record(ctx, err, w.now())
+			return wi, err
 		},
 	}, ri), &unstructured.Unstructured{})
 	defer func() { objW.Stop(); <-objDone }()
@@ -104,11 +151,15 @@ func (w *waiter) wait(ctx context.Context) (result, error) {
 	_, _, podW, podDone := watchtools.NewIndexerInformerWatcher(cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.LabelSelector = sel.String()
-			return pods.List(ctx, o)
+			l, err := pods.List(ctx, o)
+			w.api.record(ctx, err, w.now())
+			return l, err
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.LabelSelector = sel.String()
-			return pods.Watch(ctx, o)
+			wi, err := pods.Watch(ctx, o)
+			w.api.record(ctx, err, w.now())
+			return wi, err
 		},
 	}, pods), &corev1.Pod{})
 	defer func() { podW.Stop(); <-podDone }()
@@ -444,7 +495,7 @@ func (w *waiter) timeoutError(ctx context.Context) error {
 	if status == "" {
 		status = "no status observed yet"
 	}
-	err := fmt.Errorf("%s was not rolled out before the task timeout: %s", w.what(), status)
+	err := fmt.Errorf("%s was not rolled out before the task timeout: %s%s", w.what(), status, w.api.describe(w.now()))
 	return w.withPods(ctx, fmt.Errorf("%w (%w)", err, ctx.Err()))
 }
 
@@ -453,6 +504,9 @@ func (w *waiter) timeoutError(ctx context.Context) error {
 func (w *waiter) withPods(ctx context.Context, err error) error {
 	pods := w.sortedPods()
 	if len(pods) == 0 {
+		if w.api.failing() {
+			return fmt.Errorf("%w\nno pods seen (the API server did not answer)", err)
+		}
 		return fmt.Errorf("%w\nno pods were created", err)
 	}
 	var b strings.Builder
