@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"path"
 	"strings"
-	"time"
 
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
@@ -228,22 +227,16 @@ func streamBroke(err error) bool {
 }
 
 // runRepeated runs a command that only reads (probe, verify), repeating it
-// when its stream broke: up to 3 times, 100 then 200 ms apart.
-func (r *remote) runRepeated(ctx context.Context, argv []string) (string, string, error) {
-	wait := 100 * time.Millisecond
-	for i := 1; ; i++ {
-		stdout, stderr, err := r.run(ctx, argv, nil)
-		if err == nil || i == 3 || !streamBroke(err) {
-			return stdout, stderr, err
+// as an idempotent request when its stream broke.
+func (r *remote) runRepeated(ctx context.Context, argv []string) (stdout, stderr string, err error) {
+	_ = k8s.Idempotent(ctx, func() error {
+		stdout, stderr, err = r.run(ctx, argv, nil)
+		if streamBroke(err) {
+			return task.Retryable(err)
 		}
-		task.NoticeRetry(ctx, i, err)
-		select {
-		case <-ctx.Done():
-			return stdout, stderr, err
-		case <-time.After(wait):
-		}
-		wait *= 2
-	}
+		return err
+	})
+	return stdout, stderr, err
 }
 
 func (a *action) run(ctx context.Context, env *task.Env, r *remote) (task.Outputs, error) {

@@ -293,33 +293,16 @@ func (a *action) targets(ctx context.Context, env *task.Env, c *kube.Clients, ns
 // waitGone waits by watch until the object is gone (or replaced by another
 // object with a new UID).
 func waitGone(ctx context.Context, c *kube.Clients, ref kube.ObjectRef) error {
-	ri := c.Dynamic.Resource(ref.GVR)
+	ri := k8s.Scoped(c.Dynamic.Resource(ref.GVR), ref.Namespace)
 	// Most objects are gone as soon as the delete returns (no finalizers,
 	// background propagation): one GET says so. Starting a watch costs
 	// about 100 ms here (the API server waits for its cache to be fresh
 	// before the initial list), so it is only started for what is left.
-	var obj *unstructured.Unstructured
-	err := k8s.Idempotent(ctx, func() (err error) {
-		if ref.Namespace != "" {
-			obj, err = ri.Namespace(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-		} else {
-			obj, err = ri.Get(ctx, ref.Name, metav1.GetOptions{})
-		}
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return err
-	})
+	obj, err := k8s.GetIfExists(ctx, ri, ref.Name)
 	if err == nil && (obj == nil || (ref.UID != "" && obj.GetUID() != ref.UID)) {
 		return nil
 	}
-	var lw cache.ListerWatcher
-	fs := fields.OneTermEqualSelector("metadata.name", ref.Name).String()
-	if ref.Namespace != "" {
-		lw = k8s.ListWatch(ri.Namespace(ref.Namespace), fs, "")
-	} else {
-		lw = k8s.ListWatch(ri, fs, "")
-	}
+	lw := k8s.ListWatch(ri, fields.OneTermEqualSelector("metadata.name", ref.Name).String(), "")
 	gone := func(s cache.Store) bool {
 		for _, o := range s.List() {
 			u, ok := o.(*unstructured.Unstructured)

@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
 
@@ -114,8 +113,12 @@ func Apply(ctx context.Context, c *kube.Clients, ms []Manifest, opts ApplyOption
 		unstructured.RemoveNestedField(obj.Object, "metadata", "uid")
 		unstructured.RemoveNestedField(obj.Object, "metadata", "creationTimestamp")
 		unstructured.RemoveNestedField(obj.Object, "status")
-		var ri = c.Dynamic.Resource(mapping.Resource)
-		existed, err := existsBefore(ctx, ri, ns, obj.GetName())
+		ri := Scoped(c.Dynamic.Resource(mapping.Resource), ns)
+		// Server-side apply does not say whether it created the object (a
+		// 201 whose answer was dropped comes back as 200 when repeated), so
+		// kbrun asks first: cleanup deletes only what this run created.
+		before, err := GetIfExists(ctx, ri, obj.GetName())
+		existed := before != nil
 		if err != nil {
 			if !apierrors.IsForbidden(err) {
 				return out, fmt.Errorf("%s: %w", m.Source, Classify(err, "get", what))
@@ -130,11 +133,7 @@ func Apply(ctx context.Context, c *kube.Clients, ms []Manifest, opts ApplyOption
 		var res *unstructured.Unstructured
 		// Server-side apply is idempotent: repeat it on transient errors.
 		err = Idempotent(ctx, func() (err error) {
-			if ns != "" {
-				res, err = ri.Namespace(ns).Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.Force})
-			} else {
-				res, err = ri.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.Force})
-			}
+			res, err = ri.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.Force})
 			return err
 		})
 		if err != nil {
@@ -165,28 +164,6 @@ func Apply(ctx context.Context, c *kube.Clients, ms []Manifest, opts ApplyOption
 		}
 	}
 	return out, nil
-}
-
-// existsBefore reports whether the object is already there. Server-side
-// apply does not say whether it created the object (a 201 lost with a dropped
-// answer and repeated comes back as 200), so kbrun asks first: one GET per
-// object, so that cleanup deletes only what this run created.
-func existsBefore(ctx context.Context, ri dynamic.NamespaceableResourceInterface, ns, name string) (bool, error) {
-	exists := false
-	err := Idempotent(ctx, func() error {
-		var err error
-		if ns != "" {
-			_, err = ri.Namespace(ns).Get(ctx, name, metav1.GetOptions{})
-		} else {
-			_, err = ri.Get(ctx, name, metav1.GetOptions{})
-		}
-		exists = err == nil
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return err
-	})
-	return exists, err
 }
 
 func isApplyConflict(err error) bool {

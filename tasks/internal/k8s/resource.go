@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
@@ -93,6 +95,30 @@ func ResourceClient(c *kube.Clients, r Resource, ns string) dynamic.ResourceInte
 		return c.Dynamic.Resource(r.GVR).Namespace(ns)
 	}
 	return c.Dynamic.Resource(r.GVR)
+}
+
+// Scoped is ri in namespace ns, or ri itself for cluster-scoped objects
+// (ns empty).
+func Scoped(ri dynamic.NamespaceableResourceInterface, ns string) dynamic.ResourceInterface {
+	if ns != "" {
+		return ri.Namespace(ns)
+	}
+	return ri
+}
+
+// GetIfExists reads one object, repeating the GET on transient errors; an
+// object that is not there is (nil, nil).
+func GetIfExists(ctx context.Context, ri dynamic.ResourceInterface, name string) (*unstructured.Unstructured, error) {
+	var obj *unstructured.Unstructured
+	err := Idempotent(ctx, func() (err error) {
+		obj, err = ri.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			obj = nil
+			return nil
+		}
+		return err
+	})
+	return obj, err
 }
 
 // ListWatch builds a ListerWatcher over ri with fixed field and label
