@@ -205,10 +205,15 @@ func neverStarted(err error) bool {
 		return up.Cause != nil && IsTransient(up.Cause)
 	}
 	msg := strings.ToLower(err.Error())
-	if !strings.Contains(msg, "unable to upgrade connection") || strings.Contains(msg, "forbidden") || strings.Contains(msg, "unauthorized") {
+	// SPDY's "error sending request: ..." is a request that got no answer:
+	// the client never had the upgraded connection, and the runtime runs the
+	// command only once the client has opened its streams on it
+	// (cri-streaming's ServeExec), so the command did not start.
+	refused := strings.Contains(msg, "unable to upgrade connection") || strings.Contains(msg, "error sending request:")
+	if !refused || strings.Contains(msg, "forbidden") || strings.Contains(msg, "unauthorized") {
 		return false
 	}
-	for _, s := range []string{"unavailable", "too many requests", "internal server error", "timeout", "connection reset", "eof", "try again"} {
+	for _, s := range []string{"unavailable", "too many requests", "internal server error", "timeout", "connection reset", "connection refused", "broken pipe", "eof", "try again"} {
 		if strings.Contains(msg, s) {
 			return true
 		}

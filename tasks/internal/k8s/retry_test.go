@@ -53,6 +53,10 @@ func TestNeverStarted(t *testing.T) {
 		fmt.Errorf(`unable to upgrade connection: pods "p" is forbidden: User "u" cannot create resource "pods/exec"`): false,
 		errors.New("command terminated with exit code 1"):                                                              false,
 		fmt.Errorf("websocket: close 1006 (abnormal closure)"):                                                         false,
+		// SPDY's dial failed before any answer: the command never ran.
+		errors.New(`error sending request: Post "https://127.0.0.1:41647/api/v1/namespaces/ns/pods/p/exec?command=x": unexpected EOF`): true,
+		errors.New(`error sending request: Post "https://h/exec": dial tcp 10.0.0.1:6443: connect: connection refused`):                true,
+		errors.New("error reading from error stream: next reader: unexpected EOF"):                                                     false,
 	} {
 		if got := neverStarted(err); got != want {
 			t.Errorf("neverStarted(%q) = %v", err, got)
