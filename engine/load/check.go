@@ -29,11 +29,11 @@ func (c *checker) newErr(pos pipeline.Pos, path []string, msg string) *pipeline.
 }
 
 func (c *checker) errAt(path []string, format string, args ...any) {
-	c.errs.add(c.newErr(c.sm.Value(path), path, fmt.Sprintf(format, args...)))
+	c.errs.Add(c.newErr(c.sm.Value(path), path, fmt.Sprintf(format, args...)))
 }
 
 func (c *checker) errAtKey(path []string, format string, args ...any) {
-	c.errs.add(c.newErr(c.sm.Key(path), path, fmt.Sprintf(format, args...)))
+	c.errs.Add(c.newErr(c.sm.Key(path), path, fmt.Sprintf(format, args...)))
 }
 
 func sub(path []string, toks ...string) []string {
@@ -63,16 +63,7 @@ func (c *checker) build(tree any) *pipeline.Pipeline {
 			return pi.Line < pj.Line || pi.Line == pj.Line && pi.Col < pj.Col
 		})
 		for _, n := range names {
-			v := pipeline.Var{Name: n, Path: []string{"vars", n}}
-			if long, ok := vars[n].(map[string]any); ok {
-				v.Path = sub(v.Path, "default")
-				v.Default = long["default"]
-				v.Description, _ = long["description"].(string)
-				v.Secret, _ = long["secret"].(bool)
-			} else {
-				v.Default = vars[n]
-			}
-			p.Vars = append(p.Vars, v)
+			p.Vars = append(p.Vars, c.variable(n, vars[n]))
 		}
 	}
 	p.Defaults.Timeout = pipeline.DefaultTimeout
@@ -248,6 +239,7 @@ func (c *checker) semantic(p *pipeline.Pipeline) {
 	}
 
 	// Templates outside tasks: namespace and var defaults.
+	c.varCycles(p)
 	c.templates([]string{"namespace"}, p.Namespace, sc, "")
 	for _, v := range p.Vars {
 		c.templatesTree(v.Path, v.Default, sc, "vars")

@@ -9,18 +9,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"unicode/utf8"
 
-	"github.com/hashicorp/go-multierror"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/kbrun/kbrun/engine/pipeline"
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/engine/vars"
 	"github.com/kbrun/kbrun/schemas"
 )
 
@@ -65,19 +61,13 @@ func (l *Loader) Registry() *task.Registry { return l.reg }
 
 // Load reads and validates the pipeline file at path.
 func (l *Loader) Load(path string) (*pipeline.Pipeline, error) {
-	f, err := os.Open(path)
+	// A named pipe or a device would block or never end: only regular
+	// files are read.
+	data, err := vars.ReadRegular(path, pipeline.MaxFileSize)
 	if err != nil {
-		return nil, &Errors{errs: []*pipeline.Error{{File: path, Pos: pipeline.Pos{Line: 0, Col: 0}, Msg: "cannot read pipeline file: " + unwrapPathError(err)}}}
+		return nil, oneError(&pipeline.Error{File: path, Pos: pipeline.Pos{Line: 1, Col: 1}, Msg: "cannot read pipeline file: " + err.Error()})
 	}
-	defer f.Close()
-	// Read one byte past the limit so an oversized file is told apart
-	// without reading all of it.
-	data := make([]byte, 0, 64<<10)
-	buf := bytes.NewBuffer(data)
-	if _, err := buf.ReadFrom(io.LimitReader(f, pipeline.MaxFileSize+1)); err != nil {
-		return nil, &Errors{errs: []*pipeline.Error{{File: path, Msg: "cannot read pipeline file: " + err.Error()}}}
-	}
-	return l.LoadBytes(path, buf.Bytes())
+	return l.LoadBytes(path, data)
 }
 
 // LoadBytes validates data as the pipeline file named file (used for
@@ -85,24 +75,24 @@ func (l *Loader) Load(path string) (*pipeline.Pipeline, error) {
 func (l *Loader) LoadBytes(file string, data []byte) (*pipeline.Pipeline, error) {
 	errs := &Errors{}
 	if len(data) > pipeline.MaxFileSize {
-		errs.add(&pipeline.Error{File: file, Pos: pipeline.Pos{Line: 1, Col: 1}, Msg: fmt.Sprintf("file is larger than %d bytes, the limit for a pipeline file", pipeline.MaxFileSize)})
+		errs.Add(&pipeline.Error{File: file, Pos: pipeline.Pos{Line: 1, Col: 1}, Msg: fmt.Sprintf("file is larger than %d bytes, the limit for a pipeline file", pipeline.MaxFileSize)})
 		return nil, errs
 	}
 	if !utf8.Valid(data) || bytes.IndexByte(data, 0) >= 0 {
-		errs.add(&pipeline.Error{File: file, Pos: firstBadByte(data), Msg: "file is not UTF-8 text (binary data?)"})
+		errs.Add(&pipeline.Error{File: file, Pos: firstBadByte(data), Msg: "file is not UTF-8 text (binary data?)"})
 		return nil, errs
 	}
 	tree, sm, err := pipeline.Parse(file, data)
 	if err != nil {
 		var pe *pipeline.Error
 		if errors.As(err, &pe) {
-			errs.add(pe)
+			errs.Add(pe)
 			return nil, errs
 		}
 		return nil, err
 	}
 	if _, ok := tree.(map[string]any); !ok {
-		errs.add(&pipeline.Error{File: file, Pos: sm.Value(nil), Msg: "a pipeline file must be a YAML mapping (apiVersion, kind, metadata, tasks, ...)"})
+		errs.Add(&pipeline.Error{File: file, Pos: sm.Value(nil), Msg: "a pipeline file must be a YAML mapping (apiVersion, kind, metadata, tasks, ...)"})
 		return nil, errs
 	}
 	dir, err := filepath.Abs(filepath.Dir(file))
@@ -120,59 +110,13 @@ func (l *Loader) LoadBytes(file string, data []byte) (*pipeline.Pipeline, error)
 	return p, nil
 }
 
-// Errors are all the problems found in a pipeline file, sorted by position.
-type Errors struct {
-	errs []*pipeline.Error
-}
+// Errors are all the problems found in a pipeline file.
+type Errors = pipeline.Errors
 
-func (e *Errors) add(err *pipeline.Error) { e.errs = append(e.errs, err) }
-
-// Len is the number of problems.
-func (e *Errors) Len() int { return len(e.errs) }
-
-// List returns the problems sorted by line and column.
-func (e *Errors) List() []*pipeline.Error {
-	out := append([]*pipeline.Error(nil), e.errs...)
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Pos.Line != out[j].Pos.Line {
-			return out[i].Pos.Line < out[j].Pos.Line
-		}
-		return out[i].Pos.Col < out[j].Pos.Col
-	})
-	return out
-}
-
-// Error lists every problem, one per line.
-func (e *Errors) Error() string {
-	var m *multierror.Error
-	for _, pe := range e.List() {
-		m = multierror.Append(m, pe)
-	}
-	m.ErrorFormat = func(es []error) string {
-		lines := make([]string, len(es))
-		for i, err := range es {
-			lines[i] = err.Error()
-		}
-		return strings.Join(lines, "\n")
-	}
-	return m.Error()
-}
-
-// Unwrap exposes the individual problems to errors.Is/As.
-func (e *Errors) Unwrap() []error {
-	out := make([]error, len(e.errs))
-	for i, err := range e.errs {
-		out[i] = err
-	}
-	return out
-}
-
-func unwrapPathError(err error) string {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err.Error()
-	}
-	return err.Error()
+func oneError(e *pipeline.Error) *Errors {
+	errs := &Errors{}
+	errs.Add(e)
+	return errs
 }
 
 func firstBadByte(data []byte) pipeline.Pos {

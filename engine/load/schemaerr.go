@@ -36,7 +36,7 @@ func (c *checker) schemaErrors(tree any) {
 			key := pe.Error()
 			if !seen[key] {
 				seen[key] = true
-				c.errs.add(pe)
+				c.errs.Add(pe)
 			}
 		}
 	}

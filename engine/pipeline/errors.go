@@ -2,7 +2,10 @@ package pipeline
 
 import (
 	"fmt"
+	"sort"
 	"strings"
+
+	"github.com/hashicorp/go-multierror"
 )
 
 // Error is one problem with a pipeline file, at a place in it.
@@ -49,4 +52,74 @@ func isIndex(s string) bool {
 		}
 	}
 	return true
+}
+
+// Errors are all the problems found in a pipeline, sorted by file and
+// position when listed.
+type Errors struct {
+	errs []*Error
+}
+
+// Add records a problem.
+func (e *Errors) Add(err *Error) { e.errs = append(e.errs, err) }
+
+// Len is the number of problems.
+func (e *Errors) Len() int { return len(e.errs) }
+
+// List returns the problems sorted by file, line and column (the pipeline
+// file's own problems first, in the order files were named).
+func (e *Errors) List() []*Error {
+	out := append([]*Error(nil), e.errs...)
+	order := map[string]int{}
+	for _, x := range e.errs {
+		if _, ok := order[x.File]; !ok {
+			order[x.File] = len(order)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].File != out[j].File {
+			return order[out[i].File] < order[out[j].File]
+		}
+		if out[i].Pos.Line != out[j].Pos.Line {
+			return out[i].Pos.Line < out[j].Pos.Line
+		}
+		return out[i].Pos.Col < out[j].Pos.Col
+	})
+	return out
+}
+
+// Error lists every problem, one per line.
+func (e *Errors) Error() string {
+	var m *multierror.Error
+	for _, x := range e.List() {
+		m = multierror.Append(m, x)
+	}
+	if m == nil {
+		return ""
+	}
+	m.ErrorFormat = func(es []error) string {
+		lines := make([]string, len(es))
+		for i, err := range es {
+			lines[i] = err.Error()
+		}
+		return strings.Join(lines, "\n")
+	}
+	return m.Error()
+}
+
+// Unwrap exposes the individual problems to errors.Is/As.
+func (e *Errors) Unwrap() []error {
+	out := make([]error, len(e.errs))
+	for i, err := range e.errs {
+		out[i] = err
+	}
+	return out
+}
+
+// OrNil returns e, or nil when it holds no problem.
+func (e *Errors) OrNil() error {
+	if e == nil || len(e.errs) == 0 {
+		return nil
+	}
+	return e
 }

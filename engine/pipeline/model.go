@@ -30,14 +30,61 @@ type Pipeline struct {
 	Source *SourceMap
 }
 
-// Var is a pipeline variable with its default.
+// Var is a pipeline variable with its default and what its values must be.
 type Var struct {
 	Name        string
 	Default     any
 	Description string
 	Secret      bool
-	// Path is the instance path of the default value, for errors.
-	Path []string
+	// Type is the declared type (a VarType), or the default's when none is
+	// declared; "" takes any value.
+	Type     VarType
+	Enum     []any
+	Required bool
+	// Pattern is a regular expression a string value must match (whole).
+	Pattern string
+	// HasDefault is false for a long-form var without default.
+	HasDefault bool
+	// Path is the instance path of the default value, for errors; DefPath
+	// the var's own.
+	Path, DefPath []string
+}
+
+// VarType is a var's type.
+type VarType string
+
+// Var types. Durations are Go durations such as 90s; lists and maps are YAML
+// sequences and mappings.
+const (
+	TypeString   VarType = "string"
+	TypeInt      VarType = "int"
+	TypeNumber   VarType = "number"
+	TypeBool     VarType = "bool"
+	TypeDuration VarType = "duration"
+	TypeList     VarType = "list"
+	TypeMap      VarType = "map"
+)
+
+// VarTypes lists the types a var may declare.
+var VarTypes = []VarType{TypeString, TypeInt, TypeNumber, TypeBool, TypeDuration, TypeList, TypeMap}
+
+// TypeOf is the var type a default value implies ("" for null).
+func TypeOf(v any) VarType {
+	switch v.(type) {
+	case string:
+		return TypeString
+	case int64, int:
+		return TypeInt
+	case float64:
+		return TypeNumber
+	case bool:
+		return TypeBool
+	case []any:
+		return TypeList
+	case map[string]any:
+		return TypeMap
+	}
+	return ""
 }
 
 // Defaults apply to every task that does not set its own.

@@ -44,15 +44,25 @@ type Event struct {
 	Index    string `json:"index,omitempty"`
 	Finally  bool   `json:"finally,omitempty"`
 	Describe string `json:"describe,omitempty"`
-	// Params are the rendered parameters (plans and task.start).
-	Params      any    `json:"params,omitempty"`
-	Attempt     int    `json:"attempt,omitempty"`
-	MaxAttempts int    `json:"maxAttempts,omitempty"`
-	Stream      string `json:"stream,omitempty"`
-	Line        string `json:"line,omitempty"`
-	Status      string `json:"status,omitempty"`
-	Reason      string `json:"reason,omitempty"`
-	Error       string `json:"error,omitempty"`
+	// Params are the rendered parameters (plans).
+	Params any `json:"params,omitempty"`
+	// Namespace is the namespace a cluster task uses (plans, task.start).
+	Namespace string `json:"namespace,omitempty"`
+	// ContinueOnError: a failure of the task does not stop the run (plans).
+	ContinueOnError bool `json:"continueOnError,omitempty"`
+	// Manifests are the task's manifest files as rendered (plans with
+	// --show-manifests), each starting with a "# FILE" line.
+	Manifests []string `json:"manifests,omitempty"`
+	// Changes are what a server-side dry run says each object would
+	// undergo (--dry-run=server).
+	Changes     []Change `json:"changes,omitempty"`
+	Attempt     int      `json:"attempt,omitempty"`
+	MaxAttempts int      `json:"maxAttempts,omitempty"`
+	Stream      string   `json:"stream,omitempty"`
+	Line        string   `json:"line,omitempty"`
+	Status      string   `json:"status,omitempty"`
+	Reason      string   `json:"reason,omitempty"`
+	Error       string   `json:"error,omitempty"`
 	// Wait is the backoff before the next attempt (task.retry).
 	WaitMS int64 `json:"waitMs,omitempty"`
 	// DurationMS is the task's or run's wall time (task.end, run.end).
@@ -67,6 +77,16 @@ type Event struct {
 	// Outputs of the task (task.end), masked.
 	Outputs map[string]any `json:"outputs,omitempty"`
 	DryRun  bool           `json:"dryRun,omitempty"`
+}
+
+// Change is the API server's verdict on one object in a server-side dry
+// run: created, configured (with the fields that change), unchanged,
+// deleted, or not checked (with the reason).
+type Change struct {
+	Object string   `json:"object"`
+	Action string   `json:"action"`
+	Fields []string `json:"fields,omitempty"`
+	Note   string   `json:"note,omitempty"`
 }
 
 // Reporter receives events. Implementations must be safe for concurrent use:

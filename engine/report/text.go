@@ -102,6 +102,24 @@ func (t *Text) plan(e Event) {
 			fmt.Fprintf(t.w, "%s      %s\n", pad, l)
 		}
 	}
+	for _, m := range e.Manifests {
+		for _, l := range strings.Split(strings.TrimRight(m, "\n"), "\n") {
+			fmt.Fprintf(t.w, "%s      | %s\n", pad, l)
+		}
+	}
+	for _, c := range e.Changes {
+		line := c.Action + " " + c.Object
+		if len(c.Fields) > 0 {
+			line += ": " + strings.Join(c.Fields, ", ")
+		}
+		if c.Note != "" {
+			line += " (" + c.Note + ")"
+		}
+		fmt.Fprintf(t.w, "%s    server dry run: %s\n", pad, line)
+	}
+	if e.Status == StatusFailed {
+		fmt.Fprintf(t.w, "%s    ✗ %s\n", pad, indent(e.Error))
+	}
 }
 
 func (t *Text) summary() {

@@ -44,10 +44,10 @@ func (r *runner) group(ctx context.Context, t *pipeline.Task, idx string, start 
 	}
 	wg.Wait()
 	if first != nil {
-		return r.fail(t, idx, start, 1, first, finally)
+		return r.fail(t, idx, start, 1, nil, first, finally)
 	}
 	if ctx.Err() != nil {
-		return r.fail(t, idx, start, 1, stopped(ctx, nil, 1), finally)
+		return r.fail(t, idx, start, 1, nil, stopped(ctx, nil, 1), finally)
 	}
 	r.end(t, idx, TaskResult{Status: report.StatusOK, Attempts: 1, Duration: time.Since(start)}, "")
 	return nil

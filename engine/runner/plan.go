@@ -1,95 +1,132 @@
 package runner
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/kbrun/kbrun/engine/exit"
 	"github.com/kbrun/kbrun/engine/pipeline"
 	"github.com/kbrun/kbrun/engine/report"
 	"github.com/kbrun/kbrun/engine/task"
-	"github.com/kbrun/kbrun/engine/tmpl"
 )
 
-// plan reports each task as it would run, rendered, without running
-// anything. Outputs of tasks that have not run are shown as placeholders
-// such as <tasks.builder.pod>.
-func (r *runner) plan() {
-	for i, t := range r.p.Tasks {
-		reason := ""
-		if !r.selected(t, i) {
-			reason = "not selected"
+// report shows the plan the check prepared: each task as it would run,
+// rendered, outputs of tasks that have not run as stand-ins. With
+// --dry-run=server, the tasks that change the cluster also send their
+// objects to the API server with dryRun=All and report its verdict.
+func (r *runner) report(ctx context.Context) error {
+	var failed []string
+	server := &task.ServerDryRun{}
+	for _, pl := range r.steps {
+		ev := r.planEvent(pl)
+		if r.opts.DryRun == task.DryRunServer && ev.Status == report.StatusPlanned && !pl.finally {
+			if sdr, ok := pl.step.Action.(task.ServerDryRunner); ok {
+				changes, err := sdr.DryRunServer(ctx, r.dryRunEnv(pl, server))
+				ev.Changes = toReport(changes)
+				if err != nil {
+					ev.Status, ev.Error = report.StatusFailed, err.Error()
+					failed = append(failed, pl.step.Task.Name)
+				}
+			}
 		}
-		r.planOne(t, fmt.Sprint(i+1), reason)
+		r.rep.Report(ev)
 	}
-	for i, t := range r.p.Finally {
-		reason := "finally"
-		if r.opts.Keep {
-			reason = "finally, skipped with --keep"
-		}
-		r.planOne(t, fmt.Sprintf("F%d", i+1), reason)
+	if len(failed) > 0 {
+		return &exit.TaskError{Task: failed[0], Err: fmt.Errorf("the API server refused it in the dry run (%d task(s) refused: %s)", len(failed), strings.Join(failed, ", "))}
 	}
+	return nil
 }
 
-func (r *runner) planOne(t *pipeline.Task, idx, reason string) {
-	data := r.data()
-	ev := report.Event{Time: time.Now(), Type: report.TaskPlan, Task: t.Name, TaskType: t.Type, Index: idx, Reason: reason, Status: report.StatusPlanned}
-	if t.When != "" {
-		cond, err := tmpl.Render(t.Name+".when", t.When, data)
-		switch {
-		case err != nil || strings.Contains(cond, "<tasks."):
-			ev.Reason = join(ev.Reason, "runs only when "+t.When)
-		case !tmpl.Truthy(cond):
-			ev.Reason = join(ev.Reason, fmt.Sprintf("skipped: when %q is %q", t.When, strings.TrimSpace(cond)))
-		}
+func (r *runner) planEvent(pl *planned) report.Event {
+	st, t := pl.step, pl.step.Task
+	ev := report.Event{Time: time.Now(), Type: report.TaskPlan, Task: t.Name, TaskType: t.Type, Index: pl.index, Status: report.StatusPlanned, Finally: pl.finally, ContinueOnError: t.ContinueOnError, Namespace: st.Namespace}
+	var reasons []string
+	add := func(s string) { reasons = append(reasons, s) }
+	if pl.reason != "" {
+		add(pl.reason)
+	}
+	if !pl.selected || st.Skip != "" {
+		ev.Status = report.StatusSkipped
+	}
+	switch {
+	case st.Skip != "":
+		add("skipped: " + st.Skip)
+	case st.WhenRunTime:
+		add(fmt.Sprintf("runs only when %s (decided at run time)", t.When))
 	}
 	if t.TimeoutSet {
-		if s, err := tmpl.Render(t.Name+".timeout", t.Timeout, data); err == nil {
-			ev.Reason = join(ev.Reason, "timeout "+s)
+		if st.TimeoutRunTime {
+			add("timeout decided at run time")
+		} else {
+			add("timeout " + shortDuration(st.Timeout))
 		}
 	}
 	if t.RetrySet && t.Type != pipeline.ParallelType {
 		if t.Retry.Attempts <= 1 {
-			ev.Reason = join(ev.Reason, "no retry")
+			add("no retry")
 		} else {
-			ev.Reason = join(ev.Reason, fmt.Sprintf("up to %d attempts", t.Retry.Attempts))
+			add(fmt.Sprintf("up to %d attempts", t.Retry.Attempts))
 		}
+	}
+	if t.ContinueOnError {
+		add("continues on error")
 	}
 	if t.Type == pipeline.ParallelType {
 		ev.Describe = fmt.Sprintf("run %d tasks in parallel", len(t.Children))
-		r.rep.Report(ev)
-		for i, c := range t.Children {
-			r.planOne(c, fmt.Sprintf("%s.%d", idx, i+1), "")
-		}
-		return
-	}
-	typ, _ := r.opts.Registry.Get(t.Type)
-	params, err := tmpl.RenderTree(t.Params, data)
-	if err != nil {
-		ev.Describe = "(parameters cannot be rendered before the run: " + err.Error() + ")"
-		ev.Params = t.Params
-	} else {
-		ev.Params = params
-		if a, err := typ.Prepare(task.Params{Value: params, Dir: r.p.Dir, Rendered: true, Namespace: r.namespace}); err != nil {
-			ev.Describe = "(invalid parameters: " + err.Error() + ")"
-		} else {
-			ev.Describe = a.Describe()
+	} else if st.Action != nil {
+		ev.Describe = st.Action.Describe()
+		ev.Params = st.Params
+		if mu, ok := st.Action.(task.ManifestUser); ok {
+			for _, f := range mu.ManifestFiles() {
+				if f.RunTime {
+					add(fmt.Sprintf("%s is rendered at run time (it computes with outputs of earlier tasks)", f.Name))
+					continue
+				}
+				if r.opts.ShowManifests {
+					ev.Manifests = append(ev.Manifests, "# "+f.Name+"\n"+strings.TrimRight(f.Text, "\n")+"\n")
+				}
+			}
 		}
 	}
-	r.rep.Report(ev)
-	// Later tasks see this task's outputs as placeholders.
-	ph := map[string]any{}
-	for _, o := range typ.Outputs() {
-		ph[o] = fmt.Sprintf("<tasks.%s.%s>", t.Name, o)
-	}
-	r.mu.Lock()
-	r.outputs[t.Name] = ph
-	r.mu.Unlock()
+	ev.Reason = strings.Join(reasons, ", ")
+	return ev
 }
 
-func join(a, b string) string {
-	if a == "" {
-		return b
+func (r *runner) dryRunEnv(pl *planned, server *task.ServerDryRun) *task.Env {
+	t := pl.step.Task
+	return &task.Env{
+		Task:      t.Name,
+		Pipeline:  task.PipelineInfo{Name: r.p.Name, Dir: r.p.Dir, File: r.p.File, RunID: r.opts.RunID},
+		Namespace: r.namespace,
+		Logf: func(format string, args ...any) {
+			r.rep.Report(report.Event{Time: time.Now(), Type: report.TaskLog, Task: t.Name, TaskType: t.Type, Line: fmt.Sprintf(format, args...)})
+		},
+		Kube:         r.opts.Kube,
+		Applied:      r.applied,
+		DryRun:       task.DryRunServer,
+		ServerDryRun: server,
+		WorkDir:      r.work,
 	}
-	return a + ", " + b
+}
+
+func toReport(cs []task.Change) []report.Change {
+	out := make([]report.Change, len(cs))
+	for i, c := range cs {
+		out[i] = report.Change{Object: c.Object, Action: c.Action, Fields: c.Fields, Note: c.Note}
+	}
+	return out
+}
+
+// shortDuration prints 2m rather than 2m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

@@ -19,9 +19,10 @@ import (
 	"github.com/kbrun/kbrun/engine/exit"
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/pipeline"
+	"github.com/kbrun/kbrun/engine/prepare"
 	"github.com/kbrun/kbrun/engine/report"
+	"github.com/kbrun/kbrun/engine/secret"
 	"github.com/kbrun/kbrun/engine/task"
-	"github.com/kbrun/kbrun/engine/tmpl"
 )
 
 // Options configure one run.
@@ -49,6 +50,8 @@ type Options struct {
 	// Keep skips finally (debugging: leave what the run made).
 	Keep   bool
 	DryRun task.DryRun
+	// ShowManifests adds every rendered manifest file to the plan.
+	ShowManifests bool
 	// Only, From and Skip select tasks for reruns; finally always runs.
 	Only []string
 	From string
@@ -88,11 +91,13 @@ func NewRunID() string {
 }
 
 type runner struct {
-	p      *pipeline.Pipeline
-	opts   Options
-	rep    report.Reporter
-	masker *report.Masker
-	base   map[string]any // vars, env, pipeline
+	p       *pipeline.Pipeline
+	opts    Options
+	rep     report.Reporter
+	secrets *secret.Set
+	pp      *prepare.Preparer
+	steps   []*planned
+	base    map[string]any // vars, env, pipeline
 
 	mu      sync.Mutex
 	outputs map[string]map[string]any // .tasks
@@ -106,45 +111,54 @@ type runner struct {
 	workErr   error
 }
 
+func (o Options) defaults() Options {
+	if o.RunID == "" {
+		o.RunID = NewRunID()
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+	if o.FinallyTimeout == 0 {
+		o.FinallyTimeout = 10 * time.Minute
+	}
+	if o.HardCtx == nil {
+		o.HardCtx = context.Background()
+	}
+	if o.Reporter == nil {
+		o.Reporter = report.Func(func(report.Event) {})
+	}
+	return o
+}
+
+func newRunner(p *pipeline.Pipeline, opts Options) *runner {
+	return &runner{p: p, opts: opts, outputs: map[string]map[string]any{}, ran: map[string]bool{}, applied: &kube.AppliedSet{}, rep: opts.Reporter}
+}
+
 // Run executes p. The returned Result is never nil.
 func Run(ctx context.Context, p *pipeline.Pipeline, opts Options) *Result {
 	start := time.Now()
-	if opts.RunID == "" {
-		opts.RunID = NewRunID()
-	}
-	if opts.Sleep == nil {
-		opts.Sleep = sleep
-	}
-	if opts.Rand == nil {
-		opts.Rand = rand.Float64
-	}
-	if opts.FinallyTimeout == 0 {
-		opts.FinallyTimeout = 10 * time.Minute
-	}
-	if opts.HardCtx == nil {
-		opts.HardCtx = context.Background()
-	}
-	if opts.Reporter == nil {
-		opts.Reporter = report.Func(func(report.Event) {})
-	}
-	r := &runner{p: p, opts: opts, outputs: map[string]map[string]any{}, ran: map[string]bool{}, applied: &kube.AppliedSet{}}
+	opts = opts.defaults()
+	r := newRunner(p, opts)
 	res := &Result{RunID: opts.RunID}
-	// The secret-less reporter is used until vars are known; nothing
-	// secret can have been shown before that.
-	r.rep = opts.Reporter
-	err := r.prepare()
+	err := r.check()
+	if err == nil {
+		err = r.checkCluster()
+	}
 	started := err == nil
 	if started {
-		r.rep = report.Masked(r.masker, opts.Reporter)
+		r.rep = report.Masked(r.secrets, opts.Reporter)
 		r.rep.Report(report.Event{Time: time.Now(), Type: report.RunStart, Pipeline: p.Name, RunID: opts.RunID, DryRun: opts.DryRun != task.DryRunNone})
 		if opts.DryRun != task.DryRunNone {
-			r.plan()
+			err = r.report(ctx)
 		} else {
 			err = r.execute(ctx)
 		}
 	}
 	res.Duration = time.Since(start)
-	res.Err = err
+	res.Err = r.maskError(err)
 	res.Tasks = r.results
 	res.Applied = r.applied.List()
 	if !started {
@@ -165,48 +179,38 @@ func Run(ctx context.Context, p *pipeline.Pipeline, opts Options) *Result {
 	return res
 }
 
-// prepare resolves vars, the namespace and the masker.
-func (r *runner) prepare() error {
-	if err := r.checkSelection(); err != nil {
+// maskError keeps secrets out of the error the caller prints, keeping its
+// exit code.
+func (r *runner) maskError(err error) error {
+	if err == nil || r.secrets.Empty() {
 		return err
 	}
-	env := map[string]any{}
-	for k, v := range r.opts.Environ {
-		env[k] = v
-	}
-	r.base = map[string]any{
-		"env":      env,
-		"pipeline": map[string]any{"name": r.p.Name, "dir": r.p.Dir, "file": r.p.File, "runId": r.opts.RunID},
-	}
-	vars, err := ResolveVars(r.p, r.opts.Overrides, r.base)
-	if err != nil {
-		return &exit.InvalidError{Err: err}
-	}
-	r.base["vars"] = vars
-	r.masker = report.NewMasker(Secrets(r.p, vars))
-	switch {
-	case r.opts.Namespace != "":
-		r.namespace = r.opts.Namespace
-	case r.p.Namespace != "":
-		ns, err := tmpl.Render("namespace", r.p.Namespace, r.data())
-		if err != nil {
-			return &exit.InvalidError{Err: fmt.Errorf("namespace: %w", err)}
+	masked := errors.New(r.secrets.Mask(err.Error()))
+	switch exit.Code(err) {
+	case exit.Invalid:
+		return &exit.InvalidError{Err: masked}
+	case exit.TaskFailed:
+		var te *exit.TaskError
+		if errors.As(err, &te) {
+			return &exit.TaskError{Task: te.Task, Err: errors.New(r.secrets.Mask(te.Err.Error()))}
 		}
-		r.namespace = ns
-	case r.opts.ContextNamespace != nil:
-		r.namespace = r.opts.ContextNamespace()
+		return masked
 	}
-	if r.namespace == "" {
-		r.namespace = "default"
+	return err
+}
+
+// checkCluster makes sure, before the first task, that a pipeline with
+// cluster tasks has a usable cluster configuration.
+func (r *runner) checkCluster() error {
+	if r.opts.DryRun == task.DryRunClient || !r.usesCluster() {
+		return nil
 	}
-	if r.opts.DryRun == task.DryRunNone && r.usesCluster() {
-		if r.opts.Kube == nil {
-			return &exit.InvalidError{Err: fmt.Errorf("the pipeline has cluster tasks but no cluster is configured")}
-		}
-		// Builds the config and clients only: no request is sent yet.
-		if _, err := r.opts.Kube.Clients(); err != nil {
-			return &exit.InvalidError{Err: fmt.Errorf("the pipeline has cluster tasks, but %w", err)}
-		}
+	if r.opts.Kube == nil {
+		return &exit.InvalidError{Err: fmt.Errorf("the pipeline has cluster tasks but no cluster is configured")}
+	}
+	// Builds the config and clients only: no request is sent yet.
+	if _, err := r.opts.Kube.Clients(); err != nil {
+		return &exit.InvalidError{Err: fmt.Errorf("the pipeline has cluster tasks, but %w", err)}
 	}
 	return nil
 }
@@ -363,15 +367,23 @@ func (r *runner) skip(t *pipeline.Task, idx, reason string) {
 	}
 }
 
-// end records a task's result and reports it.
+// end records a task's result and reports it. Every task that ended has
+// .tasks.NAME.status and .error; outputs are kept whatever the status
+// (a failed exec still has its exit code).
 func (r *runner) end(t *pipeline.Task, idx string, tr TaskResult, reason string) {
 	tr.Name, tr.Type, tr.Index = t.Name, t.Type, idx
+	outs := make(map[string]any, len(tr.Outputs)+2)
+	for k, v := range tr.Outputs {
+		outs[k] = v
+	}
+	outs["status"], outs["error"] = tr.Status, ""
+	if tr.Err != nil {
+		outs["error"] = r.secrets.Mask(tr.Err.Error())
+	}
 	r.mu.Lock()
 	r.results = append(r.results, tr)
 	r.ran[t.Name] = true
-	if tr.Status == report.StatusOK && tr.Outputs != nil {
-		r.outputs[t.Name] = tr.Outputs
-	}
+	r.outputs[t.Name] = outs
 	r.mu.Unlock()
 	ev := report.Event{Time: time.Now(), Type: report.TaskEnd, Task: t.Name, TaskType: t.Type, Index: idx, Status: tr.Status, Reason: reason, Attempt: tr.Attempts, DurationMS: tr.Duration.Milliseconds()}
 	if tr.Err != nil {
@@ -383,45 +395,30 @@ func (r *runner) end(t *pipeline.Task, idx string, tr TaskResult, reason string)
 	r.rep.Report(ev)
 }
 
-// runOne runs a task (or a parallel group) and returns its error unless
-// the task may fail (continueOnError).
+// runOne prepares a task (or a parallel group) with the values of now and
+// runs it; it returns the task's error unless the task may fail
+// (continueOnError).
 func (r *runner) runOne(ctx context.Context, t *pipeline.Task, idx string, finally bool) error {
 	start := time.Now()
-	data := r.data()
-	if t.When != "" {
-		cond, err := tmpl.Render(t.Name+".when", t.When, data)
-		if err != nil {
-			return r.fail(t, idx, start, 0, fmt.Errorf("when: %w", r.explain(err)), finally)
-		}
-		if !tmpl.Truthy(cond) {
-			r.end(t, idx, TaskResult{Status: report.StatusSkipped}, fmt.Sprintf("when %q is %q", t.When, strings.TrimSpace(cond)))
-			for i, c := range t.Children {
-				r.skip(c, fmt.Sprintf("%s.%d", idx, i+1), "group skipped")
-			}
-			return nil
-		}
-	}
-	timeout, err := r.timeout(t, data)
+	st, err := r.pp.Task(t, prepare.Data{Values: r.data()})
 	if err != nil {
-		return r.fail(t, idx, start, 0, err, finally)
+		return r.fail(t, idx, start, 0, nil, err, finally)
 	}
-	tctx, cancel := context.WithTimeoutCause(ctx, timeout, &timeoutError{task: t.Name, d: timeout})
+	if st.Skip != "" {
+		r.end(t, idx, TaskResult{Status: report.StatusSkipped}, st.Skip)
+		for i, c := range t.Children {
+			r.skip(c, fmt.Sprintf("%s.%d", idx, i+1), "group skipped")
+		}
+		return nil
+	}
+	tctx, cancel := context.WithTimeoutCause(ctx, st.Timeout, &timeoutError{task: t.Name, d: st.Timeout})
 	defer cancel()
 
 	if t.Type == pipeline.ParallelType {
 		return r.group(tctx, t, idx, start, finally)
 	}
-
-	typ, _ := r.opts.Registry.Get(t.Type)
-	params, err := tmpl.RenderTree(t.Params, data)
-	if err != nil {
-		return r.fail(t, idx, start, 0, r.explain(err), finally)
-	}
-	action, err := typ.Prepare(task.Params{Value: params, Dir: r.p.Dir, Rendered: true, Namespace: r.namespace})
-	if err != nil {
-		return r.fail(t, idx, start, 0, fmt.Errorf("parameters: %w", err), finally)
-	}
-	r.rep.Report(report.Event{Time: time.Now(), Type: report.TaskStart, Task: t.Name, TaskType: t.Type, Index: idx, Finally: finally, Describe: action.Describe(), MaxAttempts: t.Retry.Attempts})
+	action := st.Action
+	r.rep.Report(report.Event{Time: time.Now(), Type: report.TaskStart, Task: t.Name, TaskType: t.Type, Index: idx, Finally: finally, Describe: action.Describe(), Namespace: st.Namespace, MaxAttempts: t.Retry.Attempts})
 
 	stdout := &lineWriter{emit: r.emitter(t, "stdout")}
 	stderr := &lineWriter{emit: r.emitter(t, "stderr")}
@@ -436,18 +433,6 @@ func (r *runner) runOne(ctx context.Context, t *pipeline.Task, idx string, final
 		},
 		Kube:    r.opts.Kube,
 		Applied: r.applied,
-		Render: func(name, text string) (string, error) {
-			out, err := tmpl.Render(name, text, data)
-			if err != nil {
-				return "", r.explain(err)
-			}
-			// Render serves manifests: a value pasted raw must not add keys
-			// or list items to them.
-			if err := tmpl.CheckYAMLStructure(out, data); err != nil {
-				return "", fmt.Errorf("%s: %w", name, err)
-			}
-			return out, nil
-		},
 		DryRun:  r.opts.DryRun,
 		WorkDir: r.work,
 	}
@@ -458,7 +443,7 @@ func (r *runner) runOne(ctx context.Context, t *pipeline.Task, idx string, final
 	stdout.Flush()
 	stderr.Flush()
 	if err != nil {
-		return r.fail(t, idx, start, attempts, err, finally)
+		return r.fail(t, idx, start, attempts, outputs, err, finally)
 	}
 	r.end(t, idx, TaskResult{Status: report.StatusOK, Attempts: attempts, Duration: time.Since(start), Outputs: outputs}, "")
 	return nil
@@ -477,22 +462,22 @@ func (r *runner) attempt(ctx context.Context, t *pipeline.Task, a task.Action, e
 			return out, n, nil
 		}
 		if ctx.Err() != nil {
-			return nil, n, stopped(ctx, err, n)
+			return out, n, stopped(ctx, err, n)
 		}
 		lastErr = err
 		if !task.IsRetryable(err) {
-			return nil, n, err
+			return out, n, err
 		}
 		if n >= pol.Attempts {
 			if pol.Attempts > 1 {
-				return nil, n, fmt.Errorf("gave up after %d attempts: %w", n, lastErr)
+				return out, n, fmt.Errorf("gave up after %d attempts: %w", n, lastErr)
 			}
-			return nil, n, lastErr
+			return out, n, lastErr
 		}
 		wait := Backoff(pol, n, r.opts.Rand)
 		r.rep.Report(report.Event{Time: time.Now(), Type: report.TaskRetry, Task: t.Name, TaskType: t.Type, Attempt: n, MaxAttempts: pol.Attempts, WaitMS: wait.Milliseconds(), Error: err.Error()})
 		if err := r.opts.Sleep(ctx, wait); err != nil {
-			return nil, n, stopped(ctx, lastErr, n)
+			return out, n, stopped(ctx, lastErr, n)
 		}
 	}
 }
@@ -555,59 +540,13 @@ type timeoutError struct {
 
 func (e *timeoutError) Error() string { return fmt.Sprintf("timed out after %s", e.d) }
 
-func (r *runner) timeout(t *pipeline.Task, data map[string]any) (time.Duration, error) {
-	s := t.Timeout
-	if s == "" {
-		s = pipeline.DefaultTimeout
-	}
-	s, err := tmpl.Render(t.Name+".timeout", s, data)
-	if err != nil {
-		return 0, fmt.Errorf("timeout: %w", err)
-	}
-	d, err := time.ParseDuration(strings.TrimSpace(s))
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("timeout: %q is not a positive duration", s)
-	}
-	return d, nil
-}
-
-func (r *runner) fail(t *pipeline.Task, idx string, start time.Time, attempts int, err error, finally bool) error {
-	r.end(t, idx, TaskResult{Status: report.StatusFailed, Attempts: attempts, Duration: time.Since(start), Err: err}, "")
+func (r *runner) fail(t *pipeline.Task, idx string, start time.Time, attempts int, outputs task.Outputs, err error, finally bool) error {
+	r.end(t, idx, TaskResult{Status: report.StatusFailed, Attempts: attempts, Duration: time.Since(start), Err: err, Outputs: outputs}, "")
 	if t.ContinueOnError {
 		return nil
 	}
 	return &exit.TaskError{Task: t.Name, Err: err}
 }
-
-// explain rewrites text/template's "map has no entry for key" for task
-// outputs into what the user needs to know.
-func (r *runner) explain(err error) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	const marker = `map has no entry for key "`
-	i := strings.Index(msg, marker)
-	if i < 0 {
-		return err
-	}
-	key := msg[i+len(marker):]
-	if j := strings.IndexByte(key, '"'); j >= 0 {
-		key = key[:j]
-	}
-	r.mu.Lock()
-	ran := r.ran[key]
-	r.mu.Unlock()
-	if r.isTask(key) {
-		if ran {
-			return fmt.Errorf("%w (task %q did not succeed, so it has no outputs)", err, key)
-		}
-		return fmt.Errorf("%w (task %q has not run in this run: skipped by --only/--from/--skip, by when, or after a failure)", err, key)
-	}
-	return err
-}
-
-func (r *runner) isTask(name string) bool { return r.p.Find(name) != nil }
 
 func (r *runner) work() (string, error) {
 	r.workOnce.Do(func() {

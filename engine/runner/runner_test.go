@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/kbrun/kbrun/engine/report"
 	"github.com/kbrun/kbrun/engine/runner"
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/engine/vars"
 	"github.com/kbrun/kbrun/tasks/run"
 )
 
@@ -511,29 +513,15 @@ tasks:
   - name: t
     fake: {id: t}
 `)
-	vars, err := runner.ResolveVars(p, map[string]any{"a": "{{ not rendered }}"}, map[string]any{})
+	vs, err := vars.Resolve(p, map[string]any{"a": "{{ not rendered }}"}, map[string]any{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if vars["c"] != "{{ not rendered }}-b-c" {
-		t.Errorf("c = %q: overrides are literal and vars resolve in dependency order", vars["c"])
+	if vs["c"] != "{{ not rendered }}-b-c" {
+		t.Errorf("c = %q: overrides are literal and vars resolve in dependency order", vs["c"])
 	}
-	if l, _ := vars["list"].([]any); len(l) != 2 || l[1] != "{{ not rendered }}" {
-		t.Errorf("list = %v", vars["list"])
-	}
-	if _, err := runner.ResolveVars(p, map[string]any{"nope": 1}, map[string]any{}); err == nil || !strings.Contains(err.Error(), `unknown var "nope"`) {
-		t.Errorf("unknown override: %v", err)
-	}
-	cyc := h.load(t, `
-vars:
-  a: "{{ .vars.b }}"
-  b: "{{ .vars.a }}"
-tasks:
-  - name: t
-    fake: {id: t}
-`)
-	if _, err := runner.ResolveVars(cyc, nil, map[string]any{}); err == nil || !strings.Contains(err.Error(), "cycle: a -> b -> a") {
-		t.Errorf("cycle: %v", err)
+	if l, _ := vs["list"].([]any); len(l) != 2 || l[1] != "{{ not rendered }}" {
+		t.Errorf("list = %v", vs["list"])
 	}
 }
 
@@ -568,48 +556,65 @@ tasks:
 	}
 }
 
-// TestManifestInjection: env.Render refuses a manifest where a value pasted
-// raw changed the YAML structure, and accepts it quoted.
+// TestManifestInjection: a manifest where a value pasted raw changed the
+// YAML structure is refused when the task is prepared (before anything
+// runs, at the manifest's own file), and accepted quoted.
 func TestManifestInjection(t *testing.T) {
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "raw.yaml")
+	quoted := filepath.Join(dir, "quoted.yaml")
+	os.WriteFile(raw, []byte("securityContext:\n  runAsUser: {{ .vars.v }}\n"), 0o644)
+	os.WriteFile(quoted, []byte("securityContext:\n  note: {{ .vars.v | quote }}\n"), 0o644)
+	var got string
 	h := newHarness()
-	var renderErr, quotedErr error
-	var quoted string
-	h.reg = task.NewRegistry(h.fake, run.Type{}, renderType{fn: func(env *task.Env) {
-		_, renderErr = env.Render("m.yaml", "securityContext:\n  runAsUser: {{ .vars.v }}\n")
-		quoted, quotedErr = env.Render("m.yaml", "securityContext:\n  note: {{ .vars.v | quote }}\n")
-	}})
-	res := h.run(t, `
+	h.reg = task.NewRegistry(h.fake, run.Type{}, renderType{got: &got})
+	p := h.load(t, `
 vars: {v: "0\n  privileged: true"}
 tasks:
   - name: r
-    render: {}
+    render: {file: `+raw+`}
+`)
+	res := runner.Run(context.Background(), p, h.opts())
+	if exit.Code(res.Err) != exit.Invalid || !strings.Contains(res.Err.Error(), "raw.yaml:1:1: ") || !strings.Contains(res.Err.Error(), ".vars.v") {
+		t.Errorf("injection not refused at the manifest: %v", res.Err)
+	}
+	res = h.run(t, `
+vars: {v: "0\n  privileged: true"}
+tasks:
+  - name: r
+    render: {file: `+quoted+`}
 `, nil)
-	if res.Err != nil {
-		t.Fatal(res.Err)
-	}
-	if renderErr == nil || !strings.Contains(renderErr.Error(), ".vars.v") {
-		t.Errorf("injection not refused: %v", renderErr)
-	}
-	if quotedErr != nil || !strings.Contains(quoted, `"0\n  privileged: true"`) {
-		t.Errorf("quoted value refused or changed: %v %q", quotedErr, quoted)
+	if res.Err != nil || !strings.Contains(got, `"0\n  privileged: true"`) {
+		t.Errorf("quoted value refused or changed: %v %q", res.Err, got)
 	}
 }
 
-type renderType struct{ fn func(*task.Env) }
+// renderType reads the manifest file its params name through the engine.
+type renderType struct{ got *string }
 
 func (renderType) Name() string            { return "render" }
 func (renderType) Summary() string         { return "test" }
 func (renderType) Schema() json.RawMessage { return json.RawMessage(`{"type":"object"}`) }
 func (renderType) Outputs() []string       { return nil }
-func (r renderType) Prepare(task.Params) (task.Action, error) {
-	return renderAction(r), nil
+func (r renderType) Prepare(p task.Params) (task.Action, error) {
+	var params struct {
+		File string `json:"file"`
+	}
+	if err := p.Decode(&params); err != nil {
+		return nil, err
+	}
+	files, err := p.Manifests.Read(params.File, true)
+	if err != nil {
+		return nil, err
+	}
+	*r.got = files[0].Text
+	return renderAction{}, nil
 }
 
-type renderAction renderType
+type renderAction struct{}
 
 func (renderAction) Describe() string { return "render" }
-func (r renderAction) Run(_ context.Context, env *task.Env) (task.Outputs, error) {
-	r.fn(env)
+func (renderAction) Run(context.Context, *task.Env) (task.Outputs, error) {
 	return nil, nil
 }
 

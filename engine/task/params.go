@@ -3,6 +3,7 @@ package task
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -19,9 +20,36 @@ type Params struct {
 	// Rendered is false when the params are checked at load time: string
 	// values may still hold template syntax.
 	Rendered bool
-	// Namespace is the run's default namespace (as Env.Namespace), so that
-	// Describe can name it; empty at load time.
+	// Namespace is the run's default namespace (as Env.Namespace): actions
+	// resolve their own namespace with it when they are prepared, so that
+	// plans name the namespace a task will use. Empty at load time.
 	Namespace string
+	// Manifests reads and renders the manifest files a task names; nil at
+	// load time (Checker).
+	Manifests ManifestReader
+}
+
+// ManifestReader reads manifest files for a task, rendered as templates with
+// the task's data. The engine implements it, so that validate, plan and run
+// read and check manifest files the same way.
+type ManifestReader interface {
+	// Read reads path (a file, or a folder's .yaml, .yml and .json files in
+	// name order), relative to the pipeline file's folder; render=false
+	// returns the files as they are. Errors are *pipeline.Error values that
+	// point into the manifest file.
+	Read(path string, render bool) ([]ManifestFile, error)
+}
+
+// ManifestFile is one manifest file's text, rendered.
+type ManifestFile struct {
+	// Name is the file as shown in messages (relative to the working
+	// directory when it is below it).
+	Name string
+	Text string
+	// RunTime is true when the text depends on values known only at run
+	// time (it computes with outputs of tasks that have not run): Text is
+	// then empty, and only the template was checked.
+	RunTime bool
 }
 
 // Decode fills v (a pointer to a struct with json tags) from the parameters,
@@ -35,9 +63,25 @@ func (p Params) Decode(v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		// The schema checked types already; what is left is a value the
+		// Go type cannot hold, such as 1e20 for an integer.
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return FieldError{Path: strings.Split(te.Field, "."), Message: fmt.Sprintf("%s does not fit a %s", te.Value, goTypeName(te.Type.Kind().String()))}
+		}
 		return fmt.Errorf("decode params: %w", err)
 	}
 	return nil
+}
+
+func goTypeName(kind string) string {
+	switch {
+	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"):
+		return "whole number in range (" + kind + ")"
+	case kind == "bool":
+		return "boolean"
+	}
+	return kind
 }
 
 // Path resolves a path from the pipeline file against the pipeline's folder,
@@ -52,13 +96,31 @@ func (p Params) Path(path string) string {
 // HasTemplate reports whether s still holds template syntax.
 func HasTemplate(s string) bool { return strings.Contains(s, "{{") }
 
-// FieldError is a problem with one parameter, found by a Checker. Path is
-// relative to the task's parameters, e.g. []string{"files", "0"}.
+// FieldError is a problem with one parameter, found by a Checker or
+// returned by Prepare. Path is relative to the task's parameters, e.g.
+// []string{"files", "0"}; the engine turns it into FILE:LINE:COL.
 type FieldError struct {
 	Path    []string
 	Message string
 }
 
 func (e FieldError) Error() string {
+	if len(e.Path) == 0 {
+		return e.Message
+	}
 	return strings.Join(e.Path, ".") + ": " + e.Message
+}
+
+// Fieldf returns a FieldError at path (relative to the task's parameters).
+func Fieldf(path []string, format string, args ...any) error {
+	return FieldError{Path: path, Message: fmt.Sprintf(format, args...)}
+}
+
+// Field returns the path under the params of a FieldError in err, if any.
+func Field(err error) ([]string, bool) {
+	var fe FieldError
+	if errors.As(err, &fe) {
+		return fe.Path, true
+	}
+	return nil, false
 }

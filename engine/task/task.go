@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"sync"
 
 	"github.com/kbrun/kbrun/engine/kube"
 )
@@ -71,7 +72,8 @@ const (
 	DryRunNone DryRun = iota
 	// DryRunClient prints the plan; nothing touches a cluster or runs a command.
 	DryRunClient
-	// DryRunServer would send mutations with dryRun=All; reserved.
+	// DryRunServer prints the plan, and sends what apply, deploy and delete
+	// would change to the API server with dryRun=All.
 	DryRunServer
 )
 
@@ -107,15 +109,11 @@ type Env struct {
 	Kube kube.Provider
 	// Applied records the objects this run applied, for delete and cleanup.
 	Applied *kube.AppliedSet
-	// Render renders a manifest (a file's contents) as a template with the
-	// run's current data: .vars, .env, .pipeline and the outputs of the tasks
-	// that ran before, sprig functions, missingkey=error. It refuses a
-	// manifest in which a value pasted unquoted changed the YAML structure
-	// (see tmpl.CheckYAMLStructure).
-	Render func(name, text string) (string, error)
 	// DryRun is the run's dry-run mode; actions only run when it is
-	// DryRunNone (or when they support DryRunServer).
+	// DryRunNone (ServerDryRunner actions are asked with DryRunServer).
 	DryRun DryRun
+	// ServerDryRun is the state of a server-side dry run.
+	ServerDryRun *ServerDryRun
 	// WorkDir returns a scratch folder of this run (made on first use,
 	// removed when the run ends), e.g. for compiled binaries.
 	WorkDir func() (string, error)
@@ -127,4 +125,62 @@ type PipelineInfo struct {
 	Dir   string `json:"dir"`
 	File  string `json:"file"`
 	RunID string `json:"runId"`
+}
+
+// EndOutputs are the outputs every task has once it has ended, whatever its
+// type and however it ended: .tasks.NAME.status is "ok", "failed" or
+// "skipped", and .tasks.NAME.error the failure ("" otherwise), so that later
+// tasks can branch on how it went.
+var EndOutputs = []string{"status", "error"}
+
+// ManifestUser is implemented by actions built from manifest files, so that
+// plans can show the files as rendered (or say they render at run time).
+type ManifestUser interface {
+	ManifestFiles() []ManifestFile
+}
+
+// ServerDryRunner is implemented by actions that change the cluster: with
+// --dry-run=server they send their requests with dryRun=All instead and
+// report what the API server says each object would undergo. Admission,
+// Pod Security, RBAC and schema refusals come back as the error.
+type ServerDryRunner interface {
+	DryRunServer(ctx context.Context, env *Env) ([]Change, error)
+}
+
+// Change is the API server's verdict on one object in a server-side dry run.
+type Change struct {
+	// Object names it: "deployment ones/builder".
+	Object string
+	// Action is created, configured, unchanged, deleted, not found, or
+	// not checked.
+	Action string
+	// Fields are the changed fields (configured).
+	Fields []string
+	// Note says why an object was not checked.
+	Note string
+}
+
+// ServerDryRun is the state a server-side dry run carries across tasks:
+// the namespaces it reported as created, whose objects the API server
+// cannot check before the namespace exists.
+type ServerDryRun struct {
+	mu      sync.Mutex
+	created map[string]bool
+}
+
+// Created records that namespace ns would be created by the run.
+func (s *ServerDryRun) Created(ns string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.created == nil {
+		s.created = map[string]bool{}
+	}
+	s.created[ns] = true
+}
+
+// WillCreate reports whether namespace ns would be created by the run.
+func (s *ServerDryRun) WillCreate(ns string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.created[ns]
 }

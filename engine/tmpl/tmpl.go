@@ -58,6 +58,7 @@ func boundedFuncs(m map[string]any) map[string]any {
 		}
 		return seq(params...), nil
 	}
+	strictNumbers(m)
 	return m
 }
 
@@ -177,14 +178,40 @@ func (e *PathError) Unwrap() error { return e.Err }
 
 const tmplName = "value"
 
+// Error is a template error with the line (and, when text/template knows
+// it, the column) in the template's text.
+type Error struct {
+	Line, Col int
+	Msg       string
+}
+
+func (e *Error) Error() string {
+	if e.Col > 0 {
+		return fmt.Sprintf("template: line %d:%d: %s", e.Line, e.Col, e.Msg)
+	}
+	return fmt.Sprintf("template: line %d: %s", e.Line, e.Msg)
+}
+
 // cleanError turns text/template's `template: value:1:3: executing "value"
-// at <.x>: ...` into `template: line 1:3: at <.x>: ...`.
+// at <.x>: ...` into an *Error{1, 3, "at <.x>: ..."}.
 func cleanError(err error) error {
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, "template: ")
 	msg = strings.TrimPrefix(msg, tmplName+":")
 	msg = strings.Replace(msg, `executing "`+tmplName+`" `, "", 1)
-	return fmt.Errorf("template: line %s", msg)
+	e := &Error{Line: 1, Msg: msg}
+	// "LINE: msg" or "LINE:COL: msg"
+	nums := []*int{&e.Line, &e.Col}
+	for _, n := range nums {
+		i := strings.IndexByte(msg, ':')
+		v, convErr := strconv.Atoi(msg[:max(i, 0)])
+		if i <= 0 || convErr != nil {
+			break
+		}
+		*n, msg = v, msg[i+1:]
+	}
+	e.Msg = strings.TrimSpace(msg)
+	return e
 }
 
 // Truthy reports whether a rendered `when` condition holds: anything but
@@ -202,6 +229,13 @@ func Truthy(s string) bool {
 type Ref struct {
 	Root string
 	Path []string
+	// Pos is the reference's byte offset in the template text.
+	Pos int
+	// Direct is true when the template only prints the value, as in
+	// {{ .tasks.build.stdout }} or {{ .x | quote }}: a plan can show a
+	// stand-in for it. Anything else (a condition, a function argument, an
+	// index) computes with the value.
+	Direct bool
 }
 
 // Refs returns the references to the template data that the template makes
@@ -217,13 +251,43 @@ func Refs(t *template.Template) []Ref {
 	return refs
 }
 
+// printOnly are the functions a printed value may pass through and still be
+// shown as a stand-in in plans: they only format it.
+var printOnly = map[string]bool{"quote": true, "squote": true, "toString": true, "toJson": true, "toYaml": true}
+
+// directRef returns the reference an action only prints, if it is one.
+func directRef(a *parse.ActionNode, dotIsRoot bool) (Ref, bool) {
+	p := a.Pipe
+	if p == nil || len(p.Decl) > 0 || len(p.Cmds) == 0 || len(p.Cmds[0].Args) != 1 {
+		return Ref{}, false
+	}
+	for _, c := range p.Cmds[1:] {
+		id, ok := c.Args[0].(*parse.IdentifierNode)
+		if len(c.Args) != 1 || !ok || !printOnly[id.Ident] {
+			return Ref{}, false
+		}
+	}
+	var refs []Ref
+	walk(p.Cmds[0].Args[0], dotIsRoot, &refs)
+	if len(refs) != 1 {
+		return Ref{}, false
+	}
+	switch p.Cmds[0].Args[0].(type) {
+	case *parse.FieldNode, *parse.VariableNode:
+		r := refs[0]
+		r.Direct = true
+		return r, true
+	}
+	return Ref{}, false
+}
+
 func walk(n parse.Node, dotIsRoot bool, refs *[]Ref) {
 	if n == nil {
 		return
 	}
-	add := func(idents []string) {
+	add := func(idents []string, pos parse.Pos) {
 		if len(idents) > 0 {
-			*refs = append(*refs, Ref{Root: idents[0], Path: append([]string(nil), idents[1:]...)})
+			*refs = append(*refs, Ref{Root: idents[0], Path: append([]string(nil), idents[1:]...), Pos: int(pos)})
 		}
 	}
 	switch x := n.(type) {
@@ -235,6 +299,10 @@ func walk(n parse.Node, dotIsRoot bool, refs *[]Ref) {
 			walk(c, dotIsRoot, refs)
 		}
 	case *parse.ActionNode:
+		if r, ok := directRef(x, dotIsRoot); ok {
+			*refs = append(*refs, r)
+			return
+		}
 		walk(x.Pipe, dotIsRoot, refs)
 	case *parse.PipeNode:
 		if x == nil {
@@ -249,11 +317,11 @@ func walk(n parse.Node, dotIsRoot bool, refs *[]Ref) {
 		}
 	case *parse.FieldNode:
 		if dotIsRoot {
-			add(x.Ident)
+			add(x.Ident, x.Pos)
 		}
 	case *parse.VariableNode:
 		if len(x.Ident) > 1 && x.Ident[0] == "$" {
-			add(x.Ident[1:])
+			add(x.Ident[1:], x.Pos)
 		}
 	case *parse.ChainNode:
 		walk(x.Node, dotIsRoot, refs)
@@ -272,4 +340,14 @@ func walk(n parse.Node, dotIsRoot bool, refs *[]Ref) {
 	case *parse.TemplateNode:
 		walk(x.Pipe, dotIsRoot, refs)
 	}
+}
+
+// LineCol turns a byte offset of text into a 1-based line and column.
+func LineCol(text string, off int) (line, col int) {
+	if off > len(text) {
+		off = len(text)
+	}
+	line = 1 + strings.Count(text[:off], "\n")
+	col = off - strings.LastIndexByte(text[:off], '\n')
+	return line, col
 }

@@ -30,11 +30,12 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	if err := p.Decode(&params); err != nil {
 		return nil, err
 	}
-	sources, err := params.Sources(p)
+	ms, err := params.Load(p)
 	if err != nil {
 		return nil, err
 	}
-	return &action{params: params, sources: sources}, nil
+	params.Namespace = k8s.Or(params.Namespace, p.Namespace)
+	return &action{params: params, manifests: ms}, nil
 }
 
 // Check implements task.Checker: manifest files without template syntax
@@ -42,13 +43,24 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 func (Type) Check(p task.Params) []task.FieldError { return k8s.CheckFiles(p, "files") }
 
 type action struct {
-	params  k8s.ApplyParams
-	sources []k8s.ManifestSource
+	params    k8s.ApplyParams
+	manifests *k8s.Manifests
 }
+
+// Namespace is where namespaced objects that name none go.
+func (a *action) UsesNamespace() string { return a.params.Namespace }
+
+// ManifestFiles implements task.ManifestUser.
+func (a *action) ManifestFiles() []task.ManifestFile { return a.manifests.ShownFiles() }
 
 // Describe implements task.Action.
 func (a *action) Describe() string {
-	s := "server-side apply " + a.params.What() + " in " + k8s.InNamespace(a.params.Namespace)
+	s := "server-side apply " + a.params.What()
+	if objs := a.manifests.Summary(a.params.Namespace); objs != "" {
+		s += ": " + objs
+	} else {
+		s += " in " + k8s.InNamespace(a.params.Namespace)
+	}
 	if a.params.Force {
 		s += ", forcing conflicts"
 	}
@@ -57,7 +69,7 @@ func (a *action) Describe() string {
 
 // Run implements task.Action.
 func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
-	applied, err := k8s.RunApply(ctx, env, a.params, a.sources)
+	applied, err := k8s.RunApply(ctx, env, a.params, a.manifests)
 	out := outputs(applied)
 	if err != nil {
 		return out, err

@@ -1,17 +1,22 @@
 package apply
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
+	"github.com/kbrun/kbrun/engine/prepare"
 	"github.com/kbrun/kbrun/engine/task"
 )
 
 func TestDescribe(t *testing.T) {
-	a, err := Type{}.Prepare(task.Params{Value: map[string]any{"files": []any{"k8s/kaniko-rootless-demo-deployment.yaml"}, "namespace": "ones", "force": true}, Dir: "/p"})
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "d.yaml"), []byte("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: ones}\n"), 0o644)
+	a, err := Type{}.Prepare(task.Params{Value: map[string]any{"files": []any{"d.yaml"}, "namespace": "ones", "force": true}, Dir: dir, Manifests: prepare.Reader(dir, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := a.Describe(); got != "server-side apply k8s/kaniko-rootless-demo-deployment.yaml in namespace ones, forcing conflicts" {
+	if got := a.Describe(); got != "server-side apply d.yaml: deployment ones/web, namespace ones, forcing conflicts" {
 		t.Fatal(got)
 	}
 	if _, err := (Type{}).Prepare(task.Params{Value: map[string]any{}}); err == nil {

@@ -66,10 +66,14 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	if _, err := NewMatcher(params.Contains, params.Matches, params.InOrder, params.Absent); err != nil {
 		return nil, err
 	}
+	params.Namespace = k8s.Or(params.Namespace, p.Namespace)
 	return &action{Params: params}, nil
 }
 
 type action struct{ Params }
+
+// Namespace is the pod's namespace.
+func (a *action) UsesNamespace() string { return a.Target.Namespace }
 
 // Describe implements task.Action.
 func (a *action) Describe() string {

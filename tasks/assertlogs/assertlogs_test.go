@@ -65,7 +65,7 @@ func TestMatcherAbsentAndTail(t *testing.T) {
 
 func TestBadRegex(t *testing.T) {
 	_, err := Type{}.Prepare(task.Params{Value: map[string]any{"pod": "p", "matches": []any{"("}}})
-	if err == nil || !strings.Contains(err.Error(), "matches[0]") {
+	if p, ok := task.Field(err); !ok || strings.Join(p, ".") != "matches.0" || !strings.Contains(err.Error(), `"(" is not a regular expression`) {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/kbrun/kbrun/engine/task"
 )
 
 // expectation is one contains or matches entry.
@@ -49,9 +51,12 @@ func NewMatcher(contains, matches []string, inOrder bool, absent []string) (*Mat
 		m.exps = append(m.exps, &expectation{text: c, group: 0})
 	}
 	for i, s := range matches {
+		if task.IsUnknown(s) {
+			s = regexp.QuoteMeta(s) // prepared again with its value at run time
+		}
 		re, err := regexp.Compile(s)
 		if err != nil {
-			return nil, fmt.Errorf("matches[%d]: %v", i, err)
+			return nil, task.Fieldf([]string{"matches", strconv.Itoa(i)}, "%q is not a regular expression: %v", s, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 		}
 		m.exps = append(m.exps, &expectation{re: re, group: 1})
 	}

@@ -85,13 +85,14 @@ func (t Type) Prepare(p task.Params) (task.Action, error) {
 	if len(params.Files) == 0 && len(params.Download) == 0 {
 		return nil, fmt.Errorf("give files (local to pod) or download (pod to local)")
 	}
+	params.Namespace = k8s.Or(params.Namespace, p.Namespace)
 	a := &action{Params: params, executor: t.Executor, attempts: params.Attempts, verify: params.Verify == nil || *params.Verify}
 	if a.attempts <= 0 {
 		a.attempts = 3
 	}
 	for i, f := range params.Files {
 		if f.From == "" || !path.IsAbs(f.To) {
-			return nil, fmt.Errorf("files[%d]: from must be a local path and to an absolute path in the container (got %q)", i, f.To)
+			return nil, task.Fieldf([]string{"files", fmt.Sprint(i), "to"}, "from must be a local path and to an absolute path in the container (got %q)", f.To)
 		}
 		to := f.To
 		if strings.HasSuffix(to, "/") {
@@ -99,13 +100,13 @@ func (t Type) Prepare(p task.Params) (task.Action, error) {
 		}
 		to = path.Clean(to)
 		if to == "/" {
-			return nil, fmt.Errorf("files[%d]: to must not be the container's root directory", i)
+			return nil, task.Fieldf([]string{"files", fmt.Sprint(i), "to"}, "to must not be the container's root directory")
 		}
 		a.up = append(a.up, upload{local: p.Path(f.From), remote: to, shown: f.From})
 	}
 	for i, f := range params.Download {
 		if !path.IsAbs(f.From) || path.Clean(f.From) == "/" || f.To == "" {
-			return nil, fmt.Errorf("download[%d]: from must be an absolute path in the container (not /) and to a local path", i)
+			return nil, task.Fieldf([]string{"download", fmt.Sprint(i)}, "from must be an absolute path in the container (not /) and to a local path")
 		}
 		a.down = append(a.down, download{remote: path.Clean(f.From), local: p.Path(f.To), shown: f.To})
 	}
@@ -128,6 +129,9 @@ type action struct {
 	up       []upload
 	down     []download
 }
+
+// UsesNamespace is the pod's namespace.
+func (a *action) UsesNamespace() string { return a.Target.Namespace }
 
 // Describe implements task.Action.
 func (a *action) Describe() string {

@@ -14,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
@@ -65,21 +64,19 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	if len(params.Files) > 0 || params.Manifest != "" {
 		modes++
 		ap := k8s.ApplyParams{Files: params.Files, Manifest: params.Manifest, Namespace: params.Namespace, Render: params.Render}
-		src, err := ap.Sources(p)
+		ms, err := ap.Load(p)
 		if err != nil {
 			return nil, err
 		}
-		a.sources, a.ap = src, ap
+		a.manifests, a.ap = ms, ap
 	}
 	if params.Kind != "" {
 		modes++
 		if (params.Name == "") == (params.Selector == "") {
 			return nil, fmt.Errorf("with kind, give exactly one of name and selector")
 		}
-		if params.Selector != "" && !k8s.Placeholder(params.Selector) {
-			if _, err := labels.Parse(params.Selector); err != nil {
-				return nil, fmt.Errorf("selector %q: %v", params.Selector, err)
-			}
+		if err := k8s.CheckSelector("selector", params.Selector); err != nil {
+			return nil, err
 		}
 	} else if params.Name != "" || params.Selector != "" {
 		return nil, fmt.Errorf("name and selector go with kind")
@@ -92,15 +89,28 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	if modes != 1 {
 		return nil, fmt.Errorf("give exactly one of files/manifest, kind (with name or selector) and applied")
 	}
+	a.Params.Namespace = k8s.Or(params.Namespace, p.Namespace)
 	return a, nil
 }
 
 type action struct {
 	Params
-	wait    bool
-	sources []k8s.ManifestSource
-	ap      k8s.ApplyParams
+	wait      bool
+	manifests *k8s.Manifests
+	ap        k8s.ApplyParams
 }
+
+// Namespace is the namespace of what the task deletes (objects that name
+// none).
+func (a *action) UsesNamespace() string {
+	if a.Applied {
+		return ""
+	}
+	return a.Params.Namespace
+}
+
+// ManifestFiles implements task.ManifestUser.
+func (a *action) ManifestFiles() []task.ManifestFile { return a.manifests.ShownFiles() }
 
 // Describe implements task.Action.
 func (a *action) Describe() string {
@@ -111,11 +121,14 @@ func (a *action) Describe() string {
 	case a.Applied:
 		s = "delete everything this run created (newest first)"
 	case a.Kind != "" && a.Name != "":
-		s = fmt.Sprintf("delete %s %s in %s", a.Kind, a.Name, k8s.InNamespace(a.Namespace))
+		s = fmt.Sprintf("delete %s %s in %s", a.Kind, a.Name, k8s.InNamespace(a.Params.Namespace))
 	case a.Kind != "":
-		s = fmt.Sprintf("delete every %s labelled %s in %s", a.Kind, a.Selector, k8s.InNamespace(a.Namespace))
+		s = fmt.Sprintf("delete every %s labelled %s in %s", a.Kind, a.Selector, k8s.InNamespace(a.Params.Namespace))
 	default:
 		s = "delete the objects in " + a.ap.What()
+		if objs := a.manifests.Summary(a.Params.Namespace); objs != "" {
+			s += " (" + objs + ")"
+		}
 	}
 	if a.wait {
 		if a.Kind != "" && a.Name != "" {
@@ -149,7 +162,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	if err != nil {
 		return out, err
 	}
-	ns := k8s.Namespace(a.Namespace, env)
+	ns := k8s.Namespace(a.Params.Namespace, env)
 	targets, err := a.targets(ctx, env, c, ns)
 	if err != nil {
 		return out, err
@@ -258,15 +271,7 @@ func (a *action) targets(ctx context.Context, env *task.Env, c *kube.Clients, ns
 			k8s.Logf(env, "no %s labelled %s in %s", a.Kind, a.Selector, ns)
 		}
 	default:
-		var render k8s.Renderer
-		if a.Render == nil || *a.Render {
-			render = env.Render
-		}
-		ms, err := k8s.ReadManifests(a.sources, render)
-		if err != nil {
-			return nil, err
-		}
-		ms = k8s.SortForApply(ms)
+		ms := k8s.SortForApply(a.manifests.Objects)
 		for i := len(ms) - 1; i >= 0; i-- { // dependents first
 			u := ms[i].Object
 			m, err := k8s.Mapping(c, u.GroupVersionKind())

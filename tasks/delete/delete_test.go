@@ -39,13 +39,13 @@ func TestPrepare(t *testing.T) {
 		}
 	}
 	for p, want := range map[*map[string]any]string{
-		{"applied": true}:                                          "delete everything this run created (newest first) and wait until they are gone",
-		{"applied": true, "includeExisting": true}:                 "delete everything this run applied, also what existed before (newest first) and wait until they are gone",
-		{"kind": "deployment", "name": "web", "namespace": "ones"}: "delete deployment web in namespace ones and wait until it is gone",
-		{"kind": "pods", "selector": "app=x", "wait": false}:       "delete every pods labelled app=x in the run's namespace",
-		{"files": []any{"k8s/a.yaml"}}:                             "delete the objects in k8s/a.yaml and wait until they are gone",
+		{"applied": true}:                                                      "delete everything this run created (newest first) and wait until they are gone",
+		{"applied": true, "includeExisting": true}:                             "delete everything this run applied, also what existed before (newest first) and wait until they are gone",
+		{"kind": "deployment", "name": "web", "namespace": "ones"}:             "delete deployment web in namespace ones and wait until it is gone",
+		{"kind": "pods", "selector": "app=x", "wait": false}:                   "delete every pods labelled app=x in namespace run-ns",
+		{"manifest": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"}: "delete the objects in an inline manifest (configmap run-ns/a) and wait until they are gone",
 	} {
-		a, err := Type{}.Prepare(task.Params{Value: *p, Rendered: true})
+		a, err := Type{}.Prepare(task.Params{Value: *p, Rendered: true, Namespace: "run-ns"})
 		if err != nil {
 			t.Fatal(err)
 		}

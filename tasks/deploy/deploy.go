@@ -46,7 +46,7 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	if err := p.Decode(&params); err != nil {
 		return nil, err
 	}
-	sources, err := params.Sources(p)
+	ms, err := params.Load(p)
 	if err != nil {
 		return nil, err
 	}
@@ -58,20 +58,33 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &action{params: params, sources: sources, grace: grace, stable: stable, failFast: params.FailFast == nil || *params.FailFast}, nil
+	params.Namespace = k8s.Or(params.Namespace, p.Namespace)
+	return &action{params: params, manifests: ms, grace: grace, stable: stable, failFast: params.FailFast == nil || *params.FailFast}, nil
 }
 
 type action struct {
-	params   Params
-	sources  []k8s.ManifestSource
-	grace    time.Duration
-	stable   time.Duration
-	failFast bool
+	params    Params
+	manifests *k8s.Manifests
+	grace     time.Duration
+	stable    time.Duration
+	failFast  bool
 }
+
+// Namespace is where namespaced objects that name none go.
+func (a *action) UsesNamespace() string { return a.params.Namespace }
+
+// ManifestFiles implements task.ManifestUser.
+func (a *action) ManifestFiles() []task.ManifestFile { return a.manifests.ShownFiles() }
 
 // Describe implements task.Action.
 func (a *action) Describe() string {
-	s := "deploy " + a.params.What() + " in " + k8s.InNamespace(a.params.Namespace) + " and wait for the rollout"
+	s := "deploy " + a.params.What()
+	if objs := a.manifests.Summary(a.params.Namespace); objs != "" {
+		s += " (" + objs + ")"
+	} else {
+		s += " in " + k8s.InNamespace(a.params.Namespace)
+	}
+	s += " and wait for the rollout"
 	if a.stable > 0 {
 		s += fmt.Sprintf(", then %s of its pods staying ready", a.stable)
 	}
@@ -86,7 +99,7 @@ func (a *action) Describe() string {
 
 // Run implements task.Action.
 func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
-	applied, err := k8s.RunApply(ctx, env, a.params.ApplyParams, a.sources)
+	applied, err := k8s.RunApply(ctx, env, a.params.ApplyParams, a.manifests)
 	objects, _ := k8s.RefOutputs(k8s.Refs(applied))
 	ns := k8s.Namespace(a.params.Namespace, env)
 	out := task.Outputs{"pod": "", "pods": []any{}, "namespace": ns, "images": []any{}, "objects": nonNil(objects)}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ import (
 	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/kbrun/kbrun/engine/kube"
+	"github.com/kbrun/kbrun/engine/prepare"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
 )
@@ -219,11 +221,13 @@ func TestJobStatus(t *testing.T) {
 }
 
 func TestDescribe(t *testing.T) {
-	a, err := Type{}.Prepare(task.Params{Value: map[string]any{"files": []any{"k8s/test-deployment.yaml"}, "namespace": "ones"}, Dir: "/p"})
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "t.yaml"), []byte("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: other}\n"), 0o644)
+	a, err := Type{}.Prepare(task.Params{Value: map[string]any{"files": []any{"t.yaml"}, "namespace": "ones"}, Dir: dir, Manifests: prepare.Reader(dir, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := a.Describe(); got != "deploy k8s/test-deployment.yaml in namespace ones and wait for the rollout" {
+	if got := a.Describe(); got != "deploy t.yaml (deployment other/web) and wait for the rollout" {
 		t.Fatal(got)
 	}
 }

@@ -48,8 +48,9 @@ func (t Type) Prepare(p task.Params) (task.Action, error) {
 		return nil, err
 	}
 	if len(params.Command) == 0 || params.Command[0] == "" {
-		return nil, fmt.Errorf("command: give the program and its arguments")
+		return nil, task.Fieldf([]string{"command"}, "give the program and its arguments")
 	}
+	params.Namespace = k8s.Or(params.Namespace, p.Namespace)
 	return &action{Params: params, executor: t.Executor}, nil
 }
 
@@ -57,6 +58,9 @@ type action struct {
 	Params
 	executor k8s.RemoteExecutor
 }
+
+// Namespace is the pod's namespace.
+func (a *action) UsesNamespace() string { return a.Target.Namespace }
 
 func (a *action) want() int {
 	if a.ExpectExitCode != nil {

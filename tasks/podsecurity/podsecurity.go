@@ -67,50 +67,55 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 		return nil, err
 	}
 	if len(params.Files) == 0 {
-		return nil, fmt.Errorf("files: give at least one manifest file or directory")
+		return nil, task.Fieldf([]string{"files"}, "give at least one manifest file or directory")
 	}
 	a := &action{params: params}
 	var err error
-	if a.require, err = parseLevel("require", params.Require); err != nil {
+	if a.require, err = parseLevel([]string{"require"}, params.Require); err != nil {
 		return nil, err
 	}
 	for i, e := range params.Exceptions {
 		if e.Name == "" {
-			return nil, fmt.Errorf("exceptions.%d.name: empty", i)
+			return nil, task.Fieldf([]string{"exceptions", fmt.Sprint(i), "name"}, "empty")
 		}
-		if _, err := parseLevel(fmt.Sprintf("exceptions.%d.require", i), e.Require); err != nil {
+		if _, err := parseLevel([]string{"exceptions", fmt.Sprint(i), "require"}, e.Require); err != nil {
 			return nil, err
 		}
 	}
 	a.version = psapi.LatestVersion()
-	if params.Version != "" && params.Version != "latest" {
+	if params.Version != "" && params.Version != "latest" && !task.IsUnknown(params.Version) {
 		if a.version, err = psapi.ParseVersion(params.Version); err != nil {
-			return nil, fmt.Errorf("version: %w", err)
+			return nil, task.Fieldf([]string{"version"}, "%v", err)
 		}
 	}
-	for _, f := range params.Files {
-		a.sources = append(a.sources, k8s.ManifestSource{Path: p.Path(f)})
+	if a.manifests, err = k8s.LoadManifests(p, params.Files, "", params.Render == nil || *params.Render); err != nil {
+		return nil, err
 	}
+	a.namespace = p.Namespace
 	return a, nil
 }
 
-func parseLevel(field, s string) (psapi.Level, error) {
-	if s == "" {
+func parseLevel(field []string, s string) (psapi.Level, error) {
+	if s == "" || task.IsUnknown(s) {
 		return psapi.LevelPrivileged, nil
 	}
 	l, err := psapi.ParseLevel(s)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", field, err)
+		return "", task.Fieldf(field, "%v", err)
 	}
 	return l, nil
 }
 
 type action struct {
-	params  Params
-	require psapi.Level
-	version psapi.Version
-	sources []k8s.ManifestSource
+	params    Params
+	require   psapi.Level
+	version   psapi.Version
+	manifests *k8s.Manifests
+	namespace string
 }
+
+// ManifestFiles implements task.ManifestUser.
+func (a *action) ManifestFiles() []task.ManifestFile { return a.manifests.ShownFiles() }
 
 // Describe implements task.Action.
 func (a *action) Describe() string {
@@ -177,15 +182,7 @@ func rank(l psapi.Level) int {
 
 // Run implements task.Action. It touches no cluster.
 func (a *action) Run(_ context.Context, env *task.Env) (task.Outputs, error) {
-	var render k8s.Renderer
-	if a.params.Render == nil || *a.params.Render {
-		render = env.Render
-	}
-	ms, err := k8s.ReadManifests(a.sources, render)
-	if err != nil {
-		return nil, err
-	}
-	results, err := Evaluate(ms, a.version, env.Namespace, a.require, a.params.Exceptions)
+	results, err := Evaluate(a.manifests.Objects, a.version, k8s.Or(a.namespace, env.Namespace), a.require, a.params.Exceptions)
 	if err != nil {
 		return nil, err
 	}

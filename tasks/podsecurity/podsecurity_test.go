@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kbrun/kbrun/engine/prepare"
 	"github.com/kbrun/kbrun/engine/task"
-	"github.com/kbrun/kbrun/engine/tmpl"
 )
 
 const privilegedPod = `apiVersion: v1
@@ -87,18 +87,15 @@ func pipelineData(caps []any) map[string]any {
 
 func run(t *testing.T, dir string, params map[string]any, data map[string]any) (task.Outputs, []string, error) {
 	t.Helper()
-	a, err := Type{}.Prepare(task.Params{Value: params, Dir: dir, Rendered: true})
+	a, err := Type{}.Prepare(task.Params{Value: params, Dir: dir, Rendered: true, Manifests: prepare.Reader(dir, data)})
 	if err != nil {
-		t.Fatalf("Prepare: %v", err)
+		return nil, nil, err
 	}
 	var lines []string
 	env := &task.Env{
 		Task:      "podSecurity",
 		Namespace: "default-ns",
 		Logf:      func(f string, args ...any) { lines = append(lines, fmt.Sprintf(f, args...)) },
-		Render: func(name, text string) (string, error) {
-			return tmpl.Render(name, text, data)
-		},
 	}
 	out, err := a.Run(context.Background(), env)
 	return out, lines, err
@@ -233,7 +230,9 @@ func TestCheckMissingFile(t *testing.T) {
 }
 
 func TestDescribe(t *testing.T) {
-	a, err := Type{}.Prepare(task.Params{Value: map[string]any{"files": []any{"b.yaml"}, "require": "baseline", "version": "v1.30"}, Dir: ".", Rendered: true})
+	dir := t.TempDir()
+	write(t, dir, "b.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: x}]}\n")
+	a, err := Type{}.Prepare(task.Params{Value: map[string]any{"files": []any{"b.yaml"}, "require": "baseline", "version": "v1.30"}, Dir: dir, Rendered: true, Manifests: prepare.Reader(dir, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

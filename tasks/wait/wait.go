@@ -13,7 +13,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
@@ -57,10 +56,8 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	if (params.Name == "") == (params.Selector == "") {
 		return nil, fmt.Errorf("give exactly one of name and selector")
 	}
-	if params.Selector != "" && !k8s.Placeholder(params.Selector) {
-		if _, err := labels.Parse(params.Selector); err != nil {
-			return nil, fmt.Errorf("selector %q: %v", params.Selector, err)
-		}
+	if err := k8s.CheckSelector("selector", params.Selector); err != nil {
+		return nil, err
 	}
 	n := 0
 	for _, set := range []bool{params.Condition != "", params.JSONPath != "", params.Delete} {
@@ -74,15 +71,16 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	if params.Value != nil && params.JSONPath == "" {
 		return nil, fmt.Errorf("value goes with jsonpath")
 	}
+	params.Namespace = k8s.Or(params.Namespace, p.Namespace)
 	a := &action{Params: params}
-	if params.JSONPath != "" {
+	if params.JSONPath != "" && !task.IsUnknown(params.JSONPath) {
 		expr := params.JSONPath
 		if !strings.HasPrefix(expr, "{") {
 			expr = "{" + expr + "}"
 		}
 		j := jsonpath.New("wait").AllowMissingKeys(true)
 		if err := j.Parse(expr); err != nil {
-			return nil, fmt.Errorf("jsonpath %q: %v", params.JSONPath, err)
+			return nil, task.Fieldf([]string{"jsonpath"}, "%q is not a JSONPath expression: %v", params.JSONPath, err)
 		}
 		a.jp = j
 	}
@@ -100,6 +98,9 @@ type action struct {
 	jp                   *jsonpath.JSONPath
 	condType, condStatus string
 }
+
+// UsesNamespace is the namespace of the objects waited for.
+func (a *action) UsesNamespace() string { return a.Params.Namespace }
 
 func (a *action) objects() string {
 	ns := a.Namespace

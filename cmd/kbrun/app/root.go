@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/go-logr/logr"
@@ -142,6 +143,15 @@ Exit codes: 0 success, 1 a task failed, 2 invalid pipeline or usage,
 	root.SetOut(streams.Out)
 	root.SetErr(streams.Err)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exit.UsageError{Err: err} })
+	// kbrun with no command prints help; an unknown command is a usage
+	// error (exit 2), as in kubectl.
+	root.Args = cobra.ArbitraryArgs
+	root.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return exit.Usagef("unknown command %q for \"kbrun\"%s\nRun 'kbrun --help' for usage.", args[0], suggestCommand(cmd, args[0]))
+		}
+		return cmd.Help()
+	}
 	kubeFlags.AddFlags(root.PersistentFlags())
 	prof.addFlags(root.PersistentFlags())
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return prof.start() }
@@ -149,7 +159,7 @@ Exit codes: 0 success, 1 a task failed, 2 invalid pipeline or usage,
 	root.AddCommand(
 		newRunCommand(streams, kubeFlags, false),
 		newRunCommand(streams, kubeFlags, true),
-		newValidateCommand(streams),
+		newValidateCommand(streams, kubeFlags),
 		newSchemaCommand(streams),
 		newTasksCommand(streams),
 		newVersionCommand(streams),
@@ -159,6 +169,13 @@ Exit codes: 0 success, 1 a task failed, 2 invalid pipeline or usage,
 		wrapArgs(c)
 	}
 	return root
+}
+
+func suggestCommand(root *cobra.Command, name string) string {
+	if s := root.SuggestionsFor(name); len(s) > 0 {
+		return fmt.Sprintf("\n\nDid you mean this?\n\t%s", strings.Join(s, "\n\t"))
+	}
+	return ""
 }
 
 func wrapArgs(c *cobra.Command) {

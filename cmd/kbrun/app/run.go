@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/kbrun/kbrun/engine/exit"
@@ -16,6 +15,7 @@ import (
 	"github.com/kbrun/kbrun/engine/report"
 	"github.com/kbrun/kbrun/engine/runner"
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/engine/vars"
 )
 
 // RunOptions are the options of `kbrun run` and `kbrun plan`, completed and
@@ -36,6 +36,7 @@ type RunOptions struct {
 	Output         string
 	JUnitFile      string
 	RunID          string
+	ShowManifests  bool
 
 	// Completed.
 	dryRun    task.DryRun
@@ -65,10 +66,12 @@ func newRunCommand(streams IO, kubeFlags *genericclioptions.ConfigFlags, planOnl
 	if planOnly {
 		cmd.Use = "plan FILE"
 		cmd.Short = "Print the numbered plan of a pipeline, rendered, without running anything"
-		cmd.Example = "  kbrun plan pipelines/kaniko-rootless.yaml"
-		o.DryRunFlag = "client"
+		cmd.Example = `  kbrun plan pipelines/kaniko-rootless.yaml
+  kbrun plan pipelines/kaniko-rootless.yaml --show-manifests --set capabilities=CHOWN,SETUID,SETGID,FOWNER,DAC_OVERRIDE
+  kbrun plan pipelines/kaniko-rootless.yaml --dry-run=server   # ask the API server what apply, deploy and delete would change`
+		cmd.Flags().StringVar(&o.DryRunFlag, "dry-run", "client", `"client" prints the plan touching nothing; "server" also sends what apply, deploy and delete would change to the API server with dryRun=All`)
 	} else {
-		cmd.Flags().StringVar(&o.DryRunFlag, "dry-run", "none", `"none" runs the pipeline; "client" (or bare --dry-run) prints the planned actions, rendered, touching nothing`)
+		cmd.Flags().StringVar(&o.DryRunFlag, "dry-run", "none", `"none" runs the pipeline; "client" (or bare --dry-run) prints the planned actions, rendered, touching nothing; "server" also sends what apply, deploy and delete would change to the API server with dryRun=All and prints its verdict per object`)
 		cmd.Flags().Lookup("dry-run").NoOptDefVal = "client"
 		cmd.Flags().DurationVar(&o.Timeout, "timeout", 0, "Bound on the whole run (finally excluded), e.g. 15m; 0 means none")
 		cmd.Flags().DurationVar(&o.FinallyTimeout, "finally-timeout", 10*time.Minute, "Bound on the finally tasks together")
@@ -76,6 +79,7 @@ func newRunCommand(streams IO, kubeFlags *genericclioptions.ConfigFlags, planOnl
 		cmd.Flags().StringVar(&o.JUnitFile, "junit", "", "Write a JUnit XML report (one testcase per task) to this file")
 	}
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "text", "Output format: text or json (one event per line)")
+	cmd.Flags().BoolVar(&o.ShowManifests, "show-manifests", false, "In plans, print every manifest file as rendered")
 	cmd.Flags().StringArrayVarP(&o.ValuesFiles, "values", "f", nil, "YAML file of var values (repeatable; later files win)")
 	cmd.Flags().StringArrayVar(&o.Sets, "set", nil, "Set a var: NAME=VALUE (repeatable; wins over --values). Lists: NAME=[a,b] or NAME=a,b")
 	cmd.Flags().StringSliceVar(&o.Only, "only", nil, "Run only these tasks (finally still runs)")
@@ -95,9 +99,9 @@ func (o *RunOptions) Complete(args []string) error {
 	case "client", "true":
 		o.dryRun = task.DryRunClient
 	case "server":
-		return exit.Usagef("--dry-run=server is not supported yet; use --dry-run (client)")
+		o.dryRun = task.DryRunServer
 	default:
-		return exit.Usagef(`--dry-run must be "none" or "client", got %q`, o.DryRunFlag)
+		return exit.Usagef(`--dry-run must be "none", "client" or "server", got %q`, o.DryRunFlag)
 	}
 	loader, err := newLoader()
 	if err != nil {
@@ -108,10 +112,11 @@ func (o *RunOptions) Complete(args []string) error {
 		return invalid(o.Err, o.File, err)
 	}
 	o.pipeline = p
-	o.overrides, err = overrides(p, o.ValuesFiles, o.Sets)
+	ov, err := vars.Read(p, o.ValuesFiles, o.Sets)
 	if err != nil {
-		return &exit.InvalidError{Err: err}
+		return invalidValues(o.Err, o.File, err)
 	}
+	o.overrides = ov.Values()
 	return nil
 }
 
@@ -153,6 +158,7 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 		FinallyTimeout: o.FinallyTimeout,
 		Keep:           o.Keep,
 		DryRun:         o.dryRun,
+		ShowManifests:  o.ShowManifests,
 		Only:           o.Only,
 		From:           o.From,
 		Skip:           o.Skip,
@@ -170,6 +176,9 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 		if err := writeFile(o.JUnitFile, junit); err != nil {
 			fmt.Fprintf(o.Err, "error: writing JUnit report: %v\n", err)
 		}
+	}
+	if res.Err != nil && exit.Code(res.Err) == exit.Invalid {
+		return invalid(o.Err, o.File, res.Err)
 	}
 	if res.Err != nil {
 		// Errors before the run started (exit 2) go to stderr. After that
@@ -218,89 +227,4 @@ func writeFile(path string, j *report.JUnit) error {
 		return err
 	}
 	return f.Close()
-}
-
-// overrides reads --values files then --set pairs (later wins). A --set
-// value is typed like the var's default: a string var takes the text as is;
-// a list, number or bool var parses it as YAML (a list also as a,b,c).
-func overrides(p *pipeline.Pipeline, files, sets []string) (map[string]any, error) {
-	out := map[string]any{}
-	defaults := map[string]any{}
-	for _, v := range p.Vars {
-		defaults[v.Name] = v.Default
-	}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("--values %s: %w", f, err)
-		}
-		var m map[string]any
-		if err := yaml.Unmarshal(data, &m); err != nil {
-			return nil, fmt.Errorf("--values %s: %w", f, err)
-		}
-		for k, v := range m {
-			out[k] = normalize(v)
-		}
-	}
-	for _, s := range sets {
-		name, value, ok := strings.Cut(s, "=")
-		if !ok || name == "" {
-			return nil, fmt.Errorf("--set %q: want NAME=VALUE", s)
-		}
-		def, known := defaults[name]
-		if !known {
-			// ResolveVars names the known vars in its error.
-			out[name] = value
-			continue
-		}
-		v, err := typed(def, value)
-		if err != nil {
-			return nil, fmt.Errorf("--set %s: %w", name, err)
-		}
-		out[name] = v
-	}
-	return out, nil
-}
-
-func typed(def any, value string) (any, error) {
-	switch def.(type) {
-	case nil, string:
-		return value, nil
-	case []any:
-		if !strings.HasPrefix(strings.TrimSpace(value), "[") {
-			var list []any
-			for _, item := range strings.Split(value, ",") {
-				if item = strings.TrimSpace(item); item != "" {
-					list = append(list, item)
-				}
-			}
-			return list, nil
-		}
-	}
-	var v any
-	if err := yaml.Unmarshal([]byte(value), &v); err != nil {
-		return nil, fmt.Errorf("%q is not a valid value for this var: %w", value, err)
-	}
-	return normalize(v), nil
-}
-
-// normalize converts yaml.v3's decoded values to the generic forms the
-// engine uses (map[string]any, []any, int64).
-func normalize(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, item := range x {
-			x[k] = normalize(item)
-		}
-		return x
-	case []any:
-		for i, item := range x {
-			x[i] = normalize(item)
-		}
-		return x
-	case int:
-		return int64(x)
-	default:
-		return v
-	}
 }

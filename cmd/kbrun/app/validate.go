@@ -4,28 +4,51 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/kbrun/kbrun/engine/exit"
-	"github.com/kbrun/kbrun/engine/load"
+	"github.com/kbrun/kbrun/engine/pipeline"
+	"github.com/kbrun/kbrun/engine/runner"
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/engine/vars"
 	"github.com/kbrun/kbrun/tasks"
 )
 
-func newValidateCommand(streams IO) *cobra.Command {
-	return &cobra.Command{
+func newValidateCommand(streams IO, kubeFlags *genericclioptions.ConfigFlags) *cobra.Command {
+	var files, sets []string
+	cmd := &cobra.Command{
 		Use:   "validate FILE...",
-		Short: "Check pipeline files completely without running anything",
-		Args:  cobra.MinimumNArgs(1),
+		Short: "Check pipeline files completely, as run would prepare them, without running anything",
+		Long: `validate loads each pipeline file and prepares every task exactly as run does
+before it starts (vars with --values and --set, when, timeouts, parameters,
+manifest files rendered and parsed), touching no cluster. A file it accepts
+does not fail run for any of these reasons.`,
+		Example: `  kbrun validate pipelines/kaniko-rootless.yaml
+  kbrun validate pipelines/kaniko-rootless.yaml --set dockerfile=multistage -f values.yaml`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			loader, err := newLoader()
 			if err != nil {
 				return err
 			}
+			explicitNS, _ := nsFlag(kubeFlags)
 			var bad error
 			for _, f := range args {
-				if _, err := loader.Load(f); err != nil {
+				p, err := loader.Load(f)
+				if err != nil {
+					bad = invalid(streams.Err, f, err)
+					continue
+				}
+				ov, err := vars.Read(p, files, sets)
+				if err != nil {
+					bad = invalidValues(streams.Err, f, err)
+					continue
+				}
+				err = runner.Check(p, runner.Options{Registry: mustRegistry(), Overrides: ov.Values(), Environ: environ(), Namespace: explicitNS, DryRun: task.DryRunClient})
+				if err != nil {
 					bad = invalid(streams.Err, f, err)
 					continue
 				}
@@ -34,23 +57,54 @@ func newValidateCommand(streams IO) *cobra.Command {
 			return bad
 		},
 	}
+	cmd.Flags().StringArrayVarP(&files, "values", "f", nil, "YAML file of var values (repeatable; later files win)")
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "Set a var: NAME=VALUE (repeatable; wins over --values)")
+	return cmd
 }
 
-// invalid prints a load failure (every problem on its own line) and returns
-// the typed error for exit code 2.
+// MaxShownProblems caps the problems printed for one file: past a point,
+// more lines only hide the first ones.
+const MaxShownProblems = 50
+
+// invalid prints the problems of a pipeline (every problem on its own line,
+// at most MaxShownProblems) and returns the typed error for exit code 2.
 func invalid(w io.Writer, file string, err error) error {
-	var errs *load.Errors
+	var errs *pipeline.Errors
 	if errors.As(err, &errs) {
-		fmt.Fprintln(w, errs.Error())
-		n := errs.Len()
-		plural := "s"
-		if n == 1 {
-			plural = ""
+		list := errs.List()
+		for i, e := range list {
+			if i == MaxShownProblems {
+				fmt.Fprintf(w, "... and %d more problems\n", len(list)-i)
+				break
+			}
+			fmt.Fprintln(w, e.Error())
 		}
-		fmt.Fprintf(w, "%s: %d problem%s found; nothing was run\n", file, n, plural)
+		fmt.Fprintf(w, "%s: %s found; nothing was run\n", file, plural(len(list), "problem"))
 		return &silentError{err: &exit.InvalidError{Err: err}}
 	}
+	var usage *exit.UsageError
+	if errors.As(err, &usage) {
+		return err
+	}
 	return &exit.InvalidError{Err: err}
+}
+
+// invalidValues prints the problems of --values files and --set values.
+func invalidValues(w io.Writer, file string, err error) error {
+	var probs vars.Problems
+	if !errors.As(err, &probs) {
+		return &exit.InvalidError{Err: err}
+	}
+	fmt.Fprintln(w, strings.Join(probs, "\n"))
+	fmt.Fprintf(w, "%s: %s in the values given; nothing was run\n", file, plural(len(probs), "problem"))
+	return &silentError{err: &exit.InvalidError{Err: err}}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }
 
 func mustRegistry() *task.Registry { return tasks.Registry() }

@@ -25,23 +25,48 @@ type ApplyParams struct {
 	Render *bool `json:"render,omitempty"`
 }
 
-// Sources resolves the parameters into manifest sources, checking that at
-// least one is given.
-func (p ApplyParams) Sources(tp task.Params) ([]ManifestSource, error) {
-	var out []ManifestSource
-	for _, f := range p.Files {
-		if f == "" {
-			return nil, fmt.Errorf("files: an entry is empty")
-		}
-		out = append(out, ManifestSource{Path: tp.Path(f)})
-	}
-	if strings.TrimSpace(p.Manifest) != "" {
-		out = append(out, ManifestSource{Inline: p.Manifest, Name: "inline manifest"})
-	}
-	if len(out) == 0 {
+// Load reads, renders and parses the manifests (files and inline), as the
+// task is prepared; at least one source must be given.
+func (p ApplyParams) Load(tp task.Params) (*Manifests, error) {
+	if len(p.Files) == 0 && strings.TrimSpace(p.Manifest) == "" {
 		return nil, fmt.Errorf("give files or manifest")
 	}
-	return out, nil
+	return LoadManifests(tp, p.Files, p.Manifest, p.Render == nil || *p.Render)
+}
+
+// Summary lists the prepared objects for plans, with the namespace each
+// lands in: "deployment ones/builder, namespace ones".
+func (m *Manifests) Summary(ns string) string {
+	if m == nil || len(m.Objects) == 0 {
+		return ""
+	}
+	const shown = 6
+	var parts []string
+	for i, o := range m.Objects {
+		if i == shown {
+			parts = append(parts, fmt.Sprintf("and %d more", len(m.Objects)-shown))
+			break
+		}
+		u := o.Object
+		objNS := ""
+		if !clusterScoped[u.GroupVersionKind().GroupKind().String()] {
+			objNS = Or(u.GetNamespace(), ns)
+		}
+		parts = append(parts, Describe(u.GetKind(), objNS, u.GetName()))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// clusterScoped are the built-in kinds that have no namespace (plans only:
+// when applying, discovery decides).
+var clusterScoped = map[string]bool{
+	"Namespace": true, "Node": true, "PersistentVolume": true, "StorageClass.storage.k8s.io": true,
+	"ClusterRole.rbac.authorization.k8s.io": true, "ClusterRoleBinding.rbac.authorization.k8s.io": true,
+	"CustomResourceDefinition.apiextensions.k8s.io": true, "PriorityClass.scheduling.k8s.io": true,
+	"RuntimeClass.node.k8s.io": true, "IngressClass.networking.k8s.io": true, "CSIDriver.storage.k8s.io": true,
+	"ValidatingWebhookConfiguration.admissionregistration.k8s.io": true,
+	"MutatingWebhookConfiguration.admissionregistration.k8s.io":   true,
+	"APIService.apiregistration.k8s.io":                           true,
 }
 
 // What describes the sources for plans: "k8s/a.yaml, k8s/dir/ and an inline manifest".
@@ -68,43 +93,33 @@ func (p ApplyParams) What() string {
 }
 
 func countDocs(s string) int {
-	ms, err := DecodeManifests("inline", []byte(s))
+	ms, err := DecodeManifests("inline", s)
 	if err != nil || len(ms) == 0 {
 		return 1
 	}
 	return len(ms)
 }
 
-// InNamespace renders the namespace part of a plan line.
-func InNamespace(ns string) string {
-	if ns == "" {
-		return "the run's namespace"
+// Or returns ns, or def when ns is empty: a task's own namespace, else the
+// run's.
+func Or(ns, def string) string {
+	if ns != "" {
+		return ns
 	}
-	return "namespace " + ns
+	return def
 }
 
-// RunApply reads, renders and server-side applies the manifests, records
-// them in env.Applied, and returns what was applied.
-func RunApply(ctx context.Context, env *task.Env, p ApplyParams, sources []ManifestSource) ([]Applied, error) {
-	var render Renderer
-	if p.Render == nil || *p.Render {
-		if env.Render == nil {
-			return nil, fmt.Errorf("internal: the engine gave no template renderer for manifest files")
-		}
-		render = env.Render
-	}
-	ms, err := ReadManifests(sources, render)
-	if err != nil {
-		return nil, err
-	}
-	if len(ms) == 0 {
+// RunApply server-side applies the prepared manifests, records them in
+// env.Applied, and returns what was applied.
+func RunApply(ctx context.Context, env *task.Env, p ApplyParams, ms *Manifests) ([]Applied, error) {
+	if len(ms.Objects) == 0 {
 		return nil, fmt.Errorf("the manifests hold no objects")
 	}
 	c, err := Clients(env)
 	if err != nil {
 		return nil, err
 	}
-	applied, err := Apply(ctx, c, ms, ApplyOptions{Namespace: Namespace(p.Namespace, env), Force: p.Force, Task: env.Task, Logf: env.Logf})
+	applied, err := Apply(ctx, c, ms.Objects, ApplyOptions{Namespace: Namespace(p.Namespace, env), Force: p.Force, Task: env.Task, Logf: env.Logf})
 	if env.Applied != nil {
 		for _, a := range applied {
 			env.Applied.Add(a.Ref)
@@ -141,4 +156,12 @@ func CheckFiles(p task.Params, field string) []task.FieldError {
 		}
 	}
 	return errs
+}
+
+// InNamespace renders the namespace part of a plan line.
+func InNamespace(ns string) string {
+	if ns == "" {
+		return "the run's namespace"
+	}
+	return "namespace " + ns
 }

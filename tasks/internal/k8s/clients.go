@@ -44,17 +44,18 @@ func Logf(env *task.Env, format string, args ...any) {
 	}
 }
 
-// ParseDuration parses an optional duration parameter; empty gives def.
+// ParseDuration parses an optional duration parameter; empty gives def, and
+// so does a value known only at run time (the task is prepared again then).
 func ParseDuration(field, s string, def time.Duration) (time.Duration, error) {
-	if s == "" {
+	if s == "" || task.IsUnknown(s) {
 		return def, nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %q is not a duration such as 30s or 5m", field, s)
+		return 0, task.Fieldf([]string{field}, "%q is not a duration such as 30s or 5m", s)
 	}
 	if d < 0 {
-		return 0, fmt.Errorf("%s: %q is negative", field, s)
+		return 0, task.Fieldf([]string{field}, "%q is negative", s)
 	}
 	return d, nil
 }

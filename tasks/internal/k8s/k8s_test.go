@@ -134,7 +134,7 @@ func TestClassify(t *testing.T) {
 }
 
 func TestDecodeManifests(t *testing.T) {
-	ms, err := DecodeManifests("m.yaml", []byte(`# leading comment
+	ms, err := DecodeManifests("m.yaml", `# leading comment
 ---
 apiVersion: v1
 kind: ConfigMap
@@ -153,7 +153,7 @@ items:
   metadata: {name: crd}
 ---
 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns"}}
-`))
+`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,10 +165,10 @@ items:
 	if strings.Join(got, " ") != want {
 		t.Fatalf("got  %s\nwant %s", strings.Join(got, " "), want)
 	}
-	if _, err := DecodeManifests("bad.yaml", []byte("kind: ConfigMap\nmetadata: {name: a}\n")); err == nil || !strings.Contains(err.Error(), "bad.yaml#1") {
+	if _, err := DecodeManifests("bad.yaml", "kind: ConfigMap\nmetadata: {name: a}\n"); err == nil || !strings.Contains(err.Error(), "bad.yaml:1:1: document 1: an object needs apiVersion and kind") {
 		t.Fatalf("missing apiVersion: %v", err)
 	}
-	if _, err := DecodeManifests("bad.yaml", []byte("apiVersion: v1\nkind: ConfigMap\n")); err == nil || !strings.Contains(err.Error(), "no metadata.name") {
+	if _, err := DecodeManifests("bad.yaml", "apiVersion: v1\nkind: ConfigMap\n"); err == nil || !strings.Contains(err.Error(), "no metadata.name") {
 		t.Fatalf("missing name: %v", err)
 	}
 }

@@ -1,35 +1,20 @@
 package k8s
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
-	"sort"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/kbrun/kbrun/engine/pipeline"
+	"github.com/kbrun/kbrun/engine/task"
 )
-
-// ManifestSource is one place manifests come from: a file or directory, or
-// inline YAML.
-type ManifestSource struct {
-	// Path is a file or a directory (its *.yaml, *.yml and *.json files, in
-	// name order, not recursive).
-	Path string
-	// Inline is YAML or JSON text given in the pipeline.
-	Inline string
-	// Name labels inline text in messages, e.g. "manifest".
-	Name string
-}
-
-// Renderer renders text as a template (task.Env.Render).
-type Renderer func(name, text string) (string, error)
 
 // Manifest is one object read from a source, with where it came from.
 type Manifest struct {
@@ -37,111 +22,130 @@ type Manifest struct {
 	Source string // "file.yaml#2" (document index from 1)
 }
 
-// ReadManifests reads every source in order. File contents go through
-// render when it is non-nil (inline text has already been rendered by the
-// engine). Empty documents are skipped; a v1 List is flattened.
-func ReadManifests(sources []ManifestSource, render Renderer) ([]Manifest, error) {
-	var out []Manifest
-	for _, s := range sources {
-		if s.Path == "" {
-			name := s.Name
-			if name == "" {
-				name = "inline manifest"
-			}
-			ms, err := DecodeManifests(name, []byte(s.Inline))
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, ms...)
+// Manifests are a task's manifests, read, rendered and parsed when the task
+// is prepared (so that validate and plan check them as run uses them).
+type Manifests struct {
+	Objects []Manifest
+	// Files are the manifest files as rendered, for plans.
+	Files []task.ManifestFile
+	// RunTime names the files that can only be rendered at run time (they
+	// compute with outputs of tasks that have not run yet): plans cannot
+	// list their objects.
+	RunTime []string
+}
+
+// Complete reports whether every object is known (nothing waits for run time).
+func (m *Manifests) Complete() bool { return len(m.RunTime) == 0 }
+
+// ShownFiles are the files for plans (nil-safe: delete by kind has none).
+func (m *Manifests) ShownFiles() []task.ManifestFile {
+	if m == nil {
+		return nil
+	}
+	return m.Files
+}
+
+// LoadManifests reads the files (through the engine's reader, rendered
+// unless render is false) and the inline text (already rendered as a
+// parameter). Empty documents are skipped; a v1 List is flattened.
+func LoadManifests(p task.Params, files []string, inline string, render bool) (*Manifests, error) {
+	out := &Manifests{}
+	errs := &pipeline.Errors{}
+	for i, f := range files {
+		if f == "" {
+			return nil, task.Fieldf([]string{"files", strconv.Itoa(i)}, "an entry is empty")
+		}
+		if task.IsUnknown(f) {
+			out.RunTime = append(out.RunTime, f)
+			out.Files = append(out.Files, task.ManifestFile{Name: f, RunTime: true})
 			continue
 		}
-		files, err := manifestFiles(s.Path)
+		if p.Manifests == nil {
+			return nil, fmt.Errorf("internal: no manifest reader")
+		}
+		read, err := p.Manifests.Read(f, render)
 		if err != nil {
+			if fp, ok := task.Field(err); ok && len(fp) == 0 {
+				return nil, task.Fieldf([]string{"files", strconv.Itoa(i)}, "%v", err)
+			}
 			return nil, err
 		}
-		for _, f := range files {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				return nil, fmt.Errorf("read manifest: %w", err)
+		for _, mf := range read {
+			out.Files = append(out.Files, mf)
+			if mf.RunTime {
+				out.RunTime = append(out.RunTime, mf.Name)
+				continue
 			}
-			if render != nil {
-				text, err := render(f, string(data))
-				if err != nil {
-					return nil, fmt.Errorf("render %s: %w", f, err)
+			ms, err := DecodeManifests(mf.Name, mf.Text)
+			if err != nil {
+				var pe *pipeline.Error
+				if errors.As(err, &pe) {
+					errs.Add(pe)
+					continue
 				}
-				data = []byte(text)
-			}
-			ms, err := DecodeManifests(f, data)
-			if err != nil {
 				return nil, err
 			}
-			out = append(out, ms...)
+			out.Objects = append(out.Objects, ms...)
 		}
+	}
+	if errs.Len() > 0 {
+		return nil, errs
+	}
+	if strings.TrimSpace(inline) != "" {
+		if strings.Contains(inline, task.RunTime) {
+			out.RunTime = append(out.RunTime, "inline manifest")
+			return out, nil
+		}
+		ms, err := DecodeManifests("inline manifest", inline)
+		if err != nil {
+			var pe *pipeline.Error
+			if errors.As(err, &pe) {
+				return nil, task.Fieldf([]string{"manifest"}, "line %d: %s", pe.Pos.Line, pe.Msg)
+			}
+			return nil, task.Fieldf([]string{"manifest"}, "%v", err)
+		}
+		out.Objects = append(out.Objects, ms...)
 	}
 	return out, nil
 }
 
-func manifestFiles(path string) ([]string, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("manifest: %w", err)
-	}
-	if !st.IsDir() {
-		return []string{path}, nil
-	}
-	entries, err := os.ReadDir(path)
-	if err != nil {
-		return nil, fmt.Errorf("manifest directory: %w", err)
-	}
-	var files []string
-	for _, e := range entries {
-		if e.IsDir() {
-			continue
-		}
-		switch strings.ToLower(filepath.Ext(e.Name())) {
-		case ".yaml", ".yml", ".json":
-			files = append(files, filepath.Join(path, e.Name()))
-		}
-	}
-	sort.Strings(files)
-	if len(files) == 0 {
-		return nil, fmt.Errorf("manifest directory %s holds no .yaml, .yml or .json file", path)
-	}
-	return files, nil
-}
-
 // DecodeManifests splits multi-document YAML (or JSON) into objects.
-func DecodeManifests(name string, data []byte) ([]Manifest, error) {
+// Problems are *pipeline.Error values at their line in the text.
+func DecodeManifests(name, text string) ([]Manifest, error) {
 	var out []Manifest
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-	for doc := 1; ; doc++ {
-		raw, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
+	for i, doc := range splitDocuments(text) {
+		at := func(line int, format string, args ...any) error {
+			return &pipeline.Error{File: name, Pos: pipeline.Pos{Line: line, Col: 1}, Msg: fmt.Sprintf(format, args...)}
 		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: document %d: %w", name, doc, err)
-		}
+		raw := []byte(doc.text)
 		if len(bytes.TrimSpace(stripComments(raw))) == 0 {
 			continue
 		}
-		src := fmt.Sprintf("%s#%d", name, doc)
-		var m map[string]any
-		if err := utilyaml.Unmarshal(raw, &m); err != nil {
-			return nil, fmt.Errorf("%s: %w", src, err)
+		src := fmt.Sprintf("%s#%d", name, i+1)
+		var v any
+		if err := utilyaml.Unmarshal(raw, &v); err != nil {
+			line, msg := yamlErrorLine(err)
+			return nil, at(doc.line+line-1, "not a valid manifest (document %d): %s", i+1, msg)
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			if v == nil {
+				continue
+			}
+			return nil, at(doc.line, "not a manifest (document %d): a Kubernetes object is a mapping with apiVersion and kind, this is %s", i+1, yamlKind(v))
 		}
 		if len(m) == 0 {
 			continue
 		}
 		u := &unstructured.Unstructured{Object: m}
 		if u.GetAPIVersion() == "" || u.GetKind() == "" {
-			return nil, fmt.Errorf("%s: an object needs apiVersion and kind", src)
+			return nil, at(doc.line, "document %d: an object needs apiVersion and kind", i+1)
 		}
 		if u.IsList() {
 			err := u.EachListItem(func(o runtime.Object) error {
 				item := o.(*unstructured.Unstructured)
 				if item.GetName() == "" && item.GetGenerateName() == "" {
-					return fmt.Errorf("%s: a %s in the list has no metadata.name", src, item.GetKind())
+					return at(doc.line, "document %d: a %s in the list has no metadata.name", i+1, item.GetKind())
 				}
 				out = append(out, Manifest{Object: item, Source: src})
 				return nil
@@ -152,11 +156,58 @@ func DecodeManifests(name string, data []byte) ([]Manifest, error) {
 			continue
 		}
 		if u.GetName() == "" {
-			return nil, fmt.Errorf("%s: %s has no metadata.name (server-side apply needs one)", src, u.GetKind())
+			return nil, at(doc.line, "document %d: %s has no metadata.name (server-side apply needs one)", i+1, u.GetKind())
 		}
 		out = append(out, Manifest{Object: u, Source: src})
 	}
 	return out, nil
+}
+
+type document struct {
+	text string
+	line int // first line in the file
+}
+
+// splitDocuments splits YAML at --- separator lines, as kubectl does,
+// remembering where each document starts.
+func splitDocuments(text string) []document {
+	var docs []document
+	var cur strings.Builder
+	start := 1
+	lines := strings.SplitAfter(text, "\n")
+	for i, l := range lines {
+		trimmed := strings.TrimRight(l, "\r\n")
+		if trimmed == "---" || strings.HasPrefix(trimmed, "--- ") || strings.HasPrefix(trimmed, "---\t") {
+			docs = append(docs, document{text: cur.String(), line: start})
+			cur.Reset()
+			start = i + 2
+			continue
+		}
+		cur.WriteString(l)
+	}
+	return append(docs, document{text: cur.String(), line: start})
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+): (.*)$`)
+
+// yamlErrorLine finds the line a YAML error names (1 when none).
+func yamlErrorLine(err error) (int, string) {
+	msg := strings.TrimPrefix(err.Error(), "error converting YAML to JSON: ")
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return max(n, 1), m[2]
+	}
+	return 1, strings.TrimPrefix(msg, "yaml: ")
+}
+
+func yamlKind(v any) string {
+	switch v.(type) {
+	case []any:
+		return "a list"
+	case string:
+		return "plain text"
+	}
+	return fmt.Sprintf("a %T", v)
 }
 
 func stripComments(b []byte) []byte {

@@ -32,13 +32,11 @@ func (t Target) Validate() error {
 	if (t.Pod == "") == (t.Selector == "") {
 		return fmt.Errorf("give exactly one of pod and selector")
 	}
-	if t.Selector != "" && !Placeholder(t.Selector) {
-		if _, err := labels.Parse(t.Selector); err != nil {
-			return fmt.Errorf("selector %q: %v", t.Selector, err)
-		}
+	if err := CheckSelector("selector", t.Selector); err != nil {
+		return err
 	}
-	if t.Pod != "" && strings.ContainsAny(t.Pod, " /") && !Placeholder(t.Pod) {
-		return fmt.Errorf("pod %q: give the pod's name only (the namespace goes in namespace)", t.Pod)
+	if t.Pod != "" && strings.ContainsAny(t.Pod, " /") && !task.IsUnknown(t.Pod) {
+		return task.Fieldf([]string{"pod"}, "%q: give the pod's name only (the namespace goes in namespace)", t.Pod)
 	}
 	return nil
 }
@@ -253,9 +251,14 @@ func Container(pod *corev1.Pod, name string) (string, error) {
 	return names[0], nil
 }
 
-// Placeholder reports whether s holds a plan placeholder such as
-// <tasks.builder.pod> (outputs of tasks that have not run) or unrendered
-// template syntax; such values are only checked when really rendered.
-func Placeholder(s string) bool {
-	return strings.Contains(s, "<tasks.") || strings.Contains(s, "{{")
+// CheckSelector checks a label selector parameter (skipping one known only
+// at run time).
+func CheckSelector(field, sel string) error {
+	if sel == "" || task.IsUnknown(sel) {
+		return nil
+	}
+	if _, err := labels.Parse(sel); err != nil {
+		return task.Fieldf([]string{field}, "%q is not a label selector: %v", sel, err)
+	}
+	return nil
 }

@@ -1,0 +1,147 @@
+package prepare
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+
+	"github.com/kbrun/kbrun/engine/pipeline"
+	"github.com/kbrun/kbrun/engine/secret"
+	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/engine/tmpl"
+)
+
+// render renders one template string. runTime is true when the string
+// computes with an output not known yet (d.Pending): nothing about its
+// value is known before the run, and it comes back as task.RunTime. An
+// output that is only printed comes back as its stand-in within the text.
+func (pp *Preparer) render(text string, d Data) (string, bool, error) {
+	if !tmpl.Has(text) {
+		return text, false, nil
+	}
+	t, err := tmpl.Parse("value", text)
+	if err != nil {
+		return "", false, err
+	}
+	refs := tmpl.Refs(t)
+	if computesWithPending(refs, d) {
+		return task.RunTime, true, nil
+	}
+	out, err := tmpl.Render("value", text, d.Values)
+	if err != nil {
+		return "", false, err
+	}
+	pp.taint(refs, text, out, d)
+	return out, false, nil
+}
+
+func computesWithPending(refs []tmpl.Ref, d Data) bool {
+	for _, r := range refs {
+		if r.Root == "tasks" && len(r.Path) > 0 && d.Pending[r.Path[0]] && (!r.Direct || len(r.Path) < 2) {
+			return true
+		}
+	}
+	return false
+}
+
+// taint adds what a template computed from secret vars to the masked set:
+// the whole result, and the parts of it that change when the secrets are
+// replaced by stand-ins (so that `echo {{ .vars.pw | b64enc }}` masks the
+// base64 text on its own too, wherever it is printed).
+func (pp *Preparer) taint(refs []tmpl.Ref, text, out string, d Data) {
+	if pp.secrets == nil || !pp.usesSecret(refs) {
+		return
+	}
+	pp.secrets.AddDerived(out)
+	alt := make(map[string]any, len(d.Values))
+	for k, v := range d.Values {
+		alt[k] = v
+	}
+	alt["vars"] = pp.altVars
+	altOut, err := tmpl.Render("value", text, alt)
+	if err != nil {
+		return // the whole result is masked already
+	}
+	pp.secrets.AddDerived(secret.Segments(out, altOut)...)
+}
+
+func (pp *Preparer) usesSecret(refs []tmpl.Ref) bool {
+	if len(pp.secretVars) == 0 {
+		return false
+	}
+	for _, r := range refs {
+		if r.Root == "vars" && (len(r.Path) == 0 || pp.secretVars[r.Path[0]]) {
+			return true
+		}
+	}
+	return false
+}
+
+// renderTree renders every string in a parameter tree, recording each
+// problem at its path; ok is false when one was found.
+func (pp *Preparer) renderTree(v any, path []string, d Data, errs *pipeline.Errors) (any, bool) {
+	switch x := v.(type) {
+	case string:
+		out, _, err := pp.render(x, d)
+		if err != nil {
+			pp.add(errs, path, pp.explain(err, d))
+			return nil, false
+		}
+		return out, true
+	case []any:
+		out := make([]any, len(x))
+		ok := true
+		for i, item := range x {
+			r, itemOK := pp.renderTree(item, sub(path, strconv.Itoa(i)), d, errs)
+			out[i], ok = r, ok && itemOK
+		}
+		return out, ok
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		ok := true
+		for _, k := range keys {
+			r, itemOK := pp.renderTree(x[k], sub(path, k), d, errs)
+			out[k], ok = r, ok && itemOK
+		}
+		return out, ok
+	default:
+		return v, true
+	}
+}
+
+var missingOutput = regexp.MustCompile(`at <\.tasks\.([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)[^>]*>: map has no entry for key`)
+var missingTask = regexp.MustCompile(`at <\.tasks\.([A-Za-z_][A-Za-z0-9_]*)[^>]*>: map has no entry for key "([A-Za-z_][A-Za-z0-9_]*)"`)
+
+// explain adds to text/template's "map has no entry for key" for task
+// outputs what the user needs to know: why that task has no such output.
+func (pp *Preparer) explain(err error, d Data) error {
+	var te *tmpl.Error
+	if !errors.As(err, &te) {
+		return err
+	}
+	tasks, _ := d.Values["tasks"].(map[string]any)
+	if m := missingOutput.FindStringSubmatch(te.Msg); m != nil {
+		if outs, ok := tasks[m[1]].(map[string]any); ok {
+			status, _ := outs["status"].(string)
+			switch status {
+			case "skipped":
+				return fmt.Errorf("%w (task %q is skipped, so it has no outputs but status)", err, m[1])
+			case "failed":
+				return fmt.Errorf("%w (task %q failed before it had output %q)", err, m[1], m[2])
+			}
+		}
+	}
+	if m := missingTask.FindStringSubmatch(te.Msg); m != nil && m[1] == m[2] && pp.p.Find(m[1]) != nil {
+		return fmt.Errorf("%w (task %q has not run in this run: it is not selected by --only/--from/--skip, or comes later)", err, m[1])
+	}
+	return err
+}
+
+func asTmplError(err error, target **tmpl.Error) bool { return errors.As(err, target) }

@@ -1,0 +1,215 @@
+// Package vars gives a run its vars: each var's default, or the value a
+// values file or --set gives, checked against what the pipeline declares
+// (type, enum, pattern, required, secret length). validate, plan and run all
+// go through it, so that a value one of them refuses is refused by all.
+package vars
+
+import (
+	"fmt"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kbrun/kbrun/engine/pipeline"
+)
+
+// MinSecretLen is the shortest secret kbrun masks: a shorter one would mask
+// common letters all over the output (and hide nothing worth hiding).
+const MinSecretLen = 6
+
+// Check reports whether value fits v. nil (a var without value) fits every
+// var that is not required; required is checked where values are merged.
+func Check(v *pipeline.Var, value any) error {
+	if value == nil {
+		return nil
+	}
+	if err := checkType(v.Type, value); err != nil {
+		return err
+	}
+	if len(v.Enum) > 0 && !inEnum(v.Enum, value) {
+		return fmt.Errorf("%s is not one of the allowed values: %s", show(value), showList(v.Enum))
+	}
+	if v.Pattern != "" {
+		s, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("pattern applies to strings, got %s", show(value))
+		}
+		re, err := Pattern(v.Pattern)
+		if err != nil {
+			return err
+		}
+		if !re.MatchString(s) {
+			return fmt.Errorf("%q does not match the pattern %s", s, v.Pattern)
+		}
+	}
+	if v.Secret {
+		if s := fmt.Sprint(value); s != "" && len(s) < MinSecretLen {
+			return fmt.Errorf("a secret must be at least %d characters long to be masked safely (got %d)", MinSecretLen, len(s))
+		}
+	}
+	return nil
+}
+
+// Pattern compiles a var's pattern, anchored at both ends.
+func Pattern(p string) (*regexp.Regexp, error) {
+	re, err := regexp.Compile(`^(?:` + p + `)$`)
+	if err != nil {
+		return nil, fmt.Errorf("pattern %q is not a regular expression: %v", p, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+	}
+	return re, nil
+}
+
+func checkType(t pipeline.VarType, value any) error {
+	ok := true
+	switch t {
+	case "":
+	case pipeline.TypeString:
+		_, ok = value.(string)
+	case pipeline.TypeInt:
+		_, ok = value.(int64)
+	case pipeline.TypeNumber:
+		switch value.(type) {
+		case int64, float64:
+		default:
+			ok = false
+		}
+	case pipeline.TypeBool:
+		_, ok = value.(bool)
+	case pipeline.TypeDuration:
+		s, isStr := value.(string)
+		if !isStr {
+			ok = false
+			break
+		}
+		if _, err := Duration(s); err != nil {
+			return err
+		}
+	case pipeline.TypeList:
+		_, ok = value.([]any)
+	case pipeline.TypeMap:
+		_, ok = value.(map[string]any)
+	default:
+		return fmt.Errorf("unknown type %q", t)
+	}
+	if !ok {
+		return fmt.Errorf("want %s, got %s", article(t), describe(value))
+	}
+	return nil
+}
+
+// Duration parses a duration value: a Go duration, not negative.
+func Duration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (such as 90s, 5m or 1h30m)", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%q is negative", s)
+	}
+	return d, nil
+}
+
+// FromText converts text (a --set value, or a templated default once
+// rendered) to a value of v's type.
+func FromText(v *pipeline.Var, text string) (any, error) {
+	switch v.Type {
+	case "", pipeline.TypeString, pipeline.TypeDuration:
+		return text, nil
+	case pipeline.TypeInt:
+		n, err := strconv.ParseInt(strings.TrimSpace(text), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("want an int, got %q", text)
+		}
+		return n, nil
+	case pipeline.TypeNumber:
+		t := strings.TrimSpace(text)
+		if n, err := strconv.ParseInt(t, 10, 64); err == nil {
+			return n, nil
+		}
+		f, err := strconv.ParseFloat(t, 64)
+		if err != nil {
+			return nil, fmt.Errorf("want a number, got %q", text)
+		}
+		return f, nil
+	case pipeline.TypeBool:
+		b, err := strconv.ParseBool(strings.TrimSpace(text))
+		if err != nil {
+			return nil, fmt.Errorf("want a bool (true or false), got %q", text)
+		}
+		return b, nil
+	case pipeline.TypeList:
+		t := strings.TrimSpace(text)
+		if strings.HasPrefix(t, "[") {
+			return flow(t, pipeline.TypeList)
+		}
+		list := []any{}
+		for _, item := range strings.Split(t, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				list = append(list, item)
+			}
+		}
+		return list, nil
+	case pipeline.TypeMap:
+		return flow(strings.TrimSpace(text), pipeline.TypeMap)
+	}
+	return nil, fmt.Errorf("unknown type %q", v.Type)
+}
+
+func inEnum(enum []any, value any) bool {
+	for _, e := range enum {
+		if reflect.DeepEqual(e, value) || isNum(e) && isNum(value) && fmt.Sprint(e) == fmt.Sprint(value) {
+			return true
+		}
+	}
+	return false
+}
+
+func isNum(v any) bool {
+	switch v.(type) {
+	case int64, float64:
+		return true
+	}
+	return false
+}
+
+func article(t pipeline.VarType) string {
+	switch t {
+	case pipeline.TypeInt:
+		return "an int"
+	case pipeline.TypeList:
+		return "a list"
+	case pipeline.TypeMap:
+		return "a map"
+	}
+	return "a " + string(t)
+}
+
+// describe names a value's type and shows it: `a list ([a b])`.
+func describe(v any) string {
+	t := pipeline.TypeOf(v)
+	if t == "" {
+		return show(v)
+	}
+	return article(t) + " (" + show(v) + ")"
+}
+
+func show(v any) string {
+	if s, ok := v.(string); ok {
+		return strconv.Quote(s)
+	}
+	s := fmt.Sprint(v)
+	if len(s) > 60 {
+		s = s[:57] + "..."
+	}
+	return s
+}
+
+func showList(vs []any) string {
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = show(v)
+	}
+	return strings.Join(parts, ", ")
+}
