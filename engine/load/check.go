@@ -22,6 +22,8 @@ type checker struct {
 	errs *Errors
 	// allTasks are every task of the file, for "exists but later" messages.
 	allTasks []*pipeline.Task
+	// tree is the file's generic data, for messages about what it holds.
+	tree any
 }
 
 func (c *checker) newErr(pos pipeline.Pos, path []string, msg string) *pipeline.Error {

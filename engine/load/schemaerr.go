@@ -1,9 +1,11 @@
 package load
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -19,6 +21,7 @@ var printer = message.NewPrinter(language.English)
 // schemaErrors validates the tree against the pipeline schema and records
 // one error per real problem, at the position of the offending key or value.
 func (c *checker) schemaErrors(tree any) {
+	c.tree = tree
 	err := c.l.schema.Validate(tree)
 	if err == nil {
 		return
@@ -29,7 +32,7 @@ func (c *checker) schemaErrors(tree any) {
 		return
 	}
 	var leaves []*jsonschema.ValidationError
-	collect(ve, &leaves)
+	c.collect(ve, &leaves)
 	seen := map[string]bool{}
 	for _, e := range leaves {
 		for _, pe := range c.describe(e) {
@@ -45,11 +48,16 @@ func (c *checker) schemaErrors(tree any) {
 // collect gathers the errors worth showing. For oneOf/anyOf it keeps only
 // the branches that match the value's type, so that a var written as a map
 // with a typo reports the typo, not "not a string".
-func collect(e *jsonschema.ValidationError, out *[]*jsonschema.ValidationError) {
+func (c *checker) collect(e *jsonschema.ValidationError, out *[]*jsonschema.ValidationError) {
 	switch k := e.ErrorKind.(type) {
 	case *kind.OneOf, *kind.AnyOf:
 		// "A task has exactly one type" is checked with a clearer message.
 		if strings.HasSuffix(e.SchemaURL, "#/$defs/task") {
+			return
+		}
+		// Alternatives of one field each get one line (see alternatives).
+		if len(c.l.branchFields(e)) > 1 {
+			*out = append(*out, e)
 			return
 		}
 		if oo, ok := k.(*kind.OneOf); ok && oo.Subschemas != nil {
@@ -67,7 +75,7 @@ func collect(e *jsonschema.ValidationError, out *[]*jsonschema.ValidationError) 
 			return
 		}
 		for _, cause := range keep {
-			collect(cause, out)
+			c.collect(cause, out)
 		}
 	case *kind.PropertyNames:
 		// Its causes are located at the name as a value; report the key.
@@ -78,7 +86,7 @@ func collect(e *jsonschema.ValidationError, out *[]*jsonschema.ValidationError) 
 			return
 		}
 		for _, cause := range e.Causes {
-			collect(cause, out)
+			c.collect(cause, out)
 		}
 	}
 }
@@ -134,6 +142,12 @@ func (c *checker) describe(e *jsonschema.ValidationError) []*pipeline.Error {
 			out = append(out, c.newErr(c.sm.Value(loc), loc, fmt.Sprintf("missing required field %q", m)))
 		}
 		return out
+	case *kind.OneOf, *kind.AnyOf:
+		if msg := c.alternatives(e); msg != "" {
+			return []*pipeline.Error{c.newErr(c.sm.Value(loc), loc, msg)}
+		}
+	}
+	switch k := e.ErrorKind.(type) {
 	case *kind.OneOf:
 		if k.Subschemas != nil {
 			return []*pipeline.Error{c.newErr(c.sm.Value(loc), loc, "value matches more than one allowed form")}
@@ -161,6 +175,104 @@ func (c *checker) describe(e *jsonschema.ValidationError) []*pipeline.Error {
 	default:
 		return []*pipeline.Error{c.newErr(c.sm.Value(loc), loc, e.ErrorKind.LocalizedString(printer))}
 	}
+}
+
+// alternatives turns a oneOf/anyOf whose branches each require one field
+// ("pod" or "selector"; "files" or "manifest") into one line that says
+// what to do, instead of a "missing required field" per branch.
+func (c *checker) alternatives(e *jsonschema.ValidationError) string {
+	names := c.l.branchFields(e)
+	if len(names) < 2 {
+		return ""
+	}
+	obj, _ := valueAt(c.tree, e.InstanceLocation).(map[string]any)
+	var given []string
+	for _, n := range names {
+		if _, ok := obj[n]; ok {
+			given = append(given, n)
+		}
+	}
+	list := func(words []string, conj string) string {
+		if len(words) == 2 {
+			return words[0] + " " + conj + " " + words[1]
+		}
+		return strings.Join(words[:len(words)-1], ", ") + " " + conj + " " + words[len(words)-1]
+	}
+	if _, one := e.ErrorKind.(*kind.OneOf); one {
+		if len(given) > 1 {
+			return fmt.Sprintf("give only one of %s (found %s)", list(names, "and"), list(given, "and"))
+		}
+		return "give exactly one of " + list(names, "or")
+	}
+	return "give at least one of " + list(names, "or")
+}
+
+// branchFields returns, for a oneOf/anyOf error, the one field each branch
+// of the schema requires; nil when a branch is anything else.
+func (l *Loader) branchFields(e *jsonschema.ValidationError) []string {
+	key := "anyOf"
+	if _, one := e.ErrorKind.(*kind.OneOf); one {
+		key = "oneOf"
+	}
+	_, ptr, ok := strings.Cut(e.SchemaURL, "#")
+	if !ok {
+		return nil
+	}
+	var doc any
+	if err := json.Unmarshal(l.schemaJSON, &doc); err != nil {
+		return nil
+	}
+	for _, tok := range strings.Split(strings.TrimPrefix(ptr, "/"), "/") {
+		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+		switch x := doc.(type) {
+		case map[string]any:
+			doc = x[tok]
+		case []any:
+			i, err := strconv.Atoi(tok)
+			if err != nil || i >= len(x) {
+				return nil
+			}
+			doc = x[i]
+		default:
+			return nil
+		}
+	}
+	m, _ := doc.(map[string]any)
+	branches, _ := m[key].([]any)
+	var names []string
+	for _, b := range branches {
+		m, _ := b.(map[string]any)
+		req, _ := m["required"].([]any)
+		if len(req) != 1 {
+			return nil
+		}
+		for k := range m {
+			if k != "required" && k != "not" {
+				return nil
+			}
+		}
+		name, _ := req[0].(string)
+		names = append(names, name)
+	}
+	return names
+}
+
+func valueAt(tree any, path []string) any {
+	for _, tok := range path {
+		switch x := tree.(type) {
+		case map[string]any:
+			tree = x[tok]
+		case []any:
+			i, err := strconv.Atoi(tok)
+			if err != nil || i >= len(x) {
+				return nil
+			}
+			tree = x[i]
+		default:
+			return nil
+		}
+	}
+	return tree
 }
 
 // patternMessage explains the patterns the schema uses in words.

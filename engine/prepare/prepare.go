@@ -125,7 +125,7 @@ func (pp *Preparer) Task(t *pipeline.Task, d Data) (*Step, error) {
 		if err == nil {
 			err = fmt.Errorf("%q: a timeout must be longer than 0", out)
 		}
-		pp.add(errs, sub(t.Path, "timeout"), fmt.Errorf("timeout: %w", err))
+		pp.add(errs, sub(t.Path, "timeout"), err)
 	}
 	if t.Type == pipeline.ParallelType || t.Type == "" {
 		return st, errs.OrNil()

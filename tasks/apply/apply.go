@@ -85,3 +85,8 @@ func outputs(applied []k8s.Applied) task.Outputs {
 	}
 	return task.Outputs{"objects": objects, "names": names}
 }
+
+// DryRunServer implements task.ServerDryRunner.
+func (a *action) DryRunServer(ctx context.Context, env *task.Env) ([]task.Change, error) {
+	return k8s.DryRunApply(ctx, env, a.params, a.manifests)
+}

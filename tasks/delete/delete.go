@@ -336,3 +336,43 @@ func waitGone(ctx context.Context, c *kube.Clients, ref kube.ObjectRef) error {
 	}
 	return nil
 }
+
+// DryRunServer implements task.ServerDryRunner: each delete is sent with
+// dryRun=All. Deleting what this run created deletes nothing in a dry run
+// (it created nothing).
+func (a *action) DryRunServer(ctx context.Context, env *task.Env) ([]task.Change, error) {
+	if a.Applied {
+		return nil, nil
+	}
+	var out []task.Change
+	for _, f := range a.manifests.ShownFiles() {
+		if f.RunTime {
+			out = append(out, task.Change{Object: f.Name, Action: k8s.NotChecked, Note: "rendered at run time: it computes with outputs of earlier tasks"})
+		}
+	}
+	c, err := k8s.Clients(env)
+	if err != nil {
+		return out, err
+	}
+	targets, err := a.targets(ctx, env, c, k8s.Namespace(a.Params.Namespace, env))
+	if err != nil {
+		return out, err
+	}
+	policy := metav1.DeletePropagationBackground
+	for _, t := range targets {
+		what := k8s.Describe(t.ref.Kind, t.ref.Namespace, t.ref.Name)
+		ri := k8s.Scoped(c.Dynamic.Resource(t.ref.GVR), t.ref.Namespace)
+		err := k8s.Idempotent(ctx, func() error {
+			return ri.Delete(ctx, t.ref.Name, metav1.DeleteOptions{PropagationPolicy: &policy, DryRun: []string{metav1.DryRunAll}})
+		})
+		switch {
+		case err == nil:
+			out = append(out, task.Change{Object: what, Action: k8s.Deleted})
+		case apierrors.IsNotFound(err):
+			out = append(out, task.Change{Object: what, Action: k8s.NotFound})
+		default:
+			return out, k8s.Classify(err, "delete (dry run)", what)
+		}
+	}
+	return out, nil
+}

@@ -195,3 +195,9 @@ func plural(n int, one, many string) string {
 }
 
 var _ = strings.TrimSpace
+
+// DryRunServer implements task.ServerDryRunner: the apply only (nothing
+// rolls out in a dry run).
+func (a *action) DryRunServer(ctx context.Context, env *task.Env) ([]task.Change, error) {
+	return k8s.DryRunApply(ctx, env, a.params.ApplyParams, a.manifests)
+}
