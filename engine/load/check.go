@@ -374,15 +374,18 @@ func (c *checker) checkRef(ref tmpl.Ref, sc *scope, owner string) string {
 		}
 		if len(ref.Path) > 1 {
 			out := ref.Path[1]
+			if slices.Contains(task.EndOutputs, out) {
+				return "" // every task has them once it ended
+			}
 			if t.Type == pipeline.ParallelType {
-				return fmt.Sprintf("task %q is a parallel group and has no outputs; use its children's (%s)", name, dotted)
+				return fmt.Sprintf("task %q is a parallel group and has no outputs but status and error; use its children's (%s)", name, dotted)
 			}
 			typ, ok := c.l.reg.Get(t.Type)
 			if !ok {
 				return ""
 			}
 			if !slices.Contains(typ.Outputs(), out) {
-				return fmt.Sprintf("task %q (%s) has no output %q (%s); it has: %s", name, t.Type, out, dotted, strings.Join(typ.Outputs(), ", "))
+				return fmt.Sprintf("task %q (%s) has no output %q (%s); it has: %s", name, t.Type, out, dotted, strings.Join(append(typ.Outputs(), task.EndOutputs...), ", "))
 			}
 		}
 	default:

@@ -640,3 +640,110 @@ tasks:
 		t.Fatalf("%d request.retry events, want 1", n)
 	}
 }
+
+// TestPlanRunTimeValues: in a plan, a when that computes with an output
+// known only at run time is "decided at run time" (never shown as skipped),
+// and so is a value computed from one (an index, a function); an output
+// printed as it is shows as its stand-in.
+func TestPlanRunTimeValues(t *testing.T) {
+	h := newHarness()
+	body := `
+tasks:
+  - name: ping
+    fake: {id: p, out: "false,x"}
+  - name: cond
+    when: '{{ eq .tasks.ping.value "true" }}'
+    fake: {id: c}
+  - name: first
+    fake: {id: f, out: '{{ index (splitList "," .tasks.ping.value) 0 }}'}
+  - name: direct
+    fake: {id: d, out: 'got {{ .tasks.ping.value }}'}
+`
+	res := h.run(t, body, func(o *runner.Options) { o.DryRun = task.DryRunClient })
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	plan := map[string]report.Event{}
+	for _, e := range h.rec.Events() {
+		if e.Type == report.TaskPlan {
+			plan[e.Task] = e
+		}
+	}
+	if e := plan["cond"]; e.Status != report.StatusPlanned || !strings.Contains(e.Reason, `runs only when {{ eq .tasks.ping.value "true" }} (decided at run time)`) {
+		t.Errorf("cond: status %q reason %q", e.Status, e.Reason)
+	}
+	if got := plan["first"].Describe; got != "fake f out="+task.RunTime {
+		t.Errorf("first: %q, want the value decided at run time", got)
+	}
+	if got := plan["direct"].Describe; got != "fake d out=got <tasks.ping.value>" {
+		t.Errorf("direct: %q", got)
+	}
+
+	// The run decides: ping's value is "false,x", so cond is skipped and
+	// first gets "false".
+	h = newHarness()
+	res = h.run(t, body, nil)
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if s := statuses(res); s["cond"] != "skipped" || s["first"] != "ok" {
+		t.Errorf("statuses %v", s)
+	}
+	for _, tr := range res.Tasks {
+		if tr.Name == "first" && tr.Outputs["value"] != "false" {
+			t.Errorf("first = %v", tr.Outputs["value"])
+		}
+	}
+}
+
+// TestEndedTasksHaveStatus: every task that ended has .status and .error,
+// so a later task can branch on a failure it was allowed to have.
+func TestEndedTasksHaveStatus(t *testing.T) {
+	h := newHarness()
+	res := h.run(t, `
+tasks:
+  - name: flaky
+    continueOnError: true
+    fake: {id: f, fatal: true}
+  - name: skipped
+    when: "false"
+    fake: {id: s}
+  - name: after
+    when: '{{ ne .tasks.flaky.status "ok" }}'
+    fake: {id: a, out: '{{ .tasks.flaky.status }}: {{ .tasks.flaky.error }}; {{ .tasks.skipped.status }}'}
+`, nil)
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	for _, tr := range res.Tasks {
+		if tr.Name == "after" {
+			if tr.Status != "ok" || tr.Outputs["value"] != "failed: fatal failure of f; skipped" {
+				t.Fatalf("after: %s %v", tr.Status, tr.Outputs["value"])
+			}
+			return
+		}
+	}
+	t.Fatal("after did not run")
+}
+
+// TestSkippedOutputsRefused: a task that uses an output of a task the
+// values make skip is refused before anything runs, as the run would fail.
+func TestSkippedOutputsRefused(t *testing.T) {
+	h := newHarness()
+	p := h.load(t, `
+vars: {on: false}
+tasks:
+  - name: maybe
+    when: "{{ .vars.on }}"
+    fake: {id: m, out: x}
+  - name: uses
+    fake: {id: u, out: "{{ .tasks.maybe.value }}"}
+`)
+	res := runner.Run(context.Background(), p, h.opts())
+	if exit.Code(res.Err) != exit.Invalid || !strings.Contains(res.Err.Error(), `test.yaml:11:24: tasks[1].fake.out:`) || !strings.Contains(res.Err.Error(), `task "maybe" is skipped`) {
+		t.Fatalf("got %v", res.Err)
+	}
+	if h.fake.attempts("m") != 0 {
+		t.Fatal("a task ran")
+	}
+}

@@ -84,7 +84,7 @@ func (a *action) argv() []string {
 
 // Describe implements task.Action.
 func (a *action) Describe() string {
-	s := "run " + Quote(a.argv())
+	s := "run " + proc.Quote(a.argv())
 	if len(a.Env) > 0 {
 		keys := make([]string, 0, len(a.Env))
 		for k := range a.Env {
@@ -122,19 +122,4 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 		return out, fmt.Errorf("%s exited with code %d, expected %d; last output:\n%s", a.argv()[0], res.ExitCode, want, tail)
 	}
 	return out, nil
-}
-
-// Quote renders argv so a reader can paste it into a shell.
-func Quote(argv []string) string {
-	parts := make([]string, len(argv))
-	for i, a := range argv {
-		if a != "" && strings.IndexFunc(a, func(r rune) bool {
-			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=,@%+", r))
-		}) < 0 {
-			parts[i] = a
-			continue
-		}
-		parts[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-	}
-	return strings.Join(parts, " ")
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/internal/proc"
 )
 
 // ExecRequest is one command in a container.
@@ -131,7 +132,7 @@ func (e *ClientExecutor) Execute(ctx context.Context, r ExecRequest) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("exec %s in %s/%s: %w (stream stopped)", r.Command[0], r.Namespace, r.Pod, ctx.Err())
 	}
-	return Classify(err, "exec "+quoteArgv(r.Command)+" in", r.Namespace+"/"+r.Pod+":"+r.Container)
+	return Classify(err, "exec "+proc.Quote(r.Command)+" in", r.Namespace+"/"+r.Pod+":"+r.Container)
 }
 
 // executor builds the client-go executor: WebSocket first, SPDY when the
@@ -235,17 +236,4 @@ func IsNotFoundInContainer(err error) bool {
 	return strings.Contains(msg, "executable file not found") || strings.Contains(msg, "no such file or directory") && strings.Contains(msg, "exec")
 }
 
-func quoteArgv(argv []string) string {
-	parts := make([]string, len(argv))
-	for i, a := range argv {
-		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`;&|<>*?()[]{}") {
-			parts[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		} else {
-			parts[i] = a
-		}
-	}
-	return strings.Join(parts, " ")
-}
-
-// QuoteArgv renders argv so a reader could paste it into a shell.
-func QuoteArgv(argv []string) string { return quoteArgv(argv) }
+func QuoteArgv(argv []string) string { return proc.Quote(argv) }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -120,3 +121,24 @@ func Tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// Quote renders argv so that a reader could paste it into a shell: an
+// argument with anything but letters, digits and -_./:=,@%+ is single-quoted.
+// Plan stand-ins (<tasks.NAME.OUTPUT>) do not count: the value they stand
+// for decides, when it is known.
+func Quote(argv []string) string {
+	parts := make([]string, len(argv))
+	for i, a := range argv {
+		probe := standIn.ReplaceAllString(a, "x")
+		if probe != "" && strings.IndexFunc(probe, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=,@%+", r))
+		}) < 0 {
+			parts[i] = a
+			continue
+		}
+		parts[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(parts, " ")
+}
+
+var standIn = regexp.MustCompile(`<tasks\.[A-Za-z_]\w*\.[A-Za-z_]\w*>`)
