@@ -5,6 +5,7 @@ package kube
 
 import (
 	"fmt"
+	"os"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -55,6 +56,9 @@ func (p *FlagsProvider) Clients() (*Clients, error) {
 }
 
 func (p *FlagsProvider) build() (*Clients, error) {
+	if err := p.configured(); err != nil {
+		return nil, err
+	}
 	cfg, err := p.Flags.ToRESTConfig()
 	if err != nil {
 		return nil, fmt.Errorf("cluster config: %w", err)
@@ -86,6 +90,33 @@ func (p *FlagsProvider) build() (*Clients, error) {
 		ns = "default"
 	}
 	return &Clients{Config: cfg, Typed: typed, Dynamic: dyn, Discovery: disc, Mapper: mapper, Namespace: ns, ExplicitNamespace: explicit}, nil
+}
+
+// configured refuses to go on with no cluster configuration at all: client-go
+// would fall back to http://localhost:8080 and every request would be
+// refused, after the local tasks had run.
+func (p *FlagsProvider) configured() error {
+	if p.Flags.APIServer != nil && *p.Flags.APIServer != "" {
+		return nil
+	}
+	if os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+		return nil // in a pod: in-cluster configuration
+	}
+	raw, err := p.Flags.ToRawKubeConfigLoader().RawConfig()
+	if err != nil {
+		return fmt.Errorf("cluster config: %w", err)
+	}
+	if len(raw.Clusters) == 0 {
+		where := "~/.kube/config"
+		if env := os.Getenv("KUBECONFIG"); env != "" {
+			where = "KUBECONFIG=" + env
+		}
+		if p.Flags.KubeConfig != nil && *p.Flags.KubeConfig != "" {
+			where = *p.Flags.KubeConfig
+		}
+		return fmt.Errorf("no cluster is configured (no cluster in %s, no --server, not in a pod): kubectl would try localhost:8080 and fail with \"The connection to the server localhost:8080 was refused - did you specify the right host or port?\"; give --kubeconfig, --context or --server", where)
+	}
+	return nil
 }
 
 // StaticProvider hands out fixed clients (tests, or callers that built them).

@@ -199,6 +199,7 @@ func cleanError(err error) error {
 	msg = strings.TrimPrefix(msg, "template: ")
 	msg = strings.TrimPrefix(msg, tmplName+":")
 	msg = strings.Replace(msg, `executing "`+tmplName+`" `, "", 1)
+	msg = strings.ReplaceAll(msg, " at "+tmplName+":", " at line ")
 	e := &Error{Line: 1, Msg: msg}
 	// "LINE: msg" or "LINE:COL: msg"
 	nums := []*int{&e.Line, &e.Col}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 
 	"gopkg.in/yaml.v3"
 
@@ -77,7 +78,11 @@ func Read(p *pipeline.Pipeline, files, sets []string) (Overrides, error) {
 	}
 	for _, v := range p.Vars {
 		if _, given := out[v.Name]; v.Required && !given {
-			probs = append(probs, fmt.Sprintf("var %q is required: give it with --set %s=VALUE or in a values file (-f)", v.Name, v.Name))
+			pos := pipeline.Pos{Line: 1, Col: 1}
+			if p.Source != nil {
+				pos = p.Source.Key(v.DefPath)
+			}
+			probs = append(probs, fmt.Sprintf("%s:%d:%d: vars.%s: var %q is required: give it with --set %s=VALUE or in a values file (-f)", p.File, pos.Line, pos.Col, v.Name, v.Name, v.Name))
 		}
 	}
 	if len(probs) > 0 {
@@ -206,7 +211,9 @@ func Normalize(v any) any {
 // ReadRegular reads a file that must be a regular file of at most limit
 // bytes: a named pipe or a device would block or never end.
 func ReadRegular(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a named pipe must not wait for a writer; it has
+	// no effect on regular files.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
