@@ -184,3 +184,23 @@ func TestTestDeploymentImage(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanShowsManifests: with --show-manifests the plan prints each
+// manifest file as rendered, so the builder's capabilities (the point of
+// the pipeline) show in its dry run; files rendered only at run time say so.
+func TestPlanShowsManifests(t *testing.T) {
+	code, out, errOut := kbrun(t, "plan", "kaniko-rootless.yaml", "--run-id", "20000101000000-0000", "--show-manifests",
+		"--set", "capabilities=CHOWN,SETUID,SETGID,FOWNER,DAC_OVERRIDE")
+	if code != 0 {
+		t.Fatalf("plan exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"| # kaniko-rootless/builder.yaml",
+		`add: ["CHOWN","SETUID","SETGID","FOWNER","DAC_OVERRIDE"]`,
+		"kaniko-rootless/test-deployment.yaml is rendered at run time",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan lacks %q:\n%s", want, out)
+		}
+	}
+}

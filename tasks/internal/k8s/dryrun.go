@@ -7,12 +7,17 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 
+	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
 )
 
@@ -44,6 +49,16 @@ func DryRunApply(ctx context.Context, env *task.Env, p ApplyParams, ms *Manifest
 		return out, err
 	}
 	defNS := Namespace(p.Namespace, env)
+	// A client of its own, to read the API server's warnings per request:
+	// Pod Security checks workloads (Deployments, Jobs...) only with
+	// warnings, and refuses their pods later.
+	warn := &warnings{}
+	cfg := rest.CopyConfig(c.Config)
+	cfg.WarningHandler = warn
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return out, err
+	}
 	for _, m := range SortForApply(ms.Objects) {
 		obj := m.Object.DeepCopy()
 		gvk := obj.GroupVersionKind()
@@ -69,14 +84,21 @@ func DryRunApply(ctx context.Context, env *task.Env, p ApplyParams, ms *Manifest
 			return out, fmt.Errorf("%s: %w", m.Source, Classify(err, "get", what))
 		}
 		var res *unstructured.Unstructured
+		warn.reset()
 		err = Idempotent(ctx, func() (err error) {
-			res, err = ri.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: p.Force, DryRun: []string{metav1.DryRunAll}})
+			res, err = Scoped(dyn.Resource(mapping.Resource), ns).Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: p.Force, DryRun: []string{metav1.DryRunAll}})
 			return err
 		})
 		if err != nil {
 			return out, fmt.Errorf("%s: %w", m.Source, Classify(err, "apply (dry run)", what))
 		}
 		ch := task.Change{Object: what}
+		if w := warn.podSecurity(); w != "" {
+			if level := enforced(ctx, c, ns); level != "" {
+				return out, fmt.Errorf("%s: Pod Security (enforce=%s in namespace %s) would refuse the pods of %s: %s", m.Source, level, ns, what, w)
+			}
+			ch.Note = "warning: " + w
+		}
 		switch {
 		case live == nil:
 			ch.Action = Created
@@ -94,6 +116,54 @@ func DryRunApply(ctx context.Context, env *task.Env, p ApplyParams, ms *Manifest
 		out = append(out, ch)
 	}
 	return out, nil
+}
+
+// warnings collects the API server's warnings (rest.WarningHandler).
+type warnings struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.list = append(w.list, text)
+}
+
+func (w *warnings) reset() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.list = nil
+}
+
+// podSecurity returns the Pod Security warnings of the last request.
+func (w *warnings) podSecurity() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for _, t := range w.list {
+		if strings.Contains(t, "PodSecurity") {
+			out = append(out, t)
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// enforced returns the Pod Security level namespace ns enforces ("" when
+// none, or when kbrun may not read the namespace).
+func enforced(ctx context.Context, c *kube.Clients, ns string) string {
+	if ns == "" {
+		return ""
+	}
+	var nsObj *corev1.Namespace
+	err := Idempotent(ctx, func() (err error) {
+		nsObj, err = c.Typed.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		return err
+	})
+	if err != nil {
+		return ""
+	}
+	return nsObj.Labels["pod-security.kubernetes.io/enforce"]
 }
 
 // ignoredFields change on every write (or are the server's bookkeeping),
