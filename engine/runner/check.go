@@ -128,18 +128,14 @@ func (r *runner) resolveNamespace() error {
 func (r *runner) planAll(errs *pipeline.Errors) []*planned {
 	tasks := map[string]any{}
 	pending := map[string]bool{}
-	data := func() prepare.Data {
-		vals := make(map[string]any, len(r.base)+1)
-		for k, v := range r.base {
-			vals[k] = v
-		}
-		snap := make(map[string]any, len(tasks))
-		for k, v := range tasks {
-			snap[k] = v
-		}
-		vals["tasks"] = snap
-		return prepare.Data{Values: vals, Pending: pending, Preview: true}
+	// Tasks are prepared one at a time and a turn's outputs are added once
+	// all its tasks are prepared, so every task reads the live map.
+	vals := make(map[string]any, len(r.base)+1)
+	for k, v := range r.base {
+		vals[k] = v
 	}
+	vals["tasks"] = tasks
+	data := func() prepare.Data { return prepare.Data{Values: vals, Pending: pending, Preview: true} }
 	var out []*planned
 	var ended []func()
 	prep := func(t *pipeline.Task, idx, reason string, finally, selected bool, d prepare.Data) *prepare.Step {

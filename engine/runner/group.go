@@ -12,7 +12,13 @@ import (
 
 // group runs a parallel group's children at once. The first child that
 // fails (and may not) cancels the others; the group fails with it.
-func (r *runner) group(ctx context.Context, t *pipeline.Task, idx string, start time.Time, finally bool) error {
+func (r *runner) group(ctx context.Context, t *pipeline.Task, idx string, start time.Time, finally bool, data map[string]any) error {
+	// Children see what came before the group (not each other): one copy
+	// of the data for all of them (and a nested group's), taken before any
+	// of them can end.
+	if data == nil {
+		data = r.snapshot()
+	}
 	r.rep.Report(report.Event{Time: time.Now(), Type: report.TaskStart, Task: t.Name, TaskType: t.Type, Index: idx, Finally: finally, Describe: fmt.Sprintf("run %d tasks in parallel", len(t.Children))})
 	gctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -34,7 +40,7 @@ func (r *runner) group(ctx context.Context, t *pipeline.Task, idx string, start 
 				r.skip(c, cidx, "not selected (--only/--skip)")
 				return
 			}
-			if err := r.runOne(gctx, c, cidx, finally); err != nil {
+			if err := r.runOne(gctx, c, cidx, finally, data); err != nil {
 				once.Do(func() {
 					first = err
 					cancel(fmt.Errorf("task %q in the same parallel group failed", c.Name))

@@ -100,7 +100,7 @@ type runner struct {
 	base    map[string]any // vars, env, pipeline
 
 	mu      sync.Mutex
-	outputs map[string]map[string]any // .tasks
+	outputs map[string]any // .tasks: NAME -> outputs, status and error
 	results []TaskResult
 	ran     map[string]bool // tasks that ended (any status), for messages
 
@@ -134,7 +134,7 @@ func (o Options) defaults() Options {
 }
 
 func newRunner(p *pipeline.Pipeline, opts Options) *runner {
-	return &runner{p: p, opts: opts, outputs: map[string]map[string]any{}, ran: map[string]bool{}, applied: &kube.AppliedSet{}, rep: opts.Reporter}
+	return &runner{p: p, opts: opts, outputs: map[string]any{}, ran: map[string]bool{}, applied: &kube.AppliedSet{}, rep: opts.Reporter}
 }
 
 // Run executes p. The returned Result is never nil.
@@ -228,18 +228,28 @@ func (r *runner) usesCluster() bool {
 	return false
 }
 
-// data returns the template data as of now (a snapshot of .tasks).
+// data returns the template data as of now. Tasks outside parallel groups
+// run one after another, so templates read the live .tasks (copying it for
+// each of n tasks would cost O(n²)); a group takes one snapshot for all its
+// children (see snapshot), since its children end while others are prepared.
 func (r *runner) data() map[string]any {
+	out := make(map[string]any, len(r.base)+1)
+	for k, v := range r.base {
+		out[k] = v
+	}
+	out["tasks"] = r.outputs
+	return out
+}
+
+// snapshot returns the template data with a copy of .tasks as of now.
+func (r *runner) snapshot() map[string]any {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	tasks := make(map[string]any, len(r.outputs))
 	for k, v := range r.outputs {
 		tasks[k] = v
 	}
-	out := make(map[string]any, len(r.base)+1)
-	for k, v := range r.base {
-		out[k] = v
-	}
+	out := r.data()
 	out["tasks"] = tasks
 	return out
 }
@@ -263,7 +273,7 @@ func (r *runner) execute(ctx context.Context) error {
 			r.skip(t, idx, "not selected (--only/--from/--skip)")
 			continue
 		}
-		if err := r.runOne(runCtx, t, idx, false); err != nil && failure == nil {
+		if err := r.runOne(runCtx, t, idx, false, nil); err != nil && failure == nil {
 			failure = err
 		}
 		if failure != nil {
@@ -316,7 +326,7 @@ func (r *runner) finally() error {
 			r.skip(t, idx, "not started: "+causeText(ctx))
 			continue
 		}
-		if err := r.runOne(ctx, t, idx, true); err != nil && first == nil {
+		if err := r.runOne(ctx, t, idx, true, nil); err != nil && first == nil {
 			first = err
 		}
 	}
@@ -398,9 +408,16 @@ func (r *runner) end(t *pipeline.Task, idx string, tr TaskResult, reason string)
 // runOne prepares a task (or a parallel group) with the values of now and
 // runs it; it returns the task's error unless the task may fail
 // (continueOnError).
-func (r *runner) runOne(ctx context.Context, t *pipeline.Task, idx string, finally bool) error {
+//
+// groupData is the template data a group's children share (nil for a task
+// outside groups: it reads the live data).
+func (r *runner) runOne(ctx context.Context, t *pipeline.Task, idx string, finally bool, groupData map[string]any) error {
 	start := time.Now()
-	st, err := r.pp.Task(t, prepare.Data{Values: r.data()})
+	data := groupData
+	if data == nil {
+		data = r.data()
+	}
+	st, err := r.pp.Task(t, prepare.Data{Values: data})
 	if err != nil {
 		return r.fail(t, idx, start, 0, nil, err, finally)
 	}
@@ -415,7 +432,7 @@ func (r *runner) runOne(ctx context.Context, t *pipeline.Task, idx string, final
 	defer cancel()
 
 	if t.Type == pipeline.ParallelType {
-		return r.group(tctx, t, idx, start, finally)
+		return r.group(tctx, t, idx, start, finally, groupData)
 	}
 	action := st.Action
 	r.rep.Report(report.Event{Time: time.Now(), Type: report.TaskStart, Task: t.Name, TaskType: t.Type, Index: idx, Finally: finally, Describe: action.Describe(), Namespace: st.Namespace, MaxAttempts: t.Retry.Attempts})
