@@ -96,7 +96,7 @@ func (c *checker) tasks(path []string, v any, d pipeline.Defaults) []*pipeline.T
 	return out
 }
 
-var commonFields = map[string]bool{"name": true, "description": true, "timeout": true, "retry": true, "when": true, "continueOnError": true}
+var commonFields = map[string]bool{"name": true, "description": true, "timeout": true, "retry": true, "when": true, "continueOnError": true, "matrix": true, "maxParallel": true}
 
 func (c *checker) task(path []string, m map[string]any, d pipeline.Defaults) *pipeline.Task {
 	t := &pipeline.Task{Path: path}
@@ -104,6 +104,24 @@ func (c *checker) task(path []string, m map[string]any, d pipeline.Defaults) *pi
 	t.Description, _ = m["description"].(string)
 	t.When, _ = m["when"].(string)
 	t.ContinueOnError, _ = m["continueOnError"].(bool)
+	if mp, ok := m["maxParallel"].(int64); ok {
+		t.MaxParallel = int(mp)
+	}
+	if mx, ok := m["matrix"].(map[string]any); ok {
+		keys := make([]string, 0, len(mx))
+		for k := range mx {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool {
+			pi, pj := c.sm.Key(sub(path, "matrix", keys[i])), c.sm.Key(sub(path, "matrix", keys[j]))
+			return pi.Line < pj.Line || pi.Line == pj.Line && pi.Col < pj.Col
+		})
+		for _, k := range keys {
+			t.Matrix = append(t.Matrix, pipeline.MatrixDim{Name: k, Values: mx[k]})
+		}
+	} else if _, has := m["maxParallel"]; has {
+		c.errAtKey(sub(path, "maxParallel"), "maxParallel goes with matrix")
+	}
 	t.Timeout = d.Timeout
 	if s, ok := m["timeout"].(string); ok {
 		t.Timeout, t.TimeoutSet = s, true
@@ -227,6 +245,8 @@ func (c *checker) semantic(p *pipeline.Pipeline) {
 		}
 	}
 
+	c.matrices(p)
+
 	// Unique names across tasks, finally and parallel children.
 	seen := map[string][]string{}
 	for _, t := range c.allTasks {
@@ -251,6 +271,27 @@ func (c *checker) semantic(p *pipeline.Pipeline) {
 	// did not run makes the template fail at run time, with that reason).
 	c.taskList(p.Tasks, sc, 0)
 	c.taskList(p.Finally, sc, len(p.Tasks))
+}
+
+// matrices sets what .matrix holds in each task and refuses a matrix
+// inside a matrix.
+func (c *checker) matrices(p *pipeline.Pipeline) {
+	var walk func(ts []*pipeline.Task, outer []string)
+	walk = func(ts []*pipeline.Task, outer []string) {
+		for _, t := range ts {
+			scope := outer
+			if len(t.Matrix) > 0 {
+				if len(outer) > 0 {
+					c.errAtKey(sub(t.Path, "matrix"), "task %q is inside a matrix group: a matrix cannot hold another (put the dimensions on the group)", t.Name)
+				}
+				scope = t.MatrixKeys()
+			}
+			t.MatrixScope = scope
+			walk(t.Children, scope)
+		}
+	}
+	walk(p.Tasks, nil)
+	walk(p.Finally, nil)
 }
 
 // scope is what templates may refer to at a point of the pipeline: the
@@ -286,7 +327,16 @@ func (c *checker) taskList(ts []*pipeline.Task, sc *scope, first int) {
 }
 
 func (c *checker) checkTask(t *pipeline.Task, sc *scope) {
-	c.templates(sub(t.Path, "when"), t.When, sc, t.Name)
+	// A matrix task's when and dimensions are decided once, before its
+	// cells exist: they cannot use .matrix.
+	whenOwner := t.Name
+	if len(t.Matrix) > 0 {
+		whenOwner = matrixOuter
+		for _, d := range t.Matrix {
+			c.templatesTree(sub(t.Path, "matrix", d.Name), d.Values, sc, matrixOuter)
+		}
+	}
+	c.templates(sub(t.Path, "when"), t.When, sc, whenOwner)
 	if tmpl.Has(t.Timeout) {
 		c.templates(sub(t.Path, "timeout"), t.Timeout, sc, t.Name)
 	}
@@ -354,6 +404,8 @@ func (c *checker) checkRef(ref tmpl.Ref, sc *scope, owner string) string {
 		if len(ref.Path) > 0 && !pipelineFields[ref.Path[0]] {
 			return fmt.Sprintf("unknown field %s: .pipeline has name, dir, file and runId", dotted)
 		}
+	case "matrix":
+		return c.checkMatrixRef(ref, owner, dotted)
 	case "tasks":
 		if owner == "vars" {
 			return fmt.Sprintf("var defaults cannot use task outputs (%s): vars are resolved before any task runs", dotted)
@@ -376,6 +428,12 @@ func (c *checker) checkRef(ref tmpl.Ref, sc *scope, owner string) string {
 			out := ref.Path[1]
 			if slices.Contains(task.EndOutputs, out) {
 				return "" // every task has them once it ended
+			}
+			if len(t.Matrix) > 0 {
+				if out != pipeline.CellsOutput {
+					return fmt.Sprintf("task %q runs as a matrix: its outputs are per cell, in .tasks.%s.cells (%s)", name, name, dotted)
+				}
+				return ""
 			}
 			if t.Type == pipeline.ParallelType {
 				return fmt.Sprintf("task %q is a parallel group and has no outputs but status and error; use its children's (%s)", name, dotted)
@@ -423,4 +481,34 @@ func didYouMean(s string, known []string) string {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// matrixOuter is the owner of templates that are decided before a matrix's
+// cells exist (its when and its dimensions).
+const matrixOuter = " matrix"
+
+func (c *checker) checkMatrixRef(ref tmpl.Ref, owner, dotted string) string {
+	if owner == "vars" {
+		return fmt.Sprintf("var defaults cannot use %s: .matrix exists only in a matrix task's cells", dotted)
+	}
+	if owner == matrixOuter {
+		return fmt.Sprintf("%s is not known yet here: a matrix task's when and dimensions are decided before its cells (use .matrix in its parameters)", dotted)
+	}
+	t := c.findTask(owner)
+	if t == nil || len(t.MatrixScope) == 0 {
+		return fmt.Sprintf("template uses %s, but task %q has no matrix (add matrix: to it or to its group)", dotted, owner)
+	}
+	if len(ref.Path) > 0 && !slices.Contains(t.MatrixScope, ref.Path[0]) {
+		return fmt.Sprintf("the matrix has no key %q (%s); it has: %s", ref.Path[0], dotted, strings.Join(t.MatrixScope, ", "))
+	}
+	return ""
+}
+
+func (c *checker) findTask(name string) *pipeline.Task {
+	for _, t := range c.allTasks {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
 }

@@ -55,13 +55,25 @@ func isIndex(s string) bool {
 }
 
 // Errors are all the problems found in a pipeline, sorted by file and
-// position when listed.
+// position when listed. The same problem found twice (in two cells of a
+// matrix) is kept once.
 type Errors struct {
 	errs []*Error
+	seen map[string]bool
 }
 
 // Add records a problem.
-func (e *Errors) Add(err *Error) { e.errs = append(e.errs, err) }
+func (e *Errors) Add(err *Error) {
+	key := err.Error()
+	if e.seen[key] {
+		return
+	}
+	if e.seen == nil {
+		e.seen = map[string]bool{}
+	}
+	e.seen[key] = true
+	e.errs = append(e.errs, err)
+}
 
 // Len is the number of problems.
 func (e *Errors) Len() int { return len(e.errs) }

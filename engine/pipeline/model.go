@@ -159,10 +159,37 @@ type Task struct {
 	TimeoutSet, RetrySet bool
 	When                 string
 	ContinueOnError      bool
+	// Matrix runs the task once per combination of its dimensions' values.
+	Matrix []MatrixDim
+	// MaxParallel bounds the cells that run at once (0: all).
+	MaxParallel int
+	// MatrixScope are the matrix keys the task's templates may use as
+	// .matrix.KEY: its own, or its matrix group's.
+	MatrixScope []string
 
 	// Path is the task's instance path, e.g. ["tasks","2"], for errors.
 	Path []string
 }
+
+// MatrixDim is one dimension of a matrix: a list of values, or a template
+// that renders to one.
+type MatrixDim struct {
+	Name string
+	// Values is a []any, or a string template.
+	Values any
+}
+
+// MatrixKeys lists the matrix dimensions a task (or its group) declares.
+func (t *Task) MatrixKeys() []string {
+	out := make([]string, len(t.Matrix))
+	for i, d := range t.Matrix {
+		out[i] = d.Name
+	}
+	return out
+}
+
+// CellsOutput is the output of a matrix task: one entry per cell.
+const CellsOutput = "cells"
 
 // ParallelType is the type key of a group whose children run concurrently.
 const ParallelType = "parallel"

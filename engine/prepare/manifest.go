@@ -136,6 +136,16 @@ func (m *manifestReader) checkRef(r tmpl.Ref) string {
 			}
 		}
 	case "env", "pipeline":
+	case "matrix":
+		mx, ok := m.d.Values["matrix"].(map[string]any)
+		if !ok {
+			return fmt.Sprintf("template uses %s, but this task has no matrix", dotted)
+		}
+		if len(r.Path) > 0 {
+			if _, ok := mx[r.Path[0]]; !ok {
+				return fmt.Sprintf("the matrix has no key %q (%s)", r.Path[0], dotted)
+			}
+		}
 	case "tasks":
 		if len(r.Path) == 0 {
 			return ""

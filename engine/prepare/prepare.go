@@ -127,8 +127,8 @@ func (pp *Preparer) Task(t *pipeline.Task, d Data) (*Step, error) {
 		}
 		pp.add(errs, sub(t.Path, "timeout"), err)
 	}
-	if t.Type == pipeline.ParallelType || t.Type == "" {
-		return st, errs.OrNil()
+	if t.Type == pipeline.ParallelType || t.Type == "" || len(t.Matrix) > 0 {
+		return st, errs.OrNil() // a matrix task's cells are prepared one by one
 	}
 	if st.Skip != "" {
 		if d.Preview && errs.Len() == 0 {
@@ -212,10 +212,12 @@ func (pp *Preparer) Placeholders(t *pipeline.Task) map[string]any {
 }
 
 // Outputs lists what .tasks.NAME holds once t has ended: its type's
-// outputs, and the status and error every task has.
+// outputs (a matrix task's cells), and the status and error every task has.
 func (pp *Preparer) Outputs(t *pipeline.Task) []string {
 	var outs []string
-	if typ, ok := pp.reg.Get(t.Type); ok && t.Type != "" {
+	if len(t.Matrix) > 0 {
+		outs = append(outs, pipeline.CellsOutput)
+	} else if typ, ok := pp.reg.Get(t.Type); ok && t.Type != "" {
 		outs = append(outs, typ.Outputs()...)
 	}
 	for _, o := range task.EndOutputs {

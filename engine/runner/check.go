@@ -21,6 +21,10 @@ type planned struct {
 	reason   string
 	finally  bool
 	selected bool
+	// cells is a matrix task's number of cells; cellsRunTime when they
+	// depend on outputs known only at run time.
+	cells        int
+	cellsRunTime bool
 }
 
 // Check prepares the whole pipeline as `kbrun run` would, with the given
@@ -164,6 +168,17 @@ func (r *runner) planAll(errs *pipeline.Errors) []*planned {
 	turn := func(t *pipeline.Task, idx, reason string, finally, selected bool) {
 		d := data()
 		st := prep(t, idx, reason, finally, selected, d)
+		if len(t.Matrix) > 0 {
+			if selected && st.Skip == "" {
+				pl := out[len(out)-1]
+				pl.cells, pl.cellsRunTime = r.planCells(t, idx, finally, d, errs, prep)
+			}
+			for _, f := range ended {
+				f()
+			}
+			ended = ended[:0]
+			return
+		}
 		for i, c := range t.Children {
 			cidx := fmt.Sprintf("%s.%d", idx, i+1)
 			cSel := selected && st.Skip == "" && (finally || r.childSelected(t, c))
@@ -217,4 +232,24 @@ func addErrors(errs *pipeline.Errors, err error) {
 		return
 	}
 	errs.Add(&pipeline.Error{Msg: err.Error()})
+}
+
+// planCells prepares each cell of a matrix task (and each child of a matrix
+// group's cells) with its .matrix values, for the check and the plan.
+func (r *runner) planCells(t *pipeline.Task, idx string, finally bool, d prepare.Data, errs *pipeline.Errors, prep func(*pipeline.Task, string, string, bool, bool, prepare.Data) *prepare.Step) (n int, runTime bool) {
+	cells, runTime, err := r.pp.Cells(t, d)
+	addErrors(errs, err)
+	if runTime || err != nil {
+		return 0, runTime
+	}
+	for i, c := range cells {
+		cd := d.WithMatrix(c.Values)
+		ct := cellTask(t, c)
+		cidx := fmt.Sprintf("%s.%d", idx, i+1)
+		prep(ct, cidx, "", finally, true, cd)
+		for j, ch := range ct.Children {
+			prep(ch, fmt.Sprintf("%s.%d", cidx, j+1), "", finally, true, cd)
+		}
+	}
+	return len(cells), false
 }

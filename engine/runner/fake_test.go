@@ -16,14 +16,20 @@ import (
 type fake struct {
 	mu    sync.Mutex
 	calls map[string]int // attempts per task (by params.id)
+	// running, peak and reached serve hold: how many actions run at once.
+	running, peak int
+	reached       bool
+	cond          *sync.Cond
 }
 
 type fakeParams struct {
 	ID string `json:"id"`
 	// FailTimes: the first N attempts fail with a retryable error.
 	FailTimes int `json:"failTimes"`
-	// Fatal: every attempt fails with a fatal error.
-	Fatal bool `json:"fatal"`
+	// Fatal: every attempt fails with a fatal error; so does FatalIf
+	// "true" (a template can compute it).
+	Fatal   bool   `json:"fatal"`
+	FatalIf string `json:"fatalIf"`
 	// Sleep: each attempt waits this long (or until cancelled).
 	Sleep string `json:"sleep"`
 	// Out is published as the output "value".
@@ -32,9 +38,16 @@ type fakeParams struct {
 	Print string `json:"print"`
 	// Notice reports a repeated request inside the task.
 	Notice bool `json:"notice"`
+	// Hold: the action waits until Hold actions run at once (once reached,
+	// everyone goes on), so that the peak concurrency shows.
+	Hold int `json:"hold"`
 }
 
-func newFake() *fake { return &fake{calls: map[string]int{}} }
+func newFake() *fake {
+	f := &fake{calls: map[string]int{}}
+	f.cond = sync.NewCond(&f.mu)
+	return f
+}
 
 func (*fake) Name() string            { return "fake" }
 func (*fake) Summary() string         { return "test double" }
@@ -70,6 +83,20 @@ func (a *fakeAction) Run(ctx context.Context, env *task.Env) (task.Outputs, erro
 	if a.p.Print != "" {
 		fmt.Fprintln(env.Stdout, a.p.Print)
 	}
+	if a.p.Hold > 0 {
+		a.f.mu.Lock()
+		a.f.running++
+		a.f.peak = max(a.f.peak, a.f.running)
+		if a.f.running >= a.p.Hold {
+			a.f.reached = true
+			a.f.cond.Broadcast()
+		}
+		for !a.f.reached {
+			a.f.cond.Wait()
+		}
+		a.f.running--
+		a.f.mu.Unlock()
+	}
 	if a.p.Notice {
 		task.NoticeRetry(ctx, 1, errors.New("503 service unavailable"))
 	}
@@ -81,7 +108,7 @@ func (a *fakeAction) Run(ctx context.Context, env *task.Env) (task.Outputs, erro
 		case <-time.After(d):
 		}
 	}
-	if a.p.Fatal {
+	if a.p.Fatal || a.p.FatalIf == "true" {
 		return nil, errors.New("fatal failure of " + a.p.ID)
 	}
 	if n <= a.p.FailTimes {

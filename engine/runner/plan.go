@@ -73,9 +73,18 @@ func (r *runner) planEvent(pl *planned) report.Event {
 	if t.ContinueOnError {
 		add("continues on error")
 	}
-	if t.Type == pipeline.ParallelType {
+	switch {
+	case len(t.Matrix) > 0 && pl.cellsRunTime:
+		ev.Describe = "run the cells of the matrix " + strings.Join(t.MatrixKeys(), " × ") + " (the cells are decided at run time)"
+	case len(t.Matrix) > 0:
+		limit := t.MaxParallel
+		if limit <= 0 || limit > pl.cells {
+			limit = pl.cells
+		}
+		ev.Describe = describeMatrix(t, pl.cells, limit)
+	case t.Type == pipeline.ParallelType:
 		ev.Describe = fmt.Sprintf("run %d tasks in parallel", len(t.Children))
-	} else if st.Action != nil {
+	case st.Action != nil:
 		ev.Describe = st.Action.Describe()
 		ev.Params = st.Params
 		if mu, ok := st.Action.(task.ManifestUser); ok {

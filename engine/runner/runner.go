@@ -431,6 +431,9 @@ func (r *runner) runOne(ctx context.Context, t *pipeline.Task, idx string, final
 	tctx, cancel := context.WithTimeoutCause(ctx, st.Timeout, &timeoutError{task: t.Name, d: st.Timeout})
 	defer cancel()
 
+	if len(t.Matrix) > 0 {
+		return r.matrix(ctx, t, idx, start, finally, groupData)
+	}
 	if t.Type == pipeline.ParallelType {
 		return r.group(tctx, t, idx, start, finally, groupData)
 	}

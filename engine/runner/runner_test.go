@@ -747,3 +747,163 @@ tasks:
 		t.Fatal("a task ran")
 	}
 }
+
+// TestMatrix: a matrix task runs once per cell of the cross product, each
+// cell named after its values, at most maxParallel at once; a failing cell
+// of a continueOnError matrix is data in .tasks.NAME.cells, and later tasks
+// read every cell.
+func TestMatrix(t *testing.T) {
+	h := newHarness()
+	res := h.run(t, `
+vars:
+  sets: [seed, dac]
+tasks:
+  - name: build
+    matrix:
+      caps: "{{ .vars.sets }}"
+      kind: [copy, multi, run]
+    maxParallel: 2
+    continueOnError: true
+    fake: {id: "{{ .matrix.caps }}-{{ .matrix.kind }}", out: "{{ .matrix.kind }} under {{ .matrix.caps }}", hold: 2, fatalIf: '{{ and (eq .matrix.caps "seed") (eq .matrix.kind "multi") }}'}
+  - name: table
+    fake: {id: table, out: '{{ range .tasks.build.cells }}{{ .name }}={{ .status }};{{ end }}'}
+`, nil)
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	s := statuses(res)
+	for _, name := range []string{"build[seed,copy]", "build[seed,run]", "build[dac,copy]", "build[dac,multi]", "build[dac,run]"} {
+		if s[name] != "ok" {
+			t.Errorf("%s: %q", name, s[name])
+		}
+	}
+	if s["build[seed,multi]"] != "failed" || s["build"] != "failed" || s["table"] != "ok" {
+		t.Errorf("statuses %v", s)
+	}
+	if h.fake.peak != 2 {
+		t.Errorf("%d cells ran at once, want maxParallel 2", h.fake.peak)
+	}
+	for _, tr := range res.Tasks {
+		if tr.Name == "table" {
+			want := "build[seed,copy]=ok;build[seed,multi]=failed;build[seed,run]=ok;build[dac,copy]=ok;build[dac,multi]=ok;build[dac,run]=ok;"
+			if tr.Outputs["value"] != want {
+				t.Errorf("cells seen by a later task:\n%v\nwant\n%s", tr.Outputs["value"], want)
+			}
+		}
+	}
+}
+
+// TestMatrixPlanAndGroup: the plan lists every cell (of a matrix group:
+// every child of every cell) with its values rendered.
+func TestMatrixPlanAndGroup(t *testing.T) {
+	h := newHarness()
+	res := h.run(t, `
+tasks:
+  - name: per
+    matrix: {env: [dev, prod]}
+    parallel:
+      tasks:
+        - name: deploy
+          fake: {id: "d-{{ .matrix.env }}", out: "deploy to {{ .matrix.env }}"}
+        - name: check
+          fake: {id: "c-{{ .matrix.env }}", out: "check {{ .matrix.env }}"}
+`, func(o *runner.Options) { o.DryRun = task.DryRunClient })
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	var lines []string
+	for _, e := range h.rec.Events() {
+		if e.Type == report.TaskPlan {
+			lines = append(lines, e.Index+" "+e.Task+": "+e.Describe)
+		}
+	}
+	want := []string{
+		"1 per: run 2 cells of the matrix env, all at once",
+		"1.1 per[dev]: run 2 tasks in parallel",
+		"1.1.1 deploy[dev]: fake d-dev out=deploy to dev",
+		"1.1.2 check[dev]: fake c-dev out=check dev",
+		"1.2 per[prod]: run 2 tasks in parallel",
+		"1.2.1 deploy[prod]: fake d-prod out=deploy to prod",
+		"1.2.2 check[prod]: fake c-prod out=check prod",
+	}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("plan:\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+	h = newHarness()
+	res = h.run(t, `
+tasks:
+  - name: per
+    matrix: {env: [dev, prod]}
+    parallel:
+      tasks:
+        - name: deploy
+          fake: {id: "d-{{ .matrix.env }}", out: "deploy to {{ .matrix.env }}"}
+  - name: after
+    fake: {id: a, out: '{{ (index .tasks.per.cells 1).deploy.value }}'}
+`, nil)
+	for _, tr := range res.Tasks {
+		if tr.Name == "after" && tr.Outputs["value"] != "deploy to prod" {
+			t.Errorf("after = %v", tr.Outputs["value"])
+		}
+	}
+}
+
+// TestMatrixErrors: bad matrices are refused before anything runs, at
+// their place in the file.
+func TestMatrixErrors(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{`
+tasks:
+  - name: a
+    fake: {id: "{{ .matrix.x }}"}
+`, `test.yaml:7:16: tasks[0].fake.id: template uses .matrix.x, but task "a" has no matrix`},
+		{`
+tasks:
+  - name: a
+    matrix: {x: [1, 2]}
+    fake: {id: "{{ .matrix.y }}"}
+`, `test.yaml:8:16: tasks[0].fake.id: the matrix has no key "y" (.matrix.y); it has: x`},
+		{`
+tasks:
+  - name: a
+    maxParallel: 2
+    fake: {id: a}
+`, `test.yaml:7:5: tasks[0].maxParallel: maxParallel goes with matrix`},
+		{`
+tasks:
+  - name: a
+    matrix: {x: [1]}
+    when: "{{ .matrix.x }}"
+    fake: {id: a}
+`, `test.yaml:8:11: tasks[0].when: .matrix.x is not known yet here`},
+		{`
+tasks:
+  - name: g
+    matrix: {x: [1]}
+    parallel:
+      tasks:
+        - name: c
+          matrix: {y: [1]}
+          fake: {id: c}
+`, `test.yaml:11:11: tasks[0].parallel.tasks[0].matrix: task "c" is inside a matrix group`},
+	} {
+		h := newHarness()
+		l, _ := load.New(h.reg)
+		_, err := l.LoadBytes("test.yaml", []byte(header+tc.body))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("got %v\nwant %s", err, tc.want)
+		}
+	}
+	h := newHarness()
+	p := h.load(t, `
+vars: {dims: "a b"}
+tasks:
+  - name: a
+    matrix: {x: "{{ .vars.dims }}"}
+    fake: {id: "{{ .matrix.x }}"}
+`)
+	res := runner.Run(context.Background(), p, h.opts())
+	if exit.Code(res.Err) != exit.Invalid || !strings.Contains(res.Err.Error(), `test.yaml:8:17: tasks[0].matrix.x: renders to "a b", not a non-empty list`) {
+		t.Errorf("got %v", res.Err)
+	}
+}
