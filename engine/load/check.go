@@ -96,7 +96,7 @@ func (c *checker) tasks(path []string, v any, d pipeline.Defaults) []*pipeline.T
 	return out
 }
 
-var commonFields = map[string]bool{"name": true, "description": true, "timeout": true, "retry": true, "when": true, "continueOnError": true, "matrix": true, "maxParallel": true}
+var commonFields = map[string]bool{"name": true, "description": true, "timeout": true, "retry": true, "when": true, "continueOnError": true, "matrix": true, "maxParallel": true, "until": true}
 
 func (c *checker) task(path []string, m map[string]any, d pipeline.Defaults) *pipeline.Task {
 	t := &pipeline.Task{Path: path}
@@ -107,6 +107,7 @@ func (c *checker) task(path []string, m map[string]any, d pipeline.Defaults) *pi
 	if mp, ok := m["maxParallel"].(int64); ok {
 		t.MaxParallel = int(mp)
 	}
+	t.Until, _ = m["until"].(string)
 	if mx, ok := m["matrix"].(map[string]any); ok {
 		keys := make([]string, 0, len(mx))
 		for k := range mx {
@@ -119,8 +120,12 @@ func (c *checker) task(path []string, m map[string]any, d pipeline.Defaults) *pi
 		for _, k := range keys {
 			t.Matrix = append(t.Matrix, pipeline.MatrixDim{Name: k, Values: mx[k]})
 		}
-	} else if _, has := m["maxParallel"]; has {
-		c.errAtKey(sub(path, "maxParallel"), "maxParallel goes with matrix")
+	} else {
+		for _, f := range []string{"maxParallel", "until"} {
+			if _, has := m[f]; has {
+				c.errAtKey(sub(path, f), "%s goes with matrix", f)
+			}
+		}
 	}
 	t.Timeout = d.Timeout
 	if s, ok := m["timeout"].(string); ok {
@@ -335,6 +340,7 @@ func (c *checker) checkTask(t *pipeline.Task, sc *scope) {
 		for _, d := range t.Matrix {
 			c.templatesTree(sub(t.Path, "matrix", d.Name), d.Values, sc, matrixOuter)
 		}
+		c.templates(sub(t.Path, "until"), t.Until, sc, matrixUntil)
 	}
 	c.templates(sub(t.Path, "when"), t.When, sc, whenOwner)
 	if tmpl.Has(t.Timeout) {
@@ -406,6 +412,11 @@ func (c *checker) checkRef(ref tmpl.Ref, sc *scope, owner string) string {
 		}
 	case "matrix":
 		return c.checkMatrixRef(ref, owner, dotted)
+	case "cell":
+		if owner != matrixUntil {
+			return fmt.Sprintf("%s exists only in a matrix task's until", dotted)
+		}
+		return ""
 	case "tasks":
 		if owner == "vars" {
 			return fmt.Sprintf("var defaults cannot use task outputs (%s): vars are resolved before any task runs", dotted)
@@ -487,11 +498,14 @@ func didYouMean(s string, known []string) string {
 // cells exist (its when and its dimensions).
 const matrixOuter = " matrix"
 
+// matrixUntil is the owner of a matrix task's until: it sees .cell.
+const matrixUntil = " until"
+
 func (c *checker) checkMatrixRef(ref tmpl.Ref, owner, dotted string) string {
 	if owner == "vars" {
 		return fmt.Sprintf("var defaults cannot use %s: .matrix exists only in a matrix task's cells", dotted)
 	}
-	if owner == matrixOuter {
+	if owner == matrixOuter || owner == matrixUntil {
 		return fmt.Sprintf("%s is not known yet here: a matrix task's when and dimensions are decided before its cells (use .matrix in its parameters)", dotted)
 	}
 	t := c.findTask(owner)

@@ -163,6 +163,9 @@ type Task struct {
 	Matrix []MatrixDim
 	// MaxParallel bounds the cells that run at once (0: all).
 	MaxParallel int
+	// Until stops starting cells once it renders true for a cell that
+	// ended (a template over .cell).
+	Until string
 	// MatrixScope are the matrix keys the task's templates may use as
 	// .matrix.KEY: its own, or its matrix group's.
 	MatrixScope []string

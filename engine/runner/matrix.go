@@ -11,6 +11,7 @@ import (
 	"github.com/kbrun/kbrun/engine/pipeline"
 	"github.com/kbrun/kbrun/engine/prepare"
 	"github.com/kbrun/kbrun/engine/report"
+	"github.com/kbrun/kbrun/engine/tmpl"
 )
 
 // matrix runs a matrix task: each cell (the task, or its group, with
@@ -40,26 +41,49 @@ func (r *runner) matrix(ctx context.Context, t *pipeline.Task, idx string, start
 	var wg sync.WaitGroup
 	var once sync.Once
 	var first error
+	var stopMu sync.Mutex
+	stopped := "" // why no further cell starts (until held)
+	// Cells start in order (a ladder with maxParallel 1 goes from its
+	// first cell on): the semaphore is taken here, before each goroutine.
 	for i, c := range cells {
 		ct := cellTask(t, c)
 		cidx := fmt.Sprintf("%s.%d", idx, i+1)
 		cdata := prepare.Data{Values: data}.WithMatrix(c.Values).Values
+		select {
+		case sem <- struct{}{}:
+		case <-gctx.Done():
+		}
+		stopMu.Lock()
+		why := stopped
+		stopMu.Unlock()
+		switch {
+		case gctx.Err() != nil:
+			r.skip(ct, cidx, "not started: "+causeText(gctx))
+			continue
+		case why != "":
+			<-sem
+			r.skip(ct, cidx, "not started: "+why)
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-gctx.Done():
-				r.skip(ct, cidx, "not started: "+causeText(gctx))
-				return
-			}
 			defer func() { <-sem }()
-			if gctx.Err() != nil {
-				r.skip(ct, cidx, "not started: "+causeText(gctx))
-				return
-			}
 			_ = r.runOne(gctx, ct, cidx, finally, cdata)
-			if out := r.ended(ct.Name); out["status"] == report.StatusFailed && !t.ContinueOnError {
+			out := r.ended(ct.Name)
+			if t.Until != "" {
+				if held, err := r.until(t, c, out, data); err != nil || held {
+					stopMu.Lock()
+					if stopped == "" {
+						stopped = fmt.Sprintf("until %q held for %s", t.Until, ct.Name)
+						if err != nil {
+							stopped = fmt.Sprintf("until %q failed for %s: %v", t.Until, ct.Name, err)
+						}
+					}
+					stopMu.Unlock()
+				}
+			}
+			if out["status"] == report.StatusFailed && !t.ContinueOnError {
 				once.Do(func() {
 					first = fmt.Errorf("cell %s failed: %v", ct.Name, out["error"])
 					cancel(fmt.Errorf("cell %s of the same matrix failed", ct.Name))
@@ -103,6 +127,24 @@ func (r *runner) matrix(ctx context.Context, t *pipeline.Task, idx string, start
 	return &exit.TaskError{Task: t.Name, Err: first}
 }
 
+// until renders a matrix task's until for a cell that ended, with .cell.
+func (r *runner) until(t *pipeline.Task, c prepare.Cell, out map[string]any, data map[string]any) (bool, error) {
+	cell := map[string]any{"name": c.Label, "matrix": c.Values}
+	for k, v := range out {
+		cell[k] = v
+	}
+	d := make(map[string]any, len(data)+1)
+	for k, v := range data {
+		d[k] = v
+	}
+	d["cell"] = cell
+	s, err := tmpl.Render("until", t.Until, d)
+	if err != nil {
+		return false, err
+	}
+	return tmpl.Truthy(s), nil
+}
+
 // ended returns what a task that ended left in .tasks.
 func (r *runner) ended(name string) map[string]any {
 	r.mu.Lock()
@@ -144,6 +186,9 @@ func describeMatrix(t *pipeline.Task, cells, limit int) string {
 	}
 	if t.ContinueOnError {
 		s += "; a failing cell is recorded, the others go on"
+	}
+	if t.Until != "" {
+		s += fmt.Sprintf("; no further cell starts once %s", t.Until)
 	}
 	return s
 }

@@ -907,3 +907,35 @@ tasks:
 		t.Errorf("got %v", res.Err)
 	}
 }
+
+// TestMatrixUntil: a ladder (maxParallel 1) stops at the first cell that
+// meets until; the cells after it do not start, and say why.
+func TestMatrixUntil(t *testing.T) {
+	h := newHarness()
+	res := h.run(t, `
+tasks:
+  - name: ladder
+    matrix: {caps: [none, seed, dac, all]}
+    maxParallel: 1
+    continueOnError: true
+    until: '{{ eq .cell.status "ok" }}'
+    fake: {id: "{{ .matrix.caps }}", fatalIf: '{{ has .matrix.caps (list "none" "seed") }}'}
+  - name: verdict
+    fake: {id: v, out: '{{ range .tasks.ladder.cells }}{{ if eq .status "ok" }}needs {{ .matrix.caps }}{{ end }}{{ end }}'}
+`, nil)
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	s := statuses(res)
+	if s["ladder[none]"] != "failed" || s["ladder[seed]"] != "failed" || s["ladder[dac]"] != "ok" || s["ladder[all]"] != "skipped" {
+		t.Errorf("statuses %v", s)
+	}
+	if h.fake.attempts("all") != 0 {
+		t.Error("a cell after the one that met until ran")
+	}
+	for _, tr := range res.Tasks {
+		if tr.Name == "verdict" && tr.Outputs["value"] != "needs dac" {
+			t.Errorf("verdict %v", tr.Outputs["value"])
+		}
+	}
+}
