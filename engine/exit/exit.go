@@ -11,7 +11,7 @@ const (
 	OK          = 0   // every task succeeded (or was skipped on purpose)
 	TaskFailed  = 1   // a task failed, timed out, or finally failed
 	Invalid     = 2   // invalid pipeline file, values or command-line usage
-	Interrupted = 130 // SIGINT/SIGTERM (128+2, the shell convention)
+	Interrupted = 130 // SIGINT (128+2, the shell convention); other signals 128+n
 )
 
 // UsageError is bad command-line input: unknown flags, bad --set, a task
@@ -41,10 +41,24 @@ type TaskError struct {
 func (e *TaskError) Error() string { return fmt.Sprintf("task %q failed: %v", e.Task, e.Err) }
 func (e *TaskError) Unwrap() error { return e.Err }
 
-// InterruptedError is a run stopped by a signal.
-type InterruptedError struct{ Signal string }
+// InterruptedError is a run stopped by a signal (or a broken output
+// stream, reported as SIGPIPE).
+type InterruptedError struct {
+	Signal string
+	// Number is the signal's number; the exit code is 128+Number, as a
+	// shell reports a process the signal killed. 0 means SIGINT.
+	Number int
+}
 
 func (e *InterruptedError) Error() string { return "interrupted by " + e.Signal }
+
+// Code is the exit code for the signal: 128+n.
+func (e *InterruptedError) Code() int {
+	if e.Number <= 0 {
+		return Interrupted
+	}
+	return 128 + e.Number
+}
 
 // Code maps an error to kbrun's exit code.
 func Code(err error) int {
@@ -57,7 +71,7 @@ func Code(err error) int {
 	case err == nil:
 		return OK
 	case errors.As(err, &intr):
-		return Interrupted
+		return intr.Code()
 	case errors.As(err, &usage), errors.As(err, &inv):
 		return Invalid
 	default:

@@ -19,11 +19,23 @@ type ObjectRef struct {
 	// Existed is true when the object was there before this run applied it
 	// (the run only updated it): cleanup leaves such objects in place.
 	Existed bool `json:"existed,omitempty"`
+	// Run is the kbrun run the object's kbrun.dev/run label names: this
+	// run for what it created or took over, an ended run for what this
+	// run's cleanup deletes on its behalf, another live run for an object
+	// shared with it; "" for objects kbrun does not own (a user's).
+	// Cleanup deletes an object only while it still carries that label.
+	Run string `json:"run,omitempty"`
+	// LeftBy is the ended run this run took the object over from.
+	LeftBy string `json:"leftBy,omitempty"`
 }
 
 // AppliedSet records, in order, what a run applied, so that delete and
 // cleanup can remove "everything this run applied" (newest first).
 type AppliedSet struct {
+	// Owner marks and records what the run creates in the cluster; nil
+	// applies objects unmarked.
+	Owner Owner
+
 	mu   sync.Mutex
 	refs []ObjectRef
 }
@@ -37,6 +49,29 @@ func (s *AppliedSet) Add(refs ...ObjectRef) {
 		for _, have := range s.refs {
 			if have.GVR == r.GVR && have.Namespace == r.Namespace && have.Name == r.Name {
 				dup = true
+				break
+			}
+		}
+		if !dup {
+			s.refs = append(s.refs, r)
+		}
+	}
+}
+
+// Adopt adds what ended runs left, for cleanup to delete with the run's own
+// objects (cleanup goes newest first: these first). An object already recorded as shared with the run that left it
+// becomes the run's to delete.
+func (s *AppliedSet) Adopt(refs ...ObjectRef) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range refs {
+		dup := false
+		for i, have := range s.refs {
+			if have.GVR == r.GVR && have.Namespace == r.Namespace && have.Name == r.Name {
+				dup = true
+				if have.Existed && have.Run == r.Run && r.Run != "" {
+					s.refs[i].Existed, s.refs[i].LeftBy = false, r.LeftBy
+				}
 				break
 			}
 		}

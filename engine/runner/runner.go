@@ -10,7 +10,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,6 +55,9 @@ type Options struct {
 	Only []string
 	From string
 	Skip []string
+	// Owner marks and records in the cluster what the run creates
+	// (nil: nothing is marked).
+	Owner kube.Owner
 	// HardCtx, when cancelled, stops finally too (a second interrupt).
 	HardCtx context.Context
 	// Sleep waits between attempts; tests replace it.
@@ -108,6 +110,7 @@ type runner struct {
 	applied   *kube.AppliedSet
 	workOnce  sync.Once
 	workDir   string
+	workLock  *os.File
 	workErr   error
 }
 
@@ -134,7 +137,7 @@ func (o Options) defaults() Options {
 }
 
 func newRunner(p *pipeline.Pipeline, opts Options) *runner {
-	return &runner{p: p, opts: opts, outputs: map[string]any{}, ran: map[string]bool{}, applied: &kube.AppliedSet{}, rep: opts.Reporter}
+	return &runner{p: p, opts: opts, outputs: map[string]any{}, ran: map[string]bool{}, applied: &kube.AppliedSet{Owner: opts.Owner}, rep: opts.Reporter}
 }
 
 // Run executes p. The returned Result is never nil.
@@ -154,6 +157,7 @@ func Run(ctx context.Context, p *pipeline.Pipeline, opts Options) *Result {
 		if opts.DryRun != task.DryRunNone {
 			err = r.report(ctx)
 		} else {
+			r.sweep()
 			err = r.execute(ctx)
 		}
 	}
@@ -175,6 +179,9 @@ func Run(ctx context.Context, p *pipeline.Pipeline, opts Options) *Result {
 	r.rep.Report(ev)
 	if r.workDir != "" && !opts.Keep {
 		_ = os.RemoveAll(r.workDir)
+	}
+	if r.workLock != nil {
+		r.workLock.Close()
 	}
 	return res
 }
@@ -570,10 +577,7 @@ func (r *runner) fail(t *pipeline.Task, idx string, start time.Time, attempts in
 
 func (r *runner) work() (string, error) {
 	r.workOnce.Do(func() {
-		r.workDir, r.workErr = os.MkdirTemp("", "kbrun-"+r.opts.RunID+"-")
-		if r.workErr == nil {
-			r.workDir, r.workErr = filepath.Abs(r.workDir)
-		}
+		r.workDir, r.workLock, r.workErr = makeWorkDir(r.opts.RunID)
 	})
 	return r.workDir, r.workErr
 }

@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path"
 	"strings"
 
@@ -217,8 +219,14 @@ func streamBroke(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	var missing *missingToolError
-	if errors.As(err, &missing) {
+	var (
+		missing *missingToolError
+		local   *fs.PathError
+		link    *os.LinkError
+	)
+	// Missing tools, refused archive entries and local file system
+	// errors are final: repeating the stream changes nothing.
+	if errors.As(err, &missing) || errors.Is(err, ErrUnsafeEntry) || errors.As(err, &local) || errors.As(err, &link) {
 		return false
 	}
 	msg := strings.ToLower(err.Error())

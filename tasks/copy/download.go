@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -16,10 +17,26 @@ import (
 )
 
 // downloadOne copies a file or directory out of the container with
-// `tar -cf - -C DIR NAME` and unpacks it safely under d.local.
+// `tar -cf - -C DIR NAME` and unpacks it safely to d.local: into a staging
+// folder beside it first, moved into place only once the whole archive
+// was unpacked, so that a refused or broken archive leaves d.local as it
+// was.
 func (a *action) downloadOne(ctx context.Context, env *task.Env, r *remote, d download) (int64, []string, error) {
 	dir, name := path.Split(d.remote)
 	argv := []string{"tar", "-cf", "-", "-C", path.Clean(dir), name}
+	dest, err := filepath.Abs(d.local)
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return 0, nil, err
+	}
+	stage, err := os.MkdirTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".kbrun-")
+	if err != nil {
+		return 0, nil, err
+	}
+	defer os.RemoveAll(stage)
+	staged := filepath.Join(stage, filepath.Base(dest))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
@@ -30,7 +47,7 @@ func (a *action) downloadOne(ctx context.Context, env *task.Env, r *remote, d do
 	}
 	done := make(chan result, 1)
 	go func() {
-		n, files, err := Untar(pr, name, d.local)
+		n, files, err := Untar(pr, name, staged)
 		if err != nil {
 			cancel() // stop the stream: nothing more will be read
 		}
@@ -38,23 +55,89 @@ func (a *action) downloadOne(ctx context.Context, env *task.Env, r *remote, d do
 		done <- result{n, files, err}
 	}()
 	stderr := k8s.NewTail(4096)
-	err := r.ex.Execute(ctx, k8s.ExecRequest{Namespace: r.ns, Pod: r.pod, Container: r.container, Command: argv, Stdout: pw, Stderr: stderr})
+	err = r.ex.Execute(ctx, k8s.ExecRequest{Namespace: r.ns, Pod: r.pod, Container: r.container, Command: argv, Stdout: pw, Stderr: stderr})
 	pw.CloseWithError(io.EOF)
 	res := <-done
+	// On failure nothing was placed: the files unpacked so far go with
+	// the staging folder.
 	if res.err != nil {
-		return res.n, res.files, fmt.Errorf("copy %s out of %s: %w", d.remote, r.where(), res.err)
+		return res.n, nil, fmt.Errorf("copy %s out of %s: %w", d.remote, r.where(), res.err)
 	}
 	if err != nil {
 		if code := k8s.ExitCode(err); code > 0 {
-			return res.n, res.files, fmt.Errorf("tar -c %s in %s failed (exit %d): %s", d.remote, r.where(), code, strings.TrimSpace(stderr.String()))
+			return res.n, nil, fmt.Errorf("tar -c %s in %s failed (exit %d): %s", d.remote, r.where(), code, strings.TrimSpace(stderr.String()))
 		}
-		return res.n, res.files, err
+		return res.n, nil, err
 	}
 	if len(res.files) == 0 {
 		return 0, nil, fmt.Errorf("copy %s out of %s: the archive was empty", d.remote, r.where())
 	}
+	if err := place(staged, dest); err != nil {
+		return res.n, nil, fmt.Errorf("copy %s out of %s: %w", d.remote, r.where(), err)
+	}
+	files := make([]string, len(res.files))
+	for i, f := range res.files {
+		files[i] = filepath.Join(dest, strings.TrimPrefix(f, staged))
+	}
 	k8s.Logf(env, "copied %s out of %s/%s to %s (%d bytes)", d.remote, r.ns, r.pod, d.shown, res.n)
-	return res.n, res.files, nil
+	return res.n, files, nil
+}
+
+// place moves what was unpacked at staged to dest: renamed there when dest
+// does not exist, else merged into it (a folder's entries renamed into the
+// existing folder, replacing files, as unpacking into it did). Every entry
+// is checked before anything is moved: dest is changed entirely or not at
+// all, unless the file system fails half-way.
+func place(staged, dest string) error {
+	if _, err := os.Lstat(dest); errors.Is(err, fs.ErrNotExist) {
+		return os.Rename(staged, dest)
+	}
+	walk := func(visit func(rel string, e fs.DirEntry, target string, existing fs.FileInfo) error) error {
+		return filepath.WalkDir(staged, func(p string, e fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(staged, p)
+			target := filepath.Join(dest, rel)
+			existing, lerr := os.Lstat(target)
+			if lerr != nil && !errors.Is(lerr, fs.ErrNotExist) {
+				return lerr
+			}
+			return visit(rel, e, target, existing)
+		})
+	}
+	err := walk(func(rel string, e fs.DirEntry, target string, existing fs.FileInfo) error {
+		// A symlink already in dest on the way to an entry would take
+		// the write elsewhere; renaming over a final symlink replaces it.
+		if err := noSymlinkBetween(dest, target); err != nil {
+			return fmt.Errorf("%w: %q: %v", ErrUnsafeEntry, rel, err)
+		}
+		switch {
+		case existing == nil:
+		case e.IsDir() && !existing.IsDir():
+			return fmt.Errorf("cannot unpack folder %s: %s exists and is not a folder", rel, target)
+		case !e.IsDir() && existing.IsDir():
+			return fmt.Errorf("cannot unpack %s: %s is a folder", rel, target)
+		case e.IsDir() && existing.Mode()&fs.ModeSymlink != 0:
+			return fmt.Errorf("%w: %q: %s is a symlink", ErrUnsafeEntry, rel, target)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return walk(func(rel string, e fs.DirEntry, target string, existing fs.FileInfo) error {
+		switch {
+		case existing != nil && e.IsDir():
+			return nil // merge into it
+		case e.IsDir():
+			if err := os.Rename(filepath.Join(staged, rel), target); err != nil {
+				return err
+			}
+			return filepath.SkipDir
+		}
+		return os.Rename(filepath.Join(staged, rel), target)
+	})
 }
 
 // ErrUnsafeEntry is an archive entry that would write outside the

@@ -151,6 +151,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	if a.Applied {
 		var list []kube.ObjectRef
 		if env.Applied != nil {
+			adoptLeftovers(ctx, env)
 			list = env.Applied.List()
 		}
 		if len(list) == 0 {
@@ -171,7 +172,28 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	var gone []kube.ObjectRef
 	var waitFor []target
 	policy := metav1.DeletePropagationBackground
+	keptOf := map[string]bool{}
 	for _, t := range targets {
+		if t.ref.Run != "" {
+			res, uid, err := deleteOwned(ctx, env, c, t.ref, keptOf)
+			if err != nil {
+				return task.Outputs{"deleted": nonNil(deleted)}, err
+			}
+			switch res {
+			case outDeleted:
+				t.ref.UID = uid
+				waitFor = append(waitFor, t)
+				fallthrough
+			case outGone:
+				deleted = append(deleted, k8s.RefString(t.ref))
+				gone = append(gone, t.ref)
+			case outNotOurs:
+				gone = append(gone, t.ref)
+			case outKept:
+				keptOf[t.ref.Run] = true
+			}
+			continue
+		}
 		ri := c.Dynamic.Resource(t.ref.GVR)
 		what := k8s.Describe(t.ref.Kind, t.ref.Namespace, t.ref.Name)
 		opts := metav1.DeleteOptions{PropagationPolicy: &policy}

@@ -7,11 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"runtime/debug"
 	"strings"
-	"syscall"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
@@ -38,9 +35,9 @@ func Main(args []string, in io.Reader, out, errOut io.Writer) int {
 	// client-go logs transient trouble through klog ("Couldn't get current
 	// server API group list"); kbrun reports errors itself, with context.
 	klog.SetLogger(logr.Discard())
-	streams := IO{In: in, Out: out, Err: errOut}
-	ctx, stop := signalContext(streams.Err)
+	ctx, out, errOut, stop := signalContext(out, errOut)
 	defer stop()
+	streams := IO{In: in, Out: out, Err: errOut}
 	prof := &profileFlags{}
 	cmd := newRootCommand(ctx, streams, prof)
 	cmd.SetArgs(args)
@@ -66,59 +63,6 @@ type silentError struct{ err error }
 func (e *silentError) Error() string { return e.err.Error() }
 func (e *silentError) Unwrap() error { return e.err }
 
-// runContexts carry two levels of cancellation: the first signal cancels
-// the run (finally tasks still run), the second cancels finally too.
-type runContexts struct {
-	run, hard context.Context
-}
-
-type ctxKey struct{}
-
-// signalContext returns a context carrying the run and hard contexts.
-func signalContext(errOut io.Writer) (context.Context, func()) {
-	runCtx, cancelRun := context.WithCancelCause(context.Background())
-	hardCtx, cancelHard := context.WithCancelCause(context.Background())
-	sigs := make(chan os.Signal, 3)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() {
-		n := 0
-		for {
-			select {
-			case <-done:
-				return
-			case s := <-sigs:
-				n++
-				name := map[os.Signal]string{syscall.SIGINT: "SIGINT", syscall.SIGTERM: "SIGTERM"}[s]
-				switch n {
-				case 1:
-					fmt.Fprintf(errOut, "\nkbrun: %s received: stopping the run; finally tasks still run (press Ctrl-C again to stop them too)\n", name)
-					cancelRun(&exit.InterruptedError{Signal: name})
-				case 2:
-					fmt.Fprintf(errOut, "\nkbrun: %s received again: stopping cleanup\n", name)
-					cancelHard(&exit.InterruptedError{Signal: name})
-				default:
-					os.Exit(exit.Interrupted)
-				}
-			}
-		}
-	}()
-	ctx := context.WithValue(context.Background(), ctxKey{}, runContexts{run: runCtx, hard: hardCtx})
-	return ctx, func() {
-		signal.Stop(sigs)
-		close(done)
-		cancelRun(nil)
-		cancelHard(nil)
-	}
-}
-
-func contexts(ctx context.Context) runContexts {
-	if rc, ok := ctx.Value(ctxKey{}).(runContexts); ok {
-		return rc
-	}
-	return runContexts{run: ctx, hard: context.Background()}
-}
-
 // NewRootCommand builds the kbrun command tree.
 func NewRootCommand(ctx context.Context, streams IO) *cobra.Command {
 	return newRootCommand(ctx, streams, &profileFlags{})
@@ -134,7 +78,8 @@ apply manifests, compile programs, copy files into pods, exec in pods,
 deploy and wait for rollouts, assert on pod logs.
 
 Exit codes: 0 success, 1 a task failed, 2 invalid pipeline or usage,
-130 interrupted.`,
+128+n stopped by signal n (129 SIGHUP, 130 SIGINT, 131 SIGQUIT,
+141 stdout or stderr closed, 143 SIGTERM).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -159,6 +104,7 @@ Exit codes: 0 success, 1 a task failed, 2 invalid pipeline or usage,
 	root.AddCommand(
 		newRunCommand(streams, kubeFlags, false),
 		newRunCommand(streams, kubeFlags, true),
+		newCleanupCommand(streams, kubeFlags),
 		newValidateCommand(streams, kubeFlags),
 		newSchemaCommand(streams),
 		newTasksCommand(streams),

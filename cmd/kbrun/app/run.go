@@ -16,6 +16,7 @@ import (
 	"github.com/kbrun/kbrun/engine/runner"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/vars"
+	"github.com/kbrun/kbrun/tasks/ownership"
 )
 
 // RunOptions are the options of `kbrun run` and `kbrun plan`, completed and
@@ -37,6 +38,7 @@ type RunOptions struct {
 	JUnitFile      string
 	RunID          string
 	ShowManifests  bool
+	LeaseDuration  time.Duration
 
 	// Completed.
 	dryRun    task.DryRun
@@ -77,6 +79,7 @@ func newRunCommand(streams IO, kubeFlags *genericclioptions.ConfigFlags, planOnl
 		cmd.Flags().DurationVar(&o.FinallyTimeout, "finally-timeout", 10*time.Minute, "Bound on the finally tasks together")
 		cmd.Flags().BoolVar(&o.Keep, "keep", false, "Skip the finally tasks, leaving what the run created (for debugging)")
 		cmd.Flags().StringVar(&o.JUnitFile, "junit", "", "Write a JUnit XML report (one testcase per task) to this file")
+		cmd.Flags().DurationVar(&o.LeaseDuration, "lease-duration", ownership.DefaultLeaseDuration, "How long the cluster counts this run as alive after it last renewed its lease (every third of it); a killed run's objects are taken over by later runs after this")
 	}
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "text", "Output format: text or json (one event per line)")
 	cmd.Flags().BoolVar(&o.ShowManifests, "show-manifests", false, "In plans, print every manifest file as rendered")
@@ -146,13 +149,26 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 		reps = append(reps, junit)
 	}
 	explicitNS, _ := nsFlag(o.KubeFlags)
+	provider := kube.NewFlagsProvider(o.KubeFlags)
+	runID := o.RunID
+	if runID == "" {
+		runID = runner.NewRunID()
+	}
+	var own *runOwnership
+	if o.dryRun == task.DryRunNone {
+		var err error
+		if own, err = newRunOwnership(runID, o.pipeline.Name, provider, o.LeaseDuration); err != nil {
+			return err
+		}
+	}
 	opts := runner.Options{
 		Registry:       mustRegistry(),
-		Kube:           kube.NewFlagsProvider(o.KubeFlags),
+		Kube:           provider,
+		Owner:          own.owner(),
 		Reporter:       reps,
 		Overrides:      o.overrides,
 		Environ:        environ(),
-		RunID:          o.RunID,
+		RunID:          runID,
 		Namespace:      explicitNS,
 		Timeout:        o.Timeout,
 		FinallyTimeout: o.FinallyTimeout,
@@ -172,6 +188,7 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 		},
 	}
 	res := runner.Run(ctxs.run, o.pipeline, opts)
+	own.finish(res, o.Keep, o.Err)
 	if junit != nil {
 		if err := writeFile(o.JUnitFile, junit); err != nil {
 			fmt.Fprintf(o.Err, "error: writing JUnit report: %v\n", err)

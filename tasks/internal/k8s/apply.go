@@ -33,6 +33,10 @@ type ApplyOptions struct {
 	Task string
 	// Logf reports progress (may be nil).
 	Logf func(format string, args ...any)
+	// Owner marks and records what the run creates (nil: unmarked), in
+	// the run's namespace Home.
+	Owner kube.Owner
+	Home  string
 }
 
 // Applied is one object after server-side apply.
@@ -118,7 +122,7 @@ func Apply(ctx context.Context, c *kube.Clients, ms []Manifest, opts ApplyOption
 		// 201 whose answer was dropped comes back as 200 when repeated), so
 		// kbrun asks first: cleanup deletes only what this run created.
 		before, err := GetIfExists(ctx, ri, obj.GetName())
-		existed := before != nil
+		existed, known := before != nil, err == nil
 		if err != nil {
 			if !apierrors.IsForbidden(err) {
 				return out, fmt.Errorf("%s: %w", m.Source, Classify(err, "get", what))
@@ -128,6 +132,24 @@ func Apply(ctx context.Context, c *kube.Clients, ms []Manifest, opts ApplyOption
 			existed = true
 			if opts.Logf != nil {
 				opts.Logf("cannot tell whether %s existed before (get is forbidden): cleanup will leave it", what)
+			}
+		}
+		if existed && known && before.GetDeletionTimestamp() != nil {
+			// Applying it now would update what is about to vanish.
+			if err := waitDeleted(ctx, ri, before, what, opts.Logf); err != nil {
+				return out, fmt.Errorf("%s: %w", m.Source, err)
+			}
+			before, existed = nil, false
+		}
+		ref := kube.ObjectRef{GVR: mapping.Resource, Kind: gvk.Kind, Namespace: ns, Name: obj.GetName(), Task: opts.Task, Existed: existed}
+		if opts.Owner != nil && known {
+			claim, err := opts.Owner.Claim(ctx, opts.Home, ref, before, logf(opts.Logf))
+			if err != nil {
+				return out, fmt.Errorf("%s: %w", m.Source, err)
+			}
+			ref.Existed, ref.Run, ref.LeftBy = claim.Existed, claim.Run, claim.LeftBy
+			if claim.Mark != nil {
+				claim.Mark(obj)
 			}
 		}
 		var res *unstructured.Unstructured
@@ -143,16 +165,22 @@ func Apply(ctx context.Context, c *kube.Clients, ms []Manifest, opts ApplyOption
 			return out, fmt.Errorf("%s: %w", m.Source, Classify(err, "apply", what))
 		}
 		if opts.Logf != nil {
-			if existed {
+			switch {
+			case ref.LeftBy != "":
+				opts.Logf("applied %s (taken over from run %s)", what, ref.LeftBy)
+			case ref.Existed:
 				opts.Logf("applied %s (it existed: updated)", what)
-			} else {
+			default:
 				opts.Logf("applied %s (created)", what)
 			}
 		}
-		out = append(out, Applied{
-			Ref:     kube.ObjectRef{GVR: mapping.Resource, Kind: gvk.Kind, Namespace: ns, Name: res.GetName(), UID: res.GetUID(), Task: opts.Task, Existed: existed},
-			Mapping: mapping, Object: res,
-		})
+		ref.Name, ref.UID = res.GetName(), res.GetUID()
+		out = append(out, Applied{Ref: ref, Mapping: mapping, Object: res})
+		if opts.Owner != nil && ref.Run != "" {
+			if err := opts.Owner.Applied(ctx, opts.Home, ref); err != nil {
+				return out, fmt.Errorf("%s: %w", m.Source, err)
+			}
+		}
 		if gvk.Group == "apiextensions.k8s.io" && gvk.Kind == "CustomResourceDefinition" {
 			if err := waitEstablished(ctx, c, mapping, res.GetName()); err != nil {
 				return out, err

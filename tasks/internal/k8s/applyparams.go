@@ -119,7 +119,11 @@ func RunApply(ctx context.Context, env *task.Env, p ApplyParams, ms *Manifests) 
 	if err != nil {
 		return nil, err
 	}
-	applied, err := Apply(ctx, c, ms.Objects, ApplyOptions{Namespace: Namespace(p.Namespace, env), Force: p.Force, Task: env.Task, Logf: env.Logf})
+	opts := ApplyOptions{Namespace: Namespace(p.Namespace, env), Force: p.Force, Task: env.Task, Logf: env.Logf, Home: Namespace("", env)}
+	if env.Applied != nil {
+		opts.Owner = env.Applied.Owner
+	}
+	applied, err := Apply(ctx, c, ms.Objects, opts)
 	if env.Applied != nil {
 		for _, a := range applied {
 			env.Applied.Add(a.Ref)

@@ -42,6 +42,9 @@ func Classify(err error, verb, what string) error {
 	if errors.As(err, &up) && up.Cause != nil {
 		status = up.Cause
 	}
+	if ns, ok := terminatingNamespace(status); ok {
+		return fmt.Errorf("cannot %s: namespace %s is being deleted (terminating), and the API server admits nothing new into it until it is gone (not a missing right): %w", prefix, ns, err)
+	}
 	if apierrors.IsForbidden(status) {
 		return fmt.Errorf("forbidden: kbrun's user may not %s: %w", prefix, err)
 	}

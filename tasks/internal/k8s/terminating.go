@@ -1,0 +1,83 @@
+package k8s
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
+)
+
+// waitDeleted waits, by watch, until live, which is being deleted (a
+// namespace still terminating after a previous run's cleanup or `kubectl
+// delete`), is gone, so that it can be created anew. The task's timeout
+// bounds the wait.
+func waitDeleted(ctx context.Context, ri dynamic.ResourceInterface, live *unstructured.Unstructured, what string, logf func(string, ...any)) error {
+	since := time.Since(live.GetDeletionTimestamp().Time).Round(100 * time.Millisecond)
+	bound := "the task's timeout"
+	if dl, ok := ctx.Deadline(); ok {
+		bound = time.Until(dl).Round(time.Second).String()
+	}
+	if logf != nil {
+		logf("%s is being deleted (for %s now): waiting until it is gone to create it again (up to %s)", what, since, bound)
+	}
+	start := time.Now()
+	lw := ListWatch(ri, fields.OneTermEqualSelector("metadata.name", live.GetName()).String(), "")
+	gone := func(s cache.Store) bool {
+		for _, o := range s.List() {
+			if u, ok := o.(*unstructured.Unstructured); ok && u.GetUID() == live.GetUID() {
+				return false
+			}
+		}
+		return true
+	}
+	var store cache.Store
+	_, err := watchtools.UntilWithSync(ctx, lw, &unstructured.Unstructured{}, func(s cache.Store) (bool, error) {
+		store = s
+		return gone(s), nil
+	}, func(ev watch.Event) (bool, error) {
+		return ev.Type == watch.Deleted && gone(store), nil
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s was still being deleted when the task's time ran out (finalizers: %v): %w", what, live.GetFinalizers(), context.Cause(ctx))
+		}
+		return Classify(err, "watch", what)
+	}
+	if logf != nil {
+		logf("%s is gone (waited %s)", what, time.Since(start).Round(100*time.Millisecond))
+	}
+	return nil
+}
+
+// terminatingNamespace tells the NamespaceLifecycle admission's refusal
+// ("unable to create new content in namespace X because it is being
+// terminated") from missing rights: both are 403 Forbidden.
+func terminatingNamespace(err error) (string, bool) {
+	if !apierrors.IsForbidden(err) {
+		return "", false
+	}
+	msg := err.Error()
+	const pre, post = "unable to create new content in namespace ", " because it is being terminated"
+	i := strings.Index(msg, pre)
+	j := strings.Index(msg, post)
+	if i < 0 || j < i {
+		return "", false
+	}
+	return msg[i+len(pre) : j], true
+}
+
+// logf is f, or a logger that drops lines when f is nil.
+func logf(f func(string, ...any)) func(string, ...any) {
+	if f == nil {
+		return func(string, ...any) {}
+	}
+	return f
+}

@@ -1,0 +1,442 @@
+package ownership
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	coordv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/kbrun/kbrun/engine/kube"
+	"github.com/kbrun/kbrun/tasks/internal/k8s"
+)
+
+// Options configure a run's ownership.
+type Options struct {
+	RunID, Pipeline string
+	// Kube gives the run's clients (the same the tasks use).
+	Kube kube.Provider
+	// LeaseDuration: how long the run counts as alive after a renewal.
+	LeaseDuration time.Duration
+}
+
+// Run is one run's ownership: its Lease, kept and renewed from the first
+// object it creates until it ends. It implements kube.Owner.
+type Run struct {
+	opts Options
+	// holder is the Lease's holderIdentity.
+	holder string
+	now    func() time.Time
+
+	obsOnce sync.Once
+	obs     *Observer
+	obsErr  error
+
+	mu      sync.Mutex // the Lease and its records
+	home    string
+	lease   *coordv1.Lease
+	records []Record
+	stop    context.CancelFunc // renewals and the background scan
+	bg      sync.WaitGroup
+	scan    *scan
+}
+
+// New returns the ownership of one run. Nothing is sent to the cluster
+// until the run first applies an object.
+func New(opts Options) (*Run, error) {
+	if opts.LeaseDuration == 0 {
+		opts.LeaseDuration = DefaultLeaseDuration
+	}
+	if opts.LeaseDuration < 2*time.Second {
+		return nil, fmt.Errorf("--lease-duration %s is too short: at least 2s", opts.LeaseDuration)
+	}
+	for _, msg := range validation.IsDNS1123Subdomain(LeaseName(opts.RunID)) {
+		return nil, fmt.Errorf("run id %q cannot name a Lease: %s", opts.RunID, msg)
+	}
+	for _, msg := range validation.IsValidLabelValue(opts.RunID) {
+		return nil, fmt.Errorf("run id %q cannot be a label value: %s", opts.RunID, msg)
+	}
+	return &Run{opts: opts, holder: holderIdentity(), now: time.Now}, nil
+}
+
+var _ kube.Owner = (*Run)(nil)
+
+func (r *Run) observer() (*Observer, error) {
+	r.obsOnce.Do(func() {
+		c, err := r.opts.Kube.Clients()
+		if err != nil {
+			r.obsErr = err
+			return
+		}
+		r.obs = NewObserver(c.Typed)
+		r.obs.Now = r.now
+	})
+	return r.obs, r.obsErr
+}
+
+func (r *Run) leaseName() string { return LeaseName(r.opts.RunID) }
+
+// Claim implements kube.Owner.
+func (r *Run) Claim(ctx context.Context, home string, ref kube.ObjectRef, live *unstructured.Unstructured, logf func(string, ...any)) (kube.Claim, error) {
+	if live == nil {
+		return r.claim(ctx, home, ref, "")
+	}
+	owner := live.GetLabels()[LabelRun]
+	switch owner {
+	case "":
+		return kube.Claim{Existed: true}, nil // a user's
+	case r.opts.RunID:
+		return r.claim(ctx, home, ref, "") // applied before in this run
+	}
+	obs, err := r.observer()
+	if err != nil {
+		return kube.Claim{}, err
+	}
+	lns, lname := leaseOf(live.GetAnnotations(), owner, home)
+	what := describeRef(ref)
+	v, err := obs.Judge(ctx, lns, lname, func(l *coordv1.Lease, upTo time.Duration) {
+		logf("%s belongs to %s, whose lease %s/%s was last renewed %s: watching it for up to %s to tell whether that run still runs",
+			what, describeRun(l), lns, lname, ago(r.now(), renewed(l)), upTo)
+	})
+	if err != nil {
+		return kube.Claim{}, fmt.Errorf("%s belongs to run %s: telling whether it still runs: %w", what, owner, err)
+	}
+	if v.State == Gone && isNamespace(ref) && lns == ref.Name {
+		// A run creates its namespace first and its Lease in it right
+		// after: give a namespace that young the time to get its Lease.
+		if v, err = r.waitLeaseOfYoungNamespace(ctx, obs, live, lns, lname); err != nil {
+			return kube.Claim{}, err
+		}
+	}
+	if !v.State.Dead() {
+		if isNamespace(ref) {
+			logf("%s belongs to run %s, which still runs (%s): this run works in it and leaves it to that run", what, owner, v.Explain(r.now()))
+			return kube.Claim{Existed: true, Run: owner, Mark: keepMarks(live)}, nil
+		}
+		return kube.Claim{}, fmt.Errorf("%s belongs to run %s, which still runs (%s): two runs must not share an object; use another namespace or other names (e.g. --set), or wait until that run ends", what, owner, v.Explain(r.now()))
+	}
+	logf("%s was left by run %s, which is gone (%s): this run takes it over, and its cleanup deletes it", what, owner, v.Explain(r.now()))
+	return r.claim(ctx, home, ref, owner)
+}
+
+// claim makes ref this run's: recorded on the Lease before it is applied.
+func (r *Run) claim(ctx context.Context, home string, ref kube.ObjectRef, leftBy string) (kube.Claim, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.home == "" {
+		r.home = home
+	}
+	// A Lease cannot exist before its namespace: the run's own namespace
+	// is created first, and recorded on the Lease made right after (Applied).
+	firstNamespace := r.lease == nil && isNamespace(ref) && ref.Name == r.home
+	if !firstNamespace {
+		if err := r.ensureLease(ctx); err != nil {
+			return kube.Claim{}, err
+		}
+		if r.record(ref) {
+			if err := r.write(ctx); err != nil {
+				return kube.Claim{}, fmt.Errorf("recording %s on this run's lease %s/%s before creating it: %w", describeRef(ref), r.home, r.leaseName(), err)
+			}
+		}
+	}
+	return kube.Claim{Run: r.opts.RunID, LeftBy: leftBy, Mark: r.marks(ref)}, nil
+}
+
+// record adds ref to the records; false if it was there.
+func (r *Run) record(ref kube.ObjectRef) bool {
+	for _, rec := range r.records {
+		if rec.same(ref) {
+			return false
+		}
+	}
+	r.records = append(r.records, recordOf(ref))
+	return true
+}
+
+// Applied implements kube.Owner: the UID joins the record (written with the
+// next renewal), and the run's own namespace, just created, gets the Lease.
+func (r *Run) Applied(ctx context.Context, home string, ref kube.ObjectRef) error {
+	if ref.Run != r.opts.RunID {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.record(ref)
+	for i := range r.records {
+		if r.records[i].same(ref) {
+			r.records[i].UID = string(ref.UID)
+		}
+	}
+	if r.lease == nil {
+		if err := r.ensureLease(ctx); err != nil {
+			return fmt.Errorf("created %s, but cannot record this run in it: %w", describeRef(ref), err)
+		}
+	}
+	return nil
+}
+
+// marks returns what makes obj this run's: labels, the Lease annotation,
+// and an owner reference to the Lease for objects in its namespace.
+func (r *Run) marks(ref kube.ObjectRef) func(*unstructured.Unstructured) {
+	leaseAt := r.home + "/" + r.leaseName()
+	var owner *metav1.OwnerReference
+	if r.lease != nil && ref.Namespace != "" && ref.Namespace == r.home {
+		owner = &metav1.OwnerReference{APIVersion: "coordination.k8s.io/v1", Kind: "Lease", Name: r.lease.Name, UID: r.lease.UID}
+	}
+	run, pipeline := r.opts.RunID, r.opts.Pipeline
+	return func(obj *unstructured.Unstructured) {
+		setMarks(obj, map[string]string{LabelRun: run, LabelPipeline: pipeline}, map[string]string{AnnotationLease: leaseAt})
+		if owner == nil {
+			return
+		}
+		refs := obj.GetOwnerReferences()
+		for _, o := range refs {
+			if o.UID == owner.UID {
+				return
+			}
+		}
+		obj.SetOwnerReferences(append(refs, *owner))
+	}
+}
+
+// keepMarks applies a shared object with its owner's marks, so that the
+// apply (same field manager) does not take them off.
+func keepMarks(live *unstructured.Unstructured) func(*unstructured.Unstructured) {
+	labels, ann := map[string]string{}, map[string]string{}
+	for _, k := range []string{LabelRun, LabelPipeline} {
+		if v, ok := live.GetLabels()[k]; ok {
+			labels[k] = v
+		}
+	}
+	if v, ok := live.GetAnnotations()[AnnotationLease]; ok {
+		ann[AnnotationLease] = v
+	}
+	return func(obj *unstructured.Unstructured) { setMarks(obj, labels, ann) }
+}
+
+func setMarks(obj *unstructured.Unstructured, labels, ann map[string]string) {
+	l := obj.GetLabels()
+	if l == nil {
+		l = map[string]string{}
+	}
+	for k, v := range labels {
+		l[k] = v
+	}
+	obj.SetLabels(l)
+	if len(ann) == 0 {
+		return
+	}
+	a := obj.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	for k, v := range ann {
+		a[k] = v
+	}
+	obj.SetAnnotations(a)
+}
+
+// waitLeaseOfYoungNamespace judges the run that created namespace ns when
+// its Lease is not there: a namespace younger than a lease duration may be
+// a run's that is about to create it.
+func (r *Run) waitLeaseOfYoungNamespace(ctx context.Context, obs *Observer, live *unstructured.Unstructured, ns, name string) (Verdict, error) {
+	grace := live.GetCreationTimestamp().Add(DefaultLeaseDuration)
+	if !r.now().Before(grace) {
+		return Verdict{State: Gone, At: r.now()}, nil
+	}
+	wctx, cancel := context.WithDeadline(ctx, grace)
+	defer cancel()
+	leases := obs.Typed.CoordinationV1().Leases(ns)
+	w, err := leases.Watch(wctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+	if err != nil {
+		return Verdict{}, k8s.Classify(err, "watch", "lease "+ns+"/"+name)
+	}
+	defer w.Stop()
+	for ev := range w.ResultChan() {
+		if l, ok := ev.Object.(*coordv1.Lease); ok && l.Name == name {
+			w.Stop()
+			return obs.Judge(ctx, ns, name, nil)
+		}
+	}
+	if ctx.Err() != nil {
+		return Verdict{}, context.Cause(ctx)
+	}
+	return Verdict{State: Gone, At: r.now()}, nil
+}
+
+// ensureLease creates the run's Lease in its namespace (r.mu held), and
+// starts renewing it and looking for what ended runs left.
+func (r *Run) ensureLease(ctx context.Context) error {
+	if r.lease != nil {
+		return nil
+	}
+	c, err := r.opts.Kube.Clients()
+	if err != nil {
+		return err
+	}
+	leases := c.Typed.CoordinationV1().Leases(r.home)
+	secs := int32(r.opts.LeaseDuration / time.Second)
+	now := r.now()
+	want := &coordv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: r.leaseName(), Namespace: r.home,
+			Labels: map[string]string{LabelRun: r.opts.RunID, LabelPipeline: r.opts.Pipeline, "app.kubernetes.io/managed-by": "kbrun"},
+		},
+		Spec: coordv1.LeaseSpec{HolderIdentity: &r.holder, LeaseDurationSeconds: &secs, AcquireTime: microNow(now), RenewTime: microNow(now)},
+	}
+	if err := setRecords(want, r.records); err != nil {
+		return err
+	}
+	var got *coordv1.Lease
+	err = k8s.Idempotent(ctx, func() (err error) {
+		got, err = leases.Create(ctx, want, metav1.CreateOptions{FieldManager: k8s.FieldManager})
+		if apierrors.IsAlreadyExists(err) {
+			// A create repeated after its answer was lost finds its own
+			// Lease; any other is another run's with the same id.
+			got, err = leases.Get(ctx, want.Name, metav1.GetOptions{})
+			if err == nil && (got.Spec.HolderIdentity == nil || *got.Spec.HolderIdentity != r.holder) {
+				return fmt.Errorf("lease %s/%s exists and is not this run's: is run id %s in use twice?", r.home, want.Name, r.opts.RunID)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("recording this run in the cluster: %w", k8s.Classify(err, "create", "lease "+r.home+"/"+want.Name))
+	}
+	r.lease = got
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	r.stop = stop
+	r.scan = r.startScan(bg, r.home)
+	r.bg.Add(1)
+	go r.renew(bg)
+	return nil
+}
+
+func setRecords(l *coordv1.Lease, recs []Record) error {
+	data, err := json.Marshal(recs)
+	if err != nil {
+		return err
+	}
+	if l.Annotations == nil {
+		l.Annotations = map[string]string{}
+	}
+	l.Annotations[AnnotationObjects] = string(data)
+	return nil
+}
+
+// write stores the records on the Lease and renews it (r.mu held). The run
+// is the Lease's only writer: on a conflict (a repeated update whose first
+// answer was lost) it writes over the fresh copy.
+func (r *Run) write(ctx context.Context) error {
+	c, err := r.opts.Kube.Clients()
+	if err != nil {
+		return err
+	}
+	leases := c.Typed.CoordinationV1().Leases(r.home)
+	return k8s.Idempotent(ctx, func() error {
+		want := r.lease.DeepCopy()
+		want.Spec.RenewTime = microNow(r.now())
+		if err := setRecords(want, r.records); err != nil {
+			return err
+		}
+		got, err := leases.Update(ctx, want, metav1.UpdateOptions{FieldManager: k8s.FieldManager})
+		if apierrors.IsNotFound(err) {
+			// Deleted under the run (by hand, or with its namespace):
+			// the records must live on; objects made from now on point to
+			// the new Lease.
+			want.ResourceVersion, want.UID = "", ""
+			got, err = leases.Create(ctx, want, metav1.CreateOptions{FieldManager: k8s.FieldManager})
+		}
+		switch {
+		case err == nil:
+			r.lease = got
+		case apierrors.IsConflict(err):
+			if fresh, gerr := leases.Get(ctx, want.Name, metav1.GetOptions{}); gerr == nil {
+				want.ResourceVersion = fresh.ResourceVersion
+				r.lease = want
+			}
+		}
+		return err
+	})
+}
+
+// renew renews the Lease every third of its duration until the run ends.
+// A failed renewal is tried again at the next tick: the Lease lasts three.
+func (r *Run) renew(ctx context.Context) {
+	defer r.bg.Done()
+	t := time.NewTicker(r.opts.LeaseDuration / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.mu.Lock()
+			wctx, cancel := context.WithTimeout(ctx, r.opts.LeaseDuration/3)
+			_ = r.write(wctx)
+			cancel()
+			r.mu.Unlock()
+		}
+	}
+}
+
+// Finish ends the run's hold once the run is over. remaining is what the
+// run applied and did not delete: when nothing of the run's is left, the
+// Lease is deleted; otherwise it is released with what is left, so that a
+// later run (or `kbrun cleanup`) takes it over at once.
+func (r *Run) Finish(ctx context.Context, remaining []kube.ObjectRef, why string) error {
+	r.mu.Lock()
+	stop := r.stop
+	r.mu.Unlock()
+	if stop != nil {
+		stop()
+		r.bg.Wait()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var left []Record
+	for _, ref := range remaining {
+		if ref.Run == r.opts.RunID && !ref.Existed {
+			left = append(left, recordOf(ref))
+		}
+	}
+	if r.lease == nil {
+		if len(left) == 0 {
+			return nil
+		}
+		// The run's namespace was created, but its Lease was not.
+		return fmt.Errorf("%d objects of this run are not recorded in the cluster (its lease could not be created)", len(left))
+	}
+	c, err := r.opts.Kube.Clients()
+	if err != nil {
+		return err
+	}
+	leases := c.Typed.CoordinationV1().Leases(r.home)
+	what := "lease " + r.home + "/" + r.lease.Name
+	if len(left) == 0 {
+		uid := r.lease.UID
+		err := k8s.Idempotent(ctx, func() error {
+			return leases.Delete(ctx, r.lease.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+		})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return k8s.Classify(err, "delete", what)
+		}
+		return nil
+	}
+	r.records = left
+	r.lease.Spec.HolderIdentity = nil
+	if r.lease.Annotations == nil {
+		r.lease.Annotations = map[string]string{}
+	}
+	r.lease.Annotations[AnnotationEnded] = why
+	if err := r.write(ctx); err != nil {
+		return fmt.Errorf("releasing %s: %w", what, k8s.Classify(err, "update", what))
+	}
+	return nil
+}
