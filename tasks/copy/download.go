@@ -114,12 +114,12 @@ func place(staged, dest string) error {
 		}
 		switch {
 		case existing == nil:
+		case e.IsDir() && existing.Mode()&fs.ModeSymlink != 0:
+			return fmt.Errorf("%w: %q: %s is a symlink", ErrUnsafeEntry, rel, target)
 		case e.IsDir() && !existing.IsDir():
 			return fmt.Errorf("cannot unpack folder %s: %s exists and is not a folder", rel, target)
 		case !e.IsDir() && existing.IsDir():
 			return fmt.Errorf("cannot unpack %s: %s is a folder", rel, target)
-		case e.IsDir() && existing.Mode()&fs.ModeSymlink != 0:
-			return fmt.Errorf("%w: %q: %s is a symlink", ErrUnsafeEntry, rel, target)
 		}
 		return nil
 	})

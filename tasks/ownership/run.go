@@ -33,6 +33,7 @@ type Run struct {
 	// holder is the Lease's holderIdentity.
 	holder string
 	now    func() time.Time
+	margin time.Duration // Observer.Margin
 
 	obsOnce sync.Once
 	obs     *Observer
@@ -62,7 +63,7 @@ func New(opts Options) (*Run, error) {
 	for _, msg := range validation.IsValidLabelValue(opts.RunID) {
 		return nil, fmt.Errorf("run id %q cannot be a label value: %s", opts.RunID, msg)
 	}
-	return &Run{opts: opts, holder: holderIdentity(), now: time.Now}, nil
+	return &Run{opts: opts, holder: holderIdentity(), now: time.Now, margin: time.Second}, nil
 }
 
 var _ kube.Owner = (*Run)(nil)
@@ -75,7 +76,7 @@ func (r *Run) observer() (*Observer, error) {
 			return
 		}
 		r.obs = NewObserver(c.Typed)
-		r.obs.Now = r.now
+		r.obs.Now, r.obs.Margin = r.now, r.margin
 	})
 	return r.obs, r.obsErr
 }

@@ -262,13 +262,28 @@ trap 'exit 0' TERM; while true; do sleep 1; done`
 				Command: []string{"sh", "-c", script},
 				Env:     []corev1.EnvVar{{Name: "PATH", Value: "/evil:/bin:/usr/bin"}, {Name: "EVIL", Value: archive}}}}})
 			parent := t.TempDir()
+			// The destination holds a file already: a refused copy leaves
+			// it exactly as it was (the archive is unpacked aside first).
+			if err := os.MkdirAll(filepath.Join(parent, "data"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(parent, "data", "keep"), []byte("mine"), 0o644); err != nil {
+				t.Fatal(err)
+			}
 			_, err := run(t, env, "copy", 30*time.Second, map[string]any{"pod": p.Name, "download": []any{map[string]any{"from": "/data", "to": filepath.Join(parent, "data")}}})
 			contains(t, err, "unsafe archive entry")
+			if task.IsRetryable(err) {
+				t.Errorf("a refused archive is retryable: %v", err)
+			}
 			entries, _ := os.ReadDir(parent)
 			for _, e := range entries {
 				if e.Name() != "data" {
 					t.Errorf("written outside the destination: %s", e.Name())
 				}
+			}
+			inside, _ := os.ReadDir(filepath.Join(parent, "data"))
+			if b, _ := os.ReadFile(filepath.Join(parent, "data", "keep")); len(inside) != 1 || string(b) != "mine" {
+				t.Errorf("the destination changed: %d entries, keep = %q", len(inside), b)
 			}
 			if _, err := os.Stat(filepath.Join(filepath.Dir(parent), "escaped-1002101")); err == nil {
 				t.Error("escaped above the destination")

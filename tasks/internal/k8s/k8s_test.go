@@ -118,6 +118,9 @@ func TestClassify(t *testing.T) {
 		{apierrors.NewBadRequest("x"), false, ""},
 		{apierrors.NewNotFound(gr, "b"), false, ""},
 		{context.DeadlineExceeded, false, ""},
+		// NamespaceLifecycle's refusal is a 403 too, but not about rights.
+		{apierrors.NewForbidden(gr, "b", errors.New("unable to create new content in namespace ones because it is being terminated")), false,
+			"cannot patch deployments.apps ones/b: namespace ones is being deleted (terminating), and the API server admits nothing new into it until it is gone (not a missing right)"},
 	}
 	for _, c := range cases {
 		err := Classify(c.err, "patch", "deployments.apps ones/b")

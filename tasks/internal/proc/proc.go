@@ -56,7 +56,9 @@ func Run(ctx context.Context, c Command) (Result, error) {
 	cmd.Dir, cmd.Env, cmd.Stdin = c.Dir, c.Env, c.Stdin
 	cmd.Stdout = tee(outBuf, c.Stdout)
 	cmd.Stderr = tee(errBuf, c.Stderr)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a kbrun killed outright (SIGKILL, OOM) takes the command
+	// with it instead of leaving it running on the host.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return Result{ExitCode: 126}, fmt.Errorf("start %s: %w", c.Argv[0], err)
 	}
