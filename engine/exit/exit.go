@@ -48,6 +48,9 @@ type InterruptedError struct {
 	// Number is the signal's number; the exit code is 128+Number, as a
 	// shell reports a process the signal killed. 0 means SIGINT.
 	Number int
+	// Stream: no signal came, the output stream broke (EPIPE). That stops
+	// what still runs, but a run whose tasks had all ended keeps its result.
+	Stream bool
 }
 
 func (e *InterruptedError) Error() string { return "interrupted by " + e.Signal }

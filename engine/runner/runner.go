@@ -270,10 +270,12 @@ func (r *runner) execute(ctx context.Context) error {
 		defer cancel()
 	}
 	var failure error
+	notStarted := false
 	for i, t := range r.p.Tasks {
 		idx := fmt.Sprint(i + 1)
 		if runCtx.Err() != nil {
 			r.skip(t, idx, "not started: "+causeText(runCtx))
+			notStarted = true
 			continue
 		}
 		if !r.selected(t, i) {
@@ -292,7 +294,11 @@ func (r *runner) execute(ctx context.Context) error {
 		}
 	}
 	interrupted := interruption(ctx)
-	if failure == nil && runCtx.Err() != nil {
+	if ie, ok := interrupted.(*exit.InterruptedError); ok && ie.Stream && failure == nil && !notStarted {
+		// The output stream broke once every task had ended: the run
+		// keeps its result.
+		interrupted = nil
+	} else if failure == nil && runCtx.Err() != nil {
 		failure = context.Cause(runCtx)
 	}
 

@@ -939,3 +939,45 @@ tasks:
 		}
 	}
 }
+
+// A broken output stream (found when an event is written) stops what is
+// still to run, exit 141; found once every task has ended, it leaves the
+// result green. Finally runs either way.
+func TestBrokenStreamKeepsAGreenRunGreen(t *testing.T) {
+	body := `
+tasks:
+  - {name: a, fake: {id: a}}
+  - {name: b, fake: {id: b}}
+finally:
+  - {name: f, fake: {id: f}}
+`
+	for _, tc := range []struct {
+		breakAt  string
+		wantCode int
+		wantB    string
+	}{
+		{"a", 141, report.StatusSkipped},
+		{"b", exit.OK, report.StatusOK},
+	} {
+		t.Run("after "+tc.breakAt, func(t *testing.T) {
+			h := newHarness()
+			p := h.load(t, body)
+			o := h.opts()
+			ctx, cancel := context.WithCancelCause(context.Background())
+			defer cancel(nil)
+			o.Reporter = report.Func(func(e report.Event) {
+				if e.Type == report.TaskEnd && e.Task == tc.breakAt {
+					cancel(&exit.InterruptedError{Signal: "SIGPIPE", Number: 13, Stream: true})
+				}
+			})
+			res := runner.Run(ctx, p, o)
+			if got := exit.Code(res.Err); got != tc.wantCode {
+				t.Errorf("exit %d, want %d (%v)", got, tc.wantCode, res.Err)
+			}
+			st := statuses(res)
+			if st["b"] != tc.wantB || st["f"] != report.StatusOK {
+				t.Errorf("statuses %v", st)
+			}
+		})
+	}
+}

@@ -97,6 +97,7 @@ func setup(m *testing.M) int {
 // event is the part of kbrun's JSON events the tests read.
 type event struct {
 	Type     string         `json:"type"`
+	RunID    string         `json:"runId"`
 	Task     string         `json:"task"`
 	Status   string         `json:"status"`
 	Reason   string         `json:"reason"`
@@ -154,6 +155,16 @@ func kbrun(t *testing.T, args ...string) result {
 	}
 	t.Logf("kbrun %s: exit %d in %s", strings.Join(args, " "), r.code, r.duration.Round(100*time.Millisecond))
 	return r
+}
+
+// runID is the run's id, from its run.start event.
+func (r result) runID() string {
+	for _, e := range r.events {
+		if e.Type == "run.start" {
+			return e.RunID
+		}
+	}
+	return ""
 }
 
 // summary is a readable digest of a JSON run for failure messages.
@@ -318,8 +329,8 @@ func assertGone(t *testing.T) {
 
 // TestDefaultPipelineKeep runs the default pipeline with --keep, reads the
 // builder pod and the test pod back from the API server, then runs again
-// without --keep over the kept objects: it passes, and leaves them (they
-// existed before it).
+// without --keep over the kept objects: it passes, takes them over (the
+// kept run released its lease) and its cleanup deletes them.
 func TestDefaultPipelineKeep(t *testing.T) {
 	r := runPipeline(t, "--keep")
 	mustPass(t, r)
@@ -376,29 +387,25 @@ func TestDefaultPipelineKeep(t *testing.T) {
 	if e := r2.ends["cleanup"]; e.Status != "ok" {
 		t.Errorf("cleanup: %+v", e)
 	}
-	// The kept objects were there before the second run: it updated them
-	// and its cleanup leaves them (cleanup deletes only what a run created).
-	var cleanupLog []string
+	// The kept run released its lease: the second run took its objects
+	// over, and its cleanup deleted them with the namespace.
+	var log []string
 	for _, e := range r2.events {
-		if e.Task == "cleanup" && e.Line != "" {
-			cleanupLog = append(cleanupLog, e.Line)
+		if e.Line != "" && (e.Task == "namespace" || e.Task == "builder" || e.Task == "test" || e.Task == "cleanup") {
+			log = append(log, e.Line)
 		}
 	}
+	joined = strings.Join(log, "\n")
 	for _, want := range []string{
-		"left namespace " + namespace + ": it existed before this run",
-		"left deployment " + namespace + "/kaniko-rootless-demo-deployment: it existed before this run",
-		"left deployment " + namespace + "/test-kaniko-rootless-deployment: it existed before this run",
+		"namespace " + namespace + " was left by run " + r.runID() + ", which is gone (it ended",
+		"deployment " + namespace + "/kaniko-rootless-demo-deployment was left by run " + r.runID(),
+		"deployment " + namespace + "/test-kaniko-rootless-deployment was left by run " + r.runID(),
+		"deleted deployment " + namespace + "/kaniko-rootless-demo-deployment",
 	} {
-		if !strings.Contains(strings.Join(cleanupLog, "\n"), want) {
-			t.Errorf("the second run's cleanup log lacks %q:\n%s", want, strings.Join(cleanupLog, "\n"))
+		if !strings.Contains(joined, want) {
+			t.Errorf("the second run's log lacks %q:\n%s", want, joined)
 		}
 	}
-	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel2()
-	if _, err := client.AppsV1().Deployments(namespace).Get(ctx2, "kaniko-rootless-demo-deployment", metav1.GetOptions{}); err != nil {
-		t.Errorf("the kept builder Deployment after the second run: %v", err)
-	}
-	relDeleteNamespace(t, namespace)
 	assertGone(t)
 }
 

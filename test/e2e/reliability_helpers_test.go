@@ -37,6 +37,7 @@ import (
 type relEvent struct {
 	Time        time.Time      `json:"time"`
 	Type        string         `json:"type"`
+	RunID       string         `json:"runId"`
 	Task        string         `json:"task"`
 	TaskType    string         `json:"taskType"`
 	Index       string         `json:"index"`
@@ -62,11 +63,19 @@ type relOpts struct {
 	// signal it). It runs on the reading goroutine: do not block long.
 	onEvent func(e relEvent, p *os.Process)
 	timeout time.Duration // default 10m; the process is killed after it
+	// closeStdout, when closed, makes the test close its end of kbrun's
+	// stdout (a reader that goes away, as `| head` does); no events are
+	// read after that.
+	closeStdout chan struct{}
+	// killed: kbrun is meant to be killed by a signal (SIGKILL).
+	killed bool
 }
 
 // relResult is how a kbrun process ended.
 type relResult struct {
 	code     int
+	signaled syscall.Signal // the signal that killed kbrun (with killed)
+	runID    string
 	events   []relEvent
 	stdout   string
 	stderr   string
@@ -109,6 +118,12 @@ func relKbrun(t *testing.T, o relOpts) *relResult {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	})
 	defer killer.Stop()
+	if o.closeStdout != nil {
+		go func() {
+			<-o.closeStdout
+			out.Close()
+		}()
+	}
 	r := &relResult{ends: map[string]relEvent{}}
 	var stdout strings.Builder
 	sc := bufio.NewScanner(out)
@@ -121,6 +136,9 @@ func relKbrun(t *testing.T, o relOpts) *relResult {
 			continue
 		}
 		r.events = append(r.events, e)
+		if e.Type == "run.start" {
+			r.runID = e.RunID
+		}
 		if e.Type == "task.end" {
 			r.ends[e.Task] = e
 		}
@@ -138,7 +156,10 @@ func relKbrun(t *testing.T, o relOpts) *relResult {
 	if ee, ok := err.(*exec.ExitError); ok {
 		r.code = ee.ExitCode()
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			t.Fatalf("kbrun was killed by %s\n%s", ws.Signal(), r.summary())
+			if !o.killed {
+				t.Fatalf("kbrun was killed by %s\n%s", ws.Signal(), r.summary())
+			}
+			r.signaled = ws.Signal()
 		}
 	} else if err != nil {
 		t.Fatalf("kbrun: %v", err)

@@ -30,7 +30,7 @@ type relInterrupt struct {
 
 // TestInterrupt sends SIGINT (and SIGTERM) at each task of the default
 // pipeline, at its start and in the middle (mid-wait, mid-compile,
-// mid-copy, mid-exec) and at a boundary. Every time: exit 130, the finally
+// mid-copy, mid-exec) and at a boundary. Every time: exit 128+n, the finally
 // cleanup ran and ended ok, the run's namespace is gone with everything in
 // it, and no process of the builder pod (so no remote exec) is left.
 func TestInterrupt(t *testing.T) {
@@ -128,8 +128,8 @@ func relInterruptRun(t *testing.T, tc relInterrupt) {
 	}
 	relLogf(t, "%s at %s (running: %q; builder process seen: %q): exit %d, %s after the signal; tasks stopped: %v; cleanup %s",
 		syscallName(tc.sig), tc.name, running, seenProc, r.code, r.end.Sub(sentAt).Round(100*time.Millisecond), stopped, r.ends["cleanup"].Status)
-	if r.code != 130 {
-		t.Errorf("exit %d, want 130\n%s", r.code, r.summary())
+	if want := 128 + int(tc.sig); r.code != want {
+		t.Errorf("exit %d, want %d\n%s", r.code, want, r.summary())
 	}
 	if c := r.ends["cleanup"]; c.Status != "ok" {
 		t.Errorf("finally cleanup: %+v, want ok\n%s", c, r.summary())

@@ -196,6 +196,8 @@ func TestLeastPrivilege(t *testing.T) {
 		// to SPDY, which create allows: the run passes.
 		{"no-pods-exec-get", "pods/exec", []string{"get"}, 0, "", nil},
 		{"no-deployments-patch", "deployments", []string{"patch"}, 1, "builder", []string{"forbidden: kbrun's user may not apply deployment", `cannot patch resource "deployments"`}},
+		// The run's Lease (docs/ownership.md) is made before its first object.
+		{"no-leases-create", "leases", []string{"create"}, 1, "builder", []string{"recording this run in the cluster: forbidden: kbrun's user may not create lease", `cannot create resource "leases"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := relNamespace(t, "lp-"+tc.name)

@@ -69,7 +69,7 @@ func (in *interrupter) signal(s syscall.Signal, name string) {
 // broken stream must not also stop the cleanup. A run whose tasks had all
 // ended when the stream broke keeps its result (the runner decides that).
 func (in *interrupter) brokenStream(stream string) {
-	if in.cancel(&exit.InterruptedError{Signal: "SIGPIPE", Number: int(syscall.SIGPIPE)}) {
+	if in.cancel(&exit.InterruptedError{Signal: "SIGPIPE", Number: int(syscall.SIGPIPE), Stream: true}) {
 		fmt.Fprintf(in.errOut, "\nkbrun: %s is a closed pipe (EPIPE): stopping the run; finally tasks still run\n", stream)
 	}
 }
