@@ -181,7 +181,11 @@ func Run(ctx context.Context, p *pipeline.Pipeline, opts Options) *Result {
 		_ = os.RemoveAll(r.workDir)
 	}
 	if r.workLock != nil {
-		r.workLock.Close()
+		if opts.Keep {
+			r.workLock.Close() // the next run removes the kept folder
+		} else {
+			releaseWorkDir(r.workLock)
+		}
 	}
 	return res
 }

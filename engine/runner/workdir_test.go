@@ -35,6 +35,10 @@ func TestSweepRemovesOnlyGoneRunsFolders(t *testing.T) {
 	if err := os.Mkdir(foreign, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Another program's lock (the cluster harness's) is never taken for a run's.
+	if err := os.WriteFile(filepath.Join(tmp, "kbrun-cluster.lock"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	mine, lock, err := makeWorkDir("20000101000000-0000")
 	if err != nil {
 		t.Fatal(err)
@@ -64,20 +68,29 @@ func TestSweepRemovesOnlyGoneRunsFolders(t *testing.T) {
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
-	if removed, err = SweepWorkDirs(true); err != nil || fmt.Sprint(removed) != fmt.Sprint([]string{killed}) {
-		t.Fatalf("dry run lists %v, %v; want the killed run's", removed, err)
+	// A run killed after locking, before making its folder: its lock file
+	// alone is left (and swept).
+	early, err := os.Create(filepath.Join(tmp, "kbrun-early-1.workdir-lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	early.Close()
+	gone := fmt.Sprint([]string{early.Name(), killed})
+	if removed, err = SweepWorkDirs(true); err != nil || fmt.Sprint(removed) != gone {
+		t.Fatalf("dry run lists %v, %v; want %s", removed, err, gone)
 	}
 	if _, err := os.Stat(killed); err != nil {
 		t.Fatalf("the dry run removed it: %v", err)
 	}
-	if removed, err = SweepWorkDirs(false); err != nil || fmt.Sprint(removed) != fmt.Sprint([]string{killed}) {
-		t.Fatalf("swept %v, %v; want the killed run's", removed, err)
+	if removed, err = SweepWorkDirs(false); err != nil || fmt.Sprint(removed) != gone {
+		t.Fatalf("swept %v, %v; want %s", removed, err, gone)
 	}
 	lock.Close()
 	if removed, err = SweepWorkDirs(false); err != nil || fmt.Sprint(removed) != fmt.Sprint([]string{mine}) {
 		t.Fatalf("after this run ended: swept %v, %v", removed, err)
 	}
-	if _, err := os.Stat(foreign); err != nil {
-		t.Fatalf("a folder without a lock was touched: %v", err)
+	left, _ := filepath.Glob(filepath.Join(tmp, "*"))
+	if want := fmt.Sprint([]string{filepath.Join(tmp, "kbrun-cluster.lock"), foreign}); fmt.Sprint(left) != want {
+		t.Fatalf("left %v; want only what is not a run's: %s", left, want)
 	}
 }

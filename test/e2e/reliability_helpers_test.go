@@ -248,6 +248,9 @@ func relAdmin(t *testing.T) (*rest.Config, dynamic.Interface, discovery.Discover
 			return
 		}
 		relCfg.Timeout = 30 * time.Second
+		// Listing every kind of a namespace is ~50 requests: client-go's
+		// default 5 per second would make each check take 10 s.
+		relCfg.QPS, relCfg.Burst = 100, 200
 		if relDyn, relCfgErr = dynamic.NewForConfig(relCfg); relCfgErr != nil {
 			return
 		}

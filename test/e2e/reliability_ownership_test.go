@@ -206,9 +206,6 @@ func relRunObjects(t *testing.T, ns, id string) []string {
 			out = append(out, items...)
 		}
 	}
-	if _, err := client.CoordinationV1().Leases(ns).Get(ctx, "kbrun-run-"+id, metav1.GetOptions{}); err == nil {
-		out = append(out, "Lease/kbrun-run-"+id+" (unlabelled)")
-	}
 	sort.Strings(out)
 	return out
 }
