@@ -57,6 +57,11 @@ func TestExitCodes(t *testing.T) {
 		{"plan", []string{"plan", "testdata/ok.yaml"}, 0, "1. hello (run)", ""},
 		{"dry run", []string{"run", "--dry-run", "testdata/fail.yaml"}, 0, "Plan OK: nothing was run.", ""},
 		{"version", []string{"version"}, 0, "kbrun ", ""},
+		{"cleanup without a target", []string{"cleanup"}, 2, "", "give exactly one of FILE, --run ID and --expired"},
+		{"cleanup two targets", []string{"cleanup", "--run", "x", "--expired"}, 2, "", "give exactly one of"},
+		{"cleanup -A and -n", []string{"cleanup", "--expired", "-A", "-n", "x"}, 2, "", "-A and -n cannot be used together"},
+		{"cleanup invalid pipeline", []string{"cleanup", "testdata/bad.yaml"}, 2, "", "testdata/bad.yaml:8:"},
+		{"bad run id", []string{"run", "--run-id", "Not_A_Label", "testdata/ok.yaml"}, 2, "", "cannot name a Lease"},
 		{"tasks", []string{"tasks"}, 0, "compile —", ""},
 	}
 	for _, tc := range tests {
