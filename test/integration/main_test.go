@@ -32,8 +32,8 @@ import (
 	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/kbrun/kbrun/engine/kube"
+	"github.com/kbrun/kbrun/engine/prepare"
 	"github.com/kbrun/kbrun/engine/task"
-	"github.com/kbrun/kbrun/engine/tmpl"
 	"github.com/kbrun/kbrun/tasks"
 )
 
@@ -151,19 +151,17 @@ func (w *tlog) Write(p []byte) (int, error) {
 }
 
 // newEnv is what the engine gives a task: the shared clients, the namespace,
-// live output, the applied set and the template renderer.
+// live output and the applied set.
 func newEnv(t testing.TB, ns string, applied *kube.AppliedSet) *task.Env {
 	if applied == nil {
 		applied = &kube.AppliedSet{}
 	}
-	data := map[string]any{"vars": map[string]any{"namespace": ns, "image": busybox}, "pipeline": map[string]any{"name": "it"}}
 	return &task.Env{
 		Task: shortName(t.Name()), Namespace: ns,
 		Stdout: &tlog{t: t, prefix: "stdout| "}, Stderr: &tlog{t: t, prefix: "stderr| "},
 		Logf:    func(f string, a ...any) { t.Logf("kbrun: "+f, a...) },
 		Kube:    provider,
 		Applied: applied,
-		Render:  func(name, text string) (string, error) { return tmpl.Render(name, text, data) },
 	}
 }
 
@@ -174,7 +172,10 @@ func run(t testing.TB, env *task.Env, typ string, timeout time.Duration, params 
 	if !ok {
 		t.Fatalf("no task type %q", typ)
 	}
-	a, err := ty.Prepare(task.Params{Value: params, Dir: ".", Rendered: true})
+	// Manifest files are rendered with the test's values, as the engine
+	// renders them with the run's.
+	data := map[string]any{"vars": map[string]any{"namespace": env.Namespace, "image": busybox}, "pipeline": map[string]any{"name": "it"}}
+	a, err := ty.Prepare(task.Params{Value: params, Dir: ".", Rendered: true, Namespace: env.Namespace, Manifests: prepare.Reader(".", data)})
 	if err != nil {
 		t.Fatalf("prepare %s: %v", typ, err)
 	}
