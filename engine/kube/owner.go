@@ -6,6 +6,16 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
+// The marks kbrun puts on what a run creates (docs/ownership.md).
+const (
+	// LabelRun is the run id of the run that owns the object.
+	LabelRun = "kbrun.dev/run"
+	// LabelPipeline is the name of that run's pipeline.
+	LabelPipeline = "kbrun.dev/pipeline"
+	// AnnotationLease names the owning run's Lease: "<namespace>/<name>".
+	AnnotationLease = "kbrun.dev/lease"
+)
+
 // Owner marks what a run creates as the run's and records it in the
 // cluster, so that what a killed run left can be found and deleted later
 // (engine/ownership implements it; docs/ownership.md).

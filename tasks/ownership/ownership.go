@@ -33,12 +33,9 @@ import (
 
 // Labels and annotations kbrun puts on what it creates.
 const (
-	// LabelRun is the run id of the run that owns the object.
-	LabelRun = "kbrun.dev/run"
-	// LabelPipeline is the name of that run's pipeline.
-	LabelPipeline = "kbrun.dev/pipeline"
-	// AnnotationLease names the owning run's Lease: "<namespace>/<name>".
-	AnnotationLease = "kbrun.dev/lease"
+	LabelRun        = kube.LabelRun
+	LabelPipeline   = kube.LabelPipeline
+	AnnotationLease = kube.AnnotationLease
 	// AnnotationObjects, on a Lease, lists what the run created (JSON).
 	AnnotationObjects = "kbrun.dev/objects"
 	// AnnotationEnded, on a released Lease, says why the run left objects.

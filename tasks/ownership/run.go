@@ -118,7 +118,9 @@ func (r *Run) Claim(ctx context.Context, home string, ref kube.ObjectRef, live *
 	if !v.State.Dead() {
 		if isNamespace(ref) {
 			logf("%s belongs to run %s, which still runs (%s): this run works in it and leaves it to that run", what, owner, v.Explain(r.now()))
-			return kube.Claim{Existed: true, Run: owner, Mark: keepMarks(live)}, nil
+			// Applied with its owner's marks, so that the apply (same
+			// field manager) does not take them off.
+			return kube.Claim{Existed: true, Run: owner, Mark: func(obj *unstructured.Unstructured) { k8s.KeepOwnerMarks(live, obj) }}, nil
 		}
 		return kube.Claim{}, fmt.Errorf("%s belongs to run %s, which still runs (%s): two runs must not share an object; use another namespace or other names (e.g. --set), or wait until that run ends", what, owner, v.Explain(r.now()))
 	}
@@ -204,21 +206,6 @@ func (r *Run) marks(ref kube.ObjectRef) func(*unstructured.Unstructured) {
 		}
 		obj.SetOwnerReferences(append(refs, *owner))
 	}
-}
-
-// keepMarks applies a shared object with its owner's marks, so that the
-// apply (same field manager) does not take them off.
-func keepMarks(live *unstructured.Unstructured) func(*unstructured.Unstructured) {
-	labels, ann := map[string]string{}, map[string]string{}
-	for _, k := range []string{LabelRun, LabelPipeline} {
-		if v, ok := live.GetLabels()[k]; ok {
-			labels[k] = v
-		}
-	}
-	if v, ok := live.GetAnnotations()[AnnotationLease]; ok {
-		ann[AnnotationLease] = v
-	}
-	return func(obj *unstructured.Unstructured) { setMarks(obj, labels, ann) }
 }
 
 func setMarks(obj *unstructured.Unstructured, labels, ann map[string]string) {

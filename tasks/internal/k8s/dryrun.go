@@ -83,6 +83,9 @@ func DryRunApply(ctx context.Context, env *task.Env, p ApplyParams, ms *Manifest
 		if err != nil && !apierrors.IsForbidden(err) {
 			return out, fmt.Errorf("%s: %w", m.Source, Classify(err, "get", what))
 		}
+		if live != nil {
+			KeepOwnerMarks(live, obj)
+		}
 		var res *unstructured.Unstructured
 		warn.reset()
 		err = Idempotent(ctx, func() (err error) {
