@@ -252,7 +252,9 @@ func relJUnit(t *testing.T, path string) map[string]string {
 				Failure *struct {
 					Message string `xml:"message,attr"`
 				} `xml:"failure"`
-				Skipped *struct{} `xml:"skipped"`
+				Skipped *struct {
+					Message string `xml:"message,attr"`
+				} `xml:"skipped"`
 			} `xml:"testcase"`
 		} `xml:"testsuite"`
 	}
@@ -265,7 +267,7 @@ func relJUnit(t *testing.T, path string) map[string]string {
 		case c.Failure != nil:
 			out[c.Name] = "failed: " + c.Failure.Message
 		case c.Skipped != nil:
-			out[c.Name] = "skipped"
+			out[c.Name] = "skipped: " + c.Skipped.Message
 		default:
 			out[c.Name] = "ok"
 		}
@@ -317,13 +319,18 @@ func TestStopSignalsLeaveNothing(t *testing.T) {
 					r := st.r
 					cases := relJUnit(t, junit)
 					want := sig.code
-					var stopped []string
+					// What the signal stopped, and what it kept from starting.
+					var stopped, notStarted []string
 					for name, status := range cases {
-						if strings.Contains(status, "interrupted by") {
+						switch {
+						case strings.HasPrefix(status, "failed") && strings.Contains(status, "interrupted by"):
 							stopped = append(stopped, name)
+						case strings.HasPrefix(status, "skipped") && strings.Contains(status, "interrupted by"):
+							notStarted = append(notStarted, name)
 						}
 					}
 					sort.Strings(stopped)
+					sort.Strings(notStarted)
 					if sig.sig == syscall.SIGPIPE && cases["logs"] == "ok" {
 						// The reader left before kbrun wrote again, and by
 						// then every task had ended: a broken stream never
@@ -331,8 +338,8 @@ func TestStopSignalsLeaveNothing(t *testing.T) {
 						want = 0
 					}
 					objects, folders := relRunObjects(t, ns, r.runID), relWorkFolders(r.runID)
-					relLogf(t, "| %s | %s | %d | %s | %s | %d | %d | %s |", sig.name, pt.name, r.code,
-						strings.Join(stopped, ", "), strings.TrimPrefix(cases["cleanup"], "ok"), len(objects), len(folders),
+					relLogf(t, "| %s | %s | %d | %s | %d not started | %s | %d | %d | %s |", sig.name, pt.name, r.code,
+						strings.Join(stopped, ", "), len(notStarted), cases["cleanup"], len(objects), len(folders),
 						r.end.Sub(st.sentAt).Round(100*time.Millisecond))
 					if r.code != want {
 						t.Errorf("exit %d, want %d\n%s", r.code, want, r.summary())
