@@ -59,8 +59,8 @@ func (s *AppliedSet) Add(refs ...ObjectRef) {
 }
 
 // Adopt adds what ended runs left, for cleanup to delete with the run's own
-// objects (cleanup goes newest first: these first). An object already recorded as shared with the run that left it
-// becomes the run's to delete.
+// objects (cleanup goes newest first: these first). An object already
+// recorded as shared with the run that left it becomes the run's to delete.
 func (s *AppliedSet) Adopt(refs ...ObjectRef) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
