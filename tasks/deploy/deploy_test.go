@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -113,6 +114,55 @@ func TestWaitFailsFastOnImagePullBackOff(t *testing.T) {
 	for _, want := range []string{"deployment ones/web cannot roll out: pod ones/web-a container app is stuck in ImagePullBackOff", `Back-off pulling image "nope:1"`, "latest events of the pod:", `Warning Failed`, `Failed to pull image "nope:1": not found`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%s", want, err)
+		}
+	}
+}
+
+// A pod sandbox the runtime refuses for good (hostUsers: false on a runtime
+// without user namespaces) fails the rollout at once, quoting the runtime;
+// a sandbox error that may heal (network not ready) waits for the timeout.
+func TestWaitFailsFastOnPermanentSandboxError(t *testing.T) {
+	for _, tc := range []struct {
+		msg  string
+		fast bool
+	}{
+		{"Failed to create pod sandbox: can't set `spec.hostUsers: false`, runtime does not support user namespaces", true},
+		{`Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox "x": plugin type="bridge" failed`, false},
+	} {
+		creating := func(p *corev1.Pod) {
+			p.UID = "pod-uid"
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}}}
+		}
+		w, _, typed := newWaiter(t, deployment(1, 1, 1, 1, 0), webPod("web-a", creating))
+		watching := make(chan struct{})
+		var once sync.Once
+		typed.PrependWatchReactor("events", func(clienttesting.Action) (bool, watch.Interface, error) {
+			once.Do(func() { close(watching) })
+			return false, nil, nil
+		})
+		go func() {
+			<-watching
+			typed.CoreV1().Events("ones").Create(context.Background(), &corev1.Event{
+				ObjectMeta:     metav1.ObjectMeta{Name: "e1", Namespace: "ones"},
+				InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "web-a", Namespace: "ones", UID: "pod-uid"},
+				Type:           "Warning", Reason: "FailedCreatePodSandBox", Message: tc.msg, LastTimestamp: metav1.Now(),
+			}, metav1.CreateOptions{})
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := w.wait(ctx)
+		cancel()
+		if err == nil {
+			t.Fatalf("%s: no error", tc.msg)
+		}
+		timedOut := strings.Contains(err.Error(), "before the task timeout")
+		if tc.fast == timedOut {
+			t.Errorf("%s: fail fast %v, want %v:\n%s", tc.msg, !timedOut, tc.fast, err)
+		}
+		if !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("the error does not quote the runtime's %q:\n%s", tc.msg, err)
+		}
+		if tc.fast && !strings.Contains(err.Error(), "deployment ones/web cannot roll out: pod ones/web-a is stuck in FailedCreatePodSandBox: ") {
+			t.Errorf("fail-fast message:\n%s", err)
 		}
 	}
 }

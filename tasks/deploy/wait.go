@@ -49,6 +49,13 @@ var StuckReasons = map[string]bool{
 	"InvalidImageName":           true,
 }
 
+// permanentSandbox are parts of FailedCreatePodSandBox messages that no
+// retry heals: the node cannot give the pod what its spec asks for.
+var permanentSandbox = []string{
+	"does not support user namespaces", // hostUsers: false on a runtime (handler) without them
+	"can't set spec.HostUsers",         // hostUsers set on a kubelet with UserNamespacesSupport off
+}
+
 type result struct {
 	pods   []string
 	images []string
@@ -66,8 +73,11 @@ type waiter struct {
 	status string
 	pods   map[string]*corev1.Pod
 	rsRev  map[string]string // ReplicaSet name -> revision annotation
-	now    func() time.Time
-	api    apiTrouble
+	// sandbox holds, by pod UID, the message of a FailedCreatePodSandBox
+	// event that no retry heals.
+	sandbox map[types.UID]string
+	now     func() time.Time
+	api     apiTrouble
 }
 
 // apiTrouble remembers since when the API server refuses the waiter's list
@@ -123,6 +133,7 @@ func (w *waiter) wait(ctx context.Context) (result, error) {
 	}
 	w.pods = map[string]*corev1.Pod{}
 	w.rsRev = map[string]string{}
+	w.sandbox = map[types.UID]string{}
 	w.latest = w.ap.Object
 	ns, name := w.ap.Ref.Namespace, w.ap.Ref.Name
 	ri := w.c.Dynamic.Resource(w.ap.Mapping.Resource).Namespace(ns)
@@ -163,6 +174,21 @@ func (w *waiter) wait(ctx context.Context) (result, error) {
 		},
 	}, pods), &corev1.Pod{})
 	defer func() { podW.Stop(); <-podDone }()
+
+	// The pod sandbox's errors reach only events, not the pod's status.
+	sandboxW := w.watchSandboxEvents(ctx)
+	defer func() {
+		if sandboxW != nil {
+			sandboxW.Stop()
+		}
+	}()
+	sandboxC := func() <-chan watch.Event {
+		if sandboxW == nil {
+			return nil
+		}
+		return sandboxW.ResultChan()
+	}
+	reopens := 0
 
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -244,12 +270,54 @@ func (w *waiter) wait(ctx context.Context) (result, error) {
 			if err := w.checkPods(ctx, timer); err != nil {
 				return result{}, err
 			}
+		case ev, ok := <-sandboxC():
+			if !ok {
+				// Cut: watch again (existing events are replayed), a few
+				// times; without it the rollout just cannot fail fast.
+				sandboxW.Stop()
+				sandboxW = nil
+				if reopens++; reopens <= 5 {
+					sandboxW = w.watchSandboxEvents(ctx)
+				}
+				continue
+			}
+			e, ok := ev.Object.(*corev1.Event)
+			if !ok || e.Reason != "FailedCreatePodSandBox" || e.InvolvedObject.Kind != "Pod" || !permanent(e.Message) {
+				continue
+			}
+			w.sandbox[e.InvolvedObject.UID] = e.Message
+			if err := w.checkPods(ctx, timer); err != nil {
+				return result{}, err
+			}
 		case <-timer.C:
 			if err := w.checkPods(ctx, timer); err != nil {
 				return result{}, err
 			}
 		}
 	}
+}
+
+// watchSandboxEvents watches the namespace's FailedCreatePodSandBox events,
+// or returns nil when it cannot (e.g. no right to watch events).
+func (w *waiter) watchSandboxEvents(ctx context.Context) watch.Interface {
+	sel := fields.AndSelectors(
+		fields.OneTermEqualSelector("involvedObject.kind", "Pod"),
+		fields.OneTermEqualSelector("reason", "FailedCreatePodSandBox"),
+	).String()
+	wi, err := w.c.Typed.CoreV1().Events(w.ap.Ref.Namespace).Watch(ctx, metav1.ListOptions{FieldSelector: sel})
+	if err != nil {
+		return nil
+	}
+	return wi
+}
+
+func permanent(msg string) bool {
+	for _, p := range permanentSandbox {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // selector is the workload's pod selector.
@@ -314,6 +382,9 @@ func (w *waiter) checkPods(ctx context.Context, timer *time.Timer) error {
 			continue
 		}
 		reason, container, message := stuck(p)
+		if msg, ok := w.sandbox[p.UID]; ok && reason == "" && !k8s.IsPodReady(p) {
+			reason, message = "FailedCreatePodSandBox", msg
+		}
 		if reason == "" {
 			if since, ok := unschedulableSince(p); ok {
 				deadline := since.Add(w.grace)
