@@ -54,7 +54,36 @@ USER 65532:65532
 EXPOSE 8081
 ENTRYPOINT ["/server"]
 `,
+	// run: a RUN step that creates a folder and hands it to the server's
+	// user; needs CHOWN. The shell is the builder's own static busybox
+	// (copied into the context), so no base image is pulled.
+	"run": `# Written by the kaniko-rootless build program (variant: run).
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "sh", "-c", "/bin/busybox mkdir -p /data && /bin/busybox chown 65532:65532 /data"]
+COPY {{SERVER}} /server
+USER 65532:65532
+EXPOSE 8081
+ENTRYPOINT ["/server"]
+`,
+	// userrun: a RUN as another user (needs SETUID and SETGID) that leaves
+	// a 0700 folder of that user, which Kaniko, as root, must then read to
+	// snapshot it.
+	"userrun": `# Written by the kaniko-rootless build program (variant: userrun).
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "sh", "-c", "/bin/busybox mkdir -p /data && /bin/busybox chown 65532:65532 /data"]
+USER 65532:65532
+RUN ["/bin/busybox", "sh", "-c", "echo built > /data/f && /bin/busybox chmod 0700 /data"]
+COPY {{SERVER}} /server
+EXPOSE 8081
+ENTRYPOINT ["/server"]
+`,
 }
+
+// busybox is the builder image's static busybox (Kaniko's debug image),
+// copied into the build context for the variants that RUN a shell.
+const busybox = "/busybox/busybox"
 
 type config struct {
 	destination string
@@ -62,6 +91,7 @@ type config struct {
 	workspace   string
 	server      string
 	executor    string
+	busybox     string
 	insecure    bool
 	extraArgs   string
 	verbosity   string
@@ -70,10 +100,11 @@ type config struct {
 func main() {
 	var c config
 	flag.StringVar(&c.destination, "destination", os.Getenv("KANIKO_DESTINATION"), "image to push, e.g. registry.example:5000/demo:tag (env KANIKO_DESTINATION)")
-	flag.StringVar(&c.variant, "dockerfile", envOr("KANIKO_DOCKERFILE", "copy"), "Dockerfile variant: copy or multistage (env KANIKO_DOCKERFILE)")
+	flag.StringVar(&c.variant, "dockerfile", envOr("KANIKO_DOCKERFILE", "copy"), "Dockerfile variant: copy, multistage, run or userrun (env KANIKO_DOCKERFILE)")
 	flag.StringVar(&c.workspace, "workspace", "/workspace", "build context folder (an emptyDir in the builder pod)")
 	flag.StringVar(&c.server, "server", "server/main", "server binary, relative to the workspace")
 	flag.StringVar(&c.executor, "executor", "/kaniko/executor", "Kaniko executor")
+	flag.StringVar(&c.busybox, "busybox", busybox, "static busybox copied into the context for the run and userrun variants")
 	flag.BoolVar(&c.insecure, "insecure", false, "the registry speaks plain HTTP or has an untrusted certificate (Kaniko's --insecure, --skip-tls-verify and their -pull forms)")
 	flag.StringVar(&c.extraArgs, "kaniko-args", "", "extra Kaniko arguments, separated by spaces")
 	flag.StringVar(&c.verbosity, "verbosity", "info", "Kaniko's log level")
@@ -101,7 +132,7 @@ func build(c config) (string, error) {
 	}
 	tmpl, ok := dockerfiles[c.variant]
 	if !ok {
-		return "", fmt.Errorf("unknown -dockerfile %q (known: copy, multistage)", c.variant)
+		return "", fmt.Errorf("unknown -dockerfile %q (known: copy, multistage, run, userrun)", c.variant)
 	}
 	server := filepath.Join(c.workspace, c.server)
 	st, err := os.Stat(server)
@@ -110,6 +141,11 @@ func build(c config) (string, error) {
 	}
 	if st.Size() == 0 || st.IsDir() {
 		return "", fmt.Errorf("server binary %s is empty or not a file", server)
+	}
+	if strings.Contains(tmpl, "COPY busybox ") {
+		if err := copyFile(c.busybox, filepath.Join(c.workspace, "busybox"), 0o755); err != nil {
+			return "", fmt.Errorf("the %s Dockerfile needs a shell: %w", c.variant, err)
+		}
 	}
 	dockerfile := filepath.Join(c.workspace, "Dockerfile")
 	text := strings.ReplaceAll(tmpl, "{{SERVER}}", filepath.ToSlash(c.server))
@@ -158,6 +194,23 @@ func build(c config) (string, error) {
 		return "", fmt.Errorf("Kaniko wrote an unexpected digest %q", digest)
 	}
 	return digest, nil
+}
+
+func copyFile(from, to string, mode os.FileMode) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)

@@ -37,7 +37,11 @@ func setup(t *testing.T) (config, string) {
 	if err := os.WriteFile(exe, []byte(fakeExecutor), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return config{destination: "registry:5000/demo:t1", variant: "copy", workspace: ws, server: "server/main", executor: exe, insecure: true, verbosity: "info"}, dir
+	bb := filepath.Join(dir, "busybox")
+	if err := os.WriteFile(bb, []byte("busybox binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return config{destination: "registry:5000/demo:t1", variant: "copy", workspace: ws, server: "server/main", executor: exe, busybox: bb, insecure: true, verbosity: "info"}, dir
 }
 
 func TestBuildPrintsDigest(t *testing.T) {
@@ -65,6 +69,42 @@ func TestBuildPrintsDigest(t *testing.T) {
 		if variant == "multistage" && !strings.Contains(string(df), "FROM scratch AS stage") {
 			t.Errorf("multistage Dockerfile:\n%s", df)
 		}
+	}
+}
+
+// The RUN variants get the builder's busybox into the context; the others
+// leave the context alone.
+func TestBuildRunVariantsShipBusybox(t *testing.T) {
+	for variant, wantRun := range map[string]string{
+		"run":        `RUN ["/bin/busybox", "sh", "-c", "/bin/busybox mkdir -p /data && /bin/busybox chown 65532:65532 /data"]`,
+		"userrun":    "USER 65532:65532\nRUN [",
+		"copy":       "",
+		"multistage": "",
+	} {
+		c, _ := setup(t)
+		c.variant = variant
+		if _, err := build(c); err != nil {
+			t.Fatalf("%s: %v", variant, err)
+		}
+		df, _ := os.ReadFile(filepath.Join(c.workspace, "Dockerfile"))
+		got, err := os.ReadFile(filepath.Join(c.workspace, "busybox"))
+		if wantRun == "" {
+			if err == nil || strings.Contains(string(df), "RUN") {
+				t.Errorf("%s: busybox copied (%v) or RUN in the Dockerfile:\n%s", variant, err, df)
+			}
+			continue
+		}
+		if string(got) != "busybox binary" {
+			t.Errorf("%s: context busybox = %q, %v", variant, got, err)
+		}
+		if !strings.Contains(string(df), wantRun) || !strings.Contains(string(df), "COPY busybox /bin/busybox") {
+			t.Errorf("%s Dockerfile lacks %q:\n%s", variant, wantRun, df)
+		}
+	}
+	c, _ := setup(t)
+	c.variant, c.busybox = "run", filepath.Join(t.TempDir(), "none")
+	if _, err := build(c); err == nil || !strings.Contains(err.Error(), "the run Dockerfile needs a shell") {
+		t.Errorf("missing busybox: %v", err)
 	}
 }
 
