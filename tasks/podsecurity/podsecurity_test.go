@@ -77,12 +77,20 @@ func pipelineData(caps []any) map[string]any {
 			"namespace": "ones", "builderName": "kaniko-rootless-demo-deployment",
 			"testName": "test-kaniko-rootless-deployment", "kanikoImage": "gcr.io/kaniko-project/executor:v1.24.0-debug",
 			"kanikoImagePullPolicy": "IfNotPresent", "capabilities": caps,
+			"userNamespace": false, "runtimeClassName": "",
 			"pullRegistry": "localhost:5000", "imageRepository": "demo", "imageTag": "t1",
 			"registryNamespace": "kaniko-registry", "registryImage": "registry:3", "registryPort": 5000,
 		},
 		"pipeline": map[string]any{"runId": "20000101000000-0000", "name": "kaniko-rootless"},
 		"tasks":    map[string]any{},
 	}
+}
+
+// usernsData is pipelineData with the builder in a user namespace.
+func usernsData(caps []any) map[string]any {
+	d := pipelineData(caps)
+	d["vars"].(map[string]any)["userNamespace"] = true
+	return d
 }
 
 func run(t *testing.T, dir string, params map[string]any, data map[string]any) (task.Outputs, []string, error) {
@@ -136,6 +144,13 @@ func TestLevels(t *testing.T) {
 			object: "Deployment/ones/kaniko-rootless-demo-deployment", want: "baseline", line: "runAsNonRoot != true"},
 		{name: "shipped builder with SYS_ADMIN", file: filepath.Join(shipped, "builder.yaml"), data: pipelineData(append(seedCaps, "SYS_ADMIN")), require: "baseline",
 			object: "Deployment/ones/kaniko-rootless-demo-deployment", want: "privileged", wantErr: "non-default capabilities (container \"kaniko\" must not include \"SYS_ADMIN\""},
+		// hostUsers: false lifts restricted's runAsNonRoot/runAsUser rules:
+		// only the capabilities keep the builder baseline, and without any
+		// it is restricted.
+		{name: "shipped builder in a user namespace", file: filepath.Join(shipped, "builder.yaml"), data: usernsData(seedCaps), require: "baseline",
+			object: "Deployment/ones/kaniko-rootless-demo-deployment", want: "baseline", line: "baseline (restricted fails: unrestricted capabilities (container \"kaniko\" must not include \"CHOWN\", \"FOWNER\", \"SETGID\", \"SETUID\" in securityContext.capabilities.add)); required"},
+		{name: "shipped builder in a user namespace without capabilities", file: filepath.Join(shipped, "builder.yaml"), data: usernsData([]any{}), require: "restricted",
+			object: "Deployment/ones/kaniko-rootless-demo-deployment", want: "restricted"},
 		{name: "shipped test deployment", file: filepath.Join(shipped, "test-deployment.yaml"), data: pipelineData(seedCaps), require: "restricted",
 			object: "Deployment/ones/test-kaniko-rootless-deployment", want: "restricted"},
 		{name: "shipped registry", file: filepath.Join(shipped, "registry.yaml"), data: pipelineData(seedCaps),
