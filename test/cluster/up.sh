@@ -37,7 +37,13 @@ T_BUILD=$SECONDS
 trap 'rc=$?; [ $rc -eq 0 ] || log "up.sh failed (rc=$rc); logs in $LOGS; run down.sh to clean up"' EXIT
 
 mkdir -p "$STATE" "$PKI" "$PIDS" "$LOGS" "$CTRD_DIR" "$STATE/cni/net.d" "$STATE/cni/ipam" "$STATE/kubelet" "$KUBECACHEDIR"
-chmod 700 "$STATE"
+# 711, not 700: a pod with its own user namespace (hostUsers: false) runs as a
+# high unprivileged host UID, and runc, already in that namespace, must reach the
+# container's rootfs below $CTRD_DIR/state (containerd's own dirs there are 711).
+# With 700 every such sandbox fails with "remount-propagation ... permission
+# denied". Others may traverse but not list it; what holds secrets stays 700.
+chmod 711 "$STATE"
+chmod 700 "$PKI" "$PIDS" "$LOGS" "$KUBECACHEDIR"
 
 # ---- remember what we may change, so down.sh can restore it -------------------
 : >"$STATE/sysctl.saved"
@@ -148,45 +154,65 @@ waitc() { # SECONDS COMPONENT DESCRIPTION CMD...
   log "$what ($((SECONDS - t0)) s)"
 }
 
-# ---- containerd (Debian 1.6) + runc, CNI bridge --------------------------------
+# ---- containerd + runc (built from their Go modules), CNI bridge --------------------------------
 mkdir -p "$CTRD_DIR/certs.d/localhost:5000" "$CTRD_DIR/certs.d/$NODE_IP:5000"
 for h in "localhost:5000" "$NODE_IP:5000"; do
   printf 'server = "http://%s"\n\n[host."http://%s"]\n  capabilities = ["pull", "resolve", "push"]\n  skip_verify = true\n' "$h" "$h" \
     >"$CTRD_DIR/certs.d/$h/hosts.toml"
 done
+# containerd 2.4's own config layout, version 4 (what `containerd config
+# migrate` writes; version 3 is still read but migrated at every start).
+# imports = []: containerd reads drop-ins only from the imports a config file
+# names (its built-in default names /etc/containerd/conf.d/*.toml); never the host's.
+# NRI is disabled: the harness uses no NRI plugin, and it would otherwise serve
+# a socket in /var/run/nri, outside the paths the harness owns.
 cat >"$CTRD_DIR/config.toml" <<EOF
-version = 2
+version = 4
+imports = []
 root = "$CTRD_DIR/root"
 state = "$CTRD_DIR/state"
-disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
+disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing", "io.containerd.nri.v1.nri"]
 
-[grpc]
+[plugins.'io.containerd.server.v1.grpc']
   address = "$CTRD_SOCK"
 
-[ttrpc]
+[plugins.'io.containerd.server.v1.ttrpc']
   address = "$CTRD_SOCK.ttrpc"
 
-[metrics]
+[plugins.'io.containerd.server.v1.metrics']
   address = ""
 
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "$PAUSE_IMAGE"
-  restrict_oom_score_adj = true
-  stream_server_address = "127.0.0.1"
-  enable_selinux = false
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        BinaryName = "/usr/sbin/runc"
-        SystemdCgroup = false
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "$STATE/cni/net.d"
-  [plugins."io.containerd.grpc.v1.cri".registry]
+[plugins.'io.containerd.cri.v1.images']
+  snapshotter = "overlayfs"
+  [plugins.'io.containerd.cri.v1.images'.pinned_images]
+    sandbox = "$PAUSE_IMAGE"
+  [plugins.'io.containerd.cri.v1.images'.registry]
     config_path = "$CTRD_DIR/certs.d"
+
+[plugins.'io.containerd.cri.v1.runtime']
+  restrict_oom_score_adj = true
+  enable_selinux = false
+  [plugins.'io.containerd.cri.v1.runtime'.containerd]
+    default_runtime_name = "runc"
+    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+        BinaryName = "$RUNC_BIN"
+        SystemdCgroup = false
+    # A second handler with runc 1.1, which cannot do user namespaces (no
+    # idmap mounts): the node reports it so, and kubelet refuses hostUsers:
+    # false pods of RuntimeClasses using it (the e2e tests' node without support).
+    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.'runc-1.1']
+      runtime_type = "io.containerd.runc.v2"
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.'runc-1.1'.options]
+        BinaryName = "$RUNC_LEGACY_BIN"
+        SystemdCgroup = false
+  [plugins.'io.containerd.cri.v1.runtime'.cni]
+    bin_dirs = ["/usr/lib/cni"]
+    conf_dir = "$STATE/cni/net.d"
+
+[plugins.'io.containerd.grpc.v1.cri']
+  stream_server_address = "127.0.0.1"
 EOF
 cat >"$STATE/cni/net.d/10-kbrun.conflist" <<EOF
 {
@@ -210,7 +236,7 @@ cat >"$STATE/cni/net.d/10-kbrun.conflist" <<EOF
   ]
 }
 EOF
-start containerd containerd --config "$CTRD_DIR/config.toml"
+start containerd "$CONTAINERD_DIR/containerd" --config "$CTRD_DIR/config.toml"
 ctrd_ok() { ctr_ version >/dev/null 2>&1; }
 waitc 20 containerd "containerd ready" ctrd_ok
 
