@@ -202,9 +202,9 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
     # A second handler with runc 1.1, which cannot do user namespaces (no
     # idmap mounts): the node reports it so, and kubelet refuses hostUsers:
     # false pods of RuntimeClasses using it (the e2e tests' node without support).
-    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.'runc-1.1']
+    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.'runc-1-1']
       runtime_type = "io.containerd.runc.v2"
-      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.'runc-1.1'.options]
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.'runc-1-1'.options]
         BinaryName = "$RUNC_LEGACY_BIN"
         SystemdCgroup = false
   [plugins.'io.containerd.cri.v1.runtime'.cni]
