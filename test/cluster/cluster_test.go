@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -476,4 +477,99 @@ spec:
 		return strings.Contains(logs, "Hello World") && strings.Contains(logs, "Server started on port 8081")
 	})
 	t.Logf("seed flow done in %s; logs:\n%s", time.Since(start).Round(100*time.Millisecond), logs)
+}
+
+// TestUserNamespacePod: a pod with hostUsers: false gets a user namespace of
+// its own. Inside, /proc/self/uid_map maps the pod's root to an unprivileged
+// host UID (not the identity map "0 0 4294967295"); on the node (this
+// machine) every process of the pod runs as that UID. A pod without
+// hostUsers in the same namespace is the control: identity map, host root.
+func TestUserNamespacePod(t *testing.T) {
+	rt := kubectl(t, "get", "node", nodeName, "-o", "jsonpath={.status.nodeInfo.containerRuntimeVersion}")
+	if rt != "containerd://2.4.2" {
+		t.Errorf("containerRuntimeVersion = %q, want containerd://2.4.2", rt)
+	}
+	handlers := kubectl(t, "get", "node", nodeName, "-o", `jsonpath={range .status.runtimeHandlers[*]}{.name}={.features.userNamespaces}{" "}{end}`)
+	// runc 1.5 (the default handler) can; the runc-1-1 handler cannot.
+	for _, want := range []string{"=true ", "runc=true ", "runc-1-1=false "} {
+		if !strings.HasPrefix(handlers, want) && !strings.Contains(handlers, " "+want) {
+			t.Errorf("node runtimeHandlers (name=userNamespaces) %q lack %q", handlers, want)
+		}
+	}
+
+	ns := namespace(t)
+	script := "cat /proc/self/uid_map; exec sleep 3600"
+	userns := busyboxPod("userns", ns, script, "app: userns")
+	userns = strings.Replace(userns, "spec:\n", "spec:\n  hostUsers: false\n", 1)
+	apply(t, userns)
+	apply(t, busyboxPod("hostns", ns, script, "app: hostns"))
+	waitPodReady(t, ns, "userns", 60*time.Second)
+	waitPodReady(t, ns, "hostns", 60*time.Second)
+
+	uidMap := func(pod string) []string {
+		out := kubectl(t, "-n", ns, "exec", pod, "--", "cat", "/proc/self/uid_map")
+		return strings.Fields(out)
+	}
+	m := uidMap("userns")
+	t.Logf("uid_map in the hostUsers: false pod: %v", m)
+	if len(m) != 3 || m[0] != "0" || m[2] != "65536" {
+		t.Fatalf("uid_map %v: want one line \"0 <host uid> 65536\"", m)
+	}
+	if strings.Join(m, " ") == "0 0 4294967295" {
+		t.Fatalf("uid_map is the identity map: the pod has no user namespace")
+	}
+	hostUID, err := strconv.ParseUint(m[1], 10, 32)
+	if err != nil || hostUID < 65536 {
+		t.Fatalf("uid_map %v maps the pod's root to host UID %s, want an unprivileged UID >= 65536", m, m[1])
+	}
+	if c := uidMap("hostns"); strings.Join(c, " ") != "0 0 4294967295" {
+		t.Errorf("uid_map of the control pod (hostUsers unset) = %v, want the identity map", c)
+	}
+
+	assertUIDs := func(pod string, want uint64) {
+		uid := strings.TrimSpace(kubectl(t, "-n", ns, "get", "pod", pod, "-o", "jsonpath={.metadata.uid}"))
+		procs := podProcesses(t, uid)
+		// the sandbox's pause process and the container's sleep
+		if len(procs) < 2 {
+			t.Fatalf("pod %s: %d host processes in its cgroups (%v), want at least 2", pod, len(procs), procs)
+		}
+		for pid, got := range procs {
+			if got != want {
+				t.Errorf("pod %s: host process %d runs as UID %d, want %d", pod, pid, got, want)
+			}
+		}
+		t.Logf("pod %s: host processes %v", pod, procs)
+	}
+	assertUIDs("userns", hostUID)
+	assertUIDs("hostns", 0)
+}
+
+// podProcesses maps the PID of each host process in the cgroups of the pod
+// with the given UID (kubelet's cgroupfs layout: .../pod<uid>/...) to its
+// real UID, read from /proc/<pid>/status.
+func podProcesses(t *testing.T, podUID string) map[int]uint64 {
+	t.Helper()
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	out := map[int]uint64{}
+	for _, d := range dirs {
+		cg, err := os.ReadFile(filepath.Join(d, "cgroup"))
+		if err != nil || !strings.Contains(string(cg), "/pod"+podUID+"/") {
+			continue
+		}
+		status, err := os.ReadFile(filepath.Join(d, "status"))
+		if err != nil {
+			continue // exited meanwhile
+		}
+		for _, line := range strings.Split(string(status), "\n") {
+			if f, ok := strings.CutPrefix(line, "Uid:"); ok {
+				uid, err := strconv.ParseUint(strings.Fields(f)[0], 10, 32)
+				if err != nil {
+					t.Fatalf("%s/status: %q: %v", d, line, err)
+				}
+				pid, _ := strconv.Atoi(filepath.Base(d))
+				out[pid] = uid
+			}
+		}
+	}
+	return out
 }
