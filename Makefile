@@ -15,7 +15,7 @@ CLUSTER   := test/cluster
 KUBECONFIG_LOCAL := /var/lib/kbrun-cluster/kubeconfig
 
 .PHONY: build schema test test-unit test-cluster test-integration test-e2e bench bench-compare \
-        fuzz demo cluster-up cluster-down cluster-status vet fmt
+        userns-matrix fuzz demo cluster-up cluster-down cluster-status vet fmt
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kbrun
@@ -64,6 +64,12 @@ bench:
 BENCH_RUNS ?= 9
 bench-compare:
 	$(CLUSTER)/with-cluster.sh $(GO) run ./test/bench -n $(BENCH_RUNS) -o bench-results.md
+
+# Which builds the default pipeline's builder can do, by Dockerfile kind,
+# capabilities and user namespace, with Pod Security levels (24 runs on the
+# local cluster, brought up if needed): the table in pipelines/README.md.
+userns-matrix:
+	KBRUN_MATRIX_OUT=$(CURDIR)/userns-matrix.md $(CLUSTER)/with-cluster.sh $(GO) test -count=1 -tags 'e2e matrix' -timeout 60m -run TestCapabilityMatrix -v ./test/e2e/
 
 # Long fuzz runs (not part of make test): FUZZTIME=10m make fuzz
 FUZZTIME ?= 1m
