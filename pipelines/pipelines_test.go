@@ -121,17 +121,24 @@ func TestProgramsModule(t *testing.T) {
 	}
 }
 
-// TestValuesFiles: every shipped values file (one per registry mode) is
-// accepted and reaches the build's destination.
+// TestValuesFiles: every shipped values file is accepted; each registry
+// mode's reaches the build's destination, and user-namespace.yaml turns the
+// user namespace check on.
 func TestValuesFiles(t *testing.T) {
 	files, _ := filepath.Glob("kaniko-rootless/values/*.yaml")
-	if len(files) < 4 {
+	if len(files) < 5 {
 		t.Fatalf("values files: %v", files)
 	}
 	for _, f := range files {
 		code, out, errOut := kbrun(t, "plan", "kaniko-rootless.yaml", "-f", f, "--run-id", "20000101000000-0000")
 		if code != 0 {
 			t.Errorf("plan -f %s: exit %d\n%s%s", f, code, out, errOut)
+			continue
+		}
+		if filepath.Base(f) == "user-namespace.yaml" {
+			if !strings.Contains(out, "6. checkUserNamespace (exec)\n") {
+				t.Errorf("plan -f %s does not run checkUserNamespace:\n%s", f, out)
+			}
 			continue
 		}
 		if strings.Contains(out, "-destination=registry.kbrun-registry.svc") {
