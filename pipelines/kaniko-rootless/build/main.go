@@ -67,15 +67,19 @@ EXPOSE 8081
 ENTRYPOINT ["/server"]
 `,
 	// userrun: a RUN as another user (needs SETUID and SETGID) that leaves
-	// a 0700 folder of that user, which Kaniko, as root, must then read to
-	// snapshot it.
+	// a 0700 folder of that user, then a RUN as root that works inside it,
+	// which root can only enter with DAC_OVERRIDE (or DAC_READ_SEARCH).
+	// (Kaniko reads /etc/group to switch users: the first RUN writes it.)
 	"userrun": `# Written by the kaniko-rootless build program (variant: userrun).
 FROM scratch
 COPY busybox /bin/busybox
-RUN ["/bin/busybox", "sh", "-c", "/bin/busybox mkdir -p /data && /bin/busybox chown 65532:65532 /data"]
+RUN ["/bin/busybox", "sh", "-c", "/bin/busybox mkdir -p /data /etc && echo root:x:0:0:root:/:/bin/sh > /etc/passwd && echo root:x:0: > /etc/group && /bin/busybox chown 65532:65532 /data"]
 USER 65532:65532
 RUN ["/bin/busybox", "sh", "-c", "echo built > /data/f && /bin/busybox chmod 0700 /data"]
+USER 0:0
+RUN ["/bin/busybox", "chmod", "0644", "/data/f"]
 COPY {{SERVER}} /server
+USER 65532:65532
 EXPOSE 8081
 ENTRYPOINT ["/server"]
 `,
