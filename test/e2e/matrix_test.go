@@ -19,7 +19,8 @@ import (
 // can do, by Dockerfile kind, capabilities and user namespace, with the Pod
 // Security level of each builder: the table in pipelines/README.md.
 // A measurement, not a pass/fail suite: make userns-matrix (it fails only
-// when a run could not be judged). KBRUN_MATRIX_OUT names a file for the table.
+// when a run could not be judged). KBRUN_MATRIX_OUT names a file for the table,
+// KBRUN_MATRIX_DOCKERFILES (comma-separated) limits the Dockerfile kinds.
 func TestCapabilityMatrix(t *testing.T) {
 	const ns = "kbrun-matrix"
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -30,6 +31,9 @@ func TestCapabilityMatrix(t *testing.T) {
 	t.Cleanup(func() { relDeleteNamespace(t, ns) })
 
 	kinds := []string{"copy", "multistage", "run", "userrun"}
+	if k := os.Getenv("KBRUN_MATRIX_DOCKERFILES"); k != "" { // e.g. to measure one row again
+		kinds = strings.Split(k, ",")
+	}
 	capSets := []struct{ name, value string }{
 		{"none", "[]"},
 		{"seed four", "[CHOWN,SETUID,SETGID,FOWNER]"},
@@ -37,6 +41,7 @@ func TestCapabilityMatrix(t *testing.T) {
 	}
 	levelRE := regexp.MustCompile(`kaniko-rootless-demo-deployment: (privileged|baseline|restricted)`)
 	kanikoRE := regexp.MustCompile(`Kaniko failed \(exit status \d+\): (.*)`)
+	deniedRE := regexp.MustCompile(`(?im)^\s*((?:chown|chmod|mkdir|sh|/bin/busybox)\S*: .*(?:operation not permitted|permission denied).*)$`)
 	var b strings.Builder
 	b.WriteString("| Dockerfile | capabilities | host user namespace | own user namespace (hostUsers: false) |\n|---|---|---|---|\n")
 	for _, kind := range kinds {
@@ -59,6 +64,12 @@ func TestCapabilityMatrix(t *testing.T) {
 					why := r.ends["build"].Error
 					if m := kanikoRE.FindStringSubmatch(why); m != nil {
 						why = m[1]
+					}
+					// A failed RUN: its command's own error says why.
+					if strings.Contains(why, "failed to execute command") {
+						if m := deniedRE.FindStringSubmatch(r.ends["build"].Error); m != nil {
+							why = "RUN: " + strings.TrimSpace(m[1])
+						}
 					}
 					cell = fmt.Sprintf("fails `%s` (%s)", strings.TrimSpace(strings.SplitN(why, "\n", 2)[0]), level)
 				default:
