@@ -13,8 +13,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/kbrun/kbrun/engine/kube"
 )
@@ -386,5 +388,32 @@ func TestNewRejectsBadRunIDs(t *testing.T) {
 	}
 	if _, err := New(Options{RunID: "x", LeaseDuration: time.Second}); err == nil {
 		t.Error("a 1s lease accepted")
+	}
+}
+
+// TestFinishFindsLeaseOfCutCreate: when the Lease's create was cut short
+// (an interrupt while it was on the wire) but the API server made it, the
+// run does not know its Lease; Finish still finds it and deletes it.
+func TestFinishFindsLeaseOfCutCreate(t *testing.T) {
+	cs := fake.NewClientset()
+	cs.PrependReactor("create", "leases", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		obj := a.(k8stesting.CreateAction).GetObject()
+		if err := cs.Tracker().Create(a.GetResource(), obj, a.GetNamespace()); err != nil {
+			return true, nil, err
+		}
+		return true, nil, context.Canceled // made, but the answer never came
+	})
+	r := newRun(t, cs, "cut")
+	if _, err := r.Claim(context.Background(), "ones", deployRef("ones", "web"), nil, (&logs{}).f); err == nil {
+		t.Fatal("claim succeeded although the lease's create failed")
+	}
+	if _, err := cs.CoordinationV1().Leases("ones").Get(context.Background(), "kbrun-run-cut", metav1.GetOptions{}); err != nil {
+		t.Fatalf("the cut create should have made the lease: %v", err)
+	}
+	if err := r.Finish(context.Background(), nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoordinationV1().Leases("ones").Get(context.Background(), "kbrun-run-cut", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the run's lease outlived it: %v", err)
 	}
 }

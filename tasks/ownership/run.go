@@ -394,6 +394,24 @@ func (r *Run) Finish(ctx context.Context, remaining []kube.ObjectRef, why string
 			left = append(left, recordOf(ref))
 		}
 	}
+	c, err := r.opts.Kube.Clients()
+	if err != nil {
+		return err
+	}
+	leases := c.Typed.CoordinationV1().Leases(r.home)
+	if r.lease == nil && r.home != "" {
+		// A create cut short (the run interrupted while it was on the
+		// wire, or its answer lost) may still have made the Lease: find it,
+		// or it would outlive the run.
+		var got *coordv1.Lease
+		err := k8s.Idempotent(ctx, func() (err error) {
+			got, err = leases.Get(ctx, r.leaseName(), metav1.GetOptions{})
+			return err
+		})
+		if err == nil && got.Spec.HolderIdentity != nil && *got.Spec.HolderIdentity == r.holder {
+			r.lease = got
+		}
+	}
 	if r.lease == nil {
 		if len(left) == 0 {
 			return nil
@@ -401,11 +419,6 @@ func (r *Run) Finish(ctx context.Context, remaining []kube.ObjectRef, why string
 		// The run's namespace was created, but its Lease was not.
 		return fmt.Errorf("%d objects of this run are not recorded in the cluster (its lease could not be created)", len(left))
 	}
-	c, err := r.opts.Kube.Clients()
-	if err != nil {
-		return err
-	}
-	leases := c.Typed.CoordinationV1().Leases(r.home)
 	what := "lease " + r.home + "/" + r.lease.Name
 	if len(left) == 0 {
 		uid := r.lease.UID
