@@ -24,7 +24,8 @@ type Stanza struct {
 const ID = "https://kbrun.dev/schemas/pipeline.schema.json"
 
 // Build returns the pipeline schema with the stanzas merged: each type becomes
-// a property of a task, and a task must have exactly one type (or parallel).
+// a property of a task, and a task must have exactly one type (or parallel,
+// or uses).
 func Build(stanzas []Stanza) ([]byte, error) {
 	var doc map[string]any
 	if err := json.Unmarshal(base, &doc); err != nil {
@@ -34,7 +35,7 @@ func Build(stanzas []Stanza) ([]byte, error) {
 	taskDef := defs["task"].(map[string]any)
 	props := taskDef["properties"].(map[string]any)
 	sort.Slice(stanzas, func(i, j int) bool { return stanzas[i].Name < stanzas[j].Name })
-	oneOf := []any{map[string]any{"required": []any{"parallel"}}}
+	oneOf := []any{map[string]any{"required": []any{"parallel"}}, map[string]any{"required": []any{"uses"}}}
 	for _, s := range stanzas {
 		var sch map[string]any
 		if err := json.Unmarshal(s.Schema, &sch); err != nil {

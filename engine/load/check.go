@@ -18,8 +18,16 @@ type checker struct {
 	l    *Loader
 	file string
 	dir  string
+	abs  string // the file's absolute path, for uses cycles
 	sm   *pipeline.SourceMap
 	errs *Errors
+	// lib is true for a library of tasks (kind: Tasks): it declares
+	// params (.params) instead of vars.
+	lib bool
+	// libs are the library files loaded so far; stack the files that use
+	// this one, outermost first.
+	libs  *libraries
+	stack []string
 	// allTasks are every task of the file, for "exists but later" messages.
 	allTasks []*pipeline.Task
 	// tree is the file's generic data, for messages about what it holds.
@@ -54,18 +62,25 @@ func (c *checker) build(tree any) *pipeline.Pipeline {
 		p.Description, _ = md["description"].(string)
 	}
 	p.Namespace, _ = root["namespace"].(string)
-	if vars, ok := root["vars"].(map[string]any); ok {
+	c.sections(root)
+	varsKey := "vars"
+	if c.lib {
+		varsKey = "params"
+		p.Kind = pipeline.KindTasks
+		p.Outputs = c.outputs(root["outputs"])
+	}
+	if vars, ok := root[varsKey].(map[string]any); ok {
 		names := make([]string, 0, len(vars))
 		for n := range vars {
 			names = append(names, n)
 		}
 		// File order, so that messages and plans follow the file.
 		sort.Slice(names, func(i, j int) bool {
-			pi, pj := c.sm.Key([]string{"vars", names[i]}), c.sm.Key([]string{"vars", names[j]})
+			pi, pj := c.sm.Key([]string{varsKey, names[i]}), c.sm.Key([]string{varsKey, names[j]})
 			return pi.Line < pj.Line || pi.Line == pj.Line && pi.Col < pj.Col
 		})
 		for _, n := range names {
-			p.Vars = append(p.Vars, c.variable(n, vars[n]))
+			p.Vars = append(p.Vars, c.variable(varsKey, n, vars[n]))
 		}
 	}
 	p.Defaults.Timeout = pipeline.DefaultTimeout
@@ -96,7 +111,7 @@ func (c *checker) tasks(path []string, v any, d pipeline.Defaults) []*pipeline.T
 	return out
 }
 
-var commonFields = map[string]bool{"name": true, "description": true, "timeout": true, "retry": true, "when": true, "continueOnError": true, "matrix": true, "maxParallel": true, "until": true}
+var commonFields = map[string]bool{"name": true, "description": true, "timeout": true, "retry": true, "when": true, "continueOnError": true, "matrix": true, "maxParallel": true, "until": true, "with": true}
 
 func (c *checker) task(path []string, m map[string]any, d pipeline.Defaults) *pipeline.Task {
 	t := &pipeline.Task{Path: path}
@@ -140,7 +155,7 @@ func (c *checker) task(path []string, m map[string]any, d pipeline.Defaults) *pi
 		if commonFields[k] {
 			continue
 		}
-		if _, known := c.l.reg.Get(k); known || k == pipeline.ParallelType {
+		if _, known := c.l.reg.Get(k); known || k == pipeline.ParallelType || k == pipeline.UsesType {
 			types = append(types, k)
 		}
 	}
@@ -152,7 +167,7 @@ func (c *checker) task(path []string, m map[string]any, d pipeline.Defaults) *pi
 	switch len(types) {
 	case 0:
 		if !c.hasUnknownField(m) { // an unknown field was reported already
-			c.errAt(path, "%s has no task type: add one of %s", label, strings.Join(append(c.l.reg.Names(), pipeline.ParallelType), ", "))
+			c.errAt(path, "%s has no task type: add one of %s", label, strings.Join(append(c.l.reg.Names(), pipeline.ParallelType, pipeline.UsesType), ", "))
 		}
 	case 1:
 		t.Type = types[0]
@@ -162,15 +177,21 @@ func (c *checker) task(path []string, m map[string]any, d pipeline.Defaults) *pi
 				t.Children = c.tasks(sub(path, pipeline.ParallelType, "tasks"), g["tasks"], d)
 			}
 		}
+		if t.Type == pipeline.UsesType {
+			c.uses(t, m)
+		}
 	default:
 		c.errAtKey(sub(path, types[1]), "%s has %d task types (%s): a task has exactly one", label, len(types), strings.Join(types, ", "))
+	}
+	if _, with := m["with"]; with && t.Type != pipeline.UsesType {
+		c.errAtKey(sub(path, "with"), "with gives the params of a library: it goes with uses")
 	}
 	return t
 }
 
 func (c *checker) hasUnknownField(m map[string]any) bool {
 	for k := range m {
-		if _, known := c.l.reg.Get(k); !known && !commonFields[k] && k != pipeline.ParallelType {
+		if _, known := c.l.reg.Get(k); !known && !commonFields[k] && k != pipeline.ParallelType && k != pipeline.UsesType {
 			return true
 		}
 	}
@@ -276,6 +297,12 @@ func (c *checker) semantic(p *pipeline.Pipeline) {
 	// did not run makes the template fail at run time, with that reason).
 	c.taskList(p.Tasks, sc, 0)
 	c.taskList(p.Finally, sc, len(p.Tasks))
+
+	// A library's outputs are rendered once all its tasks have ended.
+	all := &scope{vars: sc.vars, seq: sc.seq, tasks: sc.tasks, limit: turn}
+	for _, o := range p.Outputs {
+		c.templates(o.Path, o.Value, all, outputsOwner)
+	}
 }
 
 // matrices sets what .matrix holds in each task and refuses a matrix
@@ -346,6 +373,10 @@ func (c *checker) checkTask(t *pipeline.Task, sc *scope) {
 	if tmpl.Has(t.Timeout) {
 		c.templates(sub(t.Path, "timeout"), t.Timeout, sc, t.Name)
 	}
+	if t.Type == pipeline.UsesType {
+		c.checkWith(t, sc)
+		return
+	}
 	if t.Type == "" || t.Type == pipeline.ParallelType {
 		return
 	}
@@ -402,8 +433,18 @@ func (c *checker) checkRef(ref tmpl.Ref, sc *scope, owner string) string {
 	dotted := "." + strings.Join(append([]string{ref.Root}, ref.Path...), ".")
 	switch ref.Root {
 	case "vars":
+		if c.lib {
+			return fmt.Sprintf("a library's tasks do not see the pipeline's vars (%s): declare a param under params: and have the pipeline give it with with:", dotted)
+		}
 		if len(ref.Path) > 0 && !sc.vars[ref.Path[0]] {
 			return fmt.Sprintf("template refers to undefined var %q (%s)%s", ref.Path[0], dotted, didYouMean(ref.Path[0], keys(sc.vars)))
+		}
+	case "params":
+		if !c.lib {
+			return fmt.Sprintf("unknown template data %s: params are declared by libraries of tasks (kind: Tasks); a pipeline has .vars", dotted)
+		}
+		if len(ref.Path) > 0 && !sc.vars[ref.Path[0]] {
+			return fmt.Sprintf("template refers to undefined param %q (%s)%s", ref.Path[0], dotted, didYouMean(ref.Path[0], keys(sc.vars)))
 		}
 	case "env":
 	case "pipeline":
@@ -419,6 +460,9 @@ func (c *checker) checkRef(ref tmpl.Ref, sc *scope, owner string) string {
 		return ""
 	case "tasks":
 		if owner == "vars" {
+			if c.lib {
+				return fmt.Sprintf("param defaults cannot use task outputs (%s): params are resolved before the library's tasks run", dotted)
+			}
 			return fmt.Sprintf("var defaults cannot use task outputs (%s): vars are resolved before any task runs", dotted)
 		}
 		if len(ref.Path) == 0 {
@@ -449,15 +493,21 @@ func (c *checker) checkRef(ref tmpl.Ref, sc *scope, owner string) string {
 			if t.Type == pipeline.ParallelType {
 				return fmt.Sprintf("task %q is a parallel group and has no outputs but status and error; use its children's (%s)", name, dotted)
 			}
+			if t.Type == pipeline.UsesType {
+				return usesOutput(t, out, dotted)
+			}
 			typ, ok := c.l.reg.Get(t.Type)
 			if !ok {
 				return ""
 			}
-			if !slices.Contains(typ.Outputs(), out) {
-				return fmt.Sprintf("task %q (%s) has no output %q (%s); it has: %s", name, t.Type, out, dotted, strings.Join(append(typ.Outputs(), task.EndOutputs...), ", "))
+			if outs := task.OutputsOf(typ, t.Params); !slices.Contains(outs, out) {
+				return fmt.Sprintf("task %q (%s) has no output %q (%s); it has: %s", name, t.Type, out, dotted, strings.Join(append(outs, task.EndOutputs...), ", "))
 			}
 		}
 	default:
+		if c.lib {
+			return fmt.Sprintf("unknown template data %s: use .params, .env, .pipeline or .tasks", dotted)
+		}
 		return fmt.Sprintf("unknown template data %s: use .vars, .env, .pipeline or .tasks", dotted)
 	}
 	return ""

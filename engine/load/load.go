@@ -59,8 +59,23 @@ func (l *Loader) Schema() []byte { return l.schemaJSON }
 // Registry returns the loader's task types.
 func (l *Loader) Registry() *task.Registry { return l.reg }
 
-// Load reads and validates the pipeline file at path.
+// Load reads and validates the pipeline file at path, with every library
+// file it uses.
 func (l *Loader) Load(path string) (*pipeline.Pipeline, error) {
+	p, err := l.LoadAny(path)
+	if err != nil {
+		return nil, err
+	}
+	if p.IsLibrary() {
+		return nil, oneError(&pipeline.Error{File: path, Pos: p.Source.Value([]string{"kind"}), Path: []string{"kind"},
+			Msg: "this file is a library of tasks (kind: Tasks): it runs from a pipeline that names it with uses:, not by itself"})
+	}
+	return p, nil
+}
+
+// LoadAny reads and validates a pipeline or a library of tasks (kind:
+// Tasks), for validate.
+func (l *Loader) LoadAny(path string) (*pipeline.Pipeline, error) {
 	// A named pipe or a device would block or never end: only regular
 	// files are read.
 	data, err := vars.ReadRegular(path, pipeline.MaxFileSize)
@@ -71,42 +86,67 @@ func (l *Loader) Load(path string) (*pipeline.Pipeline, error) {
 }
 
 // LoadBytes validates data as the pipeline file named file (used for
-// relative paths and messages).
+// relative paths and messages), with the library files it uses; the tasks
+// of each `uses:` are expanded under it.
 func (l *Loader) LoadBytes(file string, data []byte) (*pipeline.Pipeline, error) {
 	errs := &Errors{}
+	p, err := l.check(file, data, errs, &libraries{byPath: map[string]*pipeline.Pipeline{}}, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	if errs.Len() > 0 {
+		return nil, errs
+	}
+	expand(p.Tasks)
+	expand(p.Finally)
+	return p, nil
+}
+
+// check reads one file (a pipeline or a library) into the model, adding
+// its problems to errs; stack lists the files that use it, for cycles. A
+// file used as a library that is not one is only read for its kind.
+func (l *Loader) check(file string, data []byte, errs *Errors, libs *libraries, stack []string, asLibrary bool) (*pipeline.Pipeline, error) {
+	errs.Reading(file)
 	if len(data) > pipeline.MaxFileSize {
 		errs.Add(&pipeline.Error{File: file, Pos: pipeline.Pos{Line: 1, Col: 1}, Msg: fmt.Sprintf("file is larger than %d bytes, the limit for a pipeline file", pipeline.MaxFileSize)})
-		return nil, errs
+		return nil, nil
 	}
 	if !utf8.Valid(data) || bytes.IndexByte(data, 0) >= 0 {
 		errs.Add(&pipeline.Error{File: file, Pos: firstBadByte(data), Msg: "file is not UTF-8 text (binary data?)"})
-		return nil, errs
+		return nil, nil
 	}
 	tree, sm, err := pipeline.Parse(file, data)
 	if err != nil {
 		var pe *pipeline.Error
 		if errors.As(err, &pe) {
 			errs.Add(pe)
-			return nil, errs
+			return nil, nil
 		}
 		return nil, err
 	}
-	if _, ok := tree.(map[string]any); !ok {
+	root, ok := tree.(map[string]any)
+	if !ok {
 		errs.Add(&pipeline.Error{File: file, Pos: sm.Value(nil), Msg: "a pipeline file must be a YAML mapping (apiVersion, kind, metadata, tasks, ...)"})
-		return nil, errs
+		return nil, nil
 	}
-	dir, err := filepath.Abs(filepath.Dir(file))
+	abs, err := filepath.Abs(file)
 	if err != nil {
 		return nil, err
 	}
-	c := &checker{l: l, file: file, dir: dir, sm: sm, errs: errs}
+	kind, _ := root["kind"].(string)
+	if asLibrary && kind != pipeline.KindTasks {
+		return &pipeline.Pipeline{File: file, Kind: kind}, nil
+	}
+	c := &checker{l: l, file: file, dir: filepath.Dir(abs), abs: abs, sm: sm, errs: errs,
+		lib: kind == pipeline.KindTasks, libs: libs, stack: stack}
 	c.schemaErrors(tree)
 	p := c.build(tree)
 	c.semantic(p)
-	if errs.Len() > 0 {
-		return nil, errs
+	p.File, p.Dir, p.Source = file, c.dir, sm
+	p.Kind = pipeline.Kind
+	if c.lib {
+		p.Kind = pipeline.KindTasks
 	}
-	p.File, p.Dir, p.Source = file, dir, sm
 	return p, nil
 }
 

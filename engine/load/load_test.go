@@ -156,3 +156,81 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// TestUsesGolden loads each pipeline of testdata/uses (with the libraries
+// of testdata/uses/lib it names) and compares every problem, in whichever
+// file it is, with its .golden file.
+func TestUsesGolden(t *testing.T) {
+	l := newLoader(t)
+	files, _ := filepath.Glob("testdata/uses/*.yaml")
+	if len(files) < 4 {
+		t.Fatalf("expected the uses corpus, found %d files", len(files))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, err := l.Load(f)
+			var errs *load.Errors
+			if err == nil || !asErrors(err, &errs) {
+				t.Fatalf("%s: error %v, want problems", f, err)
+			}
+			for _, e := range errs.List() {
+				if !strings.HasPrefix(e.File, "testdata/uses/") || e.Pos.Line < 1 || e.Pos.Col < 1 {
+					t.Errorf("error without a position in a file: %q", e.Error())
+				}
+			}
+			got := err.Error() + "\n"
+			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
+			if *update {
+				os.WriteFile(golden, []byte(got), 0o644)
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("missing golden file (run go test -update): %v", err)
+			}
+			if got != string(want) {
+				t.Errorf("errors differ from %s\n--- got\n%s--- want\n%s", golden, got, want)
+			}
+		})
+	}
+}
+
+// TestUsesExpanded: a valid uses task gets its library's tasks as children,
+// named after it, with the library as their origin (positions, folder) and
+// their names in the library kept for its templates.
+func TestUsesExpanded(t *testing.T) {
+	dir := t.TempDir()
+	lib, _ := os.ReadFile("testdata/uses/lib/build.yaml")
+	os.MkdirAll(filepath.Join(dir, "lib"), 0o755)
+	os.WriteFile(filepath.Join(dir, "lib", "build.yaml"), lib, 0o644)
+	pf := filepath.Join(dir, "p.yaml")
+	os.WriteFile(pf, []byte(`apiVersion: kbrun.dev/v1alpha1
+kind: Pipeline
+metadata: {name: p}
+tasks:
+  - name: arm
+    uses: lib/build.yaml
+    with: {pkg: ./cmd/x, arch: arm64}
+  - name: after
+    run: {command: [echo, "{{ .tasks.arm.path }}"]}
+`), 0o644)
+	p, err := newLoader(t).Load(pf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := p.Tasks[0]
+	if u.Type != pipeline.UsesType || u.Uses.Lib == nil || len(u.Children) != 2 {
+		t.Fatalf("uses task %+v", u)
+	}
+	for i, want := range []string{"arm.compile", "arm.show"} {
+		c := u.Children[i]
+		if c.Name != want || c.Local != strings.TrimPrefix(want, "arm.") || c.Use != u || c.Origin != u.Uses.Lib {
+			t.Errorf("child %d: name %q local %q use %p origin %p", i, c.Name, c.Local, c.Use, c.Origin)
+		}
+		if pos := c.Origin.Source.Value(c.Path); c.Origin.File != filepath.Join(dir, "lib", "build.yaml") || pos.Line != 10+2*i {
+			t.Errorf("child %d comes from %s:%d", i, c.Origin.File, pos.Line)
+		}
+	}
+	if u.Uses.Lib.Dir != filepath.Join(dir, "lib") || len(u.Uses.Lib.Outputs) != 2 || u.Uses.Lib.Outputs[1].Description == "" {
+		t.Errorf("library %+v", u.Uses.Lib)
+	}
+}

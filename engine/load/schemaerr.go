@@ -158,10 +158,10 @@ func (c *checker) describe(e *jsonschema.ValidationError) []*pipeline.Error {
 	case *kind.Pattern:
 		return []*pipeline.Error{c.newErr(c.sm.Value(loc), loc, patternMessage(loc, k))}
 	case *kind.PropertyNames:
-		// The validator's location for this kind is not stable; vars is
-		// the only map with propertyNames in the schema.
-		path := []string{"vars", k.Property}
-		return []*pipeline.Error{c.newErr(c.sm.Key(path), path, fmt.Sprintf("%q is not a valid name: use letters, digits and _ and start with a letter, since templates refer to it as .vars.NAME", k.Property))}
+		// The validator's location for this kind is not stable: find the
+		// map that holds the name.
+		path := findKey(c.tree, loc, k.Property)
+		return []*pipeline.Error{c.newErr(c.sm.Key(path), path, fmt.Sprintf("%q is not a valid name: use letters, digits and _ and start with a letter, since templates refer to it as .vars.NAME, .params.NAME or .matrix.NAME", k.Property))}
 	case *kind.MinItems:
 		return []*pipeline.Error{c.newErr(c.sm.Value(loc), loc, fmt.Sprintf("must have at least %d item(s), has %d", k.Want, k.Got))}
 	case *kind.MinLength:
@@ -303,8 +303,8 @@ func (c *checker) suggest(loc []string, prop string) string {
 // knownFields lists the fields allowed at an instance location, for
 // suggestions; it understands the pipeline's main places.
 func (c *checker) knownFields(loc []string) []string {
-	top := []string{"apiVersion", "kind", "metadata", "namespace", "vars", "defaults", "tasks", "finally"}
-	taskFields := append([]string{"name", "description", "timeout", "retry", "when", "continueOnError", "parallel"}, c.l.reg.Names()...)
+	top := []string{"apiVersion", "kind", "metadata", "namespace", "vars", "defaults", "tasks", "finally", "params", "outputs"}
+	taskFields := append([]string{"name", "description", "timeout", "retry", "when", "continueOnError", "matrix", "maxParallel", "parallel", "uses", "with"}, c.l.reg.Names()...)
 	switch {
 	case len(loc) == 0:
 		return top
@@ -339,4 +339,44 @@ func distance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// findKey returns the path of key in the map at loc, or else in the first
+// map of the tree that holds it.
+func findKey(tree any, loc []string, key string) []string {
+	if m, ok := valueAt(tree, loc).(map[string]any); ok {
+		if _, has := m[key]; has {
+			return append(append([]string(nil), loc...), key)
+		}
+	}
+	var walk func(v any, path []string) []string
+	walk = func(v any, path []string) []string {
+		switch x := v.(type) {
+		case map[string]any:
+			if _, has := x[key]; has {
+				return append(path, key)
+			}
+			names := make([]string, 0, len(x))
+			for n := range x {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			for _, n := range names {
+				if p := walk(x[n], append(append([]string(nil), path...), n)); p != nil {
+					return p
+				}
+			}
+		case []any:
+			for i, item := range x {
+				if p := walk(item, append(append([]string(nil), path...), strconv.Itoa(i))); p != nil {
+					return p
+				}
+			}
+		}
+		return nil
+	}
+	if p := walk(tree, nil); p != nil {
+		return p
+	}
+	return loc
 }

@@ -13,8 +13,8 @@ import (
 // variable reads one var (short form: its default; long form: a mapping)
 // and checks what can be checked before any value is given: the declared
 // type, enum and pattern, and the default against them.
-func (c *checker) variable(name string, raw any) pipeline.Var {
-	v := pipeline.Var{Name: name, Path: []string{"vars", name}, DefPath: []string{"vars", name}, HasDefault: true}
+func (c *checker) variable(section, name string, raw any) pipeline.Var {
+	v := pipeline.Var{Name: name, Path: []string{section, name}, DefPath: []string{section, name}, HasDefault: true}
 	long, isLong := raw.(map[string]any)
 	if !isLong {
 		v.Default = raw
@@ -38,7 +38,11 @@ func (c *checker) variable(name string, raw any) pipeline.Var {
 		return v // the schema reported it
 	}
 	if v.Required && v.HasDefault {
-		c.errAtKey(sub(v.DefPath, "required"), "var %q is required and has a default: a required var must be given (--set or a values file), so drop one of the two", name)
+		if c.lib {
+			c.errAtKey(sub(v.DefPath, "required"), "param %q is required and has a default: a required param must be given with with:, so drop one of the two", name)
+		} else {
+			c.errAtKey(sub(v.DefPath, "required"), "var %q is required and has a default: a required var must be given (--set or a values file), so drop one of the two", name)
+		}
 	}
 	if v.Pattern != "" {
 		if _, err := vars.Pattern(v.Pattern); err != nil {
@@ -46,7 +50,7 @@ func (c *checker) variable(name string, raw any) pipeline.Var {
 			v.Pattern = ""
 		}
 		if v.Type != "" && v.Type != pipeline.TypeString {
-			c.errAt(sub(v.DefPath, "pattern"), "pattern applies to string vars; %q is a %s", name, v.Type)
+			c.errAt(sub(v.DefPath, "pattern"), "pattern applies to string %ss; %q is a %s", c.word(), name, v.Type)
 			v.Pattern = ""
 		}
 	}
@@ -58,7 +62,7 @@ func (c *checker) variable(name string, raw any) pipeline.Var {
 		}
 	}
 	if v.Secret && v.Type != "" && v.Type != pipeline.TypeString {
-		c.errAt(sub(v.DefPath, "secret"), "secret vars hold strings; %q is a %s", name, v.Type)
+		c.errAt(sub(v.DefPath, "secret"), "secret %ss hold strings; %q is a %s", c.word(), name, v.Type)
 	}
 	c.checkDefault(&v)
 	return v
@@ -71,7 +75,7 @@ func (c *checker) checkDefault(v *pipeline.Var) {
 		return
 	}
 	if err := vars.Check(v, v.Default); err != nil {
-		c.errAt(v.Path, "default of var %q: %v", v.Name, err)
+		c.errAt(v.Path, "default of %s %q: %v", c.word(), v.Name, err)
 	}
 }
 
@@ -96,7 +100,7 @@ func hasTemplate(v any) bool {
 func (c *checker) varCycles(p *pipeline.Pipeline) {
 	deps := map[string][]string{}
 	for _, v := range p.Vars {
-		for _, d := range vars.Refs(v.Default) {
+		for _, d := range vars.RefsOf(v.Default, p.VarRoot()) {
 			if d == "*" {
 				continue // .vars as a whole: no order is implied
 			}
@@ -121,7 +125,7 @@ func (c *checker) varCycles(p *pipeline.Pipeline) {
 				reported[m] = true
 				for _, v := range p.Vars {
 					if v.Name == m {
-						c.errAt(v.Path, "vars refer to each other in a cycle: %s", strings.Join(cycle, " -> "))
+						c.errAt(v.Path, "%s refer to each other in a cycle: %s", p.VarRoot(), strings.Join(cycle, " -> "))
 					}
 				}
 			}
@@ -138,4 +142,12 @@ func (c *checker) varCycles(p *pipeline.Pipeline) {
 	for _, v := range p.Vars {
 		visit(v.Name)
 	}
+}
+
+// word names what the file declares: vars, or a library's params.
+func (c *checker) word() string {
+	if c.lib {
+		return "param"
+	}
+	return "var"
 }

@@ -60,6 +60,19 @@ func isIndex(s string) bool {
 type Errors struct {
 	errs []*Error
 	seen map[string]bool
+	// files are the files in the order they were read, for List.
+	files []string
+}
+
+// Reading records that file is read now: its problems are listed after
+// those of the files read before it (a pipeline's, then its libraries').
+func (e *Errors) Reading(file string) {
+	for _, f := range e.files {
+		if f == file {
+			return
+		}
+	}
+	e.files = append(e.files, file)
 }
 
 // Add records a problem.
@@ -83,6 +96,9 @@ func (e *Errors) Len() int { return len(e.errs) }
 func (e *Errors) List() []*Error {
 	out := append([]*Error(nil), e.errs...)
 	order := map[string]int{}
+	for _, f := range e.files {
+		order[f] = len(order)
+	}
 	for _, x := range e.errs {
 		if _, ok := order[x.File]; !ok {
 			order[x.File] = len(order)

@@ -4,10 +4,12 @@ package pipeline
 
 import "time"
 
-// APIVersion and Kind identify a pipeline file.
+// APIVersion and Kind identify a pipeline file; KindTasks a library of
+// tasks that pipelines use with `uses:`.
 const (
 	APIVersion = "kbrun.dev/v1alpha1"
 	Kind       = "Pipeline"
+	KindTasks  = "Tasks"
 )
 
 // Pipeline is a loaded, validated pipeline file.
@@ -28,6 +30,33 @@ type Pipeline struct {
 
 	// Source maps instance paths to positions, for errors found later.
 	Source *SourceMap
+
+	// Kind is Kind or KindTasks. In a library (KindTasks) Vars are the
+	// params its users give with `with:`, read as .params.NAME, and
+	// Outputs are what a task that uses it publishes.
+	Kind    string
+	Outputs []Output
+}
+
+// Output is a library's output: a template over its tasks' outputs and
+// params, rendered once its tasks have ended.
+type Output struct {
+	Name        string
+	Value       string
+	Description string
+	Path        []string
+}
+
+// IsLibrary reports whether p is a library of tasks (kind: Tasks).
+func (p *Pipeline) IsLibrary() bool { return p.Kind == KindTasks }
+
+// VarRoot is the template data that holds p's declared values: .vars in a
+// pipeline, .params in a library.
+func (p *Pipeline) VarRoot() string {
+	if p.IsLibrary() {
+		return "params"
+	}
+	return "vars"
 }
 
 // Var is a pipeline variable with its default and what its values must be.
@@ -172,6 +201,38 @@ type Task struct {
 
 	// Path is the task's instance path, e.g. ["tasks","2"], for errors.
 	Path []string
+
+	// Uses is set on a task that runs a library's tasks (Type UsesType);
+	// its Children are the library's tasks, expanded for this use.
+	Uses *Uses
+	// Origin is the library file a task comes from (nil: the pipeline
+	// file): its positions, folder and task names are the library's. Local
+	// is the task's name there; Name is unique in the run ("image.build").
+	Origin *Pipeline
+	Local  string
+	// Use is the uses task this task was expanded for (nil in the
+	// pipeline file's own tasks).
+	Use *Task
+}
+
+// Uses is what a `uses:` task names: a library file and the values of
+// its params.
+type Uses struct {
+	// File is the path as written; Lib the library loaded from it.
+	File string
+	Lib  *Pipeline
+	// With are the values given for params, unrendered (templates over
+	// the using file's data).
+	With map[string]any
+}
+
+// File is the file a task was written in: its library's, or "" for the
+// pipeline file.
+func (t *Task) File() string {
+	if t.Origin != nil {
+		return t.Origin.File
+	}
+	return ""
 }
 
 // MatrixDim is one dimension of a matrix: a list of values, or a template
@@ -196,6 +257,14 @@ const CellsOutput = "cells"
 
 // ParallelType is the type key of a group whose children run concurrently.
 const ParallelType = "parallel"
+
+// UsesType is the type of a task that runs the tasks of a library file
+// (`uses: FILE`), in order, as a group.
+const UsesType = "uses"
+
+// IsGroup reports whether t runs other tasks (a parallel group or a use of
+// a library) rather than an action of its own.
+func (t *Task) IsGroup() bool { return t.Type == ParallelType || t.Type == UsesType }
 
 // Flatten lists tasks and their parallel children, depth first, in file order.
 func Flatten(ts []*Task) []*Task {

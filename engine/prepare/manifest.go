@@ -128,11 +128,17 @@ func (m *manifestReader) templateError(name string, err error, errs *pipeline.Er
 func (m *manifestReader) checkRef(r tmpl.Ref) string {
 	dotted := "." + strings.Join(append([]string{r.Root}, r.Path...), ".")
 	switch r.Root {
-	case "vars":
-		vs, _ := m.d.Values["vars"].(map[string]any)
+	case "vars", "params":
+		if r.Root != m.pp.p.VarRoot() && !m.outside {
+			if r.Root == "vars" {
+				return fmt.Sprintf("a library's manifests do not see the pipeline's vars (%s): use its params (.params.NAME)", dotted)
+			}
+			return fmt.Sprintf("unknown template data %s: params are declared by libraries of tasks (kind: Tasks); a pipeline has .vars", dotted)
+		}
+		vs, _ := m.d.Values[r.Root].(map[string]any)
 		if len(r.Path) > 0 {
 			if _, ok := vs[r.Path[0]]; !ok {
-				return fmt.Sprintf("template refers to undefined var %q (%s)", r.Path[0], dotted)
+				return fmt.Sprintf("template refers to undefined %s %q (%s)", strings.TrimSuffix(r.Root, "s"), r.Path[0], dotted)
 			}
 		}
 	case "env", "pipeline":

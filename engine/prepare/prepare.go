@@ -100,6 +100,7 @@ type Namespaced interface {
 // Task prepares t with data d. Problems come back as *pipeline.Errors, each
 // at its place in the pipeline file or in a manifest file.
 func (pp *Preparer) Task(t *pipeline.Task, d Data) (*Step, error) {
+	pp = pp.scope(t)
 	errs := &pipeline.Errors{}
 	st := &Step{Task: t}
 	if t.When != "" {
@@ -127,7 +128,7 @@ func (pp *Preparer) Task(t *pipeline.Task, d Data) (*Step, error) {
 		}
 		pp.add(errs, sub(t.Path, "timeout"), err)
 	}
-	if t.Type == pipeline.ParallelType || t.Type == "" || len(t.Matrix) > 0 {
+	if t.IsGroup() || t.Type == "" || len(t.Matrix) > 0 {
 		return st, errs.OrNil() // a matrix task's cells are prepared one by one
 	}
 	if st.Skip != "" {
@@ -215,10 +216,17 @@ func (pp *Preparer) Placeholders(t *pipeline.Task) map[string]any {
 // outputs (a matrix task's cells), and the status and error every task has.
 func (pp *Preparer) Outputs(t *pipeline.Task) []string {
 	var outs []string
-	if len(t.Matrix) > 0 {
+	switch {
+	case len(t.Matrix) > 0:
 		outs = append(outs, pipeline.CellsOutput)
-	} else if typ, ok := pp.reg.Get(t.Type); ok && t.Type != "" {
-		outs = append(outs, typ.Outputs()...)
+	case t.Type == pipeline.UsesType && t.Uses.Lib != nil:
+		for _, o := range t.Uses.Lib.Outputs {
+			outs = append(outs, o.Name)
+		}
+	default:
+		if typ, ok := pp.reg.Get(t.Type); ok && t.Type != "" {
+			outs = append(outs, task.OutputsOf(typ, t.Params)...)
+		}
 	}
 	for _, o := range task.EndOutputs {
 		if !slices.Contains(outs, o) {

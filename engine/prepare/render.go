@@ -26,7 +26,7 @@ func (pp *Preparer) render(text string, d Data) (string, bool, error) {
 		return "", false, err
 	}
 	refs := tmpl.Refs(t)
-	if computesWithPending(refs, d) {
+	if computesWithPending(refs, d) || computesWithUnknownParam(refs, d) {
 		return task.RunTime, true, nil
 	}
 	out, err := tmpl.Render("value", text, d.Values)
@@ -55,6 +55,9 @@ func (pp *Preparer) taint(refs []tmpl.Ref, text, out string, d Data) {
 		return
 	}
 	pp.secrets.AddDerived(out)
+	if pp.altVars == nil {
+		return // a library's secret params: their results are masked whole
+	}
 	alt := make(map[string]any, len(d.Values))
 	for k, v := range d.Values {
 		alt[k] = v
@@ -72,7 +75,7 @@ func (pp *Preparer) usesSecret(refs []tmpl.Ref) bool {
 		return false
 	}
 	for _, r := range refs {
-		if r.Root == "vars" && (len(r.Path) == 0 || pp.secretVars[r.Path[0]]) {
+		if r.Root == pp.p.VarRoot() && (len(r.Path) == 0 || pp.secretVars[r.Path[0]]) {
 			return true
 		}
 	}

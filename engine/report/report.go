@@ -48,6 +48,8 @@ type Event struct {
 	Params any `json:"params,omitempty"`
 	// Namespace is the namespace a cluster task uses (plans, task.start).
 	Namespace string `json:"namespace,omitempty"`
+	// Origin is FILE:LINE of a task that comes from a library (plans).
+	Origin string `json:"origin,omitempty"`
 	// ContinueOnError: a failure of the task does not stop the run (plans).
 	ContinueOnError bool `json:"continueOnError,omitempty"`
 	// Manifests are the task's manifest files as rendered (plans with

@@ -159,13 +159,22 @@ func (r *runner) ended(name string) map[string]any {
 func cellTask(t *pipeline.Task, c prepare.Cell) *pipeline.Task {
 	ct := *t
 	ct.Name, ct.Matrix, ct.ContinueOnError = c.Label, nil, true
-	ct.Children = nil
-	for _, ch := range t.Children {
+	ct.Local = "" // a cell is not what its library's templates name
+	ct.Children = cellChildren(t.Children, c)
+	return &ct
+}
+
+// cellChildren renames a matrix group's (or use's) tasks for one cell, at
+// every depth.
+func cellChildren(ts []*pipeline.Task, c prepare.Cell) []*pipeline.Task {
+	var out []*pipeline.Task
+	for _, ch := range ts {
 		cc := *ch
 		cc.Name = cellName(ch.Name, c)
-		ct.Children = append(ct.Children, &cc)
+		cc.Children = cellChildren(ch.Children, c)
+		out = append(out, &cc)
 	}
-	return &ct
+	return out
 }
 
 // cellName names a group child in one cell: "builder[seed,copy]".

@@ -47,6 +47,11 @@ func (r *runner) planEvent(pl *planned) report.Event {
 	if pl.reason != "" {
 		add(pl.reason)
 	}
+	if t.Origin != nil && t.Origin.Source != nil {
+		pos := t.Origin.Source.Value(t.Path)
+		ev.Origin = fmt.Sprintf("%s:%d", t.Origin.File, pos.Line)
+		add("from " + ev.Origin)
+	}
 	if !pl.selected || st.Skip != "" {
 		ev.Status = report.StatusSkipped
 	}
@@ -63,7 +68,7 @@ func (r *runner) planEvent(pl *planned) report.Event {
 			add("timeout " + shortDuration(st.Timeout))
 		}
 	}
-	if t.RetrySet && t.Type != pipeline.ParallelType {
+	if t.RetrySet && !t.IsGroup() {
 		if t.Retry.Attempts <= 1 {
 			add("no retry")
 		} else {
@@ -84,6 +89,11 @@ func (r *runner) planEvent(pl *planned) report.Event {
 		ev.Describe = describeMatrix(t, pl.cells, limit)
 	case t.Type == pipeline.ParallelType:
 		ev.Describe = fmt.Sprintf("run %d tasks in parallel", len(t.Children))
+	case t.Type == pipeline.UsesType:
+		ev.Describe = describeUse(t)
+		if pl.params != nil {
+			ev.Params = map[string]any{"params": pl.params}
+		}
 	case st.Action != nil:
 		ev.Describe = st.Action.Describe()
 		ev.Params = st.Params

@@ -454,6 +454,9 @@ func (r *runner) runOne(ctx context.Context, t *pipeline.Task, idx string, final
 	if t.Type == pipeline.ParallelType {
 		return r.group(tctx, t, idx, start, finally, groupData)
 	}
+	if t.Type == pipeline.UsesType {
+		return r.use(tctx, t, idx, start, finally, groupData)
+	}
 	action := st.Action
 	r.rep.Report(report.Event{Time: time.Now(), Type: report.TaskStart, Task: t.Name, TaskType: t.Type, Index: idx, Finally: finally, Describe: action.Describe(), Namespace: st.Namespace, MaxAttempts: t.Retry.Attempts})
 

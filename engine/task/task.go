@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/kbrun/kbrun/engine/kube"
@@ -183,4 +184,26 @@ func (s *ServerDryRun) WillCreate(ns string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.created[ns]
+}
+
+// ParamOutputs is implemented by types some of whose outputs are named by
+// their parameters (a named group in an expected pattern, say): the loader
+// checks templates against them and plans show stand-ins for them. params
+// are unrendered when the file is checked.
+type ParamOutputs interface {
+	ParamOutputs(params any) []string
+}
+
+// OutputsOf lists what a task of type typ with the given parameters
+// publishes: the type's outputs and those its parameters name.
+func OutputsOf(typ Type, params any) []string {
+	outs := slices.Clone(typ.Outputs())
+	if po, ok := typ.(ParamOutputs); ok {
+		for _, o := range po.ParamOutputs(params) {
+			if !slices.Contains(outs, o) {
+				outs = append(outs, o)
+			}
+		}
+	}
+	return outs
 }

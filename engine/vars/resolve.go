@@ -12,8 +12,10 @@ import (
 // template over the other vars, .env and .pipeline, in dependency order, and
 // converted to the var's type), replaced by an override when one is given.
 // Overrides are literal values: a --set value is never rendered, so it
-// cannot inject template code.
+// cannot inject template code. In a library the same goes for its params
+// (.params), with the values a `uses:` task gives as overrides.
 func Resolve(p *pipeline.Pipeline, overrides map[string]any, base map[string]any) (map[string]any, error) {
+	root := p.VarRoot()
 	defs := map[string]*pipeline.Var{}
 	for i := range p.Vars {
 		defs[p.Vars[i].Name] = &p.Vars[i]
@@ -26,7 +28,7 @@ func Resolve(p *pipeline.Pipeline, overrides map[string]any, base map[string]any
 		case 2:
 			return nil
 		case 1:
-			return fmt.Errorf("vars refer to each other in a cycle: %s", strings.Join(append(chain, name), " -> "))
+			return fmt.Errorf("%s refer to each other in a cycle: %s", root, strings.Join(append(chain, name), " -> "))
 		}
 		state[name] = 1
 		v := defs[name]
@@ -35,7 +37,7 @@ func Resolve(p *pipeline.Pipeline, overrides map[string]any, base map[string]any
 			state[name] = 2
 			return nil
 		}
-		for _, dep := range Refs(v.Default) {
+		for _, dep := range RefsOf(v.Default, root) {
 			if _, ok := defs[dep]; ok {
 				if err := resolve(dep, append(chain, name)); err != nil {
 					return err
@@ -46,20 +48,20 @@ func Resolve(p *pipeline.Pipeline, overrides map[string]any, base map[string]any
 		for k, x := range base {
 			data[k] = x
 		}
-		data["vars"] = resolved
+		data[root] = resolved
 		val, err := tmpl.RenderTree(v.Default, data)
 		if err != nil {
-			return fmt.Errorf("var %q: %w", name, err)
+			return fmt.Errorf("%s %q: %w", kind(root), name, err)
 		}
 		// A templated default of a typed var renders to text: read it
 		// as that type, then check it like any given value.
 		if s, ok := val.(string); ok && tmpl.Has(fmt.Sprint(v.Default)) && v.Type != pipeline.TypeString {
 			if val, err = FromText(v, s); err != nil {
-				return fmt.Errorf("var %q: its default renders to %q: %w", name, s, err)
+				return fmt.Errorf("%s %q: its default renders to %q: %w", kind(root), name, s, err)
 			}
 		}
 		if err := Check(v, val); err != nil {
-			return fmt.Errorf("var %q: %w", name, err)
+			return fmt.Errorf("%s %q: %w", kind(root), name, err)
 		}
 		resolved[name] = val
 		state[name] = 2
@@ -73,9 +75,20 @@ func Resolve(p *pipeline.Pipeline, overrides map[string]any, base map[string]any
 	return resolved, nil
 }
 
+func kind(root string) string {
+	if root == "params" {
+		return "param"
+	}
+	return "var"
+}
+
 // Refs lists the vars a value's templates name through .vars.X; a template
 // that uses .vars whole names every var ("*").
-func Refs(v any) []string {
+func Refs(v any) []string { return RefsOf(v, "vars") }
+
+// RefsOf lists the names a value's templates read under .ROOT (.vars,
+// .params); a template that uses .ROOT whole names them all ("*").
+func RefsOf(v any, root string) []string {
 	var out []string
 	switch x := v.(type) {
 	case string:
@@ -87,7 +100,7 @@ func Refs(v any) []string {
 			return nil
 		}
 		for _, r := range tmpl.Refs(t) {
-			if r.Root != "vars" {
+			if r.Root != root {
 				continue
 			}
 			if len(r.Path) == 0 {
@@ -98,11 +111,11 @@ func Refs(v any) []string {
 		}
 	case []any:
 		for _, item := range x {
-			out = append(out, Refs(item)...)
+			out = append(out, RefsOf(item, root)...)
 		}
 	case map[string]any:
 		for _, item := range x {
-			out = append(out, Refs(item)...)
+			out = append(out, RefsOf(item, root)...)
 		}
 	}
 	return out
@@ -124,7 +137,7 @@ func Secret(p *pipeline.Pipeline) map[string]bool {
 			if secret[v.Name] {
 				continue
 			}
-			for _, dep := range Refs(v.Default) {
+			for _, dep := range RefsOf(v.Default, p.VarRoot()) {
 				if dep == "*" || secret[dep] {
 					secret[v.Name], changed = true, true
 					break
