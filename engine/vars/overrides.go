@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -43,9 +44,11 @@ func (p Problems) Error() string { return strings.Join(p, "\n") }
 // MaxValuesFileSize bounds a values file, as pipeline files are bounded.
 const MaxValuesFileSize = pipeline.MaxFileSize
 
-// Read reads values files, then --set NAME=VALUE pairs (later wins), and
-// checks every value against its var. It reports all problems at once.
-func Read(p *pipeline.Pipeline, files, sets []string) (Overrides, error) {
+// Read reads values files, then --set-file NAME=PATH pairs (a var's value
+// is the file's content, as it is), then --set NAME=VALUE pairs (later
+// wins), and checks every value against its var. It reports all problems
+// at once.
+func Read(p *pipeline.Pipeline, files, sets, setFiles []string) (Overrides, error) {
 	byName := map[string]*pipeline.Var{}
 	for i := range p.Vars {
 		byName[p.Vars[i].Name] = &p.Vars[i]
@@ -54,6 +57,33 @@ func Read(p *pipeline.Pipeline, files, sets []string) (Overrides, error) {
 	var probs Problems
 	for _, f := range files {
 		probs = append(probs, readFile(f, byName, out)...)
+	}
+	for _, s := range setFiles {
+		name, path, ok := strings.Cut(s, "=")
+		if !ok || name == "" || path == "" {
+			probs = append(probs, fmt.Sprintf("--set-file %q: want NAME=PATH", s))
+			continue
+		}
+		v, known := byName[name]
+		if !known {
+			probs = append(probs, fmt.Sprintf("--set-file %s: unknown var %q%s", name, name, suggest(name, byName)))
+			continue
+		}
+		data, err := ReadRegular(path, MaxValuesFileSize)
+		if err != nil {
+			probs = append(probs, fmt.Sprintf("--set-file %s: cannot read %s: %v", name, path, err))
+			continue
+		}
+		val, err := FromText(v, string(data))
+		if err == nil {
+			err = Check(v, val)
+		}
+		if err != nil {
+			// The content is not shown: the file may hold a secret.
+			probs = append(probs, fmt.Sprintf("--set-file %s: var %q: the content of %s: %v", name, name, path, fileProblem(v, err, string(data))))
+			continue
+		}
+		out[name] = Override{Value: val, Source: "--set-file " + path}
 	}
 	for _, s := range sets {
 		name, text, ok := strings.Cut(s, "=")
@@ -271,4 +301,14 @@ func suggest(name string, byName map[string]*pipeline.Var) string {
 		known = append(slices.Clip(known[:12]), "...")
 	}
 	return " (the pipeline has: " + strings.Join(known, ", ") + ")"
+}
+
+// fileProblem says what is wrong with a file's content without quoting a
+// secret's.
+func fileProblem(v *pipeline.Var, err error, content string) error {
+	if !v.Secret || content == "" {
+		return err
+	}
+	msg := strings.ReplaceAll(err.Error(), strconv.Quote(content), "***")
+	return errors.New(strings.ReplaceAll(msg, content, "***"))
 }

@@ -9,9 +9,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/internal/expect"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
 )
 
@@ -31,12 +33,24 @@ type Params struct {
 	Command        []string `json:"command"`
 	Stdin          *string  `json:"stdin,omitempty"`
 	ExpectExitCode *int     `json:"expectExitCode,omitempty"`
+	// Env is set for the command through the container's env program.
+	Env    map[string]string `json:"env,omitempty"`
+	Expect *expect.Expect    `json:"expect,omitempty"`
 }
 
 func (Type) Name() string            { return "exec" }
 func (Type) Summary() string         { return "Run a command in a pod's container, streaming its output" }
 func (Type) Schema() json.RawMessage { return schemaJSON }
 func (Type) Outputs() []string       { return []string{"stdout", "stderr", "exitCode", "pod"} }
+
+// ParamOutputs implements task.ParamOutputs: the named groups of
+// expect's patterns.
+func (Type) ParamOutputs(params any) []string { return expect.Captures(params) }
+
+// Check implements task.Checker.
+func (t Type) Check(p task.Params) []task.FieldError {
+	return expect.CheckNames(p.Value, t.Outputs())
+}
 
 // Prepare implements task.Type.
 func (t Type) Prepare(p task.Params) (task.Action, error) {
@@ -50,23 +64,57 @@ func (t Type) Prepare(p task.Params) (task.Action, error) {
 	if len(params.Command) == 0 || params.Command[0] == "" {
 		return nil, task.Fieldf([]string{"command"}, "give the program and its arguments")
 	}
+	var e expect.Expect
+	if params.Expect != nil {
+		e = *params.Expect
+		if e.ExitCode != nil && params.ExpectExitCode != nil {
+			return nil, task.Fieldf([]string{"expectExitCode"}, "give the exit code once: expect.exitCode (expectExitCode is its older spelling)")
+		}
+	}
+	check, err := e.Compile()
+	if err != nil {
+		return nil, err
+	}
 	params.Namespace = k8s.Or(params.Namespace, p.Namespace)
-	return &action{Params: params, executor: t.Executor}, nil
+	return &action{Params: params, executor: t.Executor, check: check}, nil
 }
 
 type action struct {
 	Params
 	executor k8s.RemoteExecutor
+	check    *expect.Checker
 }
 
 // Namespace is the pod's namespace.
 func (a *action) UsesNamespace() string { return a.Target.Namespace }
 
-func (a *action) want() int {
-	if a.ExpectExitCode != nil {
-		return *a.ExpectExitCode
+func (a *action) want() int { return a.check.Want(a.ExpectExitCode) }
+
+// argv is the command as sent: under env when the task sets variables (an
+// exec request has no environment of its own).
+func (a *action) argv() []string {
+	if len(a.Env) == 0 {
+		return a.Command
 	}
-	return 0
+	names := make([]string, 0, len(a.Env))
+	for k := range a.Env {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	argv := []string{"env"}
+	for _, k := range names {
+		argv = append(argv, k+"="+a.Env[k])
+	}
+	return append(argv, a.Command...)
+}
+
+func (a *action) envNames() string {
+	names := make([]string, 0, len(a.Env))
+	for k := range a.Env {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ",")
 }
 
 // Describe implements task.Action.
@@ -79,8 +127,14 @@ func (a *action) Describe() string {
 	if a.Stdin != nil {
 		s += fmt.Sprintf(", with %d bytes on stdin", len(*a.Stdin))
 	}
+	if len(a.Env) > 0 {
+		s += " with env " + a.envNames()
+	}
 	if w := a.want(); w != 0 {
 		s += fmt.Sprintf(", expecting exit code %d", w)
+	}
+	if d := a.check.Describe(); d != "" {
+		s += ", expecting " + d
 	}
 	return s
 }
@@ -105,14 +159,43 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	if ex == nil {
 		ex = k8s.NewExecutor(c)
 	}
-	return Exec(ctx, env, ex, ns, pod, container, a.Command, a.Stdin, a.want())
+	out, err := Exec(ctx, env, ex, ns, pod, container, a.argv(), a.Stdin, a.want(), a.Command[0])
+	if err != nil {
+		return out, err
+	}
+	return Judge(a.check, out, fmt.Sprintf("%s in %s/%s", a.Command[0], ns, pod))
+}
+
+// Judge checks a command's outputs against its expectations, adding the
+// named groups of its patterns to the outputs.
+func Judge(c *expect.Checker, out task.Outputs, what string) (task.Outputs, error) {
+	stdout, _ := out["stdout"].(string)
+	stderr, _ := out["stderr"].(string)
+	captures, unmet := c.Check(stdout, stderr)
+	for k, v := range captures {
+		out[k] = v
+	}
+	if len(unmet) == 0 {
+		return out, nil
+	}
+	msg := fmt.Sprintf("%s exited with code %v as expected, but %s", what, out["exitCode"], strings.Join(unmet, "; "))
+	if last := k8s.TailLines(stdout, 20); last != "" {
+		msg += "\nlast lines of stdout:\n" + last
+	} else {
+		msg += "\nstdout was empty"
+	}
+	if last := k8s.TailLines(stderr, 10); last != "" {
+		msg += "\nlast lines of stderr:\n" + last
+	}
+	return out, fmt.Errorf("%s", msg)
 }
 
 // drainScript runs "$@" and then reads what it left of stdin.
 const drainScript = `"$@"; rc=$?; cat >/dev/null 2>&1; exit $rc`
 
-// Exec runs the command and judges its exit code; shared with tests.
-func Exec(ctx context.Context, env *task.Env, ex k8s.RemoteExecutor, ns, pod, container string, argv []string, stdin *string, want int) (task.Outputs, error) {
+// Exec runs the command and judges its exit code; shared with tests. prog
+// names the program in messages (argv may start with env).
+func Exec(ctx context.Context, env *task.Env, ex k8s.RemoteExecutor, ns, pod, container string, argv []string, stdin *string, want int, prog string) (task.Outputs, error) {
 	tail := k8s.NewTail(64 << 10)
 	stdout := k8s.NewCapture(1<<20, io.MultiWriter(tail, orDiscard(env.Stdout)))
 	stderr := k8s.NewCapture(1<<20, io.MultiWriter(tail, orDiscard(env.Stderr)))
@@ -144,7 +227,7 @@ func Exec(ctx context.Context, env *task.Env, ex k8s.RemoteExecutor, ns, pod, co
 	}
 	if err != nil && code < 0 {
 		if k8s.IsNotFoundInContainer(err) {
-			return out, fmt.Errorf("%s does not exist in container %s of pod %s/%s: %w", argv[0], container, ns, pod, err)
+			return out, fmt.Errorf("%s does not exist in container %s of pod %s/%s: %w", argv[0], container, ns, pod, err) // env, when it is the one missing
 		}
 		if last := k8s.TailLines(tail.String(), 20); last != "" && ctx.Err() != nil {
 			return out, fmt.Errorf("%w; last output:\n%s", err, last)
@@ -159,9 +242,9 @@ func Exec(ctx context.Context, env *task.Env, ex k8s.RemoteExecutor, ns, pod, co
 		if errTail := k8s.TailLines(stderr.String(), 10); errTail != "" && !strings.Contains(last, errTail) {
 			last = k8s.TailLines(stdout.String(), 20) + "\nlast lines of stderr:\n" + errTail
 		}
-		msg := fmt.Sprintf("%s in %s/%s exited with code %d, expected %d", argv[0], ns, pod, code, want)
+		msg := fmt.Sprintf("%s in %s/%s exited with code %d, expected %d", prog, ns, pod, code, want)
 		if code == 126 || code == 127 {
-			msg += fmt.Sprintf(" (%s is missing or not executable in container %s)", argv[0], container)
+			msg += fmt.Sprintf(" (%s is missing or not executable in container %s)", prog, container)
 		}
 		if last != "" {
 			msg += "; last output:\n" + last

@@ -138,3 +138,70 @@ func TestDescribe(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// TestExecEnvAndExpect: env goes through the container's env program, the
+// expectations judge stdout and stderr, and a named group of a pattern is
+// an output; an unmet expectation fails the task (not retryable) saying
+// which and quoting the output.
+func TestExecEnvAndExpect(t *testing.T) {
+	var got []string
+	ex := func(out, errOut string) stub {
+		return func(ctx context.Context, r k8s.ExecRequest) error {
+			got = r.Command
+			fmt.Fprint(r.Stdout, out)
+			fmt.Fprint(r.Stderr, errOut)
+			return nil
+		}
+	}
+	params := map[string]any{"pod": "builder-1", "command": []any{"/build", "-x"}, "env": map[string]any{"B": "two words", "A": "1"},
+		"expect": map[string]any{"stdout": map[string]any{"matches": `(?m)^digest: (?P<digest>sha256:[0-9a-f]{4})$`, "contains": []any{"pushed"}}, "stderr": map[string]any{"absent": "panic"}}}
+	out, err, _ := run(t, params, ex("pushed\ndigest: sha256:abcd\n", "warning\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, " ") != "env A=1 B=two words /build -x" {
+		t.Errorf("command sent %q", got)
+	}
+	if out["digest"] != "sha256:abcd" || out["stdout"] != "pushed\ndigest: sha256:abcd" {
+		t.Errorf("outputs %v", out)
+	}
+	out, err, _ = run(t, params, ex("digest: none\n", "panic: oops\n"))
+	if err == nil || task.IsRetryable(err) {
+		t.Fatalf("err = %v", err)
+	}
+	for _, want := range []string{`/build in ones/builder-1 exited with code 0 as expected, but stdout does not contain "pushed"`,
+		"stdout does not match /(?m)^digest: (?P<digest>sha256:[0-9a-f]{4})$/", `stderr contains "panic", which must be absent`,
+		"last lines of stdout:\ndigest: none", "last lines of stderr:\npanic: oops"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if _, has := out["digest"]; has {
+		t.Errorf("a pattern that did not match gave an output: %v", out)
+	}
+	a, _ := Type{}.Prepare(task.Params{Value: params, Rendered: true})
+	if d := a.Describe(); d != `exec /build -x in <run namespace>/builder-1 with env A,B, expecting stdout contains "pushed", matches /(?m)^digest: (?P<digest>sha256:[0-9a-f]{4})$/; stderr lacks "panic"` {
+		t.Errorf("describe %q", d)
+	}
+}
+
+// TestExecExpectPrepare: outputs named by patterns are known before the
+// task runs; bad patterns and names are refused at their place.
+func TestExecExpectPrepare(t *testing.T) {
+	params := map[string]any{"pod": "p", "command": []any{"x"}, "expect": map[string]any{"stdout": map[string]any{"matches": []any{"(?P<tag>v[0-9]+)", "(?<sum>[a-f]+)"}}}}
+	if got := (Type{}).ParamOutputs(params); strings.Join(got, ",") != "sum,tag" {
+		t.Errorf("param outputs %v", got)
+	}
+	bad := map[string]any{"pod": "p", "command": []any{"x"}, "expect": map[string]any{"stderr": map[string]any{"matches": []any{"ok", "(?P<stdout>x)"}}}}
+	if errs := (Type{}).Check(task.Params{Value: bad}); len(errs) != 1 || strings.Join(errs[0].Path, ".") != "expect.stderr.matches.1" || !strings.Contains(errs[0].Message, "already an output") {
+		t.Errorf("check %v", errs)
+	}
+	_, err := Type{}.Prepare(task.Params{Value: map[string]any{"pod": "p", "command": []any{"x"}, "expect": map[string]any{"stdout": map[string]any{"matches": "a("}}}, Rendered: true})
+	if fp, ok := task.Field(err); !ok || strings.Join(fp, ".") != "expect.stdout.matches.0" {
+		t.Errorf("bad pattern: %v at %v", err, fp)
+	}
+	_, err = Type{}.Prepare(task.Params{Value: map[string]any{"pod": "p", "command": []any{"x"}, "expectExitCode": 1, "expect": map[string]any{"exitCode": 2}}, Rendered: true})
+	if err == nil || !strings.Contains(err.Error(), "give the exit code once") {
+		t.Errorf("two exit codes: %v", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/internal/expect"
 	"github.com/kbrun/kbrun/tasks/internal/proc"
 )
 
@@ -32,6 +33,7 @@ type Params struct {
 	Env            map[string]string `json:"env,omitempty"`
 	Stdin          string            `json:"stdin,omitempty"`
 	ExpectExitCode *int              `json:"expectExitCode,omitempty"`
+	Expect         *expect.Expect    `json:"expect,omitempty"`
 }
 
 func (Type) Name() string            { return "run" }
@@ -39,9 +41,16 @@ func (Type) Summary() string         { return "Run a local command (argv list, o
 func (Type) Schema() json.RawMessage { return schema }
 func (Type) Outputs() []string       { return []string{"stdout", "stderr", "exitCode"} }
 
+// ParamOutputs implements task.ParamOutputs: the named groups of
+// expect's patterns.
+func (Type) ParamOutputs(params any) []string { return expect.Captures(params) }
+
 // Check implements task.Checker: exactly one of command and shell, known
-// before anything runs.
-func (Type) Check(p task.Params) []task.FieldError {
+// before anything runs, and named groups that can be outputs.
+func (t Type) Check(p task.Params) []task.FieldError {
+	if errs := expect.CheckNames(p.Value, t.Outputs()); len(errs) > 0 {
+		return errs
+	}
 	m, _ := p.Value.(map[string]any)
 	_, hasCmd := m["command"]
 	_, hasShell := m["shell"]
@@ -63,7 +72,18 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	if (len(params.Command) == 0) == (params.Shell == "") {
 		return nil, fmt.Errorf("give exactly one of command and shell")
 	}
-	a := &action{Params: params, dir: p.Dir}
+	var e expect.Expect
+	if params.Expect != nil {
+		e = *params.Expect
+		if e.ExitCode != nil && params.ExpectExitCode != nil {
+			return nil, task.Fieldf([]string{"expectExitCode"}, "give the exit code once: expect.exitCode (expectExitCode is its older spelling)")
+		}
+	}
+	check, err := e.Compile()
+	if err != nil {
+		return nil, err
+	}
+	a := &action{Params: params, dir: p.Dir, check: check}
 	if params.Dir != "" {
 		a.dir = p.Path(params.Dir)
 	}
@@ -72,7 +92,8 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 
 type action struct {
 	Params
-	dir string
+	dir   string
+	check *expect.Checker
 }
 
 func (a *action) argv() []string {
@@ -92,6 +113,12 @@ func (a *action) Describe() string {
 		}
 		sort.Strings(keys)
 		s += " with env " + strings.Join(keys, ",")
+	}
+	if w := a.check.Want(a.ExpectExitCode); w != 0 {
+		s += fmt.Sprintf(", expecting exit code %d", w)
+	}
+	if d := a.check.Describe(); d != "" {
+		s += ", expecting " + d
 	}
 	return s
 }
@@ -113,13 +140,24 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	if err != nil {
 		return out, err
 	}
-	want := 0
-	if a.ExpectExitCode != nil {
-		want = *a.ExpectExitCode
-	}
+	want := a.check.Want(a.ExpectExitCode)
 	if res.ExitCode != want {
 		tail := proc.Tail(res.Stderr+res.Stdout, 20)
 		return out, fmt.Errorf("%s exited with code %d, expected %d; last output:\n%s", a.argv()[0], res.ExitCode, want, tail)
+	}
+	captures, unmet := a.check.Check(out["stdout"].(string), out["stderr"].(string))
+	for k, v := range captures {
+		out[k] = v
+	}
+	if len(unmet) > 0 {
+		msg := fmt.Sprintf("%s exited with code %d as expected, but %s", a.argv()[0], res.ExitCode, strings.Join(unmet, "; "))
+		if tail := proc.Tail(res.Stdout, 20); tail != "" {
+			msg += "\nlast lines of stdout:\n" + tail
+		}
+		if tail := proc.Tail(res.Stderr, 10); tail != "" {
+			msg += "\nlast lines of stderr:\n" + tail
+		}
+		return out, fmt.Errorf("%s", msg)
 	}
 	return out, nil
 }

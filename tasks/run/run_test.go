@@ -85,3 +85,23 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestRunExpect: expectations on a local command's output, and a named
+// group as an output.
+func TestRunExpect(t *testing.T) {
+	a, err := run.Type{}.Prepare(task.Params{Value: map[string]any{"shell": "echo version v1.2.3; echo oops >&2; exit 3",
+		"expect": map[string]any{"exitCode": 3, "stdout": map[string]any{"matches": `version (?P<version>v[0-9.]+)`}, "stderr": map[string]any{"equals": "oops"}}}, Dir: t.TempDir(), Rendered: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := a.Run(context.Background(), &task.Env{})
+	if err != nil || out["version"] != "v1.2.3" || out["exitCode"] != 3 {
+		t.Fatalf("out %v err %v", out, err)
+	}
+	a, _ = run.Type{}.Prepare(task.Params{Value: map[string]any{"command": []any{"echo", "hello"},
+		"expect": map[string]any{"stdout": map[string]any{"equals": "bye", "contains": "hell"}}}, Dir: t.TempDir(), Rendered: true})
+	_, err = a.Run(context.Background(), &task.Env{})
+	if err == nil || !strings.Contains(err.Error(), `echo exited with code 0 as expected, but stdout is "hello", expected exactly "bye"`) || strings.Contains(err.Error(), "hell\"") {
+		t.Fatalf("err %v", err)
+	}
+}

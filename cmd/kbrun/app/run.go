@@ -29,6 +29,7 @@ type RunOptions struct {
 	DryRunFlag     string
 	ValuesFiles    []string
 	Sets           []string
+	SetFiles       []string
 	Timeout        time.Duration
 	FinallyTimeout time.Duration
 	Keep           bool
@@ -85,6 +86,7 @@ func newRunCommand(streams IO, kubeFlags *genericclioptions.ConfigFlags, planOnl
 	cmd.Flags().BoolVar(&o.ShowManifests, "show-manifests", false, "In plans, print every manifest file as rendered")
 	cmd.Flags().StringArrayVarP(&o.ValuesFiles, "values", "f", nil, "YAML file of var values (repeatable; later files win)")
 	cmd.Flags().StringArrayVar(&o.Sets, "set", nil, "Set a var: NAME=VALUE (repeatable; wins over --values). Lists: NAME=[a,b] or NAME=a,b")
+	cmd.Flags().StringArrayVar(&o.SetFiles, "set-file", nil, "Set a var to the content of a file, as it is: NAME=PATH (repeatable; wins over --values, --set wins over it); for secrets that should not be on the command line")
 	cmd.Flags().StringSliceVar(&o.Only, "only", nil, "Run only these tasks (finally still runs)")
 	cmd.Flags().StringVar(&o.From, "from", "", "Start at this task (finally still runs)")
 	cmd.Flags().StringSliceVar(&o.Skip, "skip", nil, "Skip these tasks (finally still runs)")
@@ -115,7 +117,7 @@ func (o *RunOptions) Complete(args []string) error {
 		return invalid(o.Err, o.File, err)
 	}
 	o.pipeline = p
-	ov, err := vars.Read(p, o.ValuesFiles, o.Sets)
+	ov, err := vars.Read(p, o.ValuesFiles, o.Sets, o.SetFiles)
 	if err != nil {
 		return invalidValues(o.Err, o.File, err)
 	}

@@ -73,9 +73,14 @@ func TestSecretsNeverShow(t *testing.T) {
 			}
 		}
 	}
+	pwFile := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pwFile, []byte(pw), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	// The commands really printed the forms: masking is what hides them.
 	for _, args := range [][]string{
 		{"run", file, "--set", "pw=" + pw, "--junit", filepath.Join(dir, "j.xml")},
+		{"run", file, "--set-file", "pw=" + pwFile, "--junit", filepath.Join(dir, "j.xml")},
 		{"run", file, "--set", "pw=" + pw, "-o", "json", "--junit", filepath.Join(dir, "j.xml")},
 		{"plan", file, "--set", "pw=" + pw},
 		{"plan", file, "--set", "pw=" + pw, "-o", "json"},
@@ -118,5 +123,55 @@ func TestShortSecretRefused(t *testing.T) {
 	code, out, errOut := kbrun("run", file, "--set", "pw=x")
 	if code != 2 || !strings.Contains(errOut, `--set pw: var "pw": a secret must be at least 6 characters long`) || out != "" {
 		t.Errorf("short --set: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestSetFile: --set-file gives a var the content of a file as it is (for
+// secrets kept out of the command line and shell history); --set wins over
+// it; bad paths and values are refused before anything runs, never quoting
+// a secret's content.
+func TestSetFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "p.yaml")
+	os.WriteFile(file, []byte(`apiVersion: kbrun.dev/v1alpha1
+kind: Pipeline
+metadata: {name: p}
+vars:
+  token: {type: string, secret: true, pattern: "tk-[a-z]+"}
+  note: {default: none}
+  count: {type: int, default: 1}
+tasks:
+  - name: show
+    run: {command: [echo, "{{ .vars.note }} {{ .vars.count }} {{ len .vars.token }}"], expect: {stdout: {equals: "line one\nline two 3 9"}}}
+`), 0o644)
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o600)
+		return p
+	}
+	tok, note, count := write("tok", "tk-secret"), write("note", "line one\nline two"), write("count", "3\n")
+	code, out, errOut := kbrun("run", file, "--set-file", "token="+tok, "--set-file", "note="+note, "--set-file", "count="+count)
+	if code != 0 || strings.Contains(out, "tk-secret") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	// --set wins over --set-file, whatever the order.
+	code, out, errOut = kbrun("run", file, "--set", "note=x", "--set-file", "token="+tok, "--set-file", "note="+note, "--set-file", "count="+count)
+	if code != 1 || !strings.Contains(out, `stdout is "x 3 9"`) {
+		t.Errorf("--set over --set-file: exit %d\n%s%s", code, out, errOut)
+	}
+	bad := write("bad", "not-a-token")
+	code, out, errOut = kbrun("validate", file, "--set-file", "token="+bad, "--set-file", "nope="+tok, "--set-file", "note="+filepath.Join(dir, "missing"), "--set-file", "count")
+	for _, want := range []string{
+		`--set-file token: var "token": the content of ` + bad + `: *** does not match the pattern tk-[a-z]+`,
+		`--set-file nope: unknown var "nope"`,
+		`--set-file note: cannot read ` + filepath.Join(dir, "missing") + `: no such file or directory`,
+		`--set-file "count": want NAME=PATH`,
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("validate lacks %q\n%s", want, errOut)
+		}
+	}
+	if code != 2 || out != "" || strings.Contains(errOut, "not-a-token") {
+		t.Errorf("exit %d\n%s%s", code, out, errOut)
 	}
 }

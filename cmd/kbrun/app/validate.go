@@ -18,7 +18,7 @@ import (
 )
 
 func newValidateCommand(streams IO, kubeFlags *genericclioptions.ConfigFlags) *cobra.Command {
-	var files, sets []string
+	var files, sets, setFiles []string
 	cmd := &cobra.Command{
 		Use:   "validate FILE...",
 		Short: "Check pipeline files completely, as run would prepare them, without running anything",
@@ -47,7 +47,7 @@ does not fail run for any of these reasons.`,
 					fmt.Fprintf(streams.Out, "%s: valid (a library of tasks: its tasks are prepared where a pipeline uses it)\n", f)
 					continue
 				}
-				ov, err := vars.Read(p, files, sets)
+				ov, err := vars.Read(p, files, sets, setFiles)
 				if err != nil {
 					bad = invalidValues(streams.Err, f, err)
 					continue
@@ -64,6 +64,7 @@ does not fail run for any of these reasons.`,
 	}
 	cmd.Flags().StringArrayVarP(&files, "values", "f", nil, "YAML file of var values (repeatable; later files win)")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "Set a var: NAME=VALUE (repeatable; wins over --values)")
+	cmd.Flags().StringArrayVar(&setFiles, "set-file", nil, "Set a var to the content of a file: NAME=PATH (repeatable)")
 	return cmd
 }
 
