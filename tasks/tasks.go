@@ -12,6 +12,7 @@ import (
 	taskdelete "github.com/kbrun/kbrun/tasks/delete"
 	"github.com/kbrun/kbrun/tasks/deploy"
 	"github.com/kbrun/kbrun/tasks/exec"
+	"github.com/kbrun/kbrun/tasks/http"
 	"github.com/kbrun/kbrun/tasks/podsecurity"
 	"github.com/kbrun/kbrun/tasks/run"
 	"github.com/kbrun/kbrun/tasks/wait"
@@ -27,6 +28,7 @@ func Registry() *task.Registry {
 		taskdelete.Type{},
 		deploy.Type{},
 		exec.Type{},
+		http.Type{},
 		wait.Type{},
 		podsecurity.Type{},
 		run.Type{},
