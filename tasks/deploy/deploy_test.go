@@ -257,16 +257,60 @@ func TestOldRevisionPodDoesNotFailRollout(t *testing.T) {
 	}
 }
 
+// TestJobStatus: a Job is done when Complete or SuccessTarget (1.31+:
+// decided, pods still terminating) and fails at once when Failed or
+// FailureTarget, whatever else its status says.
 func TestJobStatus(t *testing.T) {
 	w := &waiter{ap: k8s.Applied{Ref: kube.ObjectRef{Kind: "Job"}}}
-	job := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "batch/v1", "kind": "Job", "metadata": map[string]any{"name": "j"},
-		"status": map[string]any{"conditions": []any{map[string]any{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}}}}}
-	if _, _, err := w.rolloutStatus(job); err == nil || !strings.Contains(err.Error(), "BackoffLimitExceeded") {
-		t.Fatalf("err = %v", err)
+	job := func(conds ...map[string]any) *unstructured.Unstructured {
+		list := make([]any, len(conds))
+		for i, c := range conds {
+			list[i] = c
+		}
+		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "batch/v1", "kind": "Job", "metadata": map[string]any{"name": "j"},
+			"status": map[string]any{"succeeded": int64(1), "conditions": list}}}
 	}
-	job.Object["status"] = map[string]any{"succeeded": int64(1), "conditions": []any{map[string]any{"type": "Complete", "status": "True"}}}
-	if _, done, err := w.rolloutStatus(job); !done || err != nil {
-		t.Fatalf("done %v err %v", done, err)
+	for _, tc := range []struct {
+		conds      []map[string]any
+		done       bool
+		wantFailed string
+	}{
+		{[]map[string]any{{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}}, false, "Failed: BackoffLimitExceeded: Job has reached the specified backoff limit"},
+		{[]map[string]any{{"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded"}}, false, "FailureTarget: BackoffLimitExceeded"},
+		{[]map[string]any{{"type": "SuccessTarget", "status": "True", "reason": "CompletionsReached"}}, true, ""},
+		{[]map[string]any{{"type": "Complete", "status": "True"}}, true, ""},
+		{[]map[string]any{{"type": "Complete", "status": "False"}, {"type": "Suspended", "status": "True"}}, false, ""},
+	} {
+		_, done, err := w.rolloutStatus(job(tc.conds...))
+		var jf *jobFailed
+		switch {
+		case tc.wantFailed != "" && (!errors.As(err, &jf) || jf.cond != tc.wantFailed):
+			t.Errorf("%v: err %v, want failed %q", tc.conds, err, tc.wantFailed)
+		case tc.wantFailed == "" && (err != nil || done != tc.done):
+			t.Errorf("%v: done %v err %v, want done %v", tc.conds, done, err, tc.done)
+		}
+	}
+}
+
+// TestJobFailureQuotesPod: a failed Job's error names the condition, the
+// newest pod whose container failed, its reason and exit code, and the end
+// of its log.
+func TestJobFailureQuotesPod(t *testing.T) {
+	pod := func(name string, age time.Duration, code int32) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ones", Labels: map[string]string{"batch.kubernetes.io/controller-uid": "j-uid"}, CreationTimestamp: metav1.NewTime(time.Now().Add(-age))},
+			Status: corev1.PodStatus{Phase: corev1.PodFailed, ContainerStatuses: []corev1.ContainerStatus{{Name: "migrate",
+				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: code, Message: "schema v3 missing"}}}}}}
+	}
+	typed := fake.NewSimpleClientset(pod("migrate-old", time.Hour, 1), pod("migrate-new", time.Minute, 3))
+	w := &waiter{c: &kube.Clients{Typed: typed}, ap: k8s.Applied{Ref: kube.ObjectRef{Kind: "Job", Namespace: "ones", Name: "migrate"}}}
+	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "batch/v1", "kind": "Job",
+		"metadata": map[string]any{"name": "migrate", "namespace": "ones", "uid": "j-uid"},
+		"spec":     map[string]any{"selector": map[string]any{"matchLabels": map[string]any{"batch.kubernetes.io/controller-uid": "j-uid"}}}}}
+	err := w.jobError(context.Background(), u, &jobFailed{cond: "FailureTarget: BackoffLimitExceeded: Job has reached the specified backoff limit"})
+	want := "job ones/migrate failed (FailureTarget: BackoffLimitExceeded: Job has reached the specified backoff limit)\n" +
+		"pod ones/migrate-new container migrate terminated: Error, exit code 3: schema v3 missing\nlast lines of its log:\n  | fake logs"
+	if err == nil || err.Error() != want {
+		t.Errorf("error:\n%v\nwant:\n%s", err, want)
 	}
 }
 

@@ -230,6 +230,10 @@ func (w *waiter) wait(ctx context.Context) (result, error) {
 			}
 			w.latest = u
 			msg, done, err := w.rolloutStatus(u)
+			var jf *jobFailed
+			if errors.As(err, &jf) {
+				return result{}, w.jobError(ctx, u, jf)
+			}
 			if err != nil {
 				return result{}, w.withPods(ctx, fmt.Errorf("%s: %v", w.what(), err))
 			}
@@ -341,24 +345,26 @@ func (w *waiter) selector(u *unstructured.Unstructured) (labels.Selector, error)
 	return s, nil
 }
 
+// jobFailed is a Job whose failure is decided (Failed or FailureTarget).
+type jobFailed struct{ cond string }
+
+func (e *jobFailed) Error() string { return "job failed (" + e.cond + ")" }
+
 // rolloutStatus judges the workload as kubectl rollout status does; Jobs are
-// done when Complete and fail when Failed.
+// done when Complete (or SuccessTarget) and fail at once when Failed (or
+// FailureTarget).
 func (w *waiter) rolloutStatus(u *unstructured.Unstructured) (string, bool, error) {
 	if w.ap.Ref.Kind == "Job" {
 		var job batchv1.Job
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &job); err != nil {
 			return "", false, err
 		}
-		for _, c := range job.Status.Conditions {
-			if c.Status != corev1.ConditionTrue {
-				continue
-			}
-			switch c.Type {
-			case batchv1.JobComplete:
-				return fmt.Sprintf("job %q completed (%d succeeded)", job.Name, job.Status.Succeeded), true, nil
-			case batchv1.JobFailed:
-				return "", false, fmt.Errorf("job failed: %s: %s", c.Reason, c.Message)
-			}
+		done, failed := k8s.JobOutcome(u)
+		switch {
+		case failed != "":
+			return "", false, &jobFailed{cond: failed}
+		case done:
+			return fmt.Sprintf("job %q completed (%d succeeded)", job.Name, job.Status.Succeeded), true, nil
 		}
 		return fmt.Sprintf("Waiting for job %q to complete: %d active, %d succeeded, %d failed", job.Name, job.Status.Active, job.Status.Succeeded, job.Status.Failed), false, nil
 	}
@@ -368,6 +374,16 @@ func (w *waiter) rolloutStatus(u *unstructured.Unstructured) (string, bool, erro
 	}
 	msg, done, err := v.Status(u, 0)
 	return strings.TrimSpace(msg), done, err
+}
+
+// jobError is the failure of a Job: the condition that decided it, and why
+// its newest failed pod failed, with the end of that pod's log.
+func (w *waiter) jobError(ctx context.Context, u *unstructured.Unstructured, jf *jobFailed) error {
+	msg := fmt.Sprintf("%s failed (%s)", w.what(), jf.cond)
+	if why := k8s.JobFailure(ctx, w.c.Typed, u, 20); why != "" {
+		msg += "\n" + why
+	}
+	return fmt.Errorf("%s", msg)
 }
 
 // checkPods fails on a pod of the current revision that is stuck, and arms

@@ -6,6 +6,7 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -188,6 +189,8 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	var store cache.Store
 	var names []string
 	var states []string
+	// A Job that failed never becomes Complete: say so at once.
+	jobs := res.GVR.Group == "batch" && res.GVR.Resource == "jobs" && !a.Delete && a.condType != "Failed" && a.condType != string(k8s.JobFailureTarget)
 	check := func() (bool, error) {
 		objs := store.List()
 		names, states = nil, nil
@@ -198,6 +201,9 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 				continue
 			}
 			names = append(names, u.GetName())
+			if _, failed := k8s.JobOutcome(u); jobs && failed != "" {
+				return false, &jobFailed{job: u, cond: failed}
+			}
 			ok, state := a.met(u)
 			states = append(states, u.GetName()+": "+state)
 			all = all && ok
@@ -217,6 +223,14 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	if len(names) > 0 {
 		out["name"] = names[0]
 	}
+	var jf *jobFailed
+	if errors.As(err, &jf) {
+		msg := fmt.Sprintf("job %s/%s failed (%s) while waiting until it %s", jf.job.GetNamespace(), jf.job.GetName(), jf.cond, a.goal())
+		if why := k8s.JobFailure(ctx, c.Typed, jf.job, 20); why != "" {
+			msg += "\n" + why
+		}
+		return out, errors.New(msg)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			now := "none exist"
@@ -234,6 +248,14 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	}
 	return out, nil
 }
+
+// jobFailed stops a wait on a Job whose failure is decided.
+type jobFailed struct {
+	job  *unstructured.Unstructured
+	cond string
+}
+
+func (e *jobFailed) Error() string { return e.cond }
 
 func toAny(s []string) []any {
 	out := make([]any, 0, len(s))

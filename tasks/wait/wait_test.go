@@ -8,12 +8,14 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
@@ -128,5 +130,36 @@ func TestRunByWatch(t *testing.T) {
 	defer cancel()
 	if _, err := a.Run(ctx, env); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWaitJobFailsFast: waiting for a Job to be Complete ends at once when
+// it has failed (Failed, or FailureTarget before its pods are gone),
+// quoting the failed pod; waiting for Failed itself is a wait like others.
+func TestWaitJobFailsFast(t *testing.T) {
+	gvr := schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "jobs"}
+	job := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "batch/v1", "kind": "Job", "metadata": map[string]any{"name": "migrate", "namespace": "ones", "uid": "j-uid"},
+		"status": map[string]any{"conditions": []any{map[string]any{"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}}},
+	}}
+	dyn := dynfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{gvr: "JobList"}, job)
+	rm := meta.NewDefaultRESTMapper(nil)
+	rm.Add(schema.GroupVersionKind{Group: "batch", Version: "v1", Kind: "Job"}, meta.RESTScopeNamespace)
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "migrate-x", Namespace: "ones", Labels: map[string]string{"batch.kubernetes.io/controller-uid": "j-uid"}},
+		Status: corev1.PodStatus{Phase: corev1.PodFailed, ContainerStatuses: []corev1.ContainerStatus{{Name: "m", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 2}}}}}}
+	env := &task.Env{Namespace: "ones", Stdout: io.Discard, Stderr: io.Discard, Logf: func(string, ...any) {},
+		Kube: kube.StaticProvider{C: &kube.Clients{Dynamic: dyn, Mapper: rm, Typed: fake.NewSimpleClientset(pod)}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := prep(t, map[string]any{"kind": "job", "name": "migrate", "condition": "Complete"}).Run(ctx, env)
+	if err == nil || time.Since(start) > 10*time.Second ||
+		!strings.Contains(err.Error(), "job ones/migrate failed (FailureTarget: BackoffLimitExceeded: Job has reached the specified backoff limit) while waiting until it is Complete") ||
+		!strings.Contains(err.Error(), "pod ones/migrate-x container m terminated: Error, exit code 2") {
+		t.Fatalf("after %v: %v", time.Since(start), err)
+	}
+	out, err := prep(t, map[string]any{"kind": "job", "name": "migrate", "condition": "FailureTarget"}).Run(ctx, env)
+	if err != nil || out["name"] != "migrate" {
+		t.Fatalf("waiting for the failure: %v %v", out, err)
 	}
 }
