@@ -42,14 +42,24 @@ type Params struct {
 	Matches    []string `json:"matches,omitempty"`
 	InOrder    bool     `json:"inOrder,omitempty"`
 	Absent     []string `json:"absent,omitempty"`
+	// Pods says, with a selector, whose logs count: the newest started
+	// pod's (default), every started pod's (all), or any one's (any).
+	Pods string `json:"pods,omitempty"`
 }
+
+// Pods modes.
+const (
+	PodsNewest = "newest"
+	PodsAll    = "all"
+	PodsAny    = "any"
+)
 
 func (Type) Name() string { return "assertLogs" }
 func (Type) Summary() string {
 	return "Follow a container's log until expected lines appear (and forbidden ones do not)"
 }
 func (Type) Schema() json.RawMessage { return schemaJSON }
-func (Type) Outputs() []string       { return []string{"pod", "lines", "count"} }
+func (Type) Outputs() []string       { return []string{"pod", "pods", "lines", "count"} }
 
 // Prepare implements task.Type.
 func (Type) Prepare(p task.Params) (task.Action, error) {
@@ -65,6 +75,20 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	}
 	if _, err := NewMatcher(params.Contains, params.Matches, params.InOrder, params.Absent); err != nil {
 		return nil, err
+	}
+	switch params.Pods {
+	case "":
+		params.Pods = PodsNewest
+	case PodsNewest:
+	case PodsAll, PodsAny:
+		if params.Selector == "" {
+			return nil, task.Fieldf([]string{"pods"}, "pods: %s goes with selector (a pod named is one pod)", params.Pods)
+		}
+		if params.ExactlyOne {
+			return nil, task.Fieldf([]string{"exactlyOne"}, "exactlyOne goes with pods: newest")
+		}
+	default:
+		return nil, task.Fieldf([]string{"pods"}, "%q: give newest, all or any", params.Pods)
 	}
 	params.Namespace = k8s.Or(params.Namespace, p.Namespace)
 	return &action{Params: params}, nil
@@ -89,6 +113,15 @@ func (a *action) Describe() string {
 		want = append(want, "/"+m+"/")
 	}
 	s := "check the log of " + a.Target.String(ns)
+	switch a.Pods {
+	case PodsAll:
+		s = fmt.Sprintf("check the logs of every started pod labelled %s in %s (all must pass)", a.Selector, ns)
+	case PodsAny:
+		s = fmt.Sprintf("check the logs of the started pods labelled %s in %s (any one may pass)", a.Selector, ns)
+	}
+	if a.Container != "" && a.Pods != PodsNewest {
+		s += " (container " + a.Container + ")"
+	}
 	if len(want) > 0 {
 		s += " for " + joinAnd(want)
 		if a.InOrder && len(want) > 1 {
@@ -124,6 +157,9 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	if err != nil {
 		return nil, err
 	}
+	if a.Pods != PodsNewest {
+		return a.many(ctx, env, c.Typed, ns)
+	}
 	pod, err := k8s.ResolvePod(ctx, c.Typed, ns, a.Target, k8s.ResolveOptions{Require: k8s.Started, ExactlyOne: a.ExactlyOne})
 	if err != nil {
 		return nil, err
@@ -135,7 +171,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	m, _ := NewMatcher(a.Contains, a.Matches, a.InOrder, a.Absent)
 	f := &follower{cs: c.Typed, ns: ns, pod: pod.Name, container: container, m: m, env: env}
 	err = f.run(ctx, pod)
-	out := task.Outputs{"pod": pod.Name, "lines": m.Matched(), "count": m.Lines()}
+	out := task.Outputs{"pod": pod.Name, "pods": []any{pod.Name}, "lines": m.Matched(), "count": m.Lines()}
 	if err != nil {
 		return out, err
 	}

@@ -1,11 +1,17 @@
 package assertlogs
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
 )
 
@@ -109,5 +115,56 @@ func TestDescribe(t *testing.T) {
 	want := `check the log of ones/<tasks.test.pod> for "Hello World" and "Server started on port 8081" in that order, and that it never shows "panic"`
 	if got := a.Describe(); got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
+
+func startedPod(name string, age time.Duration) *corev1.Pod {
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ones", Labels: map[string]string{"app": "web"}, CreationTimestamp: metav1.NewTime(time.Now().Add(-age))},
+		Spec:   corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: "app", ContainerID: "c-" + name, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}}
+}
+
+// TestPodsAllAndAny: with pods: all every matching pod's log is followed
+// and must pass (pods lists them all); with pods: any one passing is
+// enough; when none passes, the error says so and names each pod.
+// (The fake clientset serves "fake logs" for every pod.)
+func TestPodsAllAndAny(t *testing.T) {
+	env := &task.Env{Namespace: "ones", Logf: func(string, ...any) {},
+		Kube: kube.StaticProvider{C: &kube.Clients{Typed: fake.NewSimpleClientset(startedPod("web-a", time.Hour), startedPod("web-b", time.Minute))}}}
+	run := func(params map[string]any) (task.Outputs, error) {
+		a, err := Type{}.Prepare(task.Params{Value: params, Rendered: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return a.Run(ctx, env)
+	}
+	out, err := run(map[string]any{"selector": "app=web", "pods": "all", "contains": []any{"fake"}})
+	if err != nil || fmt.Sprint(out["pods"]) != "[web-b web-a]" && fmt.Sprint(out["pods"]) != "[web-a web-b]" {
+		t.Fatalf("all: %v %v", out, err)
+	}
+	out, err = run(map[string]any{"selector": "app=web", "pods": "any", "contains": []any{"logs"}})
+	if err != nil || len(out["pods"].([]any)) < 1 {
+		t.Fatalf("any: %v %v", out, err)
+	}
+	_, err = run(map[string]any{"selector": "app=web", "pods": "any", "absent": []any{"fake"}})
+	if err == nil || !strings.Contains(err.Error(), "no pod labelled app=web passed (2 tried: web-b, web-a)") || strings.Count(err.Error(), "which must be absent") != 2 {
+		t.Fatalf("any, none passes: %v", err)
+	}
+	_, err = run(map[string]any{"selector": "app=web", "pods": "all", "absent": []any{"logs"}})
+	if err == nil || !strings.Contains(err.Error(), "every pod labelled app=web must pass, and pod web-") {
+		t.Fatalf("all, one fails: %v", err)
+	}
+	for _, bad := range []map[string]any{{"pod": "x", "pods": "all", "contains": []any{"a"}}, {"selector": "a=b", "pods": "each", "contains": []any{"a"}}} {
+		if _, err := (Type{}).Prepare(task.Params{Value: bad, Rendered: true}); err == nil {
+			t.Errorf("%v accepted", bad)
+		} else if fp, _ := task.Field(err); strings.Join(fp, ".") != "pods" {
+			t.Errorf("%v: %v at %v", bad, err, fp)
+		}
+	}
+	a, _ := Type{}.Prepare(task.Params{Value: map[string]any{"selector": "app=web", "pods": "all", "contains": []any{"ready"}}, Namespace: "ones", Rendered: true})
+	if d := a.Describe(); d != `check the logs of every started pod labelled app=web in ones (all must pass) for "ready"` {
+		t.Errorf("describe %q", d)
 	}
 }

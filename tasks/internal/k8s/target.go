@@ -112,6 +112,30 @@ func ResolvePod(ctx context.Context, cs kubernetes.Interface, ns string, t Targe
 	return PickPod(list.Items, ns, t.Selector, opts)
 }
 
+// ResolvePods lists every eligible pod a selector matches, newest first. A
+// selector that matches none yet is a retryable error.
+func ResolvePods(ctx context.Context, cs kubernetes.Interface, ns, selector string, req PodRequirement) ([]*corev1.Pod, error) {
+	var list *corev1.PodList
+	err := Idempotent(ctx, func() (err error) {
+		list, err = cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		return err
+	})
+	if err != nil {
+		return nil, Classify(err, "list", "pods "+selector+" in "+ns)
+	}
+	if _, err := PickPod(list.Items, ns, selector, ResolveOptions{Require: req}); err != nil {
+		return nil, err
+	}
+	var out []*corev1.Pod
+	for i := range list.Items {
+		if ineligible(&list.Items[i], req) == "" {
+			out = append(out, &list.Items[i])
+		}
+	}
+	SortNewestFirst(out)
+	return out, nil
+}
+
 // PickPod chooses among pods matched by a selector: eligible pods only, the
 // newest first (by creation time, then name).
 func PickPod(pods []corev1.Pod, ns, selector string, opts ResolveOptions) (*corev1.Pod, error) {
