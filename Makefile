@@ -14,7 +14,7 @@ LDFLAGS   := -X github.com/kbrun/kbrun/cmd/kbrun/app.Version=$(VERSION)
 CLUSTER   := test/cluster
 KUBECONFIG_LOCAL := /var/lib/kbrun-cluster/kubeconfig
 
-.PHONY: build schema test test-unit test-cluster test-integration test-e2e bench bench-compare \
+.PHONY: build schema test test-unit test-editor yls test-cluster test-integration test-e2e bench bench-compare \
         userns-matrix fuzz demo cluster-up cluster-down cluster-status vet fmt
 
 build:
@@ -30,7 +30,7 @@ vet:
 
 # The README's test command: unit tests, then the cluster suites on a real
 # cluster, then a check that teardown left the machine clean.
-test: vet test-unit
+test: vet test-unit test-editor
 	@if [ -n "$$KBRUN_TEST_KUBECONFIG" ] || $(CLUSTER)/status.sh >/dev/null 2>&1; then \
 		echo "== using the running cluster (left running)"; \
 		$(CLUSTER)/with-cluster.sh $(MAKE) --no-print-directory test-cluster; \
@@ -42,6 +42,18 @@ test: vet test-unit
 
 test-unit:
 	$(GO) test -count=1 ./...
+
+# What an editor with yaml-language-server offers in pipeline files (uses,
+# with, params, ...): the real server, installed with npm into the cache.
+YLS_VERSION := 2.0.0
+YLS_DIR     := $(or $(KBRUN_CACHE_DIR),/var/cache/kbrun)/yls-$(YLS_VERSION)
+YLS         := $(YLS_DIR)/node_modules/.bin/yaml-language-server
+
+yls:
+	@test -x $(YLS) || { mkdir -p $(YLS_DIR) && cd $(YLS_DIR) && npm install --no-audit --no-fund --silent yaml-language-server@$(YLS_VERSION); }
+
+test-editor: yls
+	KBRUN_YLS=$(YLS) $(GO) test -count=1 -tags editor ./schemas/
 
 # Needs KBRUN_TEST_KUBECONFIG (with-cluster.sh sets it).
 test-cluster: test-integration test-e2e

@@ -40,3 +40,41 @@ func TestCommittedSchemaIsCurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestUsesInSchema: the uses form is in the schema editors read: a task's
+// uses and with, a library's kind, params and outputs, each documented.
+// (make test-editor checks what yaml-language-server makes of it.)
+func TestUsesInSchema(t *testing.T) {
+	committed, err := os.ReadFile("pipeline.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Properties map[string]map[string]any `json:"properties"`
+		Defs       map[string]struct {
+			Properties map[string]map[string]any `json:"properties"`
+			OneOf      []map[string]any          `json:"oneOf"`
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(committed, &doc); err != nil {
+		t.Fatal(err)
+	}
+	task := doc.Defs["task"]
+	for _, p := range []string{"uses", "with"} {
+		if d, _ := task.Properties[p]["description"].(string); d == "" {
+			t.Errorf("task.%s missing or undocumented: %v", p, task.Properties[p])
+		}
+	}
+	oneOf, _ := json.Marshal(task.OneOf)
+	if !bytes.Contains(oneOf, []byte(`{"required":["uses"]}`)) {
+		t.Errorf("a task with uses and no other type does not match the schema: oneOf %s", oneOf)
+	}
+	for _, p := range []string{"params", "outputs"} {
+		if d, _ := doc.Properties[p]["description"].(string); !bytes.Contains([]byte(d), []byte("(kind: Tasks)")) {
+			t.Errorf("%s missing or undocumented: %v", p, doc.Properties[p])
+		}
+	}
+	if kinds, _ := json.Marshal(doc.Properties["kind"]["enum"]); string(kinds) != `["Pipeline","Tasks"]` {
+		t.Errorf("kind: %s", kinds)
+	}
+}
