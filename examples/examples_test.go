@@ -1,7 +1,3 @@
-// Package examples holds kbrun's gallery of team pipelines (see
-// README.md). Its tests check them without a cluster: each validates, and
-// its plan matches a golden file (go test ./examples -update rewrites
-// them); test/e2e runs each on a real cluster.
 package examples
 
 import (
@@ -16,22 +12,6 @@ import (
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
-
-// Gallery lists each example with the arguments it needs: the values its
-// required vars take in the tests (and in test/e2e).
-var Gallery = []struct {
-	Name string
-	Args []string
-}{
-	{"go-service", nil},
-	{"db-migration", nil},
-	{"blue-green", nil},
-	{"canary", nil},
-	{"smoke-test", []string{"--set-file", "password=testdata/password"}},
-	{"multi-arch", nil},
-	{"environments", []string{"-f", "environments/values/dev.yaml", "--set-file", "apiToken=testdata/token"}},
-	{"environments", []string{"-f", "environments/values/prod.yaml", "--set-file", "apiToken=testdata/token"}},
-}
 
 func kbrun(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
@@ -51,20 +31,17 @@ func TestGalleryPlans(t *testing.T) {
 	seen := map[string]bool{}
 	for _, ex := range Gallery {
 		seen[ex.Name] = true
-		name := ex.Name
-		if len(ex.Args) > 1 && ex.Args[0] == "-f" {
-			name += "-" + strings.TrimSuffix(filepath.Base(ex.Args[1]), ".yaml")
-		}
-		t.Run(name, func(t *testing.T) {
+		t.Run(ex.ID(), func(t *testing.T) {
 			file := filepath.Join(ex.Name, "pipeline.yaml")
-			if code, out, errOut := kbrun(t, append([]string{"validate", file}, ex.Args...)...); code != 0 {
+			args := ex.Args(".")
+			if code, out, errOut := kbrun(t, append([]string{"validate", file}, args...)...); code != 0 {
 				t.Fatalf("validate: exit %d\n%s%s", code, out, errOut)
 			}
-			code, out, errOut := kbrun(t, append([]string{"plan", file, "--run-id", "20000101000000-0000"}, ex.Args...)...)
+			code, out, errOut := kbrun(t, append([]string{"plan", file, "--run-id", "20000101000000-0000"}, args...)...)
 			if code != 0 {
 				t.Fatalf("plan: exit %d\n%s%s", code, out, errOut)
 			}
-			golden := filepath.Join("testdata", name+".plan.golden")
+			golden := filepath.Join("testdata", ex.ID()+".plan.golden")
 			if *update {
 				os.WriteFile(golden, []byte(out), 0o644)
 			}
