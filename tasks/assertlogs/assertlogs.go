@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,6 +62,36 @@ func (Type) Summary() string {
 }
 func (Type) Schema() json.RawMessage { return schemaJSON }
 func (Type) Outputs() []string       { return []string{"pod", "pods", "lines", "count"} }
+
+var groupName = regexp.MustCompile(`\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>`)
+
+// ParamOutputs implements task.ParamOutputs: the named groups of matches
+// (from the line that met each).
+func (t Type) ParamOutputs(params any) []string {
+	m, _ := params.(map[string]any)
+	list, _ := m["matches"].([]any)
+	var out []string
+	for _, item := range list {
+		s, _ := item.(string)
+		for _, g := range groupName.FindAllStringSubmatch(s, -1) {
+			if !slices.Contains(out, g[1]) {
+				out = append(out, g[1])
+			}
+		}
+	}
+	return out
+}
+
+// Check implements task.Checker: a named group may not hide an output.
+func (t Type) Check(p task.Params) []task.FieldError {
+	var errs []task.FieldError
+	for _, name := range t.ParamOutputs(p.Value) {
+		if slices.Contains(t.Outputs(), name) || slices.Contains(task.EndOutputs, name) {
+			errs = append(errs, task.FieldError{Path: []string{"matches"}, Message: fmt.Sprintf("group name %q is already an output of the task: name the group otherwise", name)})
+		}
+	}
+	return errs
+}
 
 // Prepare implements task.Type.
 func (Type) Prepare(p task.Params) (task.Action, error) {
@@ -172,6 +204,9 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	f := &follower{cs: c.Typed, ns: ns, pod: pod.Name, container: container, m: m, env: env}
 	err = f.run(ctx, pod)
 	out := task.Outputs{"pod": pod.Name, "pods": []any{pod.Name}, "lines": m.Matched(), "count": m.Lines()}
+	for k, v := range m.Captures() {
+		out[k] = v
+	}
 	if err != nil {
 		return out, err
 	}

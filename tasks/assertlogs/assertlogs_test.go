@@ -168,3 +168,20 @@ func TestPodsAllAndAny(t *testing.T) {
 		t.Errorf("describe %q", d)
 	}
 }
+
+// TestCaptures: the named groups of matches are outputs, known before the
+// task runs and read from the line that met each pattern.
+func TestCaptures(t *testing.T) {
+	m, _ := NewMatcher(nil, []string{`version (?P<version>v[0-9]+)`, `port (?P<port>[0-9]+)`}, false, nil)
+	feed(m, "starting version v7", "listening on port 8081")
+	if c := m.Captures(); c["version"] != "v7" || c["port"] != "8081" {
+		t.Errorf("captures %v", c)
+	}
+	params := map[string]any{"matches": []any{`(?P<version>v[0-9]+)`, `(?P<pods>x)`}}
+	if got := (Type{}).ParamOutputs(params); strings.Join(got, ",") != "version,pods" {
+		t.Errorf("param outputs %v", got)
+	}
+	if errs := (Type{}).Check(task.Params{Value: params}); len(errs) != 1 || !strings.Contains(errs[0].Message, `"pods" is already an output`) {
+		t.Errorf("check %v", errs)
+	}
+}

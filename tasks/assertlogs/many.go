@@ -72,6 +72,9 @@ func (a *action) many(ctx context.Context, env *task.Env, cs kubernetes.Interfac
 	if len(passed) > 0 {
 		first := passed[0]
 		out["pod"], out["lines"], out["count"] = first.pod, first.m.Matched(), first.m.Lines()
+		for k, v := range first.m.Captures() {
+			out[k] = v
+		}
 		var ok []any
 		for _, o := range passed {
 			ok = append(ok, o.pod)

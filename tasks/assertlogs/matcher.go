@@ -146,6 +146,24 @@ func (m *Matcher) Matched() []any {
 	return out
 }
 
+// Captures are the named groups of the matches patterns, from the lines
+// that met them.
+func (m *Matcher) Captures() map[string]any {
+	out := map[string]any{}
+	for _, e := range m.exps {
+		if e.re == nil || e.line == 0 {
+			continue
+		}
+		sub := e.re.FindStringSubmatch(e.got)
+		for i, name := range e.re.SubexpNames() {
+			if name != "" && i < len(sub) {
+				out[name] = sub[i]
+			}
+		}
+	}
+	return out
+}
+
 // Lines is the number of lines read.
 func (m *Matcher) Lines() int { return m.n }
 
