@@ -56,7 +56,7 @@ var Gallery = []Example{
 	{Name: "db-migration"},
 	{Name: "blue-green"},
 	{Name: "canary"},
-	{Name: "smoke-test", SetFiles: map[string]string{"password": "testdata/password"}},
+	{Name: "smoke-test", SetFiles: map[string]string{"token": "testdata/token"}},
 	{Name: "multi-arch"},
 	{Name: "environments", Values: "environments/values/dev.yaml", SetFiles: map[string]string{"apiToken": "testdata/token"}},
 	{Name: "environments", Values: "environments/values/prod.yaml", SetFiles: map[string]string{"apiToken": "testdata/token"}},

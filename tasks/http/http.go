@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/jsonpath"
@@ -176,6 +177,12 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	if params.Method == "" {
 		params.Method = nethttp.MethodGet
 	}
+	for h := range params.Headers {
+		if strings.EqualFold(h, "Authorization") {
+			// The API server authenticates the caller with it and drops it.
+			return nil, task.Fieldf([]string{"headers", h}, "the API server's proxy does not pass Authorization on (it is the credential kbrun's own requests carry there, and the API server removes it): send the app's credential in a header of its own")
+		}
+	}
 	if params.Scheme == "" {
 		params.Scheme = "http"
 	}
@@ -329,21 +336,23 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 // expectations; why says what was wrong otherwise; err is a failure that
 // no retry can mend (forbidden, a selector that can never match...).
 func (a *action) try(ctx context.Context, c *kube.Clients, rc *rest.RESTClient, ns string) (task.Outputs, bool, string, error) {
-	kind, name := "services", a.Service
+	kind, name, port := "services", a.Service, string(a.Port)
 	if a.Service == "" {
-		kind, name = "pods", a.Pod
-		if a.Selector != "" {
-			pod, err := k8s.ResolvePod(ctx, c.Typed, ns, k8s.Target{Selector: a.Selector}, k8s.ResolveOptions{})
-			if err != nil {
-				if task.IsRetryable(err) {
-					return nil, false, err.Error(), nil
-				}
-				return nil, false, "", err
+		kind = "pods"
+		pod, err := k8s.ResolvePod(ctx, c.Typed, ns, k8s.Target{Pod: a.Pod, Selector: a.Selector}, k8s.ResolveOptions{})
+		if err != nil {
+			if task.IsRetryable(err) {
+				return nil, false, err.Error(), nil
 			}
-			name = pod.Name
+			return nil, false, "", err
+		}
+		name = pod.Name
+		// pods/proxy takes a port number only (a Service resolves names).
+		if port, err = portNumber(pod, port); err != nil {
+			return nil, false, "", err
 		}
 	}
-	u := rc.Verb(a.Method).Namespace(ns).Resource(kind).Name(a.Scheme + ":" + name + ":" + string(a.Port)).SubResource("proxy").URL()
+	u := rc.Verb(a.Method).Namespace(ns).Resource(kind).Name(a.Scheme + ":" + name + ":" + port).SubResource("proxy").URL()
 	path, query, _ := strings.Cut(a.Path, "?")
 	u.Path += path // as given: a trailing slash matters to some servers
 	u.RawQuery = query
@@ -378,6 +387,29 @@ func (a *action) try(ctx context.Context, c *kube.Clients, rc *rest.RESTClient, 
 	}
 	why := a.judge(r, out)
 	return out, why == "", why, nil
+}
+
+// portNumber resolves a container port's name on a pod.
+func portNumber(pod *corev1.Pod, port string) (string, error) {
+	if _, err := strconv.Atoi(port); err == nil {
+		return port, nil
+	}
+	var names []string
+	for _, c := range pod.Spec.Containers {
+		for _, p := range c.Ports {
+			if p.Name == port {
+				return strconv.Itoa(int(p.ContainerPort)), nil
+			}
+			if p.Name != "" {
+				names = append(names, p.Name)
+			}
+		}
+	}
+	has := "none is named"
+	if len(names) > 0 {
+		has = "it has: " + strings.Join(names, ", ")
+	}
+	return "", fmt.Errorf("pod %s/%s has no container port named %q (%s)", pod.Namespace, pod.Name, port, has)
 }
 
 func read(resp *nethttp.Response) (response, error) {

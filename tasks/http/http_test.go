@@ -108,11 +108,14 @@ func TestServiceProxyRetriesUntilExpected(t *testing.T) {
 }
 
 // TestPodProxyBySelector: a selector resolves to the newest ready pod, and
-// the request goes through pods/proxy with the scheme and port name.
+// the request goes through pods/proxy with the scheme and the number of the
+// container port named (pods/proxy takes numbers only); a port name the pod
+// does not have fails at once.
 func TestPodProxyBySelector(t *testing.T) {
 	now := time.Now()
 	pod := func(name string, age time.Duration) corev1.Pod {
 		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", CreationTimestamp: metav1.NewTime(now.Add(-age))},
+			Spec:   corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}, {Name: "metrics", ContainerPort: 9090}}}}},
 			Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}}
 	}
 	s := &apiServer{h: map[string]func(nethttp.ResponseWriter, *nethttp.Request){
@@ -124,7 +127,7 @@ func TestPodProxyBySelector(t *testing.T) {
 			w.Header().Set("Content-Type", "application/json")
 			json.NewEncoder(w).Encode(corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, Items: []corev1.Pod{pod("old", time.Hour), pod("new", time.Minute)}})
 		},
-		"/api/v1/namespaces/ns/pods/https:new:metrics/proxy/": func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		"/api/v1/namespaces/ns/pods/https:new:9090/proxy/": func(w nethttp.ResponseWriter, r *nethttp.Request) {
 			w.WriteHeader(204)
 		},
 	}}
@@ -135,6 +138,10 @@ func TestPodProxyBySelector(t *testing.T) {
 	}
 	if d := a.Describe(); d != "GET / on the pod labelled app=web in ns, port metrics (https through the API server's pods/proxy), every 1s until: status 200 or 204" {
 		t.Errorf("describe %q", d)
+	}
+	_, err = prepare(t, map[string]any{"selector": "app=web", "namespace": "ns", "port": "grpc"}).Run(context.Background(), env(t, s))
+	if err == nil || !strings.Contains(err.Error(), `pod ns/new has no container port named "grpc" (it has: http, metrics)`) {
+		t.Errorf("unknown port name: %v", err)
 	}
 }
 
@@ -195,6 +202,7 @@ func TestPrepareChecks(t *testing.T) {
 		{map[string]any{"service": "a", "port": 1, "expect": map[string]any{"value": "x"}}, "expect.value"},
 		{map[string]any{"service": "a", "port": 1, "interval": "soon"}, "interval"},
 		{map[string]any{"selector": "a=(", "port": 1}, "selector"},
+		{map[string]any{"service": "a", "port": 1, "headers": map[string]any{"authorization": "Basic eA=="}}, "headers.authorization"},
 	} {
 		_, err := Type{}.Prepare(task.Params{Value: tc.params, Rendered: true})
 		fp, _ := task.Field(err)

@@ -103,9 +103,9 @@ func TestGallery(t *testing.T) {
 			}
 		},
 		"smoke-test": func(t *testing.T, r result) {
-			ok(t, r, "needsAuth", "home", "status", "missing", "report")
-			pw, _ := os.ReadFile(filepath.Join(repoRoot, "examples", "testdata", "password"))
-			for _, leak := range []string{string(pw), base64.StdEncoding.EncodeToString([]byte("smoke:" + string(pw)))} {
+			ok(t, r, "home", "needsToken", "status", "missing", "report")
+			token, _ := os.ReadFile(filepath.Join(repoRoot, "examples", "testdata", "token"))
+			for _, leak := range []string{string(token), base64.StdEncoding.EncodeToString(token)} {
 				if strings.Contains(r.stdout+r.stderr, leak) {
 					t.Errorf("the output shows %q", leak)
 				}
