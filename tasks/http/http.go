@@ -310,6 +310,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 		return nil, fmt.Errorf("the run's clients have no REST client for the API server's proxy")
 	}
 	var last string
+	var lastOut task.Outputs
 	for attempt := 1; ; attempt++ {
 		out, done, why, err := a.try(ctx, c, rc, ns)
 		if out != nil {
@@ -318,17 +319,23 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 		if done || err != nil {
 			return out, err
 		}
-		if why != last {
-			k8s.Logf(env, "attempt %d: %s", attempt, why)
-			last = why
+		if why != "" {
+			if why != last {
+				k8s.Logf(env, "attempt %d: %s", attempt, why)
+			}
+			last, lastOut = why, out
 		}
 		t := time.NewTimer(a.interval)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return out, fmt.Errorf("%s never answered as expected (%s) in %d attempts: %s", a.target(ns), a.goal(), attempt, why)
 		case <-t.C:
+			continue
 		}
+		if last == "" {
+			last = "no answer before the task's time was up"
+		}
+		return lastOut, fmt.Errorf("%s never answered as expected (%s) in %d attempts: %s", a.target(ns), a.goal(), attempt, last)
 	}
 }
 
@@ -373,7 +380,7 @@ func (a *action) try(ctx context.Context, c *kube.Clients, rc *rest.RESTClient, 
 	resp, err := rc.Client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return out, false, "", ctx.Err()
+			return out, false, "", nil // the task's time is up: Run says why
 		}
 		return out, false, "no answer: " + err.Error(), nil
 	}

@@ -33,6 +33,7 @@ type CleanupOptions struct {
 	DryRun        bool
 	ValuesFiles   []string
 	Sets          []string
+	SetFiles      []string
 	Timeout       time.Duration
 }
 
@@ -69,6 +70,7 @@ never deleted, nor is a namespace another live run works in.
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "Only list what would be deleted")
 	cmd.Flags().StringArrayVarP(&o.ValuesFiles, "values", "f", nil, "With FILE: YAML file of var values (for the pipeline's namespace)")
 	cmd.Flags().StringArrayVar(&o.Sets, "set", nil, "With FILE: set a var, NAME=VALUE (for the pipeline's namespace)")
+	cmd.Flags().StringArrayVar(&o.SetFiles, "set-file", nil, "With FILE: set a var to a file's content, NAME=PATH (as run takes it: a required secret must be given)")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", 5*time.Minute, "Bound on the deletions")
 	return cmd
 }
@@ -88,7 +90,7 @@ func (o *CleanupOptions) RunCleanup(ctx context.Context) error {
 	if o.AllNamespaces && explicitNS != "" {
 		return exit.Usagef("-A and -n cannot be used together")
 	}
-	if o.File == "" && (len(o.ValuesFiles) > 0 || len(o.Sets) > 0) {
+	if o.File == "" && (len(o.ValuesFiles) > 0 || len(o.Sets) > 0 || len(o.SetFiles) > 0) {
 		return exit.Usagef("--values and --set go with FILE")
 	}
 	selector := ownership.LabelRun
@@ -247,7 +249,7 @@ func (o *CleanupOptions) pipelineNamespace() (string, string, error) {
 	if err != nil {
 		return "", "", invalid(o.Err, o.File, err)
 	}
-	ov, err := vars.Read(p, o.ValuesFiles, o.Sets)
+	ov, err := vars.Read(p, o.ValuesFiles, o.Sets, o.SetFiles)
 	if err != nil {
 		return "", "", invalidValues(o.Err, o.File, err)
 	}
