@@ -147,10 +147,10 @@ func TestValuesFiles(t *testing.T) {
 	}
 }
 
-// TestTestDeploymentImage: the test Deployment pulls the image by the digest
-// on the build's last stdout line, from pullRegistry; before the build (the
-// Pod Security check) it shows the tag; a build without a digest line fails
-// the render with a clear message.
+// TestTestDeploymentImage: the test Deployment pulls the image by the
+// build's digest output, from pullRegistry; before the build (the Pod
+// Security check) it shows the tag; a build without a digest fails the
+// render with a clear message.
 func TestTestDeploymentImage(t *testing.T) {
 	text, err := os.ReadFile("kaniko-rootless/test-deployment.yaml")
 	if err != nil {
@@ -170,9 +170,9 @@ func TestTestDeploymentImage(t *testing.T) {
 		tasks               map[string]any
 	}{
 		{name: "before the build", tasks: map[string]any{}, want: `image: "localhost:5000/new-kaniko-rootless-image:20000101000000-0000"`},
-		{name: "after the build", tasks: map[string]any{"build": map[string]any{"stdout": "image: registry.x:5000/new-kaniko-rootless-image@sha256:ffff\ndigest: " + d}},
+		{name: "after the build", tasks: map[string]any{"build": map[string]any{"digest": d}},
 			want: `image: "localhost:5000/new-kaniko-rootless-image@` + d + `"`},
-		{name: "no digest line", tasks: map[string]any{"build": map[string]any{"stdout": "pushed " + d}}, wantErr: `printed no "digest: sha256:...`},
+		{name: "no digest", tasks: map[string]any{"build": map[string]any{"digest": ""}}, wantErr: `the build task has no digest`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out, err := tmpl.Render("test-deployment.yaml", string(text), data(c.tasks))

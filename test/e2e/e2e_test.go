@@ -197,7 +197,7 @@ func mustPass(t *testing.T, r result) {
 	if r.code != 0 {
 		t.Fatalf("run failed (exit %d):\n%s", r.code, r.summary())
 	}
-	for _, name := range []string{"podSecurity", "namespace", "builder", "buildProgram", "server", "copy", "build", "test", "logs"} {
+	for _, name := range []string{"podSecurity", "namespace", "builder", "buildProgram", "server", "copy", "build", "test", "logs", "health"} {
 		e, ok := r.ends[name]
 		if !ok || e.Status != "ok" {
 			t.Fatalf("task %s: %+v, want ok\n%s", name, e, r.summary())
@@ -208,7 +208,8 @@ func mustPass(t *testing.T, r result) {
 	}
 }
 
-// digest is the digest the build task printed on its last stdout line.
+// digest is the digest the build task printed on its last stdout line,
+// which is also its digest output.
 func digest(t *testing.T, r result) string {
 	t.Helper()
 	out, _ := r.ends["build"].Outputs["stdout"].(string)
@@ -217,6 +218,9 @@ func digest(t *testing.T, r result) string {
 	d, ok := strings.CutPrefix(last, "digest: ")
 	if !ok || !strings.HasPrefix(d, "sha256:") || len(d) != len("sha256:")+64 {
 		t.Fatalf("build stdout's last line is %q, want \"digest: sha256:<64 hex>\" (stdout %q)", last, out)
+	}
+	if out := r.ends["build"].Outputs["digest"]; out != d {
+		t.Fatalf("build's digest output is %v, want %s", out, d)
 	}
 	return d
 }

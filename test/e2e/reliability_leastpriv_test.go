@@ -156,7 +156,7 @@ func TestLeastPrivilege(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("exit %d, want 0\n%s", r.code, r.summary())
 		}
-		for _, name := range []string{"builder", "copy", "build", "test", "logs", "cleanup"} {
+		for _, name := range []string{"builder", "copy", "build", "test", "logs", "health", "cleanup"} {
 			if e := r.ends[name]; e.Status != "ok" {
 				t.Errorf("task %s: %+v", name, e)
 			}
