@@ -331,7 +331,7 @@ func TestStopSignalsLeaveNothing(t *testing.T) {
 					}
 					sort.Strings(stopped)
 					sort.Strings(notStarted)
-					if sig.sig == syscall.SIGPIPE && cases["logs"] == "ok" {
+					if sig.sig == syscall.SIGPIPE && len(stopped) == 0 && len(notStarted) == 0 {
 						// The reader left before kbrun wrote again, and by
 						// then every task had ended: a broken stream never
 						// turns a green run red.
