@@ -10,7 +10,12 @@
 //     digest: sha256:<hex>
 //   - when Kaniko fails, the exit code is non-zero and the last stderr line
 //     quotes Kaniko's error: "build: Kaniko failed (exit status 1): error
-//     building image: ...".
+//     building image: ..."; when the error is one a missing capability
+//     causes, that line says which and how to give it, once.
+//
+// -dockerfile names one of the Dockerfiles below (built around the server
+// binary), or a Dockerfile of the team's own build context (a path in the
+// workspace, e.g. context/Dockerfile; -context is then its folder).
 //
 // Standard library only: the program is cross-compiled by kbrun's compile
 // task and copied into a pod that has no Go toolchain.
@@ -93,6 +98,8 @@ type config struct {
 	destination string
 	variant     string
 	workspace   string
+	context     string   // build context, relative to the workspace ("" = the workspace)
+	buildArgs   []string // NAME=VALUE, Kaniko's --build-arg
 	server      string
 	executor    string
 	busybox     string
@@ -104,8 +111,16 @@ type config struct {
 func main() {
 	var c config
 	flag.StringVar(&c.destination, "destination", os.Getenv("KANIKO_DESTINATION"), "image to push, e.g. registry.example:5000/demo:tag (env KANIKO_DESTINATION)")
-	flag.StringVar(&c.variant, "dockerfile", envOr("KANIKO_DOCKERFILE", "copy"), "Dockerfile variant: copy, multistage, run or userrun (env KANIKO_DOCKERFILE)")
-	flag.StringVar(&c.workspace, "workspace", "/workspace", "build context folder (an emptyDir in the builder pod)")
+	flag.StringVar(&c.variant, "dockerfile", envOr("KANIKO_DOCKERFILE", "copy"), "Dockerfile variant (copy, multistage, run or userrun), or the path of a Dockerfile in the workspace (env KANIKO_DOCKERFILE)")
+	flag.StringVar(&c.workspace, "workspace", "/workspace", "work folder (an emptyDir in the builder pod)")
+	flag.StringVar(&c.context, "context", "", "build context folder, relative to the workspace (default: the workspace; with a Dockerfile path: its folder)")
+	flag.Func("build-arg", "ARG value for the Dockerfile, NAME=VALUE (repeatable)", func(v string) error {
+		if !strings.Contains(v, "=") {
+			return fmt.Errorf("want NAME=VALUE, got %q", v)
+		}
+		c.buildArgs = append(c.buildArgs, v)
+		return nil
+	})
 	flag.StringVar(&c.server, "server", "server/main", "server binary, relative to the workspace")
 	flag.StringVar(&c.executor, "executor", "/kaniko/executor", "Kaniko executor")
 	flag.StringVar(&c.busybox, "busybox", busybox, "static busybox copied into the context for the run and userrun variants")
@@ -134,33 +149,21 @@ func build(c config) (string, error) {
 	if c.destination == "" {
 		return "", errors.New("-destination is required")
 	}
-	tmpl, ok := dockerfiles[c.variant]
-	if !ok {
-		return "", fmt.Errorf("unknown -dockerfile %q (known: copy, multistage, run, userrun)", c.variant)
-	}
-	server := filepath.Join(c.workspace, c.server)
-	st, err := os.Stat(server)
+	dockerfile, text, err := writeDockerfile(c)
 	if err != nil {
-		return "", fmt.Errorf("server binary: %w", err)
-	}
-	if st.Size() == 0 || st.IsDir() {
-		return "", fmt.Errorf("server binary %s is empty or not a file", server)
-	}
-	if strings.Contains(tmpl, "COPY busybox ") {
-		if err := copyFile(c.busybox, filepath.Join(c.workspace, "busybox"), 0o755); err != nil {
-			return "", fmt.Errorf("the %s Dockerfile needs a shell: %w", c.variant, err)
-		}
-	}
-	dockerfile := filepath.Join(c.workspace, "Dockerfile")
-	text := strings.ReplaceAll(tmpl, "{{SERVER}}", filepath.ToSlash(c.server))
-	if err := os.WriteFile(dockerfile, []byte(text), 0o644); err != nil {
 		return "", err
+	}
+	context := c.workspace
+	if c.context != "" {
+		context = filepath.Join(c.workspace, c.context)
+	} else if _, builtIn := dockerfiles[c.variant]; !builtIn {
+		context = filepath.Dir(dockerfile)
 	}
 	digestFile := filepath.Join(c.workspace, "image-digest")
 	_ = os.Remove(digestFile)
 
 	args := []string{
-		"--context=dir://" + c.workspace,
+		"--context=dir://" + context,
 		"--dockerfile=" + dockerfile,
 		"--destination=" + c.destination,
 		"--digest-file=" + digestFile,
@@ -171,9 +174,12 @@ func build(c config) (string, error) {
 	if c.insecure {
 		args = append(args, "--insecure", "--skip-tls-verify", "--insecure-pull", "--skip-tls-verify-pull")
 	}
+	for _, a := range c.buildArgs {
+		args = append(args, "--build-arg="+a)
+	}
 	args = append(args, strings.Fields(c.extraArgs)...)
 
-	fmt.Fprintf(os.Stderr, "build: Dockerfile (%s):\n%s", c.variant, text)
+	fmt.Fprintf(os.Stderr, "build: Dockerfile %s:\n%s", dockerfile, text)
 	fmt.Fprintf(os.Stderr, "build: %s %s\n", c.executor, strings.Join(args, " "))
 	cmd := exec.Command(c.executor, args...)
 	cmd.Dir = c.workspace
@@ -187,6 +193,9 @@ func build(c config) (string, error) {
 		if msg == "" {
 			msg = "(Kaniko printed no error line; see its output above)"
 		}
+		if h := hint(msg, effectiveCaps()); h != "" {
+			return "", fmt.Errorf("%s; Kaniko failed (%v): %s", h, runErr, msg)
+		}
 		return "", fmt.Errorf("Kaniko failed (%v): %s", runErr, msg)
 	}
 	raw, err := os.ReadFile(digestFile)
@@ -198,6 +207,37 @@ func build(c config) (string, error) {
 		return "", fmt.Errorf("Kaniko wrote an unexpected digest %q", digest)
 	}
 	return digest, nil
+}
+
+// writeDockerfile writes a built-in variant's Dockerfile into the
+// workspace (with the files it copies), or reads the team's own; it returns
+// the Dockerfile's path and text.
+func writeDockerfile(c config) (string, string, error) {
+	tmpl, ok := dockerfiles[c.variant]
+	if !ok {
+		path := filepath.Join(c.workspace, c.variant)
+		text, err := os.ReadFile(path)
+		if err != nil {
+			return "", "", fmt.Errorf("-dockerfile %q is neither a built-in Dockerfile (copy, multistage, run, userrun) nor a file in the workspace: %w", c.variant, err)
+		}
+		return path, string(text), nil
+	}
+	server := filepath.Join(c.workspace, c.server)
+	st, err := os.Stat(server)
+	if err != nil {
+		return "", "", fmt.Errorf("server binary: %w", err)
+	}
+	if st.Size() == 0 || st.IsDir() {
+		return "", "", fmt.Errorf("server binary %s is empty or not a file", server)
+	}
+	if strings.Contains(tmpl, "COPY busybox ") {
+		if err := copyFile(c.busybox, filepath.Join(c.workspace, "busybox"), 0o755); err != nil {
+			return "", "", fmt.Errorf("the %s Dockerfile needs a shell: %w", c.variant, err)
+		}
+	}
+	dockerfile := filepath.Join(c.workspace, "Dockerfile")
+	text := strings.ReplaceAll(tmpl, "{{SERVER}}", filepath.ToSlash(c.server))
+	return dockerfile, text, os.WriteFile(dockerfile, []byte(text), 0o644)
 }
 
 func copyFile(from, to string, mode os.FileMode) error {

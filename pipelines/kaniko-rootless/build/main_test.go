@@ -120,7 +120,7 @@ func TestBuildQuotesKanikoError(t *testing.T) {
 func TestBuildChecks(t *testing.T) {
 	c, _ := setup(t)
 	c.variant = "nope"
-	if _, err := build(c); err == nil || !strings.Contains(err.Error(), "unknown -dockerfile") {
+	if _, err := build(c); err == nil || !strings.Contains(err.Error(), "is neither a built-in Dockerfile") {
 		t.Errorf("unknown variant: %v", err)
 	}
 	c, _ = setup(t)
@@ -144,5 +144,62 @@ func TestRepository(t *testing.T) {
 		if got := repository(in); got != want {
 			t.Errorf("repository(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestBuildOwnContext: -dockerfile names the team's own Dockerfile in the
+// workspace; its folder is the context, the build args reach Kaniko, and
+// no server binary is needed.
+func TestBuildOwnContext(t *testing.T) {
+	c, dir := setup(t)
+	if err := os.MkdirAll(filepath.Join(c.workspace, "context"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(c.workspace, "context", "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.variant, c.server, c.buildArgs = "context/Dockerfile", "missing", []string{"BASE=r:5000/b@sha256:1"}
+	if _, err := build(c); err != nil {
+		t.Fatal(err)
+	}
+	args, _ := os.ReadFile(filepath.Join(dir, "args"))
+	for _, want := range []string{"--context=dir://" + filepath.Join(c.workspace, "context") + " ", "--dockerfile=" + filepath.Join(c.workspace, "context", "Dockerfile"), "--build-arg=BASE=r:5000/b@sha256:1"} {
+		if !strings.Contains(string(args), want) {
+			t.Errorf("executor args lack %q: %s", want, args)
+		}
+	}
+}
+
+// TestHint: Kaniko's errors name the capability the builder lacks, once,
+// with the exact --set line; none when the builder has it.
+func TestHint(t *testing.T) {
+	seed := []string{"CHOWN", "SETUID", "SETGID", "FOWNER"}
+	for _, c := range []struct {
+		err  string
+		have []string
+		want string
+	}{
+		{"error building image: could not save file: copying file: mkdir /kaniko/0/out: permission denied", seed,
+			"lacks DAC_OVERRIDE (a multi-stage build saves files under /kaniko/<stage>/): run with --set capabilities=[CHOWN,SETUID,SETGID,FOWNER,DAC_OVERRIDE] (values file: capabilities: [CHOWN, SETUID, SETGID, FOWNER, DAC_OVERRIDE])"},
+		{"error building image: error building stage: failed to get filesystem from image: chown /bin: operation not permitted", nil, "lacks CHOWN"},
+		{"failed to get filesystem from image: error setting xattr \"security.capability\" on /bin/ping: operation not permitted", seed, "lacks SETFCAP"},
+		{"error building image: error building stage: failed to execute command: fork/exec /bin/sh: operation not permitted", nil, "lacks SETUID, SETGID"},
+		{"error building image: error building stage: failed to execute command: operation not permitted", seed, "lacks KILL"},
+		{"error building image: error building stage: failed to take snapshot: open /home/app/.profile: permission denied", seed, "lacks DAC_OVERRIDE (root reads"},
+		{"mkdir /kaniko/0/out: permission denied", append(seed, "DAC_OVERRIDE"), ""},
+		{"dial tcp: connection refused", seed, ""},
+	} {
+		got := hint(c.err, c.have)
+		if c.want == "" && got != "" || !strings.Contains(got, c.want) {
+			t.Errorf("hint(%q, %v) = %q, want %q", c.err, c.have, got, c.want)
+		}
+	}
+}
+
+func TestParseCapEff(t *testing.T) {
+	// 0xcb: CHOWN DAC_OVERRIDE FOWNER SETGID SETUID (the seed's four + DAC_OVERRIDE).
+	got := parseCapEff("Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t00000000000000cb\n")
+	if strings.Join(got, ",") != "CHOWN,SETUID,SETGID,FOWNER,DAC_OVERRIDE" {
+		t.Errorf("parseCapEff = %v", got)
 	}
 }
