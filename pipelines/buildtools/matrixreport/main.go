@@ -1,0 +1,467 @@
+// Command matrixreport turns the probes of kaniko-capabilities.yaml and
+// kaniko-least-privilege.yaml (lib/probe-build.yaml cells, as kbrun's
+// .tasks.NAME.cells, JSON on stdin) into what a person reads:
+//
+//	matrixreport table  [-out FILE]   the capability matrix: a text table, a
+//	                                  Markdown table, every failing cell with
+//	                                  its quoted error; JSON to FILE
+//	matrixreport ladder [-out FILE]   the least privilege a Dockerfile needs:
+//	                                  the verdict, what each set below it
+//	                                  said, and the value to paste
+//
+// It runs where kbrun runs (a run task); standard library only.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: matrixreport table|ladder [-out FILE] < cells.json")
+		os.Exit(2)
+	}
+	fl := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+	out := fl.String("out", "", "write the result as JSON to this file")
+	_ = fl.Parse(os.Args[2:])
+	in, err := io.ReadAll(os.Stdin)
+	if err != nil {
+		fail(err)
+	}
+	var res any
+	switch os.Args[1] {
+	case "table":
+		var cells []rawCell
+		if err := json.Unmarshal(in, &cells); err != nil {
+			fail(fmt.Errorf("reading the cells: %w", err))
+		}
+		res = table(os.Stdout, probes(cells))
+	case "ladder":
+		var l ladderInput
+		if err := json.Unmarshal(in, &l); err != nil {
+			fail(fmt.Errorf("reading the ladder: %w", err))
+		}
+		v := ladder(os.Stdout, l)
+		res = v
+		defer func() {
+			if v.Needs == nil {
+				os.Exit(1)
+			}
+		}()
+	default:
+		fail(fmt.Errorf("unknown command %q (table or ladder)", os.Args[1]))
+	}
+	if *out != "" {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
+			fail(err)
+		}
+		fmt.Printf("\nJSON: %s\n", *out)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintf(os.Stderr, "matrixreport: %v\n", err)
+	os.Exit(1)
+}
+
+// set is a privilege set of a probe.
+type set struct {
+	Name      string   `json:"name"`
+	Builder   string   `json:"builder,omitempty"`
+	Add       []string `json:"add"`
+	HostUsers *bool    `json:"hostUsers,omitempty"`
+}
+
+// rawCell is one cell of a probe matrix as kbrun gives it.
+type rawCell struct {
+	Name   string `json:"name"`
+	Matrix struct {
+		Set  set    `json:"set"`
+		Kind string `json:"kind"`
+	} `json:"matrix"`
+	Status        string `json:"status"`
+	Error         string `json:"error"`
+	Result        string `json:"result"`
+	Why           string `json:"why"`
+	Level         string `json:"level"`
+	Digest        string `json:"digest"`
+	UserNamespace string `json:"userNamespace"`
+}
+
+// probe is one measured cell, as reported.
+type probe struct {
+	Cell          string `json:"cell"`
+	Set           set    `json:"set"`
+	Kind          string `json:"kind,omitempty"`
+	Result        string `json:"result"`
+	Level         string `json:"level"`
+	Error         string `json:"error,omitempty"`
+	Short         string `json:"short,omitempty"`
+	LikelyMissing string `json:"likelyMissing,omitempty"`
+	Digest        string `json:"digest,omitempty"`
+	UserNamespace string `json:"userNamespace,omitempty"`
+}
+
+func probes(cells []rawCell) []probe {
+	var out []probe
+	for _, c := range cells {
+		p := probe{Cell: c.Name, Set: c.Matrix.Set, Kind: c.Matrix.Kind, Result: c.Result, Level: c.Level, Digest: c.Digest, UserNamespace: c.UserNamespace}
+		switch {
+		case c.Status == "skipped":
+			p.Result, p.Error = "not tried", c.Error
+		case c.Result == "":
+			p.Result, p.Error = "not run", c.Error // the probe itself failed
+		default:
+			p.Error = c.Why
+		}
+		p.Short, p.LikelyMissing = explain(p.Result, p.Error)
+		out = append(out, p)
+	}
+	return out
+}
+
+var (
+	kanikoRE  = regexp.MustCompile(`Kaniko failed \(exit status \d+\): (.*)`)
+	lacksRE   = regexp.MustCompile(`likely lacks ([A-Z_, ]+) \(`)
+	runErrRE  = regexp.MustCompile(`(?im)^\s*((?:\S+: )?\S+: .*(?:operation not permitted|permission denied|invalid argument).*)$`)
+	toolRE    = regexp.MustCompile(`imagetool (?:build|check): (.*)`)
+	sandboxRE = regexp.MustCompile(`stuck in (\w+: .*)`)
+	naRE      = regexp.MustCompile(`line (\d+): (RUN|a second FROM)`)
+)
+
+// explain finds the line that says why a probe did not pass, and the
+// capability the build program names as likely missing.
+func explain(result, err string) (short, missing string) {
+	if m := lacksRE.FindStringSubmatch(err); m != nil {
+		missing = m[1]
+	}
+	switch {
+	case result == "ok" || err == "":
+		return "", missing
+	case kanikoRE.MatchString(err):
+		line := kanikoRE.FindStringSubmatch(err)[1]
+		// A failed RUN: its command's own error says why.
+		if strings.Contains(line, "failed to execute command: waiting for process") {
+			for _, l := range runErrRE.FindAllStringSubmatch(err, -1) {
+				if !strings.Contains(l[1], "error building image") && !strings.Contains(l[1], "Kaniko failed") && !strings.HasPrefix(strings.TrimSpace(l[1]), "build:") {
+					return "RUN: " + strings.TrimSpace(l[1]), missing
+				}
+			}
+		}
+		return innermost(line), missing
+	case result == "n/a" && naRE.MatchString(err):
+		m := naRE.FindStringSubmatch(err)
+		what := "RUN"
+		if m[2] != "RUN" {
+			what = "multi-stage"
+		}
+		return fmt.Sprintf("%s (line %s)", what, m[1]), missing
+	case toolRE.MatchString(err):
+		return strings.TrimSpace(lastMatch(toolRE, err)), missing
+	case sandboxRE.MatchString(err):
+		return sandboxRE.FindStringSubmatch(err)[1], missing
+	}
+	return firstLine(err), missing
+}
+
+func lastMatch(re *regexp.Regexp, s string) string {
+	all := re.FindAllStringSubmatch(s, -1)
+	return all[len(all)-1][1]
+}
+
+// innermost keeps the end of an error chain: "error building image: could
+// not save file: copying file: mkdir /kaniko/0/out: permission denied" ->
+// "mkdir /kaniko/0/out: permission denied".
+func innermost(chain string) string {
+	parts := strings.Split(strings.TrimSpace(chain), ": ")
+	if len(parts) > 2 {
+		parts = parts[len(parts)-2:]
+	}
+	return strings.Join(parts, ": ")
+}
+
+func firstLine(s string) string {
+	return strings.TrimSpace(strings.SplitN(s, "\n", 2)[0])
+}
+
+// setText names a set with what it adds.
+func setText(s set) string {
+	switch {
+	case s.Builder == "nopriv":
+		return "no-privilege builder (non-root, no capability)"
+	case len(s.Add) == 0:
+		return "Kaniko, no capability" + usernsText(s)
+	}
+	return "Kaniko + " + strings.Join(s.Add, " ") + usernsText(s)
+}
+
+func usernsText(s set) string {
+	if s.HostUsers != nil && !*s.HostUsers {
+		return ", own user namespace"
+	}
+	return ""
+}
+
+// matrixResult is the JSON of a table.
+type matrixResult struct {
+	Sets  []set    `json:"sets"`
+	Kinds []string `json:"kinds"`
+	Cells []probe  `json:"cells"`
+}
+
+// table prints the matrix: kinds down, sets across.
+func table(w io.Writer, ps []probe) matrixResult {
+	var res matrixResult
+	seenSet, seenKind := map[string]bool{}, map[string]bool{}
+	at := map[[2]string]probe{}
+	for _, p := range ps {
+		if !seenSet[p.Set.Name] {
+			seenSet[p.Set.Name] = true
+			res.Sets = append(res.Sets, p.Set)
+		}
+		if !seenKind[p.Kind] {
+			seenKind[p.Kind] = true
+			res.Kinds = append(res.Kinds, p.Kind)
+		}
+		at[[2]string{p.Set.Name, p.Kind}] = p
+	}
+	res.Cells = ps
+	levels := map[string]string{}
+	for _, p := range ps {
+		if l := levels[p.Set.Name]; l == "" || l == p.Level {
+			levels[p.Set.Name] = p.Level
+		} else {
+			levels[p.Set.Name] = "mixed"
+		}
+	}
+	// Notes: every cell that did not pass, numbered, quoted.
+	notes := map[string]int{}
+	var noteList []probe
+	for _, k := range res.Kinds {
+		for _, s := range res.Sets {
+			p := at[[2]string{s.Name, k}]
+			if p.Result != "ok" && p.Result != "" {
+				noteList = append(noteList, p)
+				notes[p.Cell] = len(noteList)
+			}
+		}
+	}
+	cellText := func(p probe, md bool) string {
+		switch p.Result {
+		case "":
+			return "–"
+		case "ok":
+			return "OK"
+		}
+		if md {
+			if p.Short == "" {
+				return p.Result
+			}
+			return fmt.Sprintf("%s: `%s`", p.Result, strings.ReplaceAll(p.Short, "|", `\|`))
+		}
+		return fmt.Sprintf("%s [%d]", p.Result, notes[p.Cell])
+	}
+	// Text.
+	head := []string{"Dockerfile"}
+	for _, s := range res.Sets {
+		head = append(head, fmt.Sprintf("%s (%s)", s.Name, levels[s.Name]))
+	}
+	rows := [][]string{head}
+	for _, k := range res.Kinds {
+		row := []string{k}
+		for _, s := range res.Sets {
+			row = append(row, cellText(at[[2]string{s.Name, k}], false))
+		}
+		rows = append(rows, row)
+	}
+	fmt.Fprintln(w, "Which builds work with which privileges (rows: Dockerfile kinds; columns: builder privilege sets, with their Pod Security level):")
+	fmt.Fprintln(w)
+	widths := make([]int, len(head))
+	for _, r := range rows {
+		for i, c := range r {
+			if n := len([]rune(c)); n > widths[i] {
+				widths[i] = n
+			}
+		}
+	}
+	for _, r := range rows {
+		var b strings.Builder
+		for i, c := range r {
+			fmt.Fprintf(&b, "%-*s  ", widths[i], c)
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Sets:")
+	for _, s := range res.Sets {
+		fmt.Fprintf(w, "  %-12s %s\n", s.Name, setText(s))
+	}
+	if len(noteList) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Cells that did not pass:")
+		for i, p := range noteList {
+			fmt.Fprintf(w, "  [%d] %s: %s: %s\n", i+1, p.Cell, p.Result, p.Short)
+			if p.LikelyMissing != "" {
+				fmt.Fprintf(w, "      likely missing: %s\n", p.LikelyMissing)
+			}
+		}
+	}
+	// Markdown.
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Markdown:")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "| Dockerfile | %s |\n", strings.Join(mdHeads(res.Sets, levels), " | "))
+	fmt.Fprintf(w, "|---|%s\n", strings.Repeat("---|", len(res.Sets)))
+	for _, k := range res.Kinds {
+		var cells []string
+		for _, s := range res.Sets {
+			cells = append(cells, cellText(at[[2]string{s.Name, k}], true))
+		}
+		fmt.Fprintf(w, "| `%s` | %s |\n", k, strings.Join(cells, " | "))
+	}
+	fmt.Fprintln(w)
+	for _, s := range res.Sets {
+		fmt.Fprintf(w, "- `%s`: %s\n", s.Name, setText(s))
+	}
+	return res
+}
+
+func mdHeads(sets []set, levels map[string]string) []string {
+	var out []string
+	for _, s := range sets {
+		out = append(out, fmt.Sprintf("`%s` (%s)", s.Name, levels[s.Name]))
+	}
+	return out
+}
+
+// ladderInput is what kaniko-least-privilege.yaml gives: the ladder's
+// cells, then the cells that each drop one capability of the set that
+// built (trim), then the build with every droppable one dropped (verify).
+type ladderInput struct {
+	Context    string    `json:"context"`
+	Dockerfile string    `json:"dockerfile"`
+	Ladder     []rawCell `json:"ladder"`
+	Trim       []rawCell `json:"trim"`
+	Verify     []rawCell `json:"verify"`
+}
+
+// verdict is the answer: the least set that built (nil: none did).
+type verdict struct {
+	Needs   *set    `json:"needs"`
+	Level   string  `json:"level,omitempty"`
+	Verdict string  `json:"verdict"`
+	Paste   string  `json:"paste,omitempty"`
+	Ladder  []probe `json:"ladder"`
+	Trim    []probe `json:"trim,omitempty"`
+	Verify  []probe `json:"verify,omitempty"`
+}
+
+func ladder(w io.Writer, in ladderInput) verdict {
+	v := verdict{Ladder: probes(in.Ladder), Trim: probes(in.Trim), Verify: probes(in.Verify)}
+	var win *probe
+	for i := range v.Ladder {
+		if v.Ladder[i].Result == "ok" {
+			win = &v.Ladder[i]
+			break
+		}
+	}
+	fmt.Fprintf(w, "The least privilege for %s (context %s):\n\n", in.Dockerfile, in.Context)
+	if win == nil {
+		v.Verdict = "nothing up to the last set tried builds it (Kaniko is never tried privileged here)"
+		fmt.Fprintf(w, "verdict: %s\n", v.Verdict)
+		printTried(w, v.Ladder)
+		return v
+	}
+	needs := win.Set
+	level := win.Level
+	// Drop what the trim showed unneeded, when the verify build (or the
+	// single trim) confirmed it.
+	var droppable []string
+	for _, t := range v.Trim {
+		if t.Result == "ok" {
+			droppable = append(droppable, dropped(win.Set, t.Set))
+		}
+	}
+	switch {
+	case len(droppable) == 1:
+		for _, t := range v.Trim {
+			if t.Result == "ok" {
+				needs, level = t.Set, t.Level
+			}
+		}
+	case len(droppable) > 1 && len(v.Verify) == 1 && v.Verify[0].Result == "ok":
+		needs, level = v.Verify[0].Set, v.Verify[0].Level
+	}
+	v.Needs, v.Level = &needs, level
+	if needs.Builder == "nopriv" {
+		v.Verdict = fmt.Sprintf("needs no privilege — %s level: the no-privilege builder (imagetool build: non-root, no capability) builds it", level)
+	} else {
+		caps := "no capability"
+		if len(needs.Add) > 0 {
+			caps = strings.Join(needs.Add, ", ")
+		}
+		v.Verdict = fmt.Sprintf("needs: %s — %s level (Kaniko as root%s)", caps, level, usernsText(needs))
+		v.Paste = fmt.Sprintf("capabilities: [%s]", strings.Join(needs.Add, ", "))
+	}
+	fmt.Fprintf(w, "verdict: %s\n", v.Verdict)
+	printTried(w, v.Ladder)
+	if len(v.Trim) > 0 {
+		fmt.Fprintf(w, "\n%s built it; each of its capabilities dropped in turn:\n", win.Set.Name)
+		for _, t := range v.Trim {
+			fmt.Fprintf(w, "  without %-16s %s\n", dropped(win.Set, t.Set), resultText(t))
+		}
+		for _, t := range v.Verify {
+			fmt.Fprintf(w, "  with only %-14s %s\n", strings.Join(t.Set.Add, ","), resultText(t))
+		}
+	}
+	if v.Paste != "" {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Paste into pipelines/kaniko-rootless.yaml (vars.capabilities.default) or a values file:")
+		fmt.Fprintf(w, "  %s\n", v.Paste)
+		fmt.Fprintln(w, "or run it with:")
+		fmt.Fprintf(w, "  kbrun run pipelines/kaniko-rootless.yaml --set capabilities=[%s]%s\n", strings.Join(needs.Add, ","), map[bool]string{true: " --set userNamespace=true", false: ""}[needs.HostUsers != nil && !*needs.HostUsers])
+	}
+	return v
+}
+
+func printTried(w io.Writer, ps []probe) {
+	fmt.Fprintln(w, "\ntried, least privilege first:")
+	for _, p := range ps {
+		fmt.Fprintf(w, "  %-12s %-52s %s\n", p.Set.Name, setText(p.Set), resultText(p))
+	}
+}
+
+func resultText(p probe) string {
+	s := p.Result
+	if p.Level != "" && p.Result != "not tried" {
+		s += " (" + p.Level + ")"
+	}
+	if p.Short != "" {
+		s += ": " + p.Short
+	}
+	return s
+}
+
+// dropped is the capability in a but not in b.
+func dropped(a, b set) string {
+	have := map[string]bool{}
+	for _, c := range b.Add {
+		have[c] = true
+	}
+	var out []string
+	for _, c := range a.Add {
+		if !have[c] {
+			out = append(out, c)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
+}

@@ -1,0 +1,74 @@
+package pipelines
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// TestProbePipelines: the capability matrix and the least-privilege ladder
+// validate, and their plans (every cell of the matrix, the ladder's rungs)
+// match golden files.
+func TestProbePipelines(t *testing.T) {
+	for _, c := range []struct {
+		golden string
+		args   []string
+		want   []string
+	}{
+		{"", []string{"plan", "kaniko-capabilities.yaml"}, []string{
+			"cells[nopriv,copy]", "cells[userns,daemon]", "run 56 cells of the matrix set × kind, 4 at once; a failing cell is recorded, the others go on",
+		}},
+		{"kaniko-capabilities.plan.golden", []string{"plan", "kaniko-capabilities.yaml", "--set", "kinds=[copy,multistage]"}, []string{
+			"cells[seed,multistage]", "run 14 cells",
+		}},
+		// Each cell's builder as rendered: the set's capabilities, the user
+		// namespace, the no-privilege builder as non-root.
+		{"", []string{"plan", "kaniko-capabilities.yaml", "--set", "kinds=[copy]", "--show-manifests"}, []string{
+			`add: ["CHOWN","DAC_OVERRIDE","FOWNER","SETGID","SETUID","SETFCAP","KILL"]`, "hostUsers: false", "runAsNonRoot: true", `add: []`,
+		}},
+		{"kaniko-least-privilege.plan.golden", []string{"plan", "kaniko-least-privilege.yaml", "--set", "context=kaniko-capabilities/kinds/multistage"}, []string{
+			"ladder[nopriv]", "ladder[shipwright]", "run 6 cells of the matrix set, 1 at once", `no further cell starts once {{ eq (get .cell "result") "ok" }}`,
+		}},
+	} {
+		code, out, errOut := kbrun(t, append(c.args, "--run-id", "20000101000000-0000")...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d\n%s%s", c.args, code, out, errOut)
+		}
+		if c.golden != "" {
+			golden(t, c.golden, normalize(t, out+errOut))
+		}
+		for _, w := range c.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: plan lacks %q", c.args, w)
+			}
+		}
+	}
+	for _, f := range []string{"kaniko-capabilities.yaml", "lib/probe-build.yaml"} {
+		if code, out, errOut := kbrun(t, "validate", f); code != 0 {
+			t.Errorf("validate %s: exit %d\n%s%s", f, code, out, errOut)
+		}
+	}
+	// The ladder needs the team's context.
+	if code, _, errOut := kbrun(t, "validate", "kaniko-least-privilege.yaml"); code != 2 || !strings.Contains(errOut, "context") {
+		t.Errorf("validate without context: exit %d\n%s", code, errOut)
+	}
+}
+
+// TestBuildtoolsModule vets and tests the probes' own Go module (imagetool,
+// matrixreport), which kbrun's ./... does not include.
+func TestBuildtoolsModule(t *testing.T) {
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goBin); err != nil {
+		goBin = "go"
+	}
+	for _, args := range [][]string{{"vet", "./..."}, {"test", "-count=1", "./..."}} {
+		cmd := exec.Command(goBin, args...)
+		cmd.Dir = "buildtools"
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("go %v in pipelines/buildtools: %v\n%s", args, err, out)
+		}
+	}
+}
