@@ -72,3 +72,23 @@ func TestBuildtoolsModule(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultPipelineOwnContext: one var builds a team's own context and
+// Dockerfile with the default pipeline; the image is then checked, not run.
+func TestDefaultPipelineOwnContext(t *testing.T) {
+	code, out, errOut := kbrun(t, "plan", "kaniko-rootless.yaml", "--run-id", "20000101000000-0000",
+		"--set", "context=kaniko-capabilities/kinds/multistage", "--set", "buildArgs=[A=1,B=2]", "--set", "expect=kaniko-capabilities/kinds/multistage/expect")
+	if code != 0 {
+		t.Fatalf("plan exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"-dockerfile=context/Dockerfile", "-context=context", "-build-args=A=1,B=2",
+		"copy kaniko-capabilities/kinds/multistage to /workspace/context",
+		"check -image=registry.kbrun-registry.svc.cluster.local:5000/new-kaniko-rootless-image@<tasks.build.digest>",
+		`test (deploy) [skipped: when "{{ eq .vars.context \"\" }}" is "false"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -114,6 +114,18 @@ func main() {
 	flag.StringVar(&c.variant, "dockerfile", envOr("KANIKO_DOCKERFILE", "copy"), "Dockerfile variant (copy, multistage, run or userrun), or the path of a Dockerfile in the workspace (env KANIKO_DOCKERFILE)")
 	flag.StringVar(&c.workspace, "workspace", "/workspace", "work folder (an emptyDir in the builder pod)")
 	flag.StringVar(&c.context, "context", "", "build context folder, relative to the workspace (default: the workspace; with a Dockerfile path: its folder)")
+	flag.Func("build-args", "ARG values for the Dockerfile, NAME=VALUE,NAME=VALUE (values without commas)", func(v string) error {
+		for _, a := range strings.Split(v, ",") {
+			if a = strings.TrimSpace(a); a == "" {
+				continue
+			}
+			if !strings.Contains(a, "=") {
+				return fmt.Errorf("want NAME=VALUE, got %q", a)
+			}
+			c.buildArgs = append(c.buildArgs, a)
+		}
+		return nil
+	})
 	flag.Func("build-arg", "ARG value for the Dockerfile, NAME=VALUE (repeatable)", func(v string) error {
 		if !strings.Contains(v, "=") {
 			return fmt.Errorf("want NAME=VALUE, got %q", v)

@@ -1,0 +1,264 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// probe is a cell of matrixreport's JSON.
+type probe struct {
+	Cell string `json:"cell"`
+	Set  struct {
+		Name    string   `json:"name"`
+		Builder string   `json:"builder"`
+		Add     []string `json:"add"`
+	} `json:"set"`
+	Kind          string `json:"kind"`
+	Result        string `json:"result"`
+	Level         string `json:"level"`
+	Error         string `json:"error"`
+	Short         string `json:"short"`
+	LikelyMissing string `json:"likelyMissing"`
+	UserNamespace string `json:"userNamespace"`
+}
+
+func runProbes(t *testing.T, file string, args ...string) (result, string) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "result.json")
+	r := kbrun(t, append([]string{"run", filepath.Join(repoRoot, "pipelines", file), "-o", "json", "--set", "output=" + out}, args...)...)
+	return r, out
+}
+
+func readJSON(t *testing.T, file string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("the run wrote no JSON: %v", err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+}
+
+// assertProbesGone: every probe's builder and the namespace the run made
+// are gone.
+func assertProbesGone(t *testing.T, ns string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if _, err := client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err == nil {
+		t.Errorf("namespace %s is still there after the run", ns)
+	}
+}
+
+// TestCapabilityMatrix runs pipelines/kaniko-capabilities.yaml, the whole
+// matrix (7 privilege sets x 8 Dockerfile kinds, a fresh builder pod per
+// cell), and asserts the cells that are known: COPY from scratch builds
+// with no capability (and with the no-privilege builder, restricted);
+// multi-stage fails under the seed's four quoting Kaniko and builds with
+// DAC_OVERRIDE; every cell is judged. It logs the Markdown table and the
+// wall times (BENCHMARKS.md).
+func TestCapabilityMatrix(t *testing.T) {
+	r, out := runProbes(t, "kaniko-capabilities.yaml")
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.summary())
+	}
+	var m struct {
+		Cells []probe `json:"cells"`
+	}
+	readJSON(t, out, &m)
+	if len(m.Cells) != 56 {
+		t.Fatalf("%d cells, want 56", len(m.Cells))
+	}
+	at := map[string]probe{}
+	for _, c := range m.Cells {
+		at[c.Set.Name+","+c.Kind] = c
+		switch c.Result {
+		case "ok", "fails", "n/a", "image wrong":
+		default:
+			t.Errorf("%s not measured: %s: %s", c.Cell, c.Result, c.Error)
+		}
+		if c.Result == "n/a" && c.Set.Builder != "nopriv" {
+			t.Errorf("%s: n/a outside the no-privilege builder", c.Cell)
+		}
+		wantLevel := "baseline"
+		if c.Set.Builder == "nopriv" {
+			wantLevel = "restricted"
+		}
+		if c.Level != wantLevel {
+			t.Errorf("%s: Pod Security level %q, want %s", c.Cell, c.Level, wantLevel)
+		}
+	}
+	expect := func(cell, result, short string) {
+		t.Helper()
+		c := at[cell]
+		if c.Result != result || !strings.Contains(c.Short, short) {
+			t.Errorf("%s: %s %q, want %s %q\n%s", cell, c.Result, c.Short, result, short, c.Error)
+		}
+	}
+	expect("none,copy", "ok", "")
+	expect("nopriv,copy", "ok", "")
+	expect("nopriv,run", "n/a", "RUN")
+	expect("nopriv,multistage", "n/a", "multi-stage")
+	expect("seed,multistage", "fails", "mkdir /kaniko/0/out: permission denied")
+	expect("dac,multistage", "ok", "")
+	if lm := at["seed,multistage"].LikelyMissing; lm != "DAC_OVERRIDE" {
+		t.Errorf("seed,multistage: likely missing %q, want DAC_OVERRIDE", lm)
+	}
+	for _, k := range []string{"copy", "run", "multistage"} {
+		if c := at["userns,"+k]; c.Result == "ok" && !strings.Contains(c.UserNamespace, "uid_map 0 ") {
+			t.Errorf("userns,%s passed without its uid_map check: %q", k, c.UserNamespace)
+		}
+	}
+	// The table, as printed.
+	var md []string
+	on := false
+	for _, e := range r.events {
+		if e.Task != "matrix" || e.Type != "task.output" {
+			continue
+		}
+		if strings.HasPrefix(e.Line, "Markdown:") {
+			on = true
+			continue
+		}
+		if on {
+			md = append(md, e.Line)
+		}
+	}
+	if len(md) < 10 {
+		t.Errorf("no Markdown table printed:\n%s", r.summary())
+	}
+	t.Logf("the matrix as measured:\n%s", strings.Join(md, "\n"))
+	logTimes(t, r)
+	assertProbesGone(t, "kbrun-capabilities")
+}
+
+// logTimes reports the matrix's wall time against its cells' (one run).
+func logTimes(t *testing.T, r result) {
+	var cells []int64
+	var sum int64
+	for name, e := range r.ends {
+		if strings.HasPrefix(name, "cells[") {
+			cells = append(cells, e.Duration)
+			sum += e.Duration
+		}
+	}
+	sort.Slice(cells, func(i, j int) bool { return cells[i] < cells[j] })
+	if len(cells) == 0 {
+		return
+	}
+	whole := r.ends["cells"].Duration
+	t.Logf("timing: run %s; matrix task %d ms for %d cells (4 at once); one cell: median %d ms, min %d, max %d; cells' sum %d ms = %.1f cells at once on average; matrix / median cell = %.1f",
+		r.duration.Round(100*time.Millisecond), whole, len(cells), cells[len(cells)/2], cells[0], cells[len(cells)-1], sum, float64(sum)/float64(whole), float64(whole)/float64(cells[len(cells)/2]))
+}
+
+// TestCapabilityMatrixNoUserNamespace: where the runtime cannot give the
+// builder a user namespace (the project cluster's runc-1-1 handler), the
+// user-namespace column says why not, quoting kubelet, instead of building.
+func TestCapabilityMatrixNoUserNamespace(t *testing.T) {
+	r, out := runProbes(t, "kaniko-capabilities.yaml", "--set", "runtimeClassName=runc-1-1", "--set", "kinds=[copy]",
+		"--set", "namespace=kbrun-capabilities-runc11",
+		"--set", "capabilitySets=[{name: userns, builder: kaniko, add: [CHOWN], hostUsers: false}, {name: seed, builder: kaniko, add: [CHOWN,SETUID,SETGID,FOWNER]}]")
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.summary())
+	}
+	var m struct {
+		Cells []probe `json:"cells"`
+	}
+	readJSON(t, out, &m)
+	if len(m.Cells) != 2 {
+		t.Fatalf("cells: %+v", m.Cells)
+	}
+	for _, c := range m.Cells {
+		switch c.Set.Name {
+		case "userns":
+			if c.Result != "not run" || !strings.Contains(c.Short, "does not support user namespaces") {
+				t.Errorf("userns on runc-1-1: %s %q, want not run quoting the runtime\n%s", c.Result, c.Short, c.Error)
+			}
+		case "seed":
+			if c.Result != "ok" {
+				t.Errorf("seed on runc-1-1: %s %s", c.Result, c.Error)
+			}
+		}
+	}
+	assertProbesGone(t, "kbrun-capabilities-runc11")
+}
+
+type verdict struct {
+	Needs *struct {
+		Builder string   `json:"builder"`
+		Add     []string `json:"add"`
+	} `json:"needs"`
+	Level   string  `json:"level"`
+	Verdict string  `json:"verdict"`
+	Paste   string  `json:"paste"`
+	Ladder  []probe `json:"ladder"`
+}
+
+func runLadder(t *testing.T, kind string) (result, verdict) {
+	t.Helper()
+	r, out := runProbes(t, "kaniko-least-privilege.yaml", "--set", "context="+filepath.Join(repoRoot, "pipelines", "kaniko-capabilities", "kinds", kind),
+		"--set", "expect="+filepath.Join(repoRoot, "pipelines", "kaniko-capabilities", "kinds", kind, "expect"))
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.summary())
+	}
+	var v verdict
+	readJSON(t, out, &v)
+	var lines []string
+	for _, e := range r.events {
+		if e.Task == "verdict" && e.Type == "task.output" {
+			lines = append(lines, e.Line)
+		}
+	}
+	t.Logf("kaniko-least-privilege on %s in %s:\n%s", kind, r.duration.Round(100*time.Millisecond), strings.Join(lines, "\n"))
+	return r, v
+}
+
+// TestLeastPrivilegeMultistage: given the multi-stage Dockerfile, the
+// ladder stops at the set with DAC_OVERRIDE, the trim finds the seed's four
+// unneeded, and the answer is DAC_OVERRIDE alone, baseline, with each set
+// below it failing on Kaniko's mkdir.
+func TestLeastPrivilegeMultistage(t *testing.T) {
+	r, v := runLadder(t, "multistage")
+	if v.Needs == nil || strings.Join(v.Needs.Add, ",") != "DAC_OVERRIDE" || v.Level != "baseline" {
+		t.Fatalf("verdict %q (needs %+v, level %s), want DAC_OVERRIDE, baseline", v.Verdict, v.Needs, v.Level)
+	}
+	if !strings.Contains(v.Verdict, "needs: DAC_OVERRIDE — baseline level") || v.Paste != "capabilities: [DAC_OVERRIDE]" {
+		t.Errorf("verdict %q, paste %q", v.Verdict, v.Paste)
+	}
+	var tried []string
+	for _, p := range v.Ladder {
+		tried = append(tried, p.Set.Name+"="+p.Result)
+	}
+	if got := strings.Join(tried, " "); got != "nopriv=n/a none=fails seed=fails dac=ok setfcap=not tried shipwright=not tried" {
+		t.Errorf("ladder: %s", got)
+	}
+	if !strings.Contains(v.Ladder[2].Short, "mkdir /kaniko/0/out: permission denied") {
+		t.Errorf("seed's error: %q", v.Ladder[2].Short)
+	}
+	if r.ends["ladder[setfcap]"].Status != "skipped" {
+		t.Errorf("ladder went past the first set that built: %+v", r.ends["ladder[setfcap]"])
+	}
+}
+
+// TestLeastPrivilegeCopyOnly: a COPY-only Dockerfile needs no privilege at
+// all: the no-privilege builder (restricted) builds it, first rung.
+func TestLeastPrivilegeCopyOnly(t *testing.T) {
+	r, v := runLadder(t, "copy")
+	if v.Needs == nil || v.Needs.Builder != "nopriv" || v.Level != "restricted" || !strings.Contains(v.Verdict, "needs no privilege — restricted level") {
+		t.Fatalf("verdict %q (needs %+v, level %s)", v.Verdict, v.Needs, v.Level)
+	}
+	if r.ends["ladder[none]"].Status != "skipped" || r.ends["trim"].Status != "skipped" {
+		t.Errorf("the ladder went on after the no-privilege builder: ladder[none] %s, trim %s", r.ends["ladder[none]"].Status, r.ends["trim"].Status)
+	}
+}
