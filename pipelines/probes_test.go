@@ -1,12 +1,17 @@
 package pipelines
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/kbrun/kbrun/engine/tmpl"
 )
 
 // TestProbePipelines: the capability matrix and the least-privilege ladder
@@ -90,5 +95,71 @@ func TestDefaultPipelineOwnContext(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("plan lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestLadderTemplates: the trim and verify steps of the least-privilege
+// ladder compute their sets from the ladder's cells: each capability of the
+// first set that built dropped in turn, then all droppable ones at once.
+func TestLadderTemplates(t *testing.T) {
+	text, err := os.ReadFile("kaniko-least-privilege.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Tasks []struct {
+			Name   string            `yaml:"name"`
+			When   string            `yaml:"when"`
+			Matrix map[string]string `yaml:"matrix"`
+		} `yaml:"tasks"`
+	}
+	if err := yaml.Unmarshal(text, &file); err != nil {
+		t.Fatal(err)
+	}
+	tpl := map[string]string{}
+	for _, tk := range file.Tasks {
+		tpl[tk.Name+".when"], tpl[tk.Name+".set"] = tk.When, tk.Matrix["set"]
+	}
+	cell := func(result string, set map[string]any) map[string]any {
+		return map[string]any{"status": "ok", "result": result, "matrix": map[string]any{"set": set}}
+	}
+	seedDac := map[string]any{"name": "dac", "builder": "kaniko", "add": []any{"CHOWN", "DAC_OVERRIDE"}, "hostUsers": false}
+	ladder := []any{
+		cell("n/a", map[string]any{"name": "nopriv", "builder": "nopriv", "add": []any{}}),
+		cell("fails", map[string]any{"name": "none", "builder": "kaniko", "add": []any{}}),
+		cell("ok", seedDac),
+		map[string]any{"status": "skipped"},
+	}
+	data := map[string]any{"tasks": map[string]any{"ladder": map[string]any{"cells": ladder}}}
+	render := func(name string) string {
+		t.Helper()
+		out, err := tmpl.Render(name, tpl[name], data)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return strings.TrimSpace(out)
+	}
+	if got := render("trim.when"); got != "true" {
+		t.Errorf("trim.when = %q", got)
+	}
+	want := `[{"add":["DAC_OVERRIDE"],"builder":"kaniko","drop":"CHOWN","hostUsers":false,"name":"without-chown"},{"add":["CHOWN"],"builder":"kaniko","drop":"DAC_OVERRIDE","hostUsers":false,"name":"without-dac-override"}]`
+	if got := render("trim.set"); got != want {
+		t.Errorf("trim.set = %s\nwant %s", got, want)
+	}
+	var trim []any
+	if err := json.Unmarshal([]byte(want), &trim); err != nil {
+		t.Fatal(err)
+	}
+	data["tasks"].(map[string]any)["trim"] = map[string]any{"cells": []any{cell("ok", trim[0].(map[string]any)), cell("fails", trim[1].(map[string]any))}}
+	if got := render("verify.when"); got != "false" {
+		t.Errorf("verify.when with one droppable = %q", got)
+	}
+	if got := render("verify.set"); got != `[{"add":["DAC_OVERRIDE"],"builder":"kaniko","hostUsers":false,"name":"needed"}]` {
+		t.Errorf("verify.set = %s", got)
+	}
+	// The no-privilege builder built it: no trim.
+	ladder[0] = cell("ok", map[string]any{"name": "nopriv", "builder": "nopriv", "add": []any{}})
+	if got := render("trim.when"); got != "false" {
+		t.Errorf("trim.when after nopriv = %q", got)
 	}
 }

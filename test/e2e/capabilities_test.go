@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	nodev1 "k8s.io/api/node/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -166,7 +167,20 @@ func logTimes(t *testing.T, r result) {
 // builder a user namespace (the project cluster's runc-1-1 handler), the
 // user-namespace column says why not, quoting kubelet, instead of building.
 func TestCapabilityMatrixNoUserNamespace(t *testing.T) {
-	r, out := runProbes(t, "kaniko-capabilities.yaml", "--set", "runtimeClassName=runc-1-1", "--set", "kinds=[copy]",
+	const rc = "kbrun-e2e-caps-runc-1-1"
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if _, err := client.NodeV1().RuntimeClasses().Create(ctx, &nodev1.RuntimeClass{ObjectMeta: metav1.ObjectMeta{Name: rc}, Handler: "runc-1-1"}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create RuntimeClass %s: %v", rc, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := client.NodeV1().RuntimeClasses().Delete(ctx, rc, metav1.DeleteOptions{}); err != nil {
+			t.Errorf("delete RuntimeClass %s: %v", rc, err)
+		}
+	})
+	r, out := runProbes(t, "kaniko-capabilities.yaml", "--set", "runtimeClassName="+rc, "--set", "kinds=[copy]",
 		"--set", "namespace=kbrun-capabilities-runc11",
 		"--set", "capabilitySets=[{name: userns, builder: kaniko, add: [CHOWN], hostUsers: false}, {name: seed, builder: kaniko, add: [CHOWN,SETUID,SETGID,FOWNER]}]")
 	if r.code != 0 {

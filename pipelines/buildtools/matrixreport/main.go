@@ -77,7 +77,7 @@ type set struct {
 	Name      string   `json:"name"`
 	Builder   string   `json:"builder,omitempty"`
 	Add       []string `json:"add"`
-	HostUsers *bool    `json:"hostUsers,omitempty"`
+	HostUsers any      `json:"hostUsers,omitempty"` // false (or "false"): a user namespace of its own
 }
 
 // rawCell is one cell of a probe matrix as kbrun gives it.
@@ -204,7 +204,7 @@ func setText(s set) string {
 }
 
 func usernsText(s set) string {
-	if s.HostUsers != nil && !*s.HostUsers {
+	if ownUserNamespace(s) {
 		return ", own user namespace"
 	}
 	return ""
@@ -427,9 +427,13 @@ func ladder(w io.Writer, in ladderInput) verdict {
 		fmt.Fprintln(w, "Paste into pipelines/kaniko-rootless.yaml (vars.capabilities.default) or a values file:")
 		fmt.Fprintf(w, "  %s\n", v.Paste)
 		fmt.Fprintln(w, "or run it with:")
-		fmt.Fprintf(w, "  kbrun run pipelines/kaniko-rootless.yaml --set capabilities=[%s]%s\n", strings.Join(needs.Add, ","), map[bool]string{true: " --set userNamespace=true", false: ""}[needs.HostUsers != nil && !*needs.HostUsers])
+		fmt.Fprintf(w, "  kbrun run pipelines/kaniko-rootless.yaml --set capabilities=[%s]%s\n", strings.Join(needs.Add, ","), map[bool]string{true: " --set userNamespace=true", false: ""}[ownUserNamespace(needs)])
 	}
 	return v
+}
+
+func ownUserNamespace(s set) bool {
+	return s.HostUsers == false || s.HostUsers == "false"
 }
 
 func printTried(w io.Writer, ps []probe) {
