@@ -15,7 +15,7 @@ CLUSTER   := test/cluster
 KUBECONFIG_LOCAL := /var/lib/kbrun-cluster/kubeconfig
 
 .PHONY: build schema test test-unit test-editor yls test-cluster test-integration test-e2e bench bench-compare \
-        userns-matrix fuzz demo cluster-up cluster-down cluster-status vet fmt
+        userns-matrix capabilities-matrix fuzz demo cluster-up cluster-down cluster-status vet fmt
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kbrun
@@ -82,6 +82,13 @@ bench-compare:
 # local cluster, brought up if needed): the table in pipelines/README.md.
 userns-matrix:
 	KBRUN_MATRIX_OUT=$(CURDIR)/userns-matrix.md $(CLUSTER)/with-cluster.sh $(GO) test -count=1 -tags 'e2e matrix' -timeout 60m -run TestCapabilityMatrix -v ./test/e2e/
+
+# pipelines/kaniko-capabilities.yaml's whole matrix (7 privilege sets x 8
+# Dockerfile kinds) and one default-pipeline run for comparison, on the local
+# cluster (brought up if needed): the table in pipelines/README.md and the
+# times in BENCHMARKS.md, written to capabilities-matrix.md.
+capabilities-matrix:
+	KBRUN_CAPS_OUT=$(CURDIR)/capabilities-matrix.md $(CLUSTER)/with-cluster.sh $(GO) test -count=1 -tags 'e2e capmatrix' -timeout 30m -run TestKanikoCapabilitiesFull -v ./test/e2e/
 
 # Long fuzz runs (not part of make test): FUZZTIME=10m make fuzz
 FUZZTIME ?= 1m

@@ -438,8 +438,12 @@ func ownUserNamespace(s set) bool {
 
 func printTried(w io.Writer, ps []probe) {
 	fmt.Fprintln(w, "\ntried, least privilege first:")
+	width := 0
 	for _, p := range ps {
-		fmt.Fprintf(w, "  %-12s %-52s %s\n", p.Set.Name, setText(p.Set), resultText(p))
+		width = max(width, len(setText(p.Set)))
+	}
+	for _, p := range ps {
+		fmt.Fprintf(w, "  %-12s %-*s  %s\n", p.Set.Name, width, setText(p.Set), resultText(p))
 	}
 }
 
