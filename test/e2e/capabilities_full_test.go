@@ -14,8 +14,9 @@ import (
 // pipelines/kaniko-capabilities.yaml (7 privilege sets x 8 Dockerfile
 // kinds, a fresh builder pod per cell) and, in the same run, one run of the
 // default pipeline, for BENCHMARKS.md: make capabilities-matrix. It asserts
-// every cell was judged and the known cells; KBRUN_CAPS_OUT names a file
-// for the Markdown table and the times.
+// every cell was judged, the known cells, and that Shipwright's set builds
+// every kind (with and without a user namespace); KBRUN_CAPS_OUT names a
+// file for the Markdown table and the times.
 func TestKanikoCapabilitiesFull(t *testing.T) {
 	def := runPipeline(t)
 	mustPass(t, def)
@@ -27,6 +28,12 @@ func TestKanikoCapabilitiesFull(t *testing.T) {
 	}
 	assertCells(t, cells)
 	assertKnownCells(t, at)
+	// Shipwright's set builds every kind, in a user namespace of its own too.
+	for _, c := range cells {
+		if (c.Set.Name == "shipwright" || c.Set.Name == "userns") && c.Result != "ok" {
+			t.Errorf("%s: %s %q, want ok", c.Cell, c.Result, c.Short)
+		}
+	}
 	md := markdown(t, r)
 	t.Logf("the matrix as measured:\n%s", md)
 	logTimes(t, r)
