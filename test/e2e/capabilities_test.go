@@ -313,3 +313,29 @@ func TestLeastPrivilegeCopyOnly(t *testing.T) {
 		t.Errorf("the ladder went on after the no-privilege builder: ladder[none] %s, trim %s", r.ends["ladder[none]"].Status, r.ends["trim"].Status)
 	}
 }
+
+// TestDefaultPipelineOwnContext: the default pipeline builds a team's own
+// context (context, expect) with the capabilities the ladder answered for
+// it, reads the image back and checks it instead of running it.
+func TestDefaultPipelineOwnContext(t *testing.T) {
+	kind := filepath.Join(repoRoot, "pipelines", "kaniko-capabilities", "kinds", "multistage")
+	r := runPipeline(t, "--set", "context="+kind, "--set", "expect="+filepath.Join(kind, "expect"), "--set", "capabilities=[DAC_OVERRIDE]")
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.summary())
+	}
+	for name, want := range map[string]string{"copyContext": "ok", "copyExpect": "ok", "build": "ok", "checkImage": "ok", "test": "skipped", "logs": "skipped", "health": "skipped"} {
+		if got := r.ends[name].Status; got != want {
+			t.Errorf("task %s: %s, want %s", name, got, want)
+		}
+	}
+	var checked bool
+	for _, e := range r.events {
+		if e.Task == "checkImage" && e.Type == "task.output" && strings.HasPrefix(e.Line, "ok    /hello.txt: ") {
+			checked = true
+		}
+	}
+	if !checked {
+		t.Errorf("checkImage printed no line about /hello.txt (the expectation):\n%s", r.summary())
+	}
+	assertGone(t)
+}
