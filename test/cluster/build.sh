@@ -114,7 +114,8 @@ fi
 
 # ---- small harness tools (warm rebuilds take about a second)
 (cd "$CLUSTER_SRC" && CGO_ENABLED=0 go build -o "$TOOLS_DIR/mkimage" ./cmd/mkimage &&
-  CGO_ENABLED=0 go build -ldflags "-s -w" -o "$TOOLS_DIR/pause" ./cmd/pause) || die "building harness tools failed"
+  CGO_ENABLED=0 go build -ldflags "-s -w" -o "$TOOLS_DIR/pause" ./cmd/pause &&
+  CGO_ENABLED=0 go build -o "$TOOLS_DIR/htpasswd" ./cmd/htpasswd) || die "building harness tools failed"
 
 # ---- images
 # make_image NAME TAR ROOTFS-SETUP-FUNCTION MKIMAGE-ARGS...

@@ -45,6 +45,9 @@ PIDS="$STATE/pids"
 LOGS="$STATE/logs"
 CTRD_DIR="$STATE/containerd"
 CTRD_SOCK="$CTRD_DIR/containerd.sock"
+# The TLS registry's CA certificate and accounts, for tests (root only):
+# ca.crt, username, password, token-username, token.
+REGISTRY_TLS_DIR="$STATE/registry-tls"
 HEAVY_LOCK=/tmp/kbrun-heavy-build.lock
 
 # ---- network: every address below belongs to the harness --------------------
@@ -66,6 +69,13 @@ COREDNS_HEALTH=127.0.0.1:18080
 COREDNS_READY=127.0.0.1:18181
 REGISTRY_NS=kbrun-registry
 REGISTRY_DNS="registry.${REGISTRY_NS}.svc.${CLUSTER_DOMAIN}:5000"
+# The second registry: TLS with the harness's own CA and htpasswd accounts,
+# listening on the node address only. Pods push through its Service, the node
+# pulls NODE_IP:5443 (containerd trusts the CA through certs.d, and has no
+# credentials: pulls authenticate with the pod's imagePullSecret).
+REGISTRY_TLS_PORT=5443
+REGISTRY_TLS_DNS="registry-tls.${REGISTRY_NS}.svc.${CLUSTER_DOMAIN}:${REGISTRY_TLS_PORT}"
+REGISTRY_TLS_NODE="${NODE_IP}:${REGISTRY_TLS_PORT}"
 
 # Start order; down.sh stops in reverse.
 COMPONENTS=(containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy coredns)
@@ -155,6 +165,13 @@ alive() {
 
 # http_ok URL [curl args...]: true when URL answers 2xx within 2 seconds.
 http_ok() { local u="$1"; shift; curl -fsS -o /dev/null --max-time 2 "$@" "$u" 2>/dev/null; }
+# registry_tls_ok: the TLS registry answers 401 without credentials and 200 with
+# them, over TLS checked against its CA.
+registry_tls_ok() {
+  local u="https://$REGISTRY_TLS_NODE/v2/" code
+  code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$REGISTRY_TLS_DIR/ca.crt" "$u" 2>/dev/null) && [ "$code" = 401 ] &&
+    http_ok "$u" --cacert "$REGISTRY_TLS_DIR/ca.crt" -K - <<<"user = \"$(cat "$REGISTRY_TLS_DIR/username"):$(cat "$REGISTRY_TLS_DIR/password")\""
+}
 api_ok() { http_ok "$API_URL/readyz" --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key"; }
 
 # wait_for SECONDS DESCRIPTION COMMAND...: poll every 0.2 s.

@@ -25,6 +25,7 @@ if [ $bad = 0 ]; then
   ready=$(kc get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null || true)
   [ "$ready" = True ] && row "node/$NODE_NAME" - "Ready" || { row "node/$NODE_NAME" - "NOT READY"; bad=1; }
   if http_ok http://localhost:5000/v2/; then row "registry" - "ok (localhost:5000/v2/)"; else row registry - "NOT ANSWERING on localhost:5000"; bad=1; fi
+  if registry_tls_ok; then row "registry-tls" - "ok (https://$REGISTRY_TLS_NODE/v2/: 401 anonymous, 200 with an account)"; else row registry-tls - "NOT ANSWERING as expected on https://$REGISTRY_TLS_NODE/v2/"; bad=1; fi
 fi
 if [ $bad = 0 ]; then
   echo "healthy; kubeconfig: $KUBECONFIG_PATH"

@@ -22,7 +22,7 @@ log "cleaning leftovers of any previous run"
 # Preflight: ports the harness listens on must be free (the registry needs the
 # node's :5000 on every address, since the node pulls localhost:5000/...).
 busy=""
-for port in 5000 "$ETCD_CLIENT_PORT" "$ETCD_PEER_PORT" 10248 10249 10256 10257 10259 "${COREDNS_HEALTH##*:}" "${COREDNS_READY##*:}"; do
+for port in 5000 "$REGISTRY_TLS_PORT" "$ETCD_CLIENT_PORT" "$ETCD_PEER_PORT" 10248 10249 10256 10257 10259 "${COREDNS_HEALTH##*:}" "${COREDNS_READY##*:}"; do
   if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
     busy+=" $port($(ss -Hltnp "sport = :$port" 2>/dev/null | grep -o 'users:(("[^"]*",pid=[0-9]*' | head -1 | sed 's/users:(("//; s/",/ /'))"
   fi
@@ -103,9 +103,25 @@ new_cert kube-proxy "/CN=system:kube-proxy" clientAuth "" ca
 new_cert kubelet-client "/O=system:nodes/CN=system:node:$NODE_NAME" clientAuth "" ca
 new_cert kubelet-server "/CN=$NODE_NAME" serverAuth "IP:$NODE_IP,DNS:$NODE_NAME" ca
 new_cert front-proxy-client "/CN=front-proxy-client" clientAuth "" front-proxy-ca
+# The TLS registry's own CA (nothing else trusts it: containerd through
+# certs.d, Kaniko when a run gives it the CA) and its serving certificate, for
+# the name pods push to and the address the node pulls from.
+new_ca registry-ca kbrun-test-registry-ca
+new_cert registry-tls "/CN=registry-tls.$REGISTRY_NS.svc.$CLUSTER_DOMAIN" serverAuth \
+  "DNS:registry-tls.$REGISTRY_NS.svc.$CLUSTER_DOMAIN,DNS:registry-tls.$REGISTRY_NS.svc,DNS:registry-tls.$REGISTRY_NS,IP:$NODE_IP" registry-ca
 ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$PKI/sa.key"
 ossl pkey -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub"
 chmod 600 "$PKI"/*.key
+# Its accounts: a user with a password, and a CI account with a token (as a
+# Harbor robot account or a GitLab deploy token is used), random every
+# bring-up; tests read them from $REGISTRY_TLS_DIR.
+mkdir -p "$REGISTRY_TLS_DIR"; chmod 700 "$REGISTRY_TLS_DIR"
+cp "$PKI/registry-ca.crt" "$REGISTRY_TLS_DIR/ca.crt"
+( umask 077
+  echo kbrun >"$REGISTRY_TLS_DIR/username"; openssl rand -hex 16 >"$REGISTRY_TLS_DIR/password"
+  echo kbrun-ci >"$REGISTRY_TLS_DIR/token-username"; openssl rand -hex 20 | sed 's/^/kbt_/' >"$REGISTRY_TLS_DIR/token"
+  { echo "kbrun:$(cat "$REGISTRY_TLS_DIR/password")"; echo "kbrun-ci:$(cat "$REGISTRY_TLS_DIR/token")"; } |
+    "$TOOLS_DIR/htpasswd" >"$REGISTRY_TLS_DIR/htpasswd" ) || die "making the TLS registry's accounts failed"
 
 kubeconfig() { # FILE CERTNAME USER
   local ca crt key
@@ -160,6 +176,11 @@ for h in "localhost:5000" "$NODE_IP:5000"; do
   printf 'server = "http://%s"\n\n[host."http://%s"]\n  capabilities = ["pull", "resolve", "push"]\n  skip_verify = true\n' "$h" "$h" \
     >"$CTRD_DIR/certs.d/$h/hosts.toml"
 done
+# The TLS registry: HTTPS, its CA trusted, and no credentials (kubelet passes
+# the pod's imagePullSecret with each pull).
+mkdir -p "$CTRD_DIR/certs.d/$REGISTRY_TLS_NODE"
+printf 'server = "https://%s"\n\n[host."https://%s"]\n  capabilities = ["pull", "resolve"]\n  ca = "%s"\n' \
+  "$REGISTRY_TLS_NODE" "$REGISTRY_TLS_NODE" "$PKI/registry-ca.crt" >"$CTRD_DIR/certs.d/$REGISTRY_TLS_NODE/hosts.toml"
 # containerd 2.4's own config layout, version 4 (what `containerd config
 # migrate` writes; version 3 is still read but migrated at every start).
 # imports = []: containerd reads drop-ins only from the imports a config file
@@ -368,6 +389,10 @@ start coredns "$COREDNS_BIN" -conf "$STATE/Corefile"
 # ---- registry pod + Service -------------------------------------------------------------------
 kc apply -f "$CLUSTER_SRC/manifests/registry.yaml" >>"$LOGS/bootstrap.log" 2>&1 ||
   { cat "$LOGS/bootstrap.log" >&2; die "applying manifests/registry.yaml failed"; }
+kc -n "$REGISTRY_NS" create secret generic registry-tls --from-file=tls.crt="$PKI/registry-tls.crt" \
+  --from-file=tls.key="$PKI/registry-tls.key" --from-file=htpasswd="$REGISTRY_TLS_DIR/htpasswd" >>"$LOGS/bootstrap.log" 2>&1 &&
+  sed -e "s/__NODE_IP__/$NODE_IP/" "$CLUSTER_SRC/manifests/registry-tls.yaml" | kc apply -f - >>"$LOGS/bootstrap.log" 2>&1 ||
+  { cat "$LOGS/bootstrap.log" >&2; die "applying manifests/registry-tls.yaml failed"; }
 
 node_ready() { [ "$(kc get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; }
 waitc 90 kubelet "node $NODE_NAME Ready" node_ready
@@ -376,6 +401,7 @@ default_sa() { kc -n default get serviceaccount default -o name >/dev/null 2>&1;
 waitc 60 kube-controller-manager "default ServiceAccount exists" default_sa
 registry_ok() { http_ok "http://localhost:5000/v2/"; }
 waitc 120 kubelet "registry answers on localhost:5000" registry_ok
+waitc 60 kubelet "TLS registry answers on $REGISTRY_TLS_NODE" registry_tls_ok
 for c in "${COMPONENTS[@]}"; do check_alive "$c"; done
 
 mv "$KUBECONFIG_PATH" "$STATE/kubeconfig"
@@ -388,6 +414,8 @@ kbrun test cluster is up (Kubernetes $K8S_VERSION, node $NODE_NAME at $NODE_IP) 
 kubeconfig: $KUBECONFIG_PATH
   registry push (from pods): $REGISTRY_DNS  (ClusterIP $REG_IP:5000, plain HTTP: kaniko --insecure --skip-tls-verify)
   registry pull (node):      localhost:5000/<repo>
+  TLS registry push (pods):  $REGISTRY_TLS_DNS  (CA $REGISTRY_TLS_DIR/ca.crt, htpasswd accounts in $REGISTRY_TLS_DIR)
+  TLS registry pull (node):  $REGISTRY_TLS_NODE/<repo>  (with the pod's imagePullSecret)
   cluster DNS:               $DNS_SERVICE_IP (kube-system/kube-dns, domain $CLUSTER_DOMAIN)
   images: $PAUSE_IMAGE $BUSYBOX_IMAGE $REGISTRY_IMAGE $KANIKO_IMAGE
 export KBRUN_TEST_KUBECONFIG=$KUBECONFIG_PATH
