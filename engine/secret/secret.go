@@ -31,11 +31,16 @@ type Set struct {
 }
 
 // Add adds secret values with the encodings templates commonly apply to
-// them (base64, quoting, JSON and URL escaping).
+// them (base64, quoting, JSON and URL escaping), and the same for each
+// value without its surrounding white space: a secret read from a file
+// (--set-file) usually ends with a newline that templates trim.
 func (s *Set) Add(values ...string) {
 	var all []string
 	for _, v := range values {
 		all = append(all, Variants(v)...)
+		if t := strings.TrimSpace(v); t != v {
+			all = append(all, Variants(t)...)
+		}
 	}
 	s.addExact(all)
 }

@@ -45,8 +45,15 @@ func Check(v *pipeline.Var, value any) error {
 		}
 	}
 	if v.Secret {
-		if s := fmt.Sprint(value); s != "" && len(s) < MinSecretLen {
-			return fmt.Errorf("a secret must be at least %d characters long to be masked safely (got %d)", MinSecretLen, len(s))
+		// Without its surrounding white space too: it is masked in that
+		// form as well (secret.Set.Add).
+		s := fmt.Sprint(value)
+		if t := strings.TrimSpace(s); s != "" && len(t) < MinSecretLen {
+			got := fmt.Sprint(len(t))
+			if t != s {
+				got += " without the surrounding white space"
+			}
+			return fmt.Errorf("a secret must be at least %d characters long to be masked safely (got %s)", MinSecretLen, got)
 		}
 	}
 	return nil

@@ -175,3 +175,38 @@ tasks:
 		t.Errorf("exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// TestSecretFileNewline: a secret read from a file that ends with a newline
+// is masked without it too (what a program that reads the file prints), in
+// its forms; one that is too short once trimmed is refused.
+func TestSecretFileNewline(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "p.yaml")
+	os.WriteFile(file, []byte(`apiVersion: kbrun.dev/v1alpha1
+kind: Pipeline
+metadata: {name: p}
+vars:
+  token: {secret: true}
+  file: {}
+tasks:
+  - name: show
+    run: {command: [sh, -c, 'read -r t < "$0"; echo "token $t"; printf "%s" "$t" | base64', "{{ .vars.file }}"]}
+`), 0o644)
+	const tok = "tk-s3cret"
+	pw := filepath.Join(dir, "tok")
+	os.WriteFile(pw, []byte(tok+"\n"), 0o600)
+	code, out, errOut := kbrun("run", file, "--set-file", "token="+pw, "--set", "file="+pw)
+	if code != 0 || !strings.Contains(out, "show | token ***\n") || !strings.Contains(out, "show | ***\n") {
+		t.Fatalf("exit %d, want 0 with the token and its base64 masked\n%s%s", code, out, errOut)
+	}
+	for _, v := range []string{tok, base64.StdEncoding.EncodeToString([]byte(tok))} {
+		if strings.Contains(out+errOut, v) {
+			t.Errorf("output shows %q:\n%s%s", v, out, errOut)
+		}
+	}
+	os.WriteFile(pw, []byte("abcde\n"), 0o600)
+	code, _, errOut = kbrun("validate", file, "--set-file", "token="+pw)
+	if code != 2 || !strings.Contains(errOut, "at least 6 characters long to be masked safely (got 5 without the surrounding white space)") {
+		t.Errorf("short secret with a newline: exit %d\n%s", code, errOut)
+	}
+}
