@@ -11,7 +11,9 @@
 //   - when Kaniko fails, the exit code is non-zero and the last stderr line
 //     quotes Kaniko's error: "build: Kaniko failed (exit status 1): error
 //     building image: ..."; when the error is one a missing capability
-//     causes, that line says which and how to give it, once.
+//     causes, that line says which and how to give it, once; when it is a
+//     known registry problem (plain HTTP, an unknown CA, a refused account),
+//     it ends with a hint.
 //
 // -dockerfile names one of the Dockerfiles below (built around the server
 // binary), or a Dockerfile of the team's own build context (a path in the
@@ -22,6 +24,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,6 +33,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 )
@@ -95,17 +99,19 @@ ENTRYPOINT ["/server"]
 const busybox = "/busybox/busybox"
 
 type config struct {
-	destination string
-	variant     string
-	workspace   string
-	context     string   // build context, relative to the workspace ("" = the workspace)
-	buildArgs   []string // NAME=VALUE, Kaniko's --build-arg
-	server      string
-	executor    string
-	busybox     string
-	insecure    bool
-	extraArgs   string
-	verbosity   string
+	destination  string
+	variant      string
+	workspace    string
+	context      string   // build context, relative to the workspace ("" = the workspace)
+	buildArgs    []string // NAME=VALUE, Kaniko's --build-arg
+	server       string
+	executor     string
+	busybox      string
+	insecure     bool
+	registryCA   string
+	dockerConfig string
+	extraArgs    string
+	verbosity    string
 }
 
 func main() {
@@ -137,6 +143,8 @@ func main() {
 	flag.StringVar(&c.executor, "executor", "/kaniko/executor", "Kaniko executor")
 	flag.StringVar(&c.busybox, "busybox", busybox, "static busybox copied into the context for the run and userrun variants")
 	flag.BoolVar(&c.insecure, "insecure", false, "the registry speaks plain HTTP or has an untrusted certificate (Kaniko's --insecure, --skip-tls-verify and their -pull forms)")
+	flag.StringVar(&c.registryCA, "registry-ca", "", "CA certificate(s) of the destination registry, PEM (Kaniko's --registry-certificate for its host)")
+	flag.StringVar(&c.dockerConfig, "docker-config", "/kaniko/.docker/config.json", "the registry accounts Kaniko reads (only their registries are shown)")
 	flag.StringVar(&c.extraArgs, "kaniko-args", "", "extra Kaniko arguments, separated by spaces")
 	flag.StringVar(&c.verbosity, "verbosity", "info", "Kaniko's log level")
 	flag.Parse()
@@ -189,8 +197,15 @@ func build(c config) (string, error) {
 	for _, a := range c.buildArgs {
 		args = append(args, "--build-arg="+a)
 	}
+	if c.registryCA != "" {
+		if _, err := os.Stat(c.registryCA); err != nil {
+			return "", fmt.Errorf("registry CA: %w", err)
+		}
+		args = append(args, "--registry-certificate="+registryHost(c.destination)+"="+c.registryCA)
+	}
 	args = append(args, strings.Fields(c.extraArgs)...)
 
+	fmt.Fprintf(os.Stderr, "build: %s\n", accounts(c.dockerConfig, registryHost(c.destination)))
 	fmt.Fprintf(os.Stderr, "build: Dockerfile %s:\n%s", dockerfile, text)
 	fmt.Fprintf(os.Stderr, "build: %s %s\n", c.executor, strings.Join(args, " "))
 	cmd := exec.Command(c.executor, args...)
@@ -204,6 +219,9 @@ func build(c config) (string, error) {
 		msg := errs.String()
 		if msg == "" {
 			msg = "(Kaniko printed no error line; see its output above)"
+		}
+		if h := registryHint(msg, c); h != "" {
+			return "", fmt.Errorf("Kaniko failed (%v): %s; hint: %s", runErr, msg, h)
 		}
 		if h := hint(msg, effectiveCaps()); h != "" {
 			return "", fmt.Errorf("%s; Kaniko failed (%v): %s", h, runErr, msg)
@@ -277,6 +295,73 @@ func repository(ref string) string {
 		return ref[:i]
 	}
 	return ref
+}
+
+// registryHost is the registry part of an image reference (host[:port]),
+// the name Kaniko keys --registry-certificate and credentials by.
+func registryHost(ref string) string {
+	host, _, found := strings.Cut(ref, "/")
+	if !found || (!strings.ContainsAny(host, ".:") && host != "localhost") {
+		return "index.docker.io" // a Docker Hub reference ("team/app:tag")
+	}
+	return host
+}
+
+// accounts says which registries the docker config has accounts for (never
+// the accounts themselves), and whether the destination is one of them.
+func accounts(path, registry string) string {
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return "no registry account (" + path + " does not exist): pushing to " + registry + " anonymously"
+	}
+	if err != nil {
+		return "registry accounts: " + err.Error()
+	}
+	var cfg struct {
+		Auths       map[string]json.RawMessage `json:"auths"`
+		CredHelpers map[string]string          `json:"credHelpers"`
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return fmt.Sprintf("registry accounts: %s is not a docker config: %v", path, err)
+	}
+	var names []string
+	for name := range cfg.Auths {
+		names = append(names, name)
+	}
+	for name := range cfg.CredHelpers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	_, auth := cfg.Auths[registry]
+	_, helper := cfg.CredHelpers[registry]
+	if !auth && !helper {
+		return fmt.Sprintf("%s has accounts for %s, none for %s: pushing to it anonymously", path, strings.Join(names, ", "), registry)
+	}
+	return fmt.Sprintf("registry accounts from %s (for %s)", path, strings.Join(names, ", "))
+}
+
+// registryHint says what to change for the registry errors Kaniko's words
+// identify, in the pipeline's vars.
+func registryHint(msg string, c config) string {
+	switch {
+	case strings.Contains(msg, "server gave HTTP response to HTTPS client"):
+		return "the registry speaks plain HTTP: set registryInsecure=true for it (or serve it over TLS)"
+	case strings.Contains(msg, "certificate signed by unknown authority"):
+		if c.registryCA != "" {
+			return "the registry's certificate is not signed by the CA in registryCA"
+		}
+		return "a CA the builder does not trust signed the registry's certificate: give that CA's certificate as registryCA (--set-file registryCA=ca.crt)"
+	case strings.Contains(msg, "x509: certificate is valid for"):
+		return "pushRegistry is not a name in the registry's certificate: use one it lists"
+	case strings.Contains(msg, "UNAUTHORIZED") || strings.Contains(msg, "401 Unauthorized"):
+		if _, err := os.Stat(c.dockerConfig); err != nil {
+			return "the registry asks for an account: give registryUser and registryPassword, or registryAuthSecret"
+		}
+		return "the registry refused the account: check registryUser and registryPassword, or the Secret registryAuthSecret names"
+	case strings.Contains(msg, "DENIED") || strings.Contains(msg, "403 Forbidden"):
+		return "the account may not push to " + repository(c.destination)
+	}
+	return ""
 }
 
 // errorLines keeps the lines of Kaniko's output that report errors, the

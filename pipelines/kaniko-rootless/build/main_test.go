@@ -203,3 +203,98 @@ func TestParseCapEff(t *testing.T) {
 		t.Errorf("parseCapEff = %v", got)
 	}
 }
+
+// A registry CA is given to Kaniko for the destination's host; a missing
+// one fails before Kaniko runs.
+func TestBuildRegistryCA(t *testing.T) {
+	c, dir := setup(t)
+	c.destination = "registry-tls.ns.svc:5443/demo:t1"
+	c.insecure = false
+	c.registryCA = filepath.Join(dir, "ca.crt")
+	if err := os.WriteFile(c.registryCA, []byte("PEM"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := build(c); err != nil {
+		t.Fatal(err)
+	}
+	args, _ := os.ReadFile(filepath.Join(dir, "args"))
+	if want := "--registry-certificate=registry-tls.ns.svc:5443=" + c.registryCA; !strings.Contains(string(args), want) {
+		t.Errorf("executor args %q lack %q", args, want)
+	}
+	if strings.Contains(string(args), "--insecure") || strings.Contains(string(args), "--skip-tls-verify") {
+		t.Errorf("executor args %q skip TLS checks with insecure=false", args)
+	}
+	c.registryCA = filepath.Join(dir, "none.crt")
+	if _, err := build(c); err == nil || !strings.Contains(err.Error(), "registry CA:") {
+		t.Errorf("missing CA: %v", err)
+	}
+}
+
+func TestRegistryHost(t *testing.T) {
+	for in, want := range map[string]string{
+		"registry-tls.ns.svc:5443/a/b:t": "registry-tls.ns.svc:5443",
+		"localhost/x":                    "localhost",
+		"ghcr.io/team/app":               "ghcr.io",
+		"team/app:1":                     "index.docker.io",
+		"app":                            "index.docker.io",
+	} {
+		if got := registryHost(in); got != want {
+			t.Errorf("registryHost(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// accounts names the registries of the docker config, never the accounts.
+func TestAccounts(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.json")
+	if got := accounts(cfg, "reg:5443"); !strings.Contains(got, "does not exist): pushing to reg:5443 anonymously") {
+		t.Errorf("no config: %q", got)
+	}
+	const secret = "s3cret-token"
+	if err := os.WriteFile(cfg, []byte(`{"auths":{"reg:5443":{"username":"ci","password":"`+secret+`","auth":"Y2k6czNjcmV0LXRva2Vu"},"10.0.0.1:5443":{"auth":"Y2k6czNjcmV0LXRva2Vu"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for reg, want := range map[string]string{
+		"reg:5443":   "registry accounts from " + cfg + " (for 10.0.0.1:5443, reg:5443)",
+		"other:5000": "has accounts for 10.0.0.1:5443, reg:5443, none for other:5000: pushing to it anonymously",
+	} {
+		got := accounts(cfg, reg)
+		if !strings.Contains(got, want) {
+			t.Errorf("accounts(%s) = %q, want %q", reg, got, want)
+		}
+		if strings.Contains(got, secret) || strings.Contains(got, "Y2k6") || strings.Contains(got, `"ci"`) {
+			t.Errorf("accounts(%s) shows the account: %q", reg, got)
+		}
+	}
+}
+
+// Kaniko's registry errors get a hint naming the var to change.
+func TestRegistryHint(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(cfg, []byte(`{}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := config{destination: "reg:5443/app:t", dockerConfig: cfg}
+	for msg, want := range map[string]string{
+		`error checking push permissions -- make sure you entered the correct tag name, and that you are authenticated correctly, and try again: checking push permission for "reg:5443/app:t": POST https://reg:5443/v2/app/blobs/uploads/: UNAUTHORIZED: authentication required`: "the registry refused the account: check registryUser and registryPassword",
+		`Get "https://reg:5443/v2/": tls: failed to verify certificate: x509: certificate signed by unknown authority`:                                                                                                                                                              "give that CA's certificate as registryCA (--set-file registryCA=ca.crt)",
+		`Get "https://reg:5443/v2/": http: server gave HTTP response to HTTPS client`:                                                                                                                                                                                               "set registryInsecure=true",
+		`x509: certificate is valid for registry-tls, not reg`:                                                                                                                                                                                                                      "pushRegistry is not a name in the registry's certificate",
+		`DENIED: requested access to the resource is denied`:                                                                                                                                                                                                                        "the account may not push to reg:5443/app",
+		`error building image: could not save file`:                                                                                                                                                                                                                                 "",
+	} {
+		if got := registryHint(msg, c); !strings.Contains(got, want) || (want == "" && got != "") {
+			t.Errorf("registryHint(%q) = %q, want %q", msg, got, want)
+		}
+	}
+	c.dockerConfig = filepath.Join(dir, "none.json")
+	if got := registryHint("UNAUTHORIZED: authentication required", c); !strings.Contains(got, "the registry asks for an account: give registryUser and registryPassword, or registryAuthSecret") {
+		t.Errorf("401 without an account: %q", got)
+	}
+	c.registryCA = "/kaniko/registry-ca/ca.crt"
+	if got := registryHint("x509: certificate signed by unknown authority", c); !strings.Contains(got, "not signed by the CA in registryCA") {
+		t.Errorf("unknown authority with a CA: %q", got)
+	}
+}
