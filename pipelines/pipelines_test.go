@@ -5,6 +5,7 @@ package pipelines
 
 import (
 	"bytes"
+	"encoding/base64"
 	"flag"
 	"os"
 	"os/exec"
@@ -136,7 +137,7 @@ func TestValuesFiles(t *testing.T) {
 			continue
 		}
 		if filepath.Base(f) == "user-namespace.yaml" {
-			if !strings.Contains(out, "6. checkUserNamespace (exec)\n") {
+			if !strings.Contains(out, "7. checkUserNamespace (exec)\n") {
 				t.Errorf("plan -f %s does not run checkUserNamespace:\n%s", f, out)
 			}
 			continue
@@ -158,7 +159,7 @@ func TestTestDeploymentImage(t *testing.T) {
 	}
 	data := func(tasks map[string]any) map[string]any {
 		return map[string]any{
-			"vars": map[string]any{"namespace": "ones", "testName": "t", "pullRegistry": "localhost:5000",
+			"vars": map[string]any{"namespace": "ones", "testName": "t", "pullRegistry": "localhost:5000", "authSecret": "",
 				"imageRepository": "new-kaniko-rootless-image", "imageTag": "20000101000000-0000"},
 			"pipeline": map[string]any{"runId": "20000101000000-0000"},
 			"tasks":    tasks,
@@ -208,6 +209,87 @@ func TestPlanShowsManifests(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plan lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestPlanRegistryAccount: a registry account given as vars reaches the
+// builder (the Secret mounted where Kaniko reads it), the test Deployment
+// (imagePullSecrets) and the build (-insecure=false for a registry other
+// than the project cluster's, the CA); the Secret the run makes shows as
+// *** and the password in none of its forms. Contradicting or half
+// accounts are refused before anything runs.
+func TestPlanRegistryAccount(t *testing.T) {
+	const pw = "pa55-w0rd-token"
+	ca := "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+	reg := []string{"plan", "kaniko-rootless.yaml", "--run-id", "20000101000000-0000", "--show-manifests",
+		"--set", "pushRegistry=registry.example.com:5443", "--set", "pullRegistry=registry.example.com:5443"}
+	code, out, errOut := kbrun(t, append(reg, "--set", "registryUser=ci-bot", "--set", "registryPassword="+pw, "--set", "registryCA="+ca)...)
+	if code != 0 {
+		t.Fatalf("plan exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"4. registryAccess (apply)\n",
+		"secret ones/kaniko-rootless-demo-deployment-registry-auth",
+		"| # kaniko-rootless/registry-auth.yaml\n      | ***\n",
+		`secretName: "kaniko-rootless-demo-deployment-registry-auth"`,
+		"mountPath: /kaniko/.docker",
+		`name: "kaniko-rootless-demo-deployment-registry-ca"`,
+		"-insecure=false",
+		"-registry-ca=/kaniko/registry-ca/ca.crt",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan lacks %q:\n%s", want, out)
+		}
+	}
+	auth := base64.StdEncoding.EncodeToString([]byte("ci-bot:" + pw))
+	for _, v := range []string{pw, base64.StdEncoding.EncodeToString([]byte(pw)), auth} {
+		if strings.Contains(out+errOut, v) {
+			t.Errorf("plan shows %q", v)
+		}
+	}
+
+	// An existing Secret: used by name, none made.
+	code, out, errOut = kbrun(t, append(reg, "--set", "registryAuthSecret=team-registry")...)
+	if code != 0 {
+		t.Fatalf("plan exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"4. registryAccess (apply) [skipped:", `secretName: "team-registry"`, "-insecure=false", "-registry-ca= "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan with registryAuthSecret lacks %q:\n%s", want, out)
+		}
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--set", "registryPassword=" + pw}, "registryPassword is given but registryUser is empty"},
+		{[]string{"--set", "registryUser=ci-bot"}, "registryUser is given but registryPassword is empty"},
+		{[]string{"--set", "registryUser=ci-bot", "--set", "registryPassword=" + pw, "--set", "registryAuthSecret=team-registry"}, `give either registryAuthSecret (the existing Secret "team-registry") or registryUser and registryPassword`},
+	} {
+		code, out, errOut := kbrun(t, append(reg, c.args...)...)
+		if code != 2 || !strings.Contains(errOut, "kaniko-rootless/registry-auth.yaml:") || !strings.Contains(errOut, c.want) || strings.Contains(out+errOut, pw) {
+			t.Errorf("plan %v: exit %d, want 2 naming registry-auth.yaml and %q\n%s%s", c.args, code, c.want, out, errOut)
+		}
+	}
+}
+
+// TestRegistryInsecureDefault: TLS is checked for any registry but the
+// project cluster's own plain-HTTP one and the one deployRegistry deploys.
+func TestRegistryInsecureDefault(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "-insecure=true"},
+		{[]string{"--set", "deployRegistry=true", "--set", "pushRegistry=registry.kaniko-registry.svc.cluster.local:5000"}, "-insecure=true"},
+		{[]string{"--set", "pushRegistry=ghcr.io"}, "-insecure=false"},
+		{[]string{"--set", "pushRegistry=ghcr.io", "--set", "registryInsecure=true"}, "-insecure=true"},
+	} {
+		code, out, errOut := kbrun(t, append([]string{"plan", "kaniko-rootless.yaml", "--run-id", "20000101000000-0000"}, c.args...)...)
+		if code != 0 || !strings.Contains(out, c.want) {
+			t.Errorf("plan %v: exit %d, want %s\n%s%s", c.args, code, c.want, out, errOut)
 		}
 	}
 }
