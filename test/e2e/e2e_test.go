@@ -121,12 +121,18 @@ type result struct {
 // kbrun runs the kbrun binary from the repository root and waits for it.
 func kbrun(t *testing.T, args ...string) result {
 	t.Helper()
+	return kbrunEnv(t, nil, args...)
+}
+
+// kbrunEnv is kbrun with extra environment variables (NAME=VALUE).
+func kbrunEnv(t *testing.T, env []string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	args = append(args, "--kubeconfig", kubeconfig)
 	cmd := exec.CommandContext(ctx, kbrunBin, args...)
 	cmd.Dir = repoRoot
-	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	cmd.Env = append(append(os.Environ(), "NO_COLOR=1"), env...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	start := time.Now()
@@ -135,7 +141,7 @@ func kbrun(t *testing.T, args ...string) result {
 	if ee, ok := err.(*exec.ExitError); ok {
 		r.code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("kbrun %s: %v", strings.Join(args, " "), err)
+		t.Fatalf("kbrun %s: %v", logArgs(args), err)
 	}
 	sc := bufio.NewScanner(strings.NewReader(r.stdout))
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
@@ -153,8 +159,24 @@ func kbrun(t *testing.T, args ...string) result {
 			r.ends[e.Task] = e
 		}
 	}
-	t.Logf("kbrun %s: exit %d in %s", strings.Join(args, " "), r.code, r.duration.Round(100*time.Millisecond))
+	t.Logf("kbrun %s: exit %d in %s", logArgs(args), r.code, r.duration.Round(100*time.Millisecond))
 	return r
+}
+
+// logArgs is a command line for the test log, without the registry
+// password and with the CA's PEM shortened.
+func logArgs(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		switch name, _, _ := strings.Cut(a, "="); name {
+		case "registryPassword":
+			a = name + "=***"
+		case "registryCA":
+			a = name + "=<PEM>"
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
 }
 
 // runID is the run's id, from its run.start event.
@@ -434,7 +456,7 @@ func TestMultistageNeedsDacOverride(t *testing.T) {
 	if r.code != 1 {
 		t.Fatalf("multistage under the seed's capabilities: exit %d, want 1\n%s", r.code, all)
 	}
-	// The failure names the task ("✗ 8 build failed after ...") and the
+	// The failure names the task ("✗ 9 build failed after ...") and the
 	// error under it quotes Kaniko.
 	lines := strings.Split(all, "\n")
 	var failure string
