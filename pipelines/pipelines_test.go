@@ -293,3 +293,46 @@ func TestRegistryInsecureDefault(t *testing.T) {
 		}
 	}
 }
+
+// TestLibraryRegistryAccount: the kaniko-build library takes the same
+// registry account and CA as the default pipeline, as params: a Secret
+// made from them (shown as ***), mounted in its builder, named by its
+// authSecret output; the password shows nowhere, and TLS is checked for
+// any registry but the project cluster's own. The pipeline is the one the
+// e2e test TestKanikoBuildLibraryTLS runs.
+func TestLibraryRegistryAccount(t *testing.T) {
+	const pw = "pa55-w0rd-token"
+	file := "../test/e2e/testdata/kaniko-build-tls.yaml"
+	code, out, errOut := kbrun(t, "plan", file, "--run-id", "20000101000000-0000", "--show-manifests",
+		"--set", "registryUser=ci-bot", "--set", "registryPassword="+pw, "--set", "registryCA=-----BEGIN CERTIFICATE-----")
+	if code != 0 {
+		t.Fatalf("plan exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"registryPassword: '***'",
+		"authSecret: kaniko-builder-registry-auth",
+		"image.registryAccess (apply) [from ",
+		"kaniko-build/registry-auth.yaml\n         | ***\n",
+		`secretName: "kaniko-builder-registry-auth"`,
+		`name: "kaniko-builder-registry-ca"`,
+		"-insecure=false -registry-ca=/kaniko/registry-ca/ca.crt",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan lacks %q:\n%s", want, out)
+		}
+	}
+	auth := base64.StdEncoding.EncodeToString([]byte("ci-bot:" + pw))
+	for _, v := range []string{pw, base64.StdEncoding.EncodeToString([]byte(pw)), auth} {
+		if strings.Contains(out+errOut, v) {
+			t.Errorf("plan shows %q", v)
+		}
+	}
+	code, out, errOut = kbrun(t, "plan", file, "--set", "registryUser=ci-bot")
+	if code != 2 || !strings.Contains(errOut, "kaniko-build/registry-auth.yaml:") || !strings.Contains(errOut, "registryUser is given but registryPassword is empty") {
+		t.Errorf("plan with a user and no password: exit %d, want 2\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = kbrun(t, "plan", file, "--set", "pushRegistry=registry.kbrun-registry.svc.cluster.local:5000")
+	if code != 0 || !strings.Contains(out, "-insecure=true -registry-ca= ") || !strings.Contains(out, "image.registryAccess (apply) [from ") || !strings.Contains(out, "skipped: when") {
+		t.Errorf("plan for the cluster's own registry without an account: exit %d\n%s%s", code, out, errOut)
+	}
+}
