@@ -395,3 +395,47 @@ func TestPlainHTTPRegistryNotInsecure(t *testing.T) {
 	}
 	assertGone(t)
 }
+
+// TestKanikoBuildLibraryTLS: the kaniko-build library pushes to the TLS
+// registry with an account given to it as params from secret vars (the
+// password from a file that ends with a newline, as files do), and a
+// Deployment pulls the image with the library's authSecret output; nothing
+// shows the password, and cleanup deletes the Secret with the rest.
+func TestKanikoBuildLibraryTLS(t *testing.T) {
+	reg := readTLSRegistry(t)
+	const ns = "kbrun-lib-tls"
+	relDeleteNamespace(t, ns)
+	t.Cleanup(func() { relDeleteNamespace(t, ns) })
+	pwFile := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(pwFile, []byte(reg.password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	junit := filepath.Join(t.TempDir(), "junit.xml")
+	r := kbrun(t, "run", filepath.Join(repoRoot, "test", "e2e", "testdata", "kaniko-build-tls.yaml"), "-o", "json", "--junit", junit,
+		"--set", "registryCA="+reg.ca, "--set", "registryUser="+reg.user, "--set-file", "registryPassword="+pwFile)
+	if r.code != 0 {
+		t.Fatalf("exit %d, want 0\n%s", r.code, r.summary())
+	}
+	for _, name := range []string{"image.registryAccess", "image.build", "image", "run", "logs", "cleanup"} {
+		if e := r.ends[name]; e.Status != "ok" {
+			t.Errorf("task %s: %+v, want ok", name, e)
+		}
+	}
+	if img := fmt.Sprint(r.ends["image"].Outputs["image"]); !strings.HasPrefix(img, tlsPull+"/kbrun-e2e/lib-tls@sha256:") {
+		t.Errorf("image output %q, want %s/kbrun-e2e/lib-tls@sha256:…", img, tlsPull)
+	}
+	if s := fmt.Sprint(r.ends["image"].Outputs["authSecret"]); s != "kaniko-builder-registry-auth" {
+		t.Errorf("authSecret output %q, want kaniko-builder-registry-auth", s)
+	}
+	report, err := os.ReadFile(junit)
+	if err != nil {
+		t.Fatalf("JUnit report: %v", err)
+	}
+	forms := append(secretForms(reg.user, reg.password), base64.StdEncoding.EncodeToString([]byte(reg.password+"\n")))
+	assertNoSecrets(t, "run -o json", runOutput(r), forms)
+	assertNoSecrets(t, "JUnit report", string(report), forms)
+	if !strings.Contains(taskLines(r, "cleanup"), "deleted secret "+ns+"/kaniko-builder-registry-auth") {
+		t.Errorf("cleanup did not delete the Secret the library made:\n%s", taskLines(r, "cleanup"))
+	}
+	namespaceGone(t, ns)
+}
