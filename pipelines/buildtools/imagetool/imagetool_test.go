@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/pem"
 	"io"
 	"log"
 	"net/http/httptest"
@@ -221,5 +222,37 @@ func TestCaps(t *testing.T) {
 	v3[3] = 3
 	if got, _ := capText(v3); got != "cap_net_raw=ep" {
 		t.Errorf("v3: %q", got)
+	}
+}
+
+// TestCheckWithPrivateCA: a registry whose certificate a CA of its own
+// signed is refused as unknown, and read with -ca naming that CA.
+func TestCheckWithPrivateCA(t *testing.T) {
+	srv := httptest.NewTLSServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	reg := strings.TrimPrefix(srv.URL, "https://")
+	ca := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.TempDir()
+	writeTree(t, ctx, map[string]string{"Dockerfile": "FROM scratch\nCOPY f /f\n", "f": "one\n"})
+	var out, errOut bytes.Buffer
+	if err := runBuild([]string{"-context", ctx, "-destination", reg + "/x:1", "-ca", ca}, &out, &errOut); err != nil {
+		t.Fatalf("build with -ca: %v\n%s", err, errOut.String())
+	}
+	img := reg + "/x@" + digestOf(t, out.String())
+	var got bytes.Buffer
+	if err := runCheck([]string{"-image", img}, &got); err == nil || !strings.Contains(err.Error(), "x509: certificate signed by unknown authority") {
+		t.Errorf("check without -ca: %v, want the unknown authority", err)
+	}
+	if err := runCheck([]string{"-image", img, "-ca="}, &got); err == nil {
+		t.Errorf("check with an empty -ca passed; want the unknown authority")
+	}
+	if err := runCheck([]string{"-image", img, "-ca", ca}, &got); err != nil {
+		t.Errorf("check with -ca: %v", err)
+	}
+	if err := runCheck([]string{"-image", img, "-ca", filepath.Join(ctx, "f")}, &got); err == nil || !strings.Contains(err.Error(), "holds no PEM certificate") {
+		t.Errorf("-ca of a file without a certificate: %v", err)
 	}
 }

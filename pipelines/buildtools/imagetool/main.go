@@ -1,8 +1,8 @@
 // Command imagetool runs in pods of the kaniko-capabilities and
 // kaniko-least-privilege pipelines, as a non-root user with no capability:
 //
-//	imagetool build -context DIR -dockerfile FILE -destination REF [-build-arg K=V]... [-setcap PATH=CAPS]... [-insecure]
-//	imagetool check -image REF [-expect FILE] [-insecure]
+//	imagetool build -context DIR -dockerfile FILE -destination REF [-build-arg K=V]... [-setcap PATH=CAPS]... [-insecure | -ca FILE]
+//	imagetool check -image REF [-expect FILE] [-insecure | -ca FILE]
 //
 // build is the no-privilege builder: it reads a Dockerfile without RUN
 // (FROM, COPY, ADD of local files, ENV, ARG, WORKDIR, USER, ENTRYPOINT,
@@ -62,6 +62,7 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	fl.StringVar(&c.dockerfile, "dockerfile", "", "Dockerfile (default: Dockerfile in the context)")
 	fl.StringVar(&c.destination, "destination", "", "image to push, e.g. registry:5000/app:tag")
 	fl.BoolVar(&c.reg.insecure, "insecure", false, "registries over plain HTTP or with an untrusted certificate")
+	fl.Func("ca", "PEM file of a CA to trust besides the system's, for a registry with a private CA", c.reg.trust)
 	fl.Var(&buildArgs, "build-arg", "ARG value, NAME=VALUE (repeatable)")
 	fl.Var(&setcaps, "setcap", "give a copied file capabilities, PATH=CAP[,CAP...] (as setcap CAPS=ep; repeatable)")
 	if err := fl.Parse(args); err != nil {
@@ -116,6 +117,7 @@ func runCheck(args []string, stdout io.Writer) error {
 	fl.StringVar(&image, "image", "", "image to check, by digest or tag")
 	fl.StringVar(&expect, "expect", "", "expectations file (default: none, the config and every layer are only read back)")
 	fl.BoolVar(&reg.insecure, "insecure", false, "registries over plain HTTP or with an untrusted certificate")
+	fl.Func("ca", "PEM file of a CA to trust besides the system's, for a registry with a private CA", reg.trust)
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
