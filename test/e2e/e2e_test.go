@@ -456,7 +456,7 @@ func TestMultistageNeedsDacOverride(t *testing.T) {
 	if r.code != 1 {
 		t.Fatalf("multistage under the seed's capabilities: exit %d, want 1\n%s", r.code, all)
 	}
-	// The failure names the task ("✗ 9 build failed after ...") and the
+	// The failure names the task ("✗ 11 build failed after ...") and the
 	// error under it quotes Kaniko.
 	lines := strings.Split(all, "\n")
 	var failure string

@@ -317,7 +317,7 @@ func TestTLSRegistryWrongPassword(t *testing.T) {
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", r.code, all)
 	}
-	// "✗ 9 build failed after 1.2s: ... last output:" and the indented
+	// "✗ 11 build failed after 1.2s: ... last output:" and the indented
 	// lines under it, which end with the build program's quote of Kaniko.
 	var failure []string
 	for _, line := range strings.Split(all, "\n") {
@@ -393,6 +393,29 @@ func TestPlainHTTPRegistryNotInsecure(t *testing.T) {
 	if executor == "" || strings.Contains(executor, "--insecure") || strings.Contains(executor, "--skip-tls-verify") {
 		t.Errorf("Kaniko ran as %q, want it without --insecure and --skip-tls-verify (registryInsecure's default for this registry)", executor)
 	}
+	assertGone(t)
+}
+
+// TestTLSRegistryOwnContext: a team's own context pushed to the TLS
+// registry with an account is read back and checked (checkImage) through
+// the same account and CA.
+func TestTLSRegistryOwnContext(t *testing.T) {
+	reg := readTLSRegistry(t)
+	kind := filepath.Join(repoRoot, "pipelines", "kaniko-capabilities", "kinds", "copy")
+	r := runPipeline(t, tlsArgs(reg, true, "--set", "context="+kind, "--set", "expect="+filepath.Join(kind, "expect"),
+		"--set", "registryUser="+reg.user, "--set", "registryPassword="+reg.password)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.summary())
+	}
+	for name, want := range map[string]string{"registryAccess": "ok", "build": "ok", "checkImage": "ok", "test": "skipped"} {
+		if got := r.ends[name].Status; got != want {
+			t.Errorf("task %s: %s, want %s", name, got, want)
+		}
+	}
+	if lines := taskLines(r, "checkImage"); !strings.Contains(lines, "ok    /hello.txt: ") {
+		t.Errorf("checkImage did not check /hello.txt:\n%s", lines)
+	}
+	assertNoSecrets(t, "run -o json", runOutput(r), secretForms(reg.user, reg.password))
 	assertGone(t)
 }
 
