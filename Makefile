@@ -24,9 +24,17 @@ build:
 schema: build
 	$(BIN) schema > schemas/pipeline.schema.json
 
+# gofmt, go vet and staticcheck over every build tag the suites use.
+# staticcheck's version is pinned in test/tools/go.mod (built from the Go
+# module proxy, kept in the Go build cache).
+VET_TAGS    := integration,e2e,editor,matrix
+STATICCHECK := bin/staticcheck
+
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
-	$(GO) vet ./...
+	$(GO) vet -tags $(VET_TAGS) ./...
+	$(GO) build -C test/tools -o $(CURDIR)/$(STATICCHECK) honnef.co/go/tools/cmd/staticcheck
+	$(STATICCHECK) -tags $(VET_TAGS) ./...
 
 # The README's test command: unit tests, then the cluster suites on a real
 # cluster, then a check that teardown left the machine clean.

@@ -179,7 +179,7 @@ func Untar(r io.Reader, name, dest string) (int64, []string, error) {
 			if err := os.MkdirAll(target, os.FileMode(hdr.Mode).Perm()|0o700); err != nil {
 				return total, files, err
 			}
-		case tar.TypeReg, tar.TypeRegA:
+		case tar.TypeReg: // the reader turns the old TypeRegA into TypeReg
 			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 				return total, files, err
 			}
@@ -239,7 +239,7 @@ func entryPath(entry, name, dest string) (string, error) {
 	}
 	for _, part := range strings.Split(strings.ReplaceAll(entry, "\\", "/"), "/") {
 		if part == ".." {
-			return "", fmt.Errorf("%w: %q climbs out with ..", ErrUnsafeEntry, entry)
+			return "", fmt.Errorf("%w: %q climbs out with \"..\"", ErrUnsafeEntry, entry)
 		}
 	}
 	clean := path.Clean(entry)

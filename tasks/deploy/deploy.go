@@ -187,13 +187,6 @@ func isCancelCascade(err error) bool {
 	return ok
 }
 
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, one)
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}
-
 var _ = strings.TrimSpace
 
 // DryRunServer implements task.ServerDryRunner: the apply only (nothing

@@ -30,7 +30,7 @@ func readyPod() *corev1.Pod {
 	}
 }
 
-func run(t *testing.T, params map[string]any, ex stub) (task.Outputs, error, string) {
+func run(t *testing.T, params map[string]any, ex stub) (task.Outputs, string, error) {
 	t.Helper()
 	a, err := Type{Executor: ex}.Prepare(task.Params{Value: params, Rendered: true})
 	if err != nil {
@@ -40,13 +40,13 @@ func run(t *testing.T, params map[string]any, ex stub) (task.Outputs, error, str
 	env := &task.Env{Namespace: "ones", Stdout: &live, Stderr: &live, Logf: func(string, ...any) {},
 		Kube: kube.StaticProvider{C: &kube.Clients{Typed: fake.NewSimpleClientset(readyPod())}}}
 	out, err := a.Run(context.Background(), env)
-	return out, err, live.String()
+	return out, live.String(), err
 }
 
 func TestExecStreamsAndCaptures(t *testing.T) {
 	var got k8s.ExecRequest
 	var stdin string
-	out, err, live := run(t, map[string]any{"selector": "app=b", "command": []any{"sh", "-c", "cat"}, "stdin": "in"}, func(ctx context.Context, r k8s.ExecRequest) error {
+	out, live, err := run(t, map[string]any{"selector": "app=b", "command": []any{"sh", "-c", "cat"}, "stdin": "in"}, func(ctx context.Context, r k8s.ExecRequest) error {
 		got = r
 		b, _ := io.ReadAll(r.Stdin)
 		stdin = string(b)
@@ -70,7 +70,7 @@ func TestExecStreamsAndCaptures(t *testing.T) {
 }
 
 func TestExecNonZeroShowsTail(t *testing.T) {
-	out, err, _ := run(t, map[string]any{"pod": "builder-1", "command": []any{"make"}}, func(ctx context.Context, r k8s.ExecRequest) error {
+	out, _, err := run(t, map[string]any{"pod": "builder-1", "command": []any{"make"}}, func(ctx context.Context, r k8s.ExecRequest) error {
 		for i := 1; i <= 30; i++ {
 			fmt.Fprintf(r.Stdout, "line %d\n", i)
 		}
@@ -90,20 +90,20 @@ func TestExecNonZeroShowsTail(t *testing.T) {
 }
 
 func TestExecExpectExitCode(t *testing.T) {
-	_, err, _ := run(t, map[string]any{"pod": "builder-1", "command": []any{"false"}, "expectExitCode": 1}, func(ctx context.Context, r k8s.ExecRequest) error {
+	_, _, err := run(t, map[string]any{"pod": "builder-1", "command": []any{"false"}, "expectExitCode": 1}, func(ctx context.Context, r k8s.ExecRequest) error {
 		return &k8s.ExitError{Code: 1}
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err, _ = run(t, map[string]any{"pod": "builder-1", "command": []any{"true"}, "expectExitCode": 1}, func(ctx context.Context, r k8s.ExecRequest) error { return nil })
+	_, _, err = run(t, map[string]any{"pod": "builder-1", "command": []any{"true"}, "expectExitCode": 1}, func(ctx context.Context, r k8s.ExecRequest) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "exited with code 0, expected 1") || !strings.Contains(err.Error(), "with no output") {
 		t.Fatalf("err = %v", err)
 	}
 }
 
 func TestExecMissingProgram(t *testing.T) {
-	_, err, _ := run(t, map[string]any{"pod": "builder-1", "command": []any{"nope"}}, func(ctx context.Context, r k8s.ExecRequest) error {
+	_, _, err := run(t, map[string]any{"pod": "builder-1", "command": []any{"nope"}}, func(ctx context.Context, r k8s.ExecRequest) error {
 		return fmt.Errorf(`OCI runtime exec failed: exec failed: unable to start container process: exec: "nope": executable file not found in $PATH`)
 	})
 	if err == nil || !strings.Contains(err.Error(), "nope does not exist in container work of pod ones/builder-1") {
@@ -155,7 +155,7 @@ func TestExecEnvAndExpect(t *testing.T) {
 	}
 	params := map[string]any{"pod": "builder-1", "command": []any{"/build", "-x"}, "env": map[string]any{"B": "two words", "A": "1"},
 		"expect": map[string]any{"stdout": map[string]any{"matches": `(?m)^digest: (?P<digest>sha256:[0-9a-f]{4})$`, "contains": []any{"pushed"}}, "stderr": map[string]any{"absent": "panic"}}}
-	out, err, _ := run(t, params, ex("pushed\ndigest: sha256:abcd\n", "warning\n"))
+	out, _, err := run(t, params, ex("pushed\ndigest: sha256:abcd\n", "warning\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestExecEnvAndExpect(t *testing.T) {
 	if out["digest"] != "sha256:abcd" || out["stdout"] != "pushed\ndigest: sha256:abcd" {
 		t.Errorf("outputs %v", out)
 	}
-	out, err, _ = run(t, params, ex("digest: none\n", "panic: oops\n"))
+	out, _, err = run(t, params, ex("digest: none\n", "panic: oops\n"))
 	if err == nil || task.IsRetryable(err) {
 		t.Fatalf("err = %v", err)
 	}

@@ -153,7 +153,7 @@ func TestForbiddenFailsAtOnce(t *testing.T) {
 			status(w, 403, metav1.StatusReasonForbidden, `services "web" is forbidden: User "bot" cannot get resource "services/proxy" in API group "" in the namespace "ones"`)
 		},
 		"/api/v1/namespaces/ones/services/http:app:80/proxy/": func(w nethttp.ResponseWriter, r *nethttp.Request) {
-			nethttp.Error(w, "go away", 403)
+			nethttp.Error(w, "go away", nethttp.StatusForbidden)
 		},
 	}}
 	e := env(t, s)

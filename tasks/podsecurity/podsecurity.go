@@ -208,7 +208,7 @@ func (a *action) Run(_ context.Context, env *task.Env) (task.Outputs, error) {
 	}
 	out := task.Outputs{"levels": levels, "lowest": string(lowest)}
 	if len(bad) > 0 {
-		return out, fmt.Errorf("Pod Security Standards check failed:\n  %s", strings.Join(bad, "\n  "))
+		return out, fmt.Errorf("the Pod Security Standards check failed:\n  %s", strings.Join(bad, "\n  "))
 	}
 	return out, nil
 }

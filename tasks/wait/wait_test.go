@@ -96,8 +96,6 @@ func TestDescribe(t *testing.T) {
 	}
 }
 
-type mapper struct{ meta.RESTMapper }
-
 func TestRunByWatch(t *testing.T) {
 	gvr := schema.GroupVersionResource{Version: "v1", Resource: "pods"}
 	dyn := dynfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{gvr: "PodList"}, obj("Pending"))
