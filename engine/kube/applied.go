@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"slices"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -29,6 +30,11 @@ type ObjectRef struct {
 	LeftBy string `json:"leftBy,omitempty"`
 }
 
+// sameObject reports whether o names the same object as r.
+func (r ObjectRef) sameObject(o ObjectRef) bool {
+	return r.GVR == o.GVR && r.Namespace == o.Namespace && r.Name == o.Name
+}
+
 // AppliedSet records, in order, what a run applied, so that delete and
 // cleanup can remove "everything this run applied" (newest first).
 type AppliedSet struct {
@@ -45,14 +51,7 @@ func (s *AppliedSet) Add(refs ...ObjectRef) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range refs {
-		dup := false
-		for _, have := range s.refs {
-			if have.GVR == r.GVR && have.Namespace == r.Namespace && have.Name == r.Name {
-				dup = true
-				break
-			}
-		}
-		if !dup {
+		if s.index(r) < 0 {
 			s.refs = append(s.refs, r)
 		}
 	}
@@ -65,18 +64,13 @@ func (s *AppliedSet) Adopt(refs ...ObjectRef) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range refs {
-		dup := false
-		for i, have := range s.refs {
-			if have.GVR == r.GVR && have.Namespace == r.Namespace && have.Name == r.Name {
-				dup = true
-				if have.Existed && have.Run == r.Run && r.Run != "" {
-					s.refs[i].Existed, s.refs[i].LeftBy = false, r.LeftBy
-				}
-				break
-			}
-		}
-		if !dup {
+		i := s.index(r)
+		if i < 0 {
 			s.refs = append(s.refs, r)
+			continue
+		}
+		if have := s.refs[i]; have.Existed && have.Run == r.Run && r.Run != "" {
+			s.refs[i].Existed, s.refs[i].LeftBy = false, r.LeftBy
 		}
 	}
 }
@@ -85,20 +79,14 @@ func (s *AppliedSet) Adopt(refs ...ObjectRef) {
 func (s *AppliedSet) Remove(refs ...ObjectRef) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	kept := s.refs[:0]
-	for _, have := range s.refs {
-		gone := false
-		for _, r := range refs {
-			if have.GVR == r.GVR && have.Namespace == r.Namespace && have.Name == r.Name {
-				gone = true
-				break
-			}
-		}
-		if !gone {
-			kept = append(kept, have)
-		}
-	}
-	s.refs = kept
+	s.refs = slices.DeleteFunc(s.refs, func(have ObjectRef) bool {
+		return slices.ContainsFunc(refs, have.sameObject)
+	})
+}
+
+// index is where the object r names is recorded, or -1.
+func (s *AppliedSet) index(r ObjectRef) int {
+	return slices.IndexFunc(s.refs, r.sameObject)
 }
 
 // List returns the recorded refs in the order they were applied.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -96,22 +97,10 @@ func (c *checker) collect(e *jsonschema.ValidationError, out *[]*jsonschema.Vali
 func typeMismatchOnly(e *jsonschema.ValidationError, loc []string) bool {
 	if len(e.Causes) == 0 {
 		_, isType := e.ErrorKind.(*kind.Type)
-		return isType && samePath(e.InstanceLocation, loc)
+		return isType && slices.Equal(e.InstanceLocation, loc)
 	}
 	for _, c := range e.Causes {
 		if !typeMismatchOnly(c, loc) {
-			return false
-		}
-	}
-	return true
-}
-
-func samePath(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
 			return false
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,7 +110,7 @@ tasks:
 			if tr.Status != tc.wantStatus || tr.Attempts != tc.wantAttempts || h.fake.attempts("a") != tc.wantAttempts {
 				t.Errorf("status %s attempts %d (calls %d), want %s %d", tr.Status, tr.Attempts, h.fake.attempts("a"), tc.wantStatus, tc.wantAttempts)
 			}
-			if !equalDurations(h.sleeps, tc.wantSleeps) {
+			if !slices.Equal(h.sleeps, tc.wantSleeps) {
 				t.Errorf("sleeps %v, want %v", h.sleeps, tc.wantSleeps)
 			}
 			if tc.wantErr == "" && res.Err != nil || tc.wantErr != "" && (res.Err == nil || !strings.Contains(res.Err.Error(), tc.wantErr)) {
@@ -129,18 +130,6 @@ tasks:
 			}
 		})
 	}
-}
-
-func equalDurations(a, b []time.Duration) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestBackoff(t *testing.T) {

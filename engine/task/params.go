@@ -93,9 +93,6 @@ func (p Params) Path(path string) string {
 	return filepath.Join(p.Dir, path)
 }
 
-// HasTemplate reports whether s still holds template syntax.
-func HasTemplate(s string) bool { return strings.Contains(s, "{{") }
-
 // FieldError is a problem with one parameter, found by a Checker or
 // returned by Prepare. Path is relative to the task's parameters, e.g.
 // []string{"files", "0"}; the engine turns it into FILE:LINE:COL.

@@ -3,6 +3,7 @@
 package apply
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -34,7 +35,7 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	if err != nil {
 		return nil, err
 	}
-	params.Namespace = k8s.Or(params.Namespace, p.Namespace)
+	params.Namespace = cmp.Or(params.Namespace, p.Namespace)
 	return &action{params: params, manifests: ms}, nil
 }
 

@@ -4,6 +4,7 @@ package assertlogs
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -122,7 +123,7 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	default:
 		return nil, task.Fieldf([]string{"pods"}, "%q: give newest, all or any", params.Pods)
 	}
-	params.Namespace = k8s.Or(params.Namespace, p.Namespace)
+	params.Namespace = cmp.Or(params.Namespace, p.Namespace)
 	return &action{Params: params}, nil
 }
 
@@ -133,10 +134,7 @@ func (a *action) UsesNamespace() string { return a.Target.Namespace }
 
 // Describe implements task.Action.
 func (a *action) Describe() string {
-	ns := a.Namespace
-	if ns == "" {
-		ns = "<run namespace>"
-	}
+	ns := cmp.Or(a.Namespace, "<run namespace>")
 	var want []string
 	for _, c := range a.Contains {
 		want = append(want, strconv.Quote(c))
@@ -155,7 +153,7 @@ func (a *action) Describe() string {
 		s += " (container " + a.Container + ")"
 	}
 	if len(want) > 0 {
-		s += " for " + joinAnd(want)
+		s += " for " + task.JoinAnd(want)
 		if a.InOrder && len(want) > 1 {
 			s += " in that order"
 		}
@@ -168,18 +166,9 @@ func (a *action) Describe() string {
 		if len(want) > 0 {
 			s += ", and"
 		}
-		s += " that it never shows " + joinOr(ab)
+		s += " that it never shows " + task.JoinOr(ab)
 	}
 	return s
-}
-
-func joinAnd(s []string) string { return joinWith(s, " and ") }
-func joinOr(s []string) string  { return joinWith(s, " or ") }
-func joinWith(s []string, last string) string {
-	if len(s) <= 1 {
-		return strings.Join(s, "")
-	}
-	return strings.Join(s[:len(s)-1], ", ") + last + s[len(s)-1]
 }
 
 // Run implements task.Action.

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/engine/tmpl"
 	"github.com/kbrun/kbrun/tasks/internal/proc"
 )
 
@@ -49,7 +50,7 @@ func (Type) Outputs() []string       { return []string{"path", "sha256", "size"}
 func (Type) Check(p task.Params) []task.FieldError {
 	m, _ := p.Value.(map[string]any)
 	pkg, _ := m["package"].(string)
-	if pkg == "" || task.HasTemplate(pkg) {
+	if pkg == "" || tmpl.Has(pkg) {
 		return nil
 	}
 	st, err := os.Stat(p.Path(pkg))

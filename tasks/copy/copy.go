@@ -7,6 +7,7 @@ package copy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -18,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/engine/tmpl"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
 )
 
@@ -65,7 +67,7 @@ func (Type) Check(p task.Params) []task.FieldError {
 	for i, v := range list {
 		f, _ := v.(map[string]any)
 		s, _ := f["from"].(string)
-		if s == "" || task.HasTemplate(s) {
+		if s == "" || tmpl.Has(s) {
 			continue
 		}
 		if _, err := statLocal(p.Path(s)); err != nil {
@@ -87,7 +89,7 @@ func (t Type) Prepare(p task.Params) (task.Action, error) {
 	if len(params.Files) == 0 && len(params.Download) == 0 {
 		return nil, fmt.Errorf("give files (local to pod) or download (pod to local)")
 	}
-	params.Namespace = k8s.Or(params.Namespace, p.Namespace)
+	params.Namespace = cmp.Or(params.Namespace, p.Namespace)
 	a := &action{Params: params, executor: t.Executor, attempts: params.Attempts, verify: params.Verify == nil || *params.Verify}
 	if a.attempts <= 0 {
 		a.attempts = 3
@@ -137,24 +139,21 @@ func (a *action) UsesNamespace() string { return a.Target.Namespace }
 
 // Describe implements task.Action.
 func (a *action) Describe() string {
-	ns := a.Namespace
-	if ns == "" {
-		ns = "<run namespace>"
-	}
+	ns := cmp.Or(a.Namespace, "<run namespace>")
 	var parts []string
 	if len(a.up) > 0 {
 		var ps []string
 		for _, u := range a.up {
 			ps = append(ps, u.shown+" to "+u.remote)
 		}
-		parts = append(parts, "copy "+join(ps)+" into "+a.Target.String(ns))
+		parts = append(parts, "copy "+task.JoinAnd(ps)+" into "+a.Target.String(ns))
 	}
 	if len(a.down) > 0 {
 		var ps []string
 		for _, d := range a.down {
 			ps = append(ps, d.remote+" to "+d.shown)
 		}
-		s := "copy " + join(ps) + " out of " + a.Target.String(ns)
+		s := "copy " + task.JoinAnd(ps) + " out of " + a.Target.String(ns)
 		if len(parts) > 0 {
 			s = "then " + s
 		}
@@ -165,13 +164,6 @@ func (a *action) Describe() string {
 		s += " (verified)"
 	}
 	return s
-}
-
-func join(ps []string) string {
-	if len(ps) <= 1 {
-		return strings.Join(ps, "")
-	}
-	return strings.Join(ps[:len(ps)-1], ", ") + " and " + ps[len(ps)-1]
 }
 
 // Run implements task.Action.
@@ -268,7 +260,7 @@ func (a *action) run(ctx context.Context, env *task.Env, r *remote) (task.Output
 	}
 	if len(a.down) > 0 {
 		if err := r.probe(ctx); err != nil {
-			out["files"], out["bytes"] = nonNil(files), total
+			out["files"], out["bytes"] = task.List(files), total
 			return out, err
 		}
 	}
@@ -279,19 +271,12 @@ func (a *action) run(ctx context.Context, env *task.Env, r *remote) (task.Output
 			files = append(files, f)
 		}
 		if err != nil {
-			out["files"], out["bytes"] = nonNil(files), total
+			out["files"], out["bytes"] = task.List(files), total
 			return out, err
 		}
 	}
-	out["files"], out["bytes"] = nonNil(files), total
+	out["files"], out["bytes"] = task.List(files), total
 	return out, nil
-}
-
-func nonNil(v []any) []any {
-	if v == nil {
-		return []any{}
-	}
-	return v
 }
 
 // remote is the container the copy works with.

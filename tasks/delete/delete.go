@@ -3,6 +3,7 @@
 package delete
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -88,7 +89,7 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	if modes != 1 {
 		return nil, fmt.Errorf("give exactly one of files/manifest, kind (with name or selector) and applied")
 	}
-	a.Params.Namespace = k8s.Or(params.Namespace, p.Namespace)
+	a.Params.Namespace = cmp.Or(params.Namespace, p.Namespace)
 	return a, nil
 }
 
@@ -171,7 +172,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 		if t.Run != "" {
 			res, uid, err := deleteOwned(ctx, env, c, t, keptOf)
 			if err != nil {
-				return task.Outputs{"deleted": nonNil(deleted)}, err
+				return task.Outputs{"deleted": task.List(deleted)}, err
 			}
 			switch res {
 			case outDeleted:
@@ -213,12 +214,12 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 			// and another with its name took its place; leave that one.
 			k8s.Logf(env, "%s was replaced by another object since this run applied it; leaving it", what)
 		default:
-			return task.Outputs{"deleted": nonNil(deleted)}, k8s.Classify(err, "delete", what)
+			return task.Outputs{"deleted": task.List(deleted)}, k8s.Classify(err, "delete", what)
 		}
 		deleted = append(deleted, k8s.RefString(t))
 		gone = append(gone, t)
 	}
-	out["deleted"] = nonNil(deleted)
+	out["deleted"] = task.List(deleted)
 	forget := func(refs ...kube.ObjectRef) {
 		if env.Applied != nil {
 			env.Applied.Remove(refs...)
@@ -238,13 +239,6 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	}
 	forget(gone...)
 	return out, nil
-}
-
-func nonNil(v []any) []any {
-	if v == nil {
-		return []any{}
-	}
-	return v
 }
 
 // targets lists what to delete.

@@ -4,11 +4,11 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -58,7 +58,7 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	if err != nil {
 		return nil, err
 	}
-	params.Namespace = k8s.Or(params.Namespace, p.Namespace)
+	params.Namespace = cmp.Or(params.Namespace, p.Namespace)
 	return &action{params: params, manifests: ms, grace: grace, stable: stable, failFast: params.FailFast == nil || *params.FailFast}, nil
 }
 
@@ -102,7 +102,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	applied, err := k8s.RunApply(ctx, env, a.params.ApplyParams, a.manifests)
 	objects, _ := k8s.RefOutputs(k8s.Refs(applied))
 	ns := k8s.Namespace(a.params.Namespace, env)
-	out := task.Outputs{"pod": "", "pods": []any{}, "namespace": ns, "images": []any{}, "objects": nonNil(objects)}
+	out := task.Outputs{"pod": "", "pods": []any{}, "namespace": ns, "images": []any{}, "objects": task.List(objects)}
 	if err != nil {
 		return out, err
 	}
@@ -140,7 +140,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	wg.Wait()
 	var pods, images []any
 	seenImage := map[string]bool{}
-	for i, r := range results {
+	for _, r := range results {
 		for _, p := range r.pods {
 			pods = append(pods, p)
 		}
@@ -150,31 +150,22 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 				images = append(images, im)
 			}
 		}
-		_ = i
 	}
-	out["pods"], out["images"] = nonNil(pods), nonNil(images)
+	out["pods"], out["images"] = task.List(pods), task.List(images)
 	if len(pods) > 0 {
 		out["pod"] = pods[0]
 	}
 	// Report the first real failure, not the cancellations it caused.
 	var first error
-	for i, e := range errs {
+	for _, e := range errs {
 		if e == nil {
 			continue
 		}
 		if first == nil || (isCancelCascade(first) && !isCancelCascade(e)) {
 			first = e
 		}
-		_ = i
 	}
 	return out, first
-}
-
-func nonNil(v []any) []any {
-	if v == nil {
-		return []any{}
-	}
-	return v
 }
 
 type cancelled struct{ err error }
@@ -186,8 +177,6 @@ func isCancelCascade(err error) bool {
 	_, ok := err.(*cancelled)
 	return ok
 }
-
-var _ = strings.TrimSpace
 
 // DryRunServer implements task.ServerDryRunner: the apply only (nothing
 // rolls out in a dry run).

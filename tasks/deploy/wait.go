@@ -40,8 +40,8 @@ func workloadKind(gk schema.GroupKind) string {
 	return ""
 }
 
-// StuckReasons are the container waiting reasons that fail a rollout at once.
-var StuckReasons = map[string]bool{
+// stuckReasons are the container waiting reasons that fail a rollout at once.
+var stuckReasons = map[string]bool{
 	"ErrImagePull":               true,
 	"ImagePullBackOff":           true,
 	"CrashLoopBackOff":           true,
@@ -440,7 +440,7 @@ func (w *waiter) sortedPods() []*corev1.Pod {
 func stuck(p *corev1.Pod) (reason, container, message string) {
 	for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
 		for _, cs := range list {
-			if cs.State.Waiting != nil && StuckReasons[cs.State.Waiting.Reason] {
+			if cs.State.Waiting != nil && stuckReasons[cs.State.Waiting.Reason] {
 				msg := cs.State.Waiting.Message
 				if cs.State.Waiting.Reason == "CrashLoopBackOff" && cs.LastTerminationState.Terminated != nil {
 					t := cs.LastTerminationState.Terminated
@@ -540,11 +540,11 @@ func (w *waiter) events(ctx context.Context, p *corev1.Pod) string {
 	if err != nil || len(list.Items) == 0 {
 		return ""
 	}
-	return FormatEvents(list.Items, p.UID, 5, w.now())
+	return formatEvents(list.Items, p.UID, 5, w.now())
 }
 
-// FormatEvents renders the last n events (of the given object UID when set).
-func FormatEvents(evs []corev1.Event, uid types.UID, n int, now time.Time) string {
+// formatEvents renders the last n events (of the given object UID when set).
+func formatEvents(evs []corev1.Event, uid types.UID, n int, now time.Time) string {
 	var keep []corev1.Event
 	for _, e := range evs {
 		if uid == "" || e.InvolvedObject.UID == "" || e.InvolvedObject.UID == uid {
@@ -600,7 +600,7 @@ func (w *waiter) withPods(ctx context.Context, err error) error {
 	b.WriteString("\npods:")
 	var unready *corev1.Pod
 	for _, p := range pods {
-		fmt.Fprintf(&b, "\n  %s: %s", p.Name, PodState(p))
+		fmt.Fprintf(&b, "\n  %s: %s", p.Name, podState(p))
 		if unready == nil && !k8s.IsPodReady(p) {
 			unready = p
 		}
@@ -613,16 +613,15 @@ func (w *waiter) withPods(ctx context.Context, err error) error {
 	return fmt.Errorf("%w%s", err, b.String())
 }
 
-// PodState is a one-line state of a pod, as a reader would want it.
-func PodState(p *corev1.Pod) string {
+// podState is a one-line state of a pod, as a reader would want it.
+func podState(p *corev1.Pod) string {
 	parts := []string{string(p.Status.Phase)}
 	if k8s.IsPodReady(p) {
 		parts = append(parts, "Ready")
 	} else {
 		parts = append(parts, "not Ready")
 	}
-	if since, ok := unschedulableSince(p); ok {
-		_ = since
+	if _, ok := unschedulableSince(p); ok {
 		parts = append(parts, "Unschedulable: "+podCondMessage(p, corev1.PodScheduled))
 	}
 	for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {

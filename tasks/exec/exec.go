@@ -4,6 +4,7 @@
 package exec
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -64,18 +65,11 @@ func (t Type) Prepare(p task.Params) (task.Action, error) {
 	if len(params.Command) == 0 || params.Command[0] == "" {
 		return nil, task.Fieldf([]string{"command"}, "give the program and its arguments")
 	}
-	var e expect.Expect
-	if params.Expect != nil {
-		e = *params.Expect
-		if e.ExitCode != nil && params.ExpectExitCode != nil {
-			return nil, task.Fieldf([]string{"expectExitCode"}, "give the exit code once: expect.exitCode (expectExitCode is its older spelling)")
-		}
-	}
-	check, err := e.Compile()
+	check, err := expect.Compile(params.Expect, params.ExpectExitCode)
 	if err != nil {
 		return nil, err
 	}
-	params.Namespace = k8s.Or(params.Namespace, p.Namespace)
+	params.Namespace = cmp.Or(params.Namespace, p.Namespace)
 	return &action{Params: params, executor: t.Executor, check: check}, nil
 }
 
@@ -88,7 +82,7 @@ type action struct {
 // Namespace is the pod's namespace.
 func (a *action) UsesNamespace() string { return a.Target.Namespace }
 
-func (a *action) want() int { return a.check.Want(a.ExpectExitCode) }
+func (a *action) want() int { return a.check.Want() }
 
 // argv is the command as sent: under env when the task sets variables (an
 // exec request has no environment of its own).
@@ -119,10 +113,7 @@ func (a *action) envNames() string {
 
 // Describe implements task.Action.
 func (a *action) Describe() string {
-	ns := a.Namespace
-	if ns == "" {
-		ns = "<run namespace>"
-	}
+	ns := cmp.Or(a.Namespace, "<run namespace>")
 	s := "exec " + k8s.QuoteArgv(a.Command) + " in " + a.Target.String(ns)
 	if a.Stdin != nil {
 		s += fmt.Sprintf(", with %d bytes on stdin", len(*a.Stdin))

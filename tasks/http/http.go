@@ -8,6 +8,7 @@ package http
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -219,7 +220,7 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 			return nil, task.Fieldf([]string{"expect", "jsonpath"}, "%q is not a JSONPath expression: %v", params.Expect.JSONPath, err)
 		}
 	}
-	params.Namespace = k8s.Or(params.Namespace, p.Namespace)
+	params.Namespace = cmp.Or(params.Namespace, p.Namespace)
 	a.Params.Namespace = params.Namespace
 	return a, nil
 }
@@ -276,10 +277,7 @@ func (a *action) goal() string {
 
 // Describe implements task.Action.
 func (a *action) Describe() string {
-	ns := a.Namespace
-	if ns == "" {
-		ns = "<run namespace>"
-	}
+	ns := cmp.Or(a.Namespace, "<run namespace>")
 	via := "services/proxy"
 	if a.Service == "" {
 		via = "pods/proxy"

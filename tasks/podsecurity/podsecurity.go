@@ -10,6 +10,7 @@
 package podsecurity
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -182,7 +183,7 @@ func rank(l psapi.Level) int {
 
 // Run implements task.Action. It touches no cluster.
 func (a *action) Run(_ context.Context, env *task.Env) (task.Outputs, error) {
-	results, err := Evaluate(a.manifests.Objects, a.version, k8s.Or(a.namespace, env.Namespace), a.require, a.params.Exceptions)
+	results, err := Evaluate(a.manifests.Objects, a.version, cmp.Or(a.namespace, env.Namespace), a.require, a.params.Exceptions)
 	if err != nil {
 		return nil, err
 	}

@@ -72,14 +72,7 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	if (len(params.Command) == 0) == (params.Shell == "") {
 		return nil, fmt.Errorf("give exactly one of command and shell")
 	}
-	var e expect.Expect
-	if params.Expect != nil {
-		e = *params.Expect
-		if e.ExitCode != nil && params.ExpectExitCode != nil {
-			return nil, task.Fieldf([]string{"expectExitCode"}, "give the exit code once: expect.exitCode (expectExitCode is its older spelling)")
-		}
-	}
-	check, err := e.Compile()
+	check, err := expect.Compile(params.Expect, params.ExpectExitCode)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +107,7 @@ func (a *action) Describe() string {
 		sort.Strings(keys)
 		s += " with env " + strings.Join(keys, ",")
 	}
-	if w := a.check.Want(a.ExpectExitCode); w != 0 {
+	if w := a.check.Want(); w != 0 {
 		s += fmt.Sprintf(", expecting exit code %d", w)
 	}
 	if d := a.check.Describe(); d != "" {
@@ -140,7 +133,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	if err != nil {
 		return out, err
 	}
-	want := a.check.Want(a.ExpectExitCode)
+	want := a.check.Want()
 	if res.ExitCode != want {
 		tail := proc.Tail(res.Stderr+res.Stdout, 20)
 		return out, fmt.Errorf("%s exited with code %d, expected %d; last output:\n%s", a.argv()[0], res.ExitCode, want, tail)

@@ -3,6 +3,7 @@ package wait
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -72,7 +73,7 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	if params.Value != nil && params.JSONPath == "" {
 		return nil, fmt.Errorf("value goes with jsonpath")
 	}
-	params.Namespace = k8s.Or(params.Namespace, p.Namespace)
+	params.Namespace = cmp.Or(params.Namespace, p.Namespace)
 	a := &action{Params: params}
 	if params.JSONPath != "" && !task.IsUnknown(params.JSONPath) {
 		expr := params.JSONPath
@@ -104,10 +105,7 @@ type action struct {
 func (a *action) UsesNamespace() string { return a.Params.Namespace }
 
 func (a *action) objects() string {
-	ns := a.Namespace
-	if ns == "" {
-		ns = "<run namespace>"
-	}
+	ns := cmp.Or(a.Namespace, "<run namespace>")
 	if a.Name != "" {
 		return fmt.Sprintf("%s %s/%s", a.Kind, ns, a.Name)
 	}

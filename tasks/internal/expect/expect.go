@@ -57,6 +57,7 @@ type Expect struct {
 // Checker is a compiled Expect.
 type Checker struct {
 	e       Expect
+	legacy  *int // expectExitCode, the older spelling of expect.exitCode
 	streams []stream
 }
 
@@ -67,10 +68,18 @@ type stream struct {
 }
 
 // Compile checks the patterns (a stand-in for a value known only at run
-// time is taken literally: the task is prepared again then). Problems are
-// task.FieldErrors under expect.
-func (e Expect) Compile() (*Checker, error) {
-	c := &Checker{e: e}
+// time is taken literally: the task is prepared again then). e is nil when
+// the task has no expect:; legacyExitCode is its expectExitCode, which may
+// not be given as well as expect.exitCode. Problems are task.FieldErrors.
+func Compile(e *Expect, legacyExitCode *int) (*Checker, error) {
+	c := &Checker{legacy: legacyExitCode}
+	if e != nil {
+		c.e = *e
+	}
+	if c.e.ExitCode != nil && legacyExitCode != nil {
+		return nil, task.Fieldf([]string{"expectExitCode"}, "give the exit code once: expect.exitCode (expectExitCode is its older spelling)")
+	}
+	e = &c.e
 	for _, s := range []stream{{name: "stdout", t: e.Stdout}, {name: "stderr", t: e.Stderr}} {
 		if s.t == nil {
 			continue
@@ -91,12 +100,12 @@ func (e Expect) Compile() (*Checker, error) {
 }
 
 // Want is the exit code that counts as success.
-func (c *Checker) Want(legacy *int) int {
+func (c *Checker) Want() int {
 	switch {
 	case c.e.ExitCode != nil:
 		return *c.e.ExitCode
-	case legacy != nil:
-		return *legacy
+	case c.legacy != nil:
+		return *c.legacy
 	}
 	return 0
 }

@@ -1,6 +1,7 @@
 package k8s
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/engine/tmpl"
 )
 
 // ApplyParams are the parameters apply and deploy share.
@@ -50,7 +52,7 @@ func (m *Manifests) Summary(ns string) string {
 		u := o.Object
 		objNS := ""
 		if !clusterScoped[u.GroupVersionKind().GroupKind().String()] {
-			objNS = Or(u.GetNamespace(), ns)
+			objNS = cmp.Or(u.GetNamespace(), ns)
 		}
 		parts = append(parts, Describe(u.GetKind(), objNS, u.GetName()))
 	}
@@ -83,13 +85,10 @@ func (p ApplyParams) What() string {
 			parts = append(parts, fmt.Sprintf("an inline manifest of %d documents", n))
 		}
 	}
-	switch len(parts) {
-	case 0:
+	if len(parts) == 0 {
 		return "nothing"
-	case 1:
-		return parts[0]
 	}
-	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
+	return task.JoinAnd(parts)
 }
 
 func countDocs(s string) int {
@@ -98,15 +97,6 @@ func countDocs(s string) int {
 		return 1
 	}
 	return len(ms)
-}
-
-// Or returns ns, or def when ns is empty: a task's own namespace, else the
-// run's.
-func Or(ns, def string) string {
-	if ns != "" {
-		return ns
-	}
-	return def
 }
 
 // RunApply server-side applies the prepared manifests, records them in
@@ -152,7 +142,7 @@ func CheckFiles(p task.Params, field string) []task.FieldError {
 	var errs []task.FieldError
 	for i, v := range list {
 		s, ok := v.(string)
-		if !ok || s == "" || task.HasTemplate(s) {
+		if !ok || s == "" || tmpl.Has(s) {
 			continue
 		}
 		if _, err := os.Stat(p.Path(s)); err != nil {

@@ -1,6 +1,7 @@
 package k8s
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"reflect"
@@ -68,7 +69,7 @@ func DryRunApply(ctx context.Context, env *task.Env, p ApplyParams, ms *Manifest
 		}
 		ns := ""
 		if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
-			ns = Or(obj.GetNamespace(), defNS)
+			ns = cmp.Or(obj.GetNamespace(), defNS)
 			obj.SetNamespace(ns)
 		} else {
 			obj.SetNamespace("")

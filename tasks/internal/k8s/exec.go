@@ -100,7 +100,7 @@ func (e *ClientExecutor) Execute(ctx context.Context, r ExecRequest) error {
 			Stdout:    r.Stdout != nil,
 			Stderr:    r.Stderr != nil,
 		}, scheme.ParameterCodec)
-	ex, err := e.executor(req, r.Stdin != nil)
+	ex, err := e.executor(req)
 	if err != nil {
 		return fmt.Errorf("exec in %s/%s: %w", r.Namespace, r.Pod, err)
 	}
@@ -144,7 +144,7 @@ func (e *ClientExecutor) Execute(ctx context.Context, r ExecRequest) error {
 // 6). A wrong success is worse than a wait, so WebSocket stays first for
 // exec, and callers that stream stdin make the remote side drain it (see the
 // exec and copy tasks); copy goes SPDY first for speed and verifies.
-func (e *ClientExecutor) executor(req *rest.Request, stdin bool) (remotecommand.Executor, error) {
+func (e *ClientExecutor) executor(req *rest.Request) (remotecommand.Executor, error) {
 	cfg := e.Clients.Config
 	u := req.URL()
 	spdy := func() (remotecommand.Executor, error) { return remotecommand.NewSPDYExecutor(cfg, http.MethodPost, u) }
@@ -176,7 +176,6 @@ func (e *ClientExecutor) executor(req *rest.Request, stdin bool) (remotecommand.
 	fallback := func(err error) bool {
 		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
 	}
-	_ = stdin
 	return remotecommand.NewFallbackExecutor(w, s, fallback)
 }
 

@@ -16,8 +16,9 @@ const requestAttempts = 4
 // reset connections) with a short backoff: 100, 200, 400 ms. A task makes
 // several requests, so retrying only the whole task compounds the odds of a
 // fault: with one in five requests failing, a builder's five calls would
-// fail one try in three. Requests that are not idempotent (exec, create)
-// never go through here.
+// fail one try in three. Requests that are not idempotent (a create) never
+// go through here; an exec without stdin does, retried only when its stream
+// was never set up, so the command cannot have started.
 func Idempotent(ctx context.Context, do func() error) error {
 	wait := 100 * time.Millisecond
 	var err error
