@@ -15,7 +15,7 @@ CLUSTER   := test/cluster
 KUBECONFIG_LOCAL := /var/lib/kbrun-cluster/kubeconfig
 
 .PHONY: build schema test test-unit test-editor yls test-cluster test-integration test-e2e bench bench-compare \
-        userns-matrix capabilities-matrix fuzz demo cluster-up cluster-down cluster-status vet fmt
+        userns-matrix capabilities-matrix measure-exec fuzz demo cluster-up cluster-down cluster-status vet fmt
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kbrun
@@ -27,7 +27,7 @@ schema: build
 # gofmt, go vet and staticcheck over every build tag the suites use.
 # staticcheck's version is pinned in test/tools/go.mod (built from the Go
 # module proxy, kept in the Go build cache).
-VET_TAGS    := integration,e2e,editor,matrix
+VET_TAGS    := integration,e2e,editor,matrix,measure
 STATICCHECK := bin/staticcheck
 
 vet:
@@ -97,6 +97,11 @@ userns-matrix:
 # times in BENCHMARKS.md, written to capabilities-matrix.md.
 capabilities-matrix:
 	KBRUN_CAPS_OUT=$(CURDIR)/capabilities-matrix.md $(CLUSTER)/with-cluster.sh $(GO) test -count=1 -tags 'e2e capmatrix' -timeout 30m -run TestKanikoCapabilitiesFull -v ./test/e2e/
+
+# client-go's exec streams measured on the local cluster (races in code kbrun
+# does not own, counted rather than asserted; figures in BENCHMARKS.md).
+measure-exec:
+	$(CLUSTER)/with-cluster.sh $(GO) test -count=1 -tags 'integration measure' -timeout 30m -run '^TestMeasure|^TestClientGo' -v ./test/integration/
 
 # Long fuzz runs (not part of make test): FUZZTIME=10m make fuzz
 FUZZTIME ?= 1m

@@ -247,10 +247,12 @@ finally:
 			o.Keep = tc.keep
 			ctx, cancel := context.WithCancelCause(context.Background())
 			if tc.cancel {
-				go func() {
-					time.Sleep(30 * time.Millisecond)
-					cancel(&exit.InterruptedError{Signal: "SIGINT"})
-				}()
+				// Interrupted once a has started.
+				o.Reporter = report.Multi{h.rec, report.Func(func(e report.Event) {
+					if e.Type == report.TaskStart && e.Task == "a" {
+						cancel(&exit.InterruptedError{Signal: "SIGINT"})
+					}
+				})}
 			}
 			defer cancel(nil)
 			res := runner.Run(ctx, p, o)

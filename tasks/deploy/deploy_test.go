@@ -27,6 +27,7 @@ import (
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/prepare"
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/internal/fakewatch"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
 )
 
@@ -76,9 +77,12 @@ func TestWaitUntilRolledOut(t *testing.T) {
 		p.Status.Phase = corev1.PodRunning
 		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
 	}))
+	opened := fakewatch.Opened(dyn, "deployments")
 	go func() {
-		time.Sleep(100 * time.Millisecond)
-		dyn.Resource(deployGVR).Namespace("ones").Update(context.Background(), deployment(1, 1, 1, 1, 1), metav1.UpdateOptions{})
+		<-opened
+		if _, err := dyn.Resource(deployGVR).Namespace("ones").Update(context.Background(), deployment(1, 1, 1, 1, 1), metav1.UpdateOptions{}); err != nil {
+			t.Error(err)
+		}
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -98,11 +102,14 @@ func TestWaitFailsFastOnImagePullBackOff(t *testing.T) {
 		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "web-a", Namespace: "ones"},
 		Type:           "Warning", Reason: "Failed", Message: `Failed to pull image "nope:1": not found`, LastTimestamp: metav1.Now(),
 	}, metav1.CreateOptions{})
+	opened := fakewatch.Opened(typed, "pods")
 	go func() {
-		time.Sleep(100 * time.Millisecond)
-		typed.CoreV1().Pods("ones").Update(context.Background(), webPod("web-a", func(p *corev1.Pod) {
+		<-opened
+		if _, err := typed.CoreV1().Pods("ones").Update(context.Background(), webPod("web-a", func(p *corev1.Pod) {
 			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: `Back-off pulling image "nope:1"`}}}}
-		}), metav1.UpdateOptions{})
+		}), metav1.UpdateOptions{}); err != nil {
+			t.Error(err)
+		}
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

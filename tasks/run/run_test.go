@@ -2,15 +2,18 @@ package run_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/tasks/run"
+	"golang.org/x/sys/unix"
 )
 
 func runTask(t *testing.T, ctx context.Context, params map[string]any) (task.Outputs, error) {
@@ -52,19 +55,67 @@ func TestRun(t *testing.T) {
 }
 
 // TestRunCancelKillsGroup: when the task's context ends, the command and
-// the processes it started are stopped.
+// the processes it started are stopped. The command hands its background
+// child's PID over a FIFO (so the task is cancelled only once the child
+// runs); a pidfd of that PID turns readable when the child has exited.
 func TestRunCancelKillsGroup(t *testing.T) {
-	marker := filepath.Join(t.TempDir(), "late")
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, err := runTask(t, ctx, map[string]any{"shell": "(sleep 2; touch " + marker + ") & sleep 30"})
-	if err == nil || time.Since(start) > 10*time.Second {
-		t.Fatalf("not stopped: err %v after %v", err, time.Since(start))
+	fifo := filepath.Join(t.TempDir(), "pid")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	time.Sleep(2500 * time.Millisecond)
-	if _, err := os.Stat(marker); err == nil {
-		t.Fatal("a child of the command outlived the task")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pidc := make(chan string, 1)
+	go func() {
+		b, err := os.ReadFile(fifo) // blocks until the command has written
+		if err != nil {
+			t.Error(err)
+		}
+		pidc <- strings.TrimSpace(string(b))
+		cancel()
+	}()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := runTask(t, ctx, map[string]any{"shell": "sleep 300 >/dev/null 2>&1 & echo $! > " + fifo + "; sleep 300"})
+		errc <- err
+	}()
+	var err error
+	select {
+	case err = <-errc:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the task did not end within 30s (of a 20s timeout)")
+	}
+	if !errors.Is(ctx.Err(), context.Canceled) {
+		t.Fatalf("the command never handed over its child (%v) or was not stopped: %v", ctx.Err(), err)
+	}
+	if err == nil {
+		t.Fatal("a cancelled task succeeded")
+	}
+	pid, err := strconv.Atoi(<-pidc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return // gone already
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, 10_000)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			t.Fatalf("the command's child (pid %d) outlived the task by 10s", pid)
+		}
+		return
 	}
 }
 

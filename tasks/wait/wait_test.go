@@ -19,6 +19,7 @@ import (
 
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/internal/fakewatch"
 )
 
 func TestMain(m *testing.M) {
@@ -104,9 +105,12 @@ func TestRunByWatch(t *testing.T) {
 	env := &task.Env{Namespace: "ones", Stdout: io.Discard, Stderr: io.Discard, Logf: func(string, ...any) {},
 		Kube: kube.StaticProvider{C: &kube.Clients{Dynamic: dyn, Mapper: rm}}}
 	a := prep(t, map[string]any{"kind": "pod", "selector": "app=x", "jsonpath": "{.status.phase}", "value": "Running"})
+	opened := fakewatch.Opened(dyn, "pods")
 	go func() {
-		time.Sleep(100 * time.Millisecond)
-		dyn.Resource(gvr).Namespace("ones").Update(context.Background(), obj("Running"), metav1.UpdateOptions{})
+		<-opened
+		if _, err := dyn.Resource(gvr).Namespace("ones").Update(context.Background(), obj("Running"), metav1.UpdateOptions{}); err != nil {
+			t.Error(err)
+		}
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

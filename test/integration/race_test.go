@@ -9,11 +9,9 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,89 +20,21 @@ import (
 	"k8s.io/client-go/tools/remotecommand"
 )
 
-// firstExecStdin runs `wc -c` as the first exec into a pod, with size bytes
-// on stdin, over one protocol, and returns what arrived.
-func firstExecStdin(ctx context.Context, ns, pod, protocol string, size int) (int, error) {
-	req := clients.Typed.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name(pod).SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{Command: []string{"wc", "-c"}, Stdin: true, Stdout: true, Stderr: true}, scheme.ParameterCodec)
-	if protocol == "kubectl" {
-		cmd := exec.CommandContext(ctx, "kubectl", "--kubeconfig", kubeconfig, "exec", "-i", "-n", ns, pod, "--", "wc", "-c")
-		cmd.Env = append(os.Environ(), "KUBECACHEDIR="+os.TempDir()+"/kbrun-it-kubecache")
-		cmd.Stdin = bytes.NewReader(bytes.Repeat([]byte("k"), size))
-		out, err := cmd.Output()
-		if err != nil {
-			return 0, err
-		}
-		return strconv.Atoi(strings.TrimSpace(string(out)))
-	}
-	var ex remotecommand.Executor
-	var err error
-	if protocol == "websocket" {
-		ex, err = remotecommand.NewWebSocketExecutor(clients.Config, http.MethodGet, req.URL().String())
-	} else {
-		ex, err = remotecommand.NewSPDYExecutor(clients.Config, http.MethodPost, req.URL())
-	}
-	if err != nil {
-		return 0, err
-	}
-	var out, stderr bytes.Buffer
-	err = ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: bytes.NewReader(bytes.Repeat([]byte("k"), size)), Stdout: &out, Stderr: &stderr})
-	if err != nil {
-		return 0, fmt.Errorf("%v (stderr %q)", err, stderr.String())
-	}
-	return strconv.Atoi(strings.TrimSpace(out.String()))
-}
-
-// TestFirstExecStdinRace measures whether stdin piped into the FIRST exec
-// of a fresh pod arrives empty or short with client-go's executors (kubectl
-// 1.32 over WebSocket lost it 2 times in 9 here), and checks that kbrun's
-// copy is immune either way (verification + retry).
-func TestFirstExecStdinRace(t *testing.T) {
-	n := 12
+// TestCopyIntoFreshPodsIsVerified: kbrun's copy into the first exec of
+// fresh pods, where client-go's stdin may arrive short
+// (TestMeasureFirstExecStdin), always ends with the files intact (sha256
+// verified, retried when short).
+func TestCopyIntoFreshPodsIsVerified(t *testing.T) {
+	n := 6
 	if s := os.Getenv("KBRUN_RACE_PODS"); s != "" {
 		n, _ = strconv.Atoi(s)
 	}
 	ns := namespace(t)
-	const size = 256 << 10
-	for _, protocol := range []string{"websocket", "spdy", "kubectl"} {
-		short := 0
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 4)
-		for i := 0; i < n; i++ {
-			wg.Add(1)
-			go func(i int) {
-				defer wg.Done()
-				sem <- struct{}{}
-				defer func() { <-sem }()
-				name := fmt.Sprintf("%s-%d", protocol[:3], i)
-				pod(t, ns, name, sleeper("main", busybox))
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				defer cancel()
-				got, err := firstExecStdin(ctx, ns, name, protocol, size)
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					t.Logf("%s pod %s: exec error %v", protocol, name, err)
-					short++
-					return
-				}
-				if got != size {
-					t.Logf("%s pod %s: first exec got %d of %d stdin bytes", protocol, name, got, size)
-					short++
-				}
-			}(i)
-		}
-		wg.Wait()
-		t.Logf("RESULT stdin race, %s: %d of %d first execs into fresh pods lost stdin", map[string]string{"websocket": "client-go WebSocket executor", "spdy": "client-go SPDY executor", "kubectl": "kubectl exec -i (" + kubectlVersion() + ")"}[protocol], short, n)
-	}
-
-	// kbrun's copy task into fresh pods: always intact.
 	env := newEnv(t, ns, nil)
 	f := filepath.Join(t.TempDir(), "payload")
 	os.WriteFile(f, bytes.Repeat([]byte("payload-"), 32<<10), 0o644)
 	retried := 0
-	for i := 0; i < n/2; i++ {
+	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("cp-%d", i)
 		pod(t, ns, name, sleeper("main", busybox))
 		out := mustRun(t, env, "copy", 60*time.Second, map[string]any{"pod": name, "files": []any{map[string]any{"from": f, "to": "/tmp/payload"}}})
@@ -112,36 +42,7 @@ func TestFirstExecStdinRace(t *testing.T) {
 			retried++
 		}
 	}
-	t.Logf("RESULT kbrun copy into %d fresh pods: all verified (sha256), %d needed a retry", n/2, retried)
-}
-
-func kubectlVersion() string {
-	out, _ := exec.Command("kubectl", "version", "--client").Output()
-	line, _, _ := strings.Cut(string(out), "\n")
-	return strings.TrimSpace(strings.TrimPrefix(line, "Client Version:"))
-}
-
-// stdinIntoRedirect runs `sh -c 'cat > FILE'` with payload on stdin over one
-// client-go protocol and returns how many bytes FILE got. sh execs cat, whose
-// stdout is the file: no process holds the exec's stdout any more.
-func stdinIntoRedirect(ctx context.Context, ns, pod, protocol, file string, payload []byte) (int, error) {
-	req := clients.Typed.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name(pod).SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{Command: []string{"sh", "-c", "cat > " + file}, Stdin: true, Stdout: true, Stderr: true}, scheme.ParameterCodec)
-	var ex remotecommand.Executor
-	var err error
-	if protocol == "websocket" {
-		ex, err = remotecommand.NewWebSocketExecutor(clients.Config, http.MethodGet, req.URL().String())
-	} else {
-		ex, err = remotecommand.NewSPDYExecutor(clients.Config, http.MethodPost, req.URL())
-	}
-	if err != nil {
-		return 0, err
-	}
-	var out, stderr bytes.Buffer
-	if err := ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: bytes.NewReader(payload), Stdout: &out, Stderr: &stderr}); err != nil {
-		return 0, fmt.Errorf("%v (stderr %q)", err, stderr.String())
-	}
-	return remoteSize(ctx, ns, pod, file)
+	t.Logf("kbrun copy into %d fresh pods: all verified (sha256), %d needed a retry", n, retried)
 }
 
 func remoteSize(ctx context.Context, ns, pod, file string) (int, error) {
@@ -158,14 +59,11 @@ func remoteSize(ctx context.Context, ns, pod, file string) (int, error) {
 	return strconv.Atoi(strings.TrimSpace(out.String()))
 }
 
-// TestStdinLostWhenStdoutClosed is the cause found for the notes' "stdin
-// arrived empty" (a Dockerfile piped into `sh -c 'cat > Dockerfile'`): when
-// the remote command no longer holds the exec's stdout, the stream may end
-// before stdin has been delivered, and the exec still reports success. Raw
-// client-go is measured and reported (it is a race); kbrun's exec task, which
-// runs commands with stdin under a shell that keeps stdout open and drains
-// stdin, must deliver every byte every time.
-func TestStdinLostWhenStdoutClosed(t *testing.T) {
+// TestExecStdinIntoRedirectIsComplete: kbrun's exec task runs commands with
+// stdin under a shell that keeps stdout open and drains stdin, so stdin into
+// `sh -c 'cat > FILE'`, which client-go may cut short
+// (TestMeasureStdinLostWhenStdoutClosed), arrives whole every time.
+func TestExecStdinIntoRedirectIsComplete(t *testing.T) {
 	n := 20
 	if s := os.Getenv("KBRUN_RACE_PODS"); s != "" {
 		n, _ = strconv.Atoi(s)
@@ -173,23 +71,6 @@ func TestStdinLostWhenStdoutClosed(t *testing.T) {
 	ns := namespace(t)
 	p := pod(t, ns, "redirect", sleeper("main", busybox))
 	payload := []byte("FROM scratch\nCOPY server/main /main\nENTRYPOINT [\"/main\"]\n")
-	for _, protocol := range []string{"websocket", "spdy"} {
-		short := 0
-		for i := 0; i < n; i++ {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			file := fmt.Sprintf("/tmp/%s-%d", protocol, i)
-			got, err := stdinIntoRedirect(ctx, ns, p.Name, protocol, file, payload)
-			cancel()
-			if err != nil {
-				t.Fatalf("%s: %v", protocol, err)
-			}
-			if got != len(payload) {
-				short++
-			}
-		}
-		t.Logf("RESULT client-go %s executor, stdin into `sh -c 'cat > FILE'`: %d of %d files short, every exec reported success", protocol, short, n)
-	}
-
 	env := newEnv(t, ns, nil)
 	env.Stdout, env.Stderr = io.Discard, io.Discard
 	for i := 0; i < n; i++ {

@@ -7,13 +7,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/kbrun/kbrun/cmd/kbrun/app"
 )
@@ -144,40 +142,16 @@ func TestJSONAndJUnit(t *testing.T) {
 // TestInterrupt sends SIGINT to a running kbrun: the run stops, finally
 // still runs, later tasks do not, and the exit code is 130.
 func TestInterrupt(t *testing.T) {
-	dir := t.TempDir()
-	marker := filepath.Join(dir, "m")
-	cmd := exec.Command(os.Args[0], "run", "testdata/interrupt.yaml", "--set", "marker="+marker)
-	cmd.Env = append(os.Environ(), "KBRUN_TEST_AS_MAIN=1")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	c := startChild(t, "testdata/interrupt.yaml")
+	c.waitFor(t, "task.start", "long")
+	_ = c.cmd.Process.Signal(syscall.SIGINT)
+	if code := c.wait(t); code != 130 {
+		t.Errorf("exit %d, want 130\n%s", code, c.stderr.String())
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := os.Stat(marker + ".started"); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatalf("pipeline did not start:\n%s", out.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !exists(c.marker + ".cleanup") {
+		t.Errorf("finally did not run after SIGINT\n%s", c.stderr.String())
 	}
-	time.Sleep(200 * time.Millisecond) // into the sleep task
-	_ = cmd.Process.Signal(syscall.SIGINT)
-	err := cmd.Wait()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	}
-	if code != 130 {
-		t.Errorf("exit %d, want 130\n%s", code, out.String())
-	}
-	if _, err := os.Stat(marker + ".cleanup"); err != nil {
-		t.Errorf("finally did not run after SIGINT\n%s", out.String())
-	}
-	if _, err := os.Stat(marker + ".never"); err == nil {
+	if exists(c.marker + ".never") {
 		t.Errorf("a task after the interrupted one ran")
 	}
 }
