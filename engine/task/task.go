@@ -22,7 +22,8 @@ import (
 type Type interface {
 	// Name is the key that selects this type in a pipeline task, e.g. "exec".
 	Name() string
-	// Summary is the one-line description `kbrun tasks` prints.
+	// Summary is the one-sentence description that `kbrun tasks`, the
+	// README's table of task types and the schema show.
 	Summary() string
 	// Schema is the JSON Schema (draft 2020-12) stanza of the parameters,
 	// merged into the pipeline schema under the task's type key.

@@ -20,7 +20,7 @@ type Type struct{}
 
 func (Type) Name() string { return "apply" }
 func (Type) Summary() string {
-	return "Server-side apply Kubernetes manifests (files, directories or inline YAML)"
+	return "Server-side apply of manifest files, folders or inline YAML (rendered as templates), field manager `kbrun`"
 }
 func (Type) Schema() json.RawMessage { return schemaJSON }
 func (Type) Outputs() []string       { return []string{"objects", "names"} }

@@ -59,7 +59,7 @@ const (
 
 func (Type) Name() string { return "assertLogs" }
 func (Type) Summary() string {
-	return "Follow a container's log until expected lines appear (and forbidden ones do not)"
+	return "Follow a pod's logs until every expectation holds (`contains`, `matches`, `inOrder`, `absent`); with a selector, `pods: all` wants every matching pod to pass, `pods: any` one of them"
 }
 func (Type) Schema() json.RawMessage { return schemaJSON }
 func (Type) Outputs() []string       { return []string{"pod", "pods", "lines", "count"} }

@@ -41,7 +41,7 @@ type Params struct {
 
 func (Type) Name() string { return "compile" }
 func (Type) Summary() string {
-	return "Build a Go program (go build) for a target OS/arch; the binary's path is the output"
+	return "`go build` of a package for a target OS/arch (cgo, ldflags, tags, env); the binary's path is the output"
 }
 func (Type) Schema() json.RawMessage { return schema }
 func (Type) Outputs() []string       { return []string{"path", "sha256", "size"} }

@@ -50,7 +50,7 @@ type Params struct {
 
 func (Type) Name() string { return "copy" }
 func (Type) Summary() string {
-	return "Copy files into a pod (verified tar stream over exec) or out of one"
+	return "Stream local files into a pod (tar over exec, verified and retried), or from a pod with path-traversal protection"
 }
 func (Type) Schema() json.RawMessage { return schemaJSON }
 func (Type) Outputs() []string       { return []string{"files", "bytes", "attempts", "pod"} }

@@ -48,7 +48,7 @@ type Params struct {
 
 func (Type) Name() string { return "delete" }
 func (Type) Summary() string {
-	return "Delete objects (by manifest, kind/name, selector, or all this run applied) and wait until gone"
+	return "Delete objects (by manifest, kind/name, selector, or everything this run created or took over from gone runs; `includeExisting` adds what it only updated) and wait until they are gone"
 }
 func (Type) Schema() json.RawMessage { return schemaJSON }
 func (Type) Outputs() []string       { return []string{"deleted"} }

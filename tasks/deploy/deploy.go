@@ -32,7 +32,7 @@ type Params struct {
 
 func (Type) Name() string { return "deploy" }
 func (Type) Summary() string {
-	return "Apply manifests and wait until their workloads are rolled out, failing fast on stuck pods"
+	return "Apply, then wait for every Deployment/StatefulSet/DaemonSet/Job to roll out (as `kubectl rollout status` judges), failing fast on image-pull errors, crash loops and unschedulable pods; a Job is done when `Complete` (or `SuccessTarget`) and fails at once when `Failed` (or `FailureTarget`), quoting its failed pod's reason, exit code and last 20 log lines"
 }
 func (Type) Schema() json.RawMessage { return schemaJSON }
 func (Type) Outputs() []string       { return []string{"pod", "pods", "namespace", "images", "objects"} }

@@ -39,8 +39,10 @@ type Params struct {
 	Expect *expect.Expect    `json:"expect,omitempty"`
 }
 
-func (Type) Name() string            { return "exec" }
-func (Type) Summary() string         { return "Run a command in a pod's container, streaming its output" }
+func (Type) Name() string { return "exec" }
+func (Type) Summary() string {
+	return "An argv list in a pod's container, output streamed live; `env:` (set through the container's `env` program; the values travel in the exec request, so mount secrets instead); `expect:` judges what it prints"
+}
 func (Type) Schema() json.RawMessage { return schemaJSON }
 func (Type) Outputs() []string       { return []string{"stdout", "stderr", "exitCode", "pod"} }
 

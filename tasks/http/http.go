@@ -102,7 +102,7 @@ type Params struct {
 
 func (Type) Name() string { return "http" }
 func (Type) Summary() string {
-	return "Send an HTTP request to a Service or pod through the API server's proxy until the response is as expected"
+	return "An HTTP request to a Service's or a pod's port through the API server's `services/proxy` / `pods/proxy` (no port-forward, no route to the pod network), repeated until the answer has the expected status (default any 2xx), body (`contains`, `matches`) and JSONPath value, or the task's timeout passes"
 }
 func (Type) Schema() json.RawMessage { return schemaJSON }
 func (Type) Outputs() []string {

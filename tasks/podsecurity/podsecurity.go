@@ -50,7 +50,7 @@ type Exception struct {
 
 func (Type) Name() string { return "podSecurity" }
 func (Type) Summary() string {
-	return "Report the Pod Security Standards level of each pod template in manifest files (local, before applying); fail below a required level"
+	return "Report the Pod Security Standards level each pod template in manifest files meets (locally, before applying), and require a minimum"
 }
 func (Type) Schema() json.RawMessage { return schema }
 

@@ -36,8 +36,10 @@ type Params struct {
 	Expect         *expect.Expect    `json:"expect,omitempty"`
 }
 
-func (Type) Name() string            { return "run" }
-func (Type) Summary() string         { return "Run a local command (argv list, or a shell script when asked)" }
+func (Type) Name() string { return "run" }
+func (Type) Summary() string {
+	return "A local command as an argv list (never through a shell); `shell:` runs a script with `sh -c` only when asked for; `expect:` judges what it prints"
+}
 func (Type) Schema() json.RawMessage { return schema }
 func (Type) Outputs() []string       { return []string{"stdout", "stderr", "exitCode"} }
 

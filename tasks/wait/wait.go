@@ -44,7 +44,7 @@ type Params struct {
 
 func (Type) Name() string { return "wait" }
 func (Type) Summary() string {
-	return "Wait until objects meet a condition, a jsonpath value, or are deleted"
+	return "Wait for a resource condition, a jsonpath value, or deletion, by watch; waiting for a Job's `Complete` fails at once when it has failed"
 }
 func (Type) Schema() json.RawMessage { return schemaJSON }
 func (Type) Outputs() []string       { return []string{"name", "names"} }

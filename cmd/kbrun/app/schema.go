@@ -3,11 +3,15 @@ package app
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kbrun/kbrun/engine/exit"
+	"github.com/kbrun/kbrun/engine/task"
 )
 
 func newSchemaCommand(streams IO) *cobra.Command {
@@ -27,11 +31,20 @@ func newSchemaCommand(streams IO) *cobra.Command {
 }
 
 func newTasksCommand(streams IO) *cobra.Command {
-	return &cobra.Command{
+	var output string
+	cmd := &cobra.Command{
 		Use:   "tasks",
-		Short: "List the task types with their parameters",
+		Short: "List the task types with their parameters and outputs (-o markdown: the README's table)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch output {
+			case "text":
+			case "markdown":
+				_, err := io.WriteString(streams.Out, task.MarkdownTable(mustRegistry().Types()))
+				return err
+			default:
+				return exit.Usagef("-o %s: want text or markdown", output)
+			}
 			for _, t := range mustRegistry().Types() {
 				fmt.Fprintf(streams.Out, "%s — %s\n", t.Name(), t.Summary())
 				var sch struct {
@@ -69,4 +82,6 @@ func newTasksCommand(streams IO) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text, or markdown: the table of task types in README.md")
+	return cmd
 }
