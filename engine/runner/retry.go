@@ -1,0 +1,93 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/kbrun/kbrun/engine/pipeline"
+	"github.com/kbrun/kbrun/engine/report"
+	"github.com/kbrun/kbrun/engine/task"
+)
+
+// attempt runs the action under the retry policy.
+func (r *runner) attempt(ctx context.Context, t *pipeline.Task, a task.Action, env *task.Env) (task.Outputs, int, error) {
+	pol := t.Retry
+	if pol.Attempts < 1 {
+		pol.Attempts = 1
+	}
+	var lastErr error
+	for n := 1; ; n++ {
+		out, err := a.Run(ctx, env)
+		if err == nil && ctx.Err() == nil {
+			return out, n, nil
+		}
+		if ctx.Err() != nil {
+			return out, n, stopped(ctx, err, n)
+		}
+		lastErr = err
+		if !task.IsRetryable(err) {
+			return out, n, err
+		}
+		if n >= pol.Attempts {
+			if pol.Attempts > 1 {
+				return out, n, fmt.Errorf("gave up after %d attempts: %w", n, lastErr)
+			}
+			return out, n, lastErr
+		}
+		wait := Backoff(pol, n, r.opts.Rand)
+		r.rep.Report(report.Event{Time: time.Now(), Type: report.TaskRetry, Task: t.Name, TaskType: t.Type, Attempt: n, MaxAttempts: pol.Attempts, WaitMS: wait.Milliseconds(), Error: err.Error()})
+		if err := r.opts.Sleep(ctx, wait); err != nil {
+			return out, n, stopped(ctx, lastErr, n)
+		}
+	}
+}
+
+// stopped explains why a task's context ended: its own timeout, the run's
+// timeout, or an interrupt, with the last error seen.
+func stopped(ctx context.Context, last error, attempt int) error {
+	cause := context.Cause(ctx)
+	var te *timeoutError
+	if errors.As(cause, &te) {
+		if last != nil && !errors.Is(last, context.DeadlineExceeded) && !errors.Is(last, context.Canceled) && !errors.As(last, &te) {
+			return fmt.Errorf("%w (attempt %d); last error: %v", te, attempt, last)
+		}
+		return fmt.Errorf("%w (attempt %d)", te, attempt)
+	}
+	if cause == nil {
+		cause = ctx.Err()
+	}
+	return cause
+}
+
+// Backoff is exponential from Backoff, capped at MaxBackoff, spread by Jitter.
+func Backoff(p pipeline.Retry, attempt int, rnd func() float64) time.Duration {
+	d := float64(p.Backoff) * math.Pow(2, float64(attempt-1))
+	if p.MaxBackoff > 0 && d > float64(p.MaxBackoff) {
+		d = float64(p.MaxBackoff)
+	}
+	if p.Jitter > 0 {
+		d *= 1 + p.Jitter*(2*rnd()-1)
+	}
+	return time.Duration(d)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+type timeoutError struct {
+	task string
+	d    time.Duration
+}
+
+func (e *timeoutError) Error() string { return fmt.Sprintf("timed out after %s", e.d) }
