@@ -137,11 +137,11 @@ func (e *ClientExecutor) Execute(ctx context.Context, r ExecRequest) error {
 
 // executor builds the client-go executor: WebSocket first, SPDY when the
 // server cannot upgrade, as kubectl does. Measured here (client-go v0.37.2,
-// cluster v1.37.2, TestClientGoStdinNotReadProtocols, 6 tries each, three
-// rounds): when the remote command exits without reading all of its stdin,
-// either executor may hang until the context ends (0-2 of 6), WebSocket may
-// report a broken stream and SPDY exit code 0 for a failed command (0-2 of
-// 6). A wrong success is worse than a wait, so WebSocket stays first for
+// cluster v1.37.2, TestClientGoStdinNotReadProtocols, 6 tries each, four
+// rounds, BENCHMARKS.md): when the remote command exits without reading all
+// of its stdin, either executor may hang until the context ends (0-4 of 6),
+// WebSocket may report a broken stream and SPDY exit code 0 for a failed
+// command (0-2 of 6). A wrong success is worse than a wait, so WebSocket stays first for
 // exec, and callers that stream stdin make the remote side drain it (see the
 // exec and copy tasks); copy goes SPDY first for speed and verifies.
 func (e *ClientExecutor) executor(req *rest.Request) (remotecommand.Executor, error) {
