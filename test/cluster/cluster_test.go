@@ -348,14 +348,6 @@ spec:
 	}
 }
 
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
 // TestSeedFlow replays the hand-run procedure kbrun automates (the seed): a Kaniko
 // builder Deployment with only CHOWN/SETUID/SETGID/FOWNER, a Go HTTP server binary
 // copied in with kubectl cp, a Kaniko build+push run through kubectl exec, and a

@@ -31,7 +31,6 @@ type buildConfig struct {
 	// (path in the image -> capability set), as setcap would.
 	setcaps map[string]uint64
 	reg     registryOptions
-	log     io.Writer
 }
 
 // refusal is a Dockerfile feature the no-privilege builder cannot do.

@@ -221,19 +221,23 @@ func build(c config) (string, error) {
 			msg = "(Kaniko printed no error line; see its output above)"
 		}
 		if h := registryHint(msg, c); h != "" {
+			//lint:ignore ST1005 Kaniko is a name
 			return "", fmt.Errorf("Kaniko failed (%v): %s; hint: %s", runErr, msg, h)
 		}
 		if h := hint(msg, effectiveCaps()); h != "" {
 			return "", fmt.Errorf("%s; Kaniko failed (%v): %s", h, runErr, msg)
 		}
+		//lint:ignore ST1005 Kaniko is a name
 		return "", fmt.Errorf("Kaniko failed (%v): %s", runErr, msg)
 	}
 	raw, err := os.ReadFile(digestFile)
 	if err != nil {
+		//lint:ignore ST1005 Kaniko is a name
 		return "", fmt.Errorf("Kaniko succeeded but wrote no digest: %w", err)
 	}
 	digest := strings.TrimSpace(string(raw))
 	if !digestRE.MatchString(digest) {
+		//lint:ignore ST1005 Kaniko is a name
 		return "", fmt.Errorf("Kaniko wrote an unexpected digest %q", digest)
 	}
 	return digest, nil
