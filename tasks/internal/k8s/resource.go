@@ -121,9 +121,16 @@ func GetIfExists(ctx context.Context, ri dynamic.ResourceInterface, name string)
 	return obj, err
 }
 
+// Lister is one resource's client, typed (a PodInterface, whose List gives
+// a *PodList) or dynamic (a *UnstructuredList).
+type Lister[L runtime.Object] interface {
+	List(ctx context.Context, opts metav1.ListOptions) (L, error)
+	Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
+}
+
 // ListWatch builds a ListerWatcher over ri with fixed field and label
-// selectors, for watchtools.UntilWithSync.
-func ListWatch(ri dynamic.ResourceInterface, fieldSelector, labelSelector string) cache.ListerWatcher {
+// selectors, for watchtools.UntilWithSync and informers.
+func ListWatch[L runtime.Object](ri Lister[L], fieldSelector, labelSelector string) cache.ListerWatcher {
 	set := func(o *metav1.ListOptions) {
 		if fieldSelector != "" {
 			o.FieldSelector = fieldSelector
