@@ -22,8 +22,17 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
 )
+
+// executor is client-go's executor for protocol ("websocket" or "spdy").
+func executor(protocol string, req *rest.Request) (remotecommand.Executor, error) {
+	if protocol == "websocket" {
+		return remotecommand.NewWebSocketExecutor(clients.Config, http.MethodGet, req.URL().String())
+	}
+	return remotecommand.NewSPDYExecutor(clients.Config, http.MethodPost, req.URL())
+}
 
 // firstExecStdin runs `wc -c` as the first exec into a pod, with size bytes
 // on stdin, over one protocol, and returns what arrived.
@@ -40,13 +49,7 @@ func firstExecStdin(ctx context.Context, ns, pod, protocol string, size int) (in
 		}
 		return strconv.Atoi(strings.TrimSpace(string(out)))
 	}
-	var ex remotecommand.Executor
-	var err error
-	if protocol == "websocket" {
-		ex, err = remotecommand.NewWebSocketExecutor(clients.Config, http.MethodGet, req.URL().String())
-	} else {
-		ex, err = remotecommand.NewSPDYExecutor(clients.Config, http.MethodPost, req.URL())
-	}
+	ex, err := executor(protocol, req)
 	if err != nil {
 		return 0, err
 	}
@@ -116,13 +119,7 @@ func kubectlVersion() string {
 func stdinIntoRedirect(ctx context.Context, ns, pod, protocol, file string, payload []byte) (int, error) {
 	req := clients.Typed.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name(pod).SubResource("exec").
 		VersionedParams(&corev1.PodExecOptions{Command: []string{"sh", "-c", "cat > " + file}, Stdin: true, Stdout: true, Stderr: true}, scheme.ParameterCodec)
-	var ex remotecommand.Executor
-	var err error
-	if protocol == "websocket" {
-		ex, err = remotecommand.NewWebSocketExecutor(clients.Config, http.MethodGet, req.URL().String())
-	} else {
-		ex, err = remotecommand.NewSPDYExecutor(clients.Config, http.MethodPost, req.URL())
-	}
+	ex, err := executor(protocol, req)
 	if err != nil {
 		return 0, err
 	}
@@ -175,11 +172,9 @@ func TestClientGoStdinNotReadProtocols(t *testing.T) {
 		for i := 0; i < n; i++ {
 			req := clients.Typed.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name("x").SubResource("exec").
 				VersionedParams(&corev1.PodExecOptions{Command: []string{"sh", "-c", "exit 4"}, Stdin: true, Stdout: true, Stderr: true}, scheme.ParameterCodec)
-			var ex remotecommand.Executor
-			if protocol == "websocket" {
-				ex, _ = remotecommand.NewWebSocketExecutor(clients.Config, http.MethodGet, req.URL().String())
-			} else {
-				ex, _ = remotecommand.NewSPDYExecutor(clients.Config, http.MethodPost, req.URL())
+			ex, err := executor(protocol, req)
+			if err != nil {
+				t.Fatal(err)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			done := make(chan error, 1)
@@ -189,7 +184,6 @@ func TestClientGoStdinNotReadProtocols(t *testing.T) {
 				var out, errOut bytes.Buffer
 				done <- ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: bytes.NewReader(make([]byte, 64<<20)), Stdout: &out, Stderr: &errOut})
 			}()
-			var err error
 			select {
 			case err = <-done:
 			case <-time.After(15 * time.Second): // SPDY was seen ignoring the context here
