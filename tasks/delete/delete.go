@@ -140,6 +140,10 @@ func (a *action) Describe() string {
 	return s
 }
 
+type target struct {
+	ref kube.ObjectRef
+}
+
 // Run implements task.Action.
 func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	out := task.Outputs{"deleted": []any{}}
@@ -165,43 +169,43 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	}
 	var deleted []any
 	var gone []kube.ObjectRef
-	var waitFor []kube.ObjectRef
+	var waitFor []target
 	policy := metav1.DeletePropagationBackground
 	keptOf := map[string]bool{}
 	for _, t := range targets {
-		if t.Run != "" {
-			res, uid, err := deleteOwned(ctx, env, c, t, keptOf)
+		if t.ref.Run != "" {
+			res, uid, err := deleteOwned(ctx, env, c, t.ref, keptOf)
 			if err != nil {
 				return task.Outputs{"deleted": task.List(deleted)}, err
 			}
 			switch res {
 			case outDeleted:
-				t.UID = uid
+				t.ref.UID = uid
 				waitFor = append(waitFor, t)
 				fallthrough
 			case outGone:
-				deleted = append(deleted, k8s.RefString(t))
-				gone = append(gone, t)
+				deleted = append(deleted, k8s.RefString(t.ref))
+				gone = append(gone, t.ref)
 			case outNotOurs:
-				gone = append(gone, t)
+				gone = append(gone, t.ref)
 			case outKept:
-				keptOf[t.Run] = true
+				keptOf[t.ref.Run] = true
 			}
 			continue
 		}
-		ri := c.Dynamic.Resource(t.GVR)
-		what := k8s.Describe(t.Kind, t.Namespace, t.Name)
+		ri := c.Dynamic.Resource(t.ref.GVR)
+		what := k8s.Describe(t.ref.Kind, t.ref.Namespace, t.ref.Name)
 		opts := metav1.DeleteOptions{PropagationPolicy: &policy}
-		if t.UID != "" {
-			opts.Preconditions = &metav1.Preconditions{UID: &t.UID}
+		if t.ref.UID != "" {
+			opts.Preconditions = &metav1.Preconditions{UID: &t.ref.UID}
 		}
 		// A delete repeated after a dropped answer finds the object gone
 		// (NotFound, handled below): safe to repeat.
 		err := k8s.Idempotent(ctx, func() error {
-			if t.Namespace != "" {
-				return ri.Namespace(t.Namespace).Delete(ctx, t.Name, opts)
+			if t.ref.Namespace != "" {
+				return ri.Namespace(t.ref.Namespace).Delete(ctx, t.ref.Name, opts)
 			}
-			return ri.Delete(ctx, t.Name, opts)
+			return ri.Delete(ctx, t.ref.Name, opts)
 		})
 		switch {
 		case err == nil:
@@ -209,15 +213,15 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 			waitFor = append(waitFor, t)
 		case apierrors.IsNotFound(err):
 			k8s.Logf(env, "%s was already gone", what)
-		case apierrors.IsConflict(err) && t.UID != "":
+		case apierrors.IsConflict(err) && t.ref.UID != "":
 			// The UID precondition failed: the object we applied is gone
 			// and another with its name took its place; leave that one.
 			k8s.Logf(env, "%s was replaced by another object since this run applied it; leaving it", what)
 		default:
 			return task.Outputs{"deleted": task.List(deleted)}, k8s.Classify(err, "delete", what)
 		}
-		deleted = append(deleted, k8s.RefString(t))
-		gone = append(gone, t)
+		deleted = append(deleted, k8s.RefString(t.ref))
+		gone = append(gone, t.ref)
 	}
 	out["deleted"] = task.List(deleted)
 	forget := func(refs ...kube.ObjectRef) {
@@ -232,18 +236,18 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	// Forget an object only once it is really gone, so that an interrupted
 	// cleanup still lists what is left (a namespace still terminating).
 	for _, t := range waitFor {
-		if err := waitGone(ctx, c, t); err != nil {
+		if err := waitGone(ctx, c, t.ref); err != nil {
 			return out, err
 		}
-		forget(t)
+		forget(t.ref)
 	}
 	forget(gone...)
 	return out, nil
 }
 
 // targets lists what to delete.
-func (a *action) targets(ctx context.Context, env *task.Env, c *kube.Clients, ns string) ([]kube.ObjectRef, error) {
-	var out []kube.ObjectRef
+func (a *action) targets(ctx context.Context, env *task.Env, c *kube.Clients, ns string) ([]target, error) {
+	var out []target
 	switch {
 	case a.Applied:
 		list := env.Applied.List()
@@ -256,7 +260,7 @@ func (a *action) targets(ctx context.Context, env *task.Env, c *kube.Clients, ns
 				env.Applied.Remove(ref)
 				continue
 			}
-			out = append(out, ref)
+			out = append(out, target{ref: ref})
 		}
 	case a.Kind != "":
 		res, err := k8s.ResolveKind(c, a.Kind)
@@ -268,14 +272,14 @@ func (a *action) targets(ctx context.Context, env *task.Env, c *kube.Clients, ns
 			refNS = ns
 		}
 		if a.Name != "" {
-			return []kube.ObjectRef{{GVR: res.GVR, Kind: res.Kind, Namespace: refNS, Name: a.Name}}, nil
+			return []target{{ref: kube.ObjectRef{GVR: res.GVR, Kind: res.Kind, Namespace: refNS, Name: a.Name}}}, nil
 		}
 		list, err := k8s.ResourceClient(c, res, ns).List(ctx, metav1.ListOptions{LabelSelector: a.Selector})
 		if err != nil {
 			return nil, k8s.Classify(err, "list", res.GVR.Resource+" "+a.Selector)
 		}
 		for _, u := range list.Items {
-			out = append(out, kube.ObjectRef{GVR: res.GVR, Kind: res.Kind, Namespace: refNS, Name: u.GetName(), UID: u.GetUID()})
+			out = append(out, target{ref: kube.ObjectRef{GVR: res.GVR, Kind: res.Kind, Namespace: refNS, Name: u.GetName(), UID: u.GetUID()}})
 		}
 		if len(out) == 0 {
 			k8s.Logf(env, "no %s labelled %s in %s", a.Kind, a.Selector, ns)
@@ -299,7 +303,7 @@ func (a *action) targets(ctx context.Context, env *task.Env, c *kube.Clients, ns
 					refNS = ns
 				}
 			}
-			out = append(out, kube.ObjectRef{GVR: m.Resource, Kind: u.GetKind(), Namespace: refNS, Name: u.GetName()})
+			out = append(out, target{ref: kube.ObjectRef{GVR: m.Resource, Kind: u.GetKind(), Namespace: refNS, Name: u.GetName()}})
 		}
 	}
 	return out, nil
@@ -370,10 +374,10 @@ func (a *action) DryRunServer(ctx context.Context, env *task.Env) ([]task.Change
 	}
 	policy := metav1.DeletePropagationBackground
 	for _, t := range targets {
-		what := k8s.Describe(t.Kind, t.Namespace, t.Name)
-		ri := k8s.Scoped(c.Dynamic.Resource(t.GVR), t.Namespace)
+		what := k8s.Describe(t.ref.Kind, t.ref.Namespace, t.ref.Name)
+		ri := k8s.Scoped(c.Dynamic.Resource(t.ref.GVR), t.ref.Namespace)
 		err := k8s.Idempotent(ctx, func() error {
-			return ri.Delete(ctx, t.Name, metav1.DeleteOptions{PropagationPolicy: &policy, DryRun: []string{metav1.DryRunAll}})
+			return ri.Delete(ctx, t.ref.Name, metav1.DeleteOptions{PropagationPolicy: &policy, DryRun: []string{metav1.DryRunAll}})
 		})
 		switch {
 		case err == nil:
