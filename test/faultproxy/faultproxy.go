@@ -116,6 +116,20 @@ type Injection struct {
 	Delay time.Duration
 }
 
+// Request records one request the proxy received (Log).
+type Request struct {
+	Time        time.Time
+	Class       string // as Class names it
+	Method      string
+	Path        string
+	Query       string // the raw query
+	ContentType string
+	UserAgent   string
+	// Status is the answer's HTTP status (101 for an upgraded stream, an
+	// injected fault's code; 0 for a dropped or reset connection).
+	Status int
+}
+
 // Proxy is the fault-injecting reverse proxy.
 type Proxy struct {
 	opts     Options
@@ -128,6 +142,8 @@ type Proxy struct {
 	rng        *mrand.Rand
 	injections []Injection
 	requests   map[string]int // by class
+	log        []Request
+	logGen     int // bumped by ResetCounts: answers of earlier requests are not recorded
 
 	ln     net.Listener
 	srv    *http.Server
@@ -204,6 +220,10 @@ func New(upstream *url.URL, rt http.RoundTripper, opts Options) *Proxy {
 		},
 		Transport:     rt,
 		FlushInterval: -1, // watches and logs are streamed line by line
+		ModifyResponse: func(resp *http.Response) error {
+			p.answered(resp.Request.Context(), resp.StatusCode)
+			return nil
+		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if r.Context().Err() != nil {
 				// A cut, or the client went away: end abruptly.
@@ -357,6 +377,13 @@ func (p *Proxy) Requests() map[string]int {
 	return out
 }
 
+// Log returns every request received so far, in order (faulted ones too).
+func (p *Proxy) Log() []Request {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Request(nil), p.log...)
+}
+
 // Injections returns every injected fault so far, in order.
 func (p *Proxy) Injections() []Injection {
 	p.mu.Lock()
@@ -364,12 +391,14 @@ func (p *Proxy) Injections() []Injection {
 	return append([]Injection(nil), p.injections...)
 }
 
-// Reset forgets the counts and injections (the rate stays).
+// ResetCounts forgets the counts, injections and request log (the rate stays).
 func (p *Proxy) ResetCounts() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.injections = nil
 	p.requests = map[string]int{}
+	p.log = nil
+	p.logGen++
 }
 
 // Summary is a one-line account: requests and faults by kind.
@@ -399,6 +428,24 @@ func (p *Proxy) Summary() string {
 }
 
 type connKey struct{}
+
+// logKey carries a request's place in the log, for its answer's status.
+type logKey struct{}
+
+type logRef struct{ gen, i int }
+
+// answered records the status of the logged request of ctx.
+func (p *Proxy) answered(ctx context.Context, status int) {
+	ref, ok := ctx.Value(logKey{}).(logRef)
+	if !ok {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ref.gen == p.logGen && ref.i >= 0 && ref.i < len(p.log) {
+		p.log[ref.i].Status = status
+	}
+}
 
 // upgradeSplit sends upgrade requests over an HTTP/1.1-only transport.
 type upgradeSplit struct{ normal, upgrade http.RoundTripper }
@@ -443,7 +490,16 @@ func isUpgrade(r *http.Request) bool {
 // ServeHTTP implements http.Handler.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	class := Class(r)
-	kind, delay, retryAfter := p.decide(r, class)
+	kind, delay, retryAfter, ref := p.decide(r, class)
+	r = r.WithContext(context.WithValue(r.Context(), logKey{}, ref))
+	switch kind {
+	case TooMany:
+		p.answered(r.Context(), http.StatusTooManyRequests)
+	case Internal:
+		p.answered(r.Context(), http.StatusInternalServerError)
+	case Unavailable:
+		p.answered(r.Context(), http.StatusServiceUnavailable)
+	}
 	if kind != "" && p.opts.Logf != nil {
 		p.opts.Logf("faultproxy: %s %s %s (%s)", kind, r.Method, r.URL.RequestURI(), class)
 	}
@@ -483,17 +539,20 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.rp.ServeHTTP(w, r)
 }
 
-// decide picks the fault for a request ("" for none).
-func (p *Proxy) decide(r *http.Request, class string) (Kind, time.Duration, int) {
+// decide logs a request and picks its fault ("" for none).
+func (p *Proxy) decide(r *http.Request, class string) (kind Kind, delay time.Duration, retryAfter int, ref logRef) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.requests[class]++
+	p.log = append(p.log, Request{Time: time.Now(), Class: class, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
+		ContentType: r.Header.Get("Content-Type"), UserAgent: r.UserAgent()})
+	ref = logRef{gen: p.logGen, i: len(p.log) - 1}
 	rate := p.Rate()
 	if rate <= 0 || (p.opts.Exempt != nil && p.opts.Exempt(r)) {
-		return "", 0, 0
+		return "", 0, 0, ref
 	}
 	if rate < 1 && p.rng.Float64() >= rate {
-		return "", 0, 0
+		return "", 0, 0, ref
 	}
 	canCut := LongLived(class) && (p.opts.NoCut == nil || !p.opts.NoCut(r))
 	total := 0
@@ -504,10 +563,9 @@ func (p *Proxy) decide(r *http.Request, class string) (Kind, time.Duration, int)
 		total += max(0, p.opts.Weights[k])
 	}
 	if total == 0 {
-		return "", 0, 0
+		return "", 0, 0, ref
 	}
 	n := p.rng.IntN(total)
-	var kind Kind
 	for _, k := range AllKinds {
 		if k == Cut && !canCut {
 			continue
@@ -519,13 +577,12 @@ func (p *Proxy) decide(r *http.Request, class string) (Kind, time.Duration, int)
 		}
 		n -= w
 	}
-	var delay time.Duration
 	if kind == Cut {
 		delay = p.opts.CutMin + time.Duration(p.rng.Int64N(int64(p.opts.CutMax-p.opts.CutMin)+1))
 	}
-	retryAfter := p.rng.IntN(2)
+	retryAfter = p.rng.IntN(2)
 	p.injections = append(p.injections, Injection{Time: time.Now(), Kind: kind, Class: class, Method: r.Method, Path: r.URL.Path, Delay: delay})
-	return kind, delay, retryAfter
+	return kind, delay, retryAfter, ref
 }
 
 // drop ends the request without an answer.

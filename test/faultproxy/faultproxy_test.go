@@ -492,3 +492,37 @@ func TestClass(t *testing.T) {
 		}
 	}
 }
+
+// Log records every request with its answer's status, injected ones too;
+// ResetCounts empties it.
+func TestLogRecordsRequestsAndStatus(t *testing.T) {
+	b := newBackend(t)
+	p := start(t, b, Options{Rate: 0})
+	c := client(p, true)
+	get := func(path string) {
+		resp, err := c.Get(p.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	get("/api/v1/namespaces/ns/pods?labelSelector=a%3Db")
+	p.SetRate(1)
+	p.opts.Weights = only(Unavailable)
+	get("/api/v1/namespaces/ns/pods/x")
+	log := p.Log()
+	if len(log) != 2 {
+		t.Fatalf("log %+v", log)
+	}
+	if l := log[0]; l.Method != "GET" || l.Path != "/api/v1/namespaces/ns/pods" || l.Query != "labelSelector=a%3Db" || l.Class != "request" || l.Status != 200 {
+		t.Errorf("first %+v", l)
+	}
+	if l := log[1]; l.Path != "/api/v1/namespaces/ns/pods/x" || l.Status != 503 {
+		t.Errorf("second %+v", l)
+	}
+	p.ResetCounts()
+	if len(p.Log()) != 0 {
+		t.Errorf("after ResetCounts: %+v", p.Log())
+	}
+}
