@@ -27,6 +27,8 @@ type Clients struct {
 	Namespace string
 	// ExplicitNamespace is true when -n/--namespace was given.
 	ExplicitNamespace bool
+	// Watches are the run's watches kept for later tasks (may be nil).
+	Watches *Watches
 }
 
 // Provider gives the run's clients, creating them on first use.
@@ -89,7 +91,15 @@ func (p *FlagsProvider) build() (*Clients, error) {
 	if ns == "" {
 		ns = "default"
 	}
-	return &Clients{Config: cfg, Typed: typed, Dynamic: dyn, Discovery: disc, Mapper: mapper, Namespace: ns, ExplicitNamespace: explicit}, nil
+	return &Clients{Config: cfg, Typed: typed, Dynamic: dyn, Discovery: disc, Mapper: mapper, Namespace: ns, ExplicitNamespace: explicit, Watches: &Watches{}}, nil
+}
+
+// Close stops the watches the run kept, once the run is over (after its
+// last request).
+func (p *FlagsProvider) Close() {
+	if p.clients != nil {
+		p.clients.Watches.Close()
+	}
 }
 
 // configured refuses to go on with no cluster configuration at all: client-go

@@ -179,7 +179,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	if a.Pods != PodsNewest {
 		return a.many(ctx, env, c.Typed, ns)
 	}
-	pod, err := k8s.ResolvePod(ctx, c.Typed, ns, a.Target, k8s.ResolveOptions{Require: k8s.Started, ExactlyOne: a.ExactlyOne})
+	pod, err := k8s.ResolveWatchedPod(ctx, c, ns, a.Target, k8s.ResolveOptions{Require: k8s.Started, ExactlyOne: a.ExactlyOne})
 	if err != nil {
 		return nil, err
 	}

@@ -312,6 +312,13 @@ func (a *action) targets(ctx context.Context, env *task.Env, c *kube.Clients, ns
 // waitGone waits by watch until the object is gone (or replaced by another
 // object with a new UID).
 func waitGone(ctx context.Context, c *kube.Clients, ref kube.ObjectRef) error {
+	// A workload deployed by this run has its watch kept: it says when.
+	if watched, err := c.Watches.WaitGone(ctx, ref.GVR, ref.Namespace, ref.Name, ref.UID); watched {
+		if err != nil {
+			return fmt.Errorf("%s is still there (finalizers or terminating pods?) when the task timed out: %w", k8s.Describe(ref.Kind, ref.Namespace, ref.Name), err)
+		}
+		return nil
+	}
 	ri := k8s.Scoped(c.Dynamic.Resource(ref.GVR), ref.Namespace)
 	// Most objects are gone as soon as the delete returns (no finalizers,
 	// background propagation): one GET says so. Starting a watch costs

@@ -70,8 +70,12 @@ func deleteOwned(ctx context.Context, env *task.Env, c *kube.Clients, ref kube.O
 		out outcome
 		uid types.UID
 	)
+	tries := 0
 	err := k8s.Idempotent(ctx, func() error {
-		live, err := ri.Get(ctx, ref.Name, metav1.GetOptions{})
+		// The workload's kept watch says whether it is still the run's;
+		// a repeat (after a conflict) asks the API server.
+		live, err := k8s.GetWatched(ctx, c, ri, ref.GVR, ref.Namespace, ref.Name, tries > 0)
+		tries++
 		if apierrors.IsNotFound(err) {
 			out = outGone
 			return nil

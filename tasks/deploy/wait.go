@@ -21,7 +21,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
-	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/kubectl/pkg/polymorphichelpers"
 
 	"github.com/kbrun/kbrun/engine/kube"
@@ -76,8 +75,10 @@ type waiter struct {
 	// sandbox holds, by pod UID, the message of a FailedCreatePodSandBox
 	// event that no retry heals.
 	sandbox map[types.UID]string
-	now     func() time.Time
-	api     apiTrouble
+	// podStore is what the pod watch has seen.
+	podStore cache.Store
+	now      func() time.Time
+	api      apiTrouble
 }
 
 // apiTrouble remembers since when the API server refuses the waiter's list
@@ -127,7 +128,7 @@ func (w *waiter) what() string {
 
 // wait watches the workload and its pods until the rollout is done, a pod
 // is stuck, or ctx ends.
-func (w *waiter) wait(ctx context.Context) (result, error) {
+func (w *waiter) wait(ctx context.Context) (_ result, err error) {
 	if w.now == nil {
 		w.now = time.Now
 	}
@@ -138,7 +139,11 @@ func (w *waiter) wait(ctx context.Context) (result, error) {
 	ns, name := w.ap.Ref.Namespace, w.ap.Ref.Name
 	ri := w.c.Dynamic.Resource(w.ap.Mapping.Resource).Namespace(ns)
 	nameSel := fields.OneTermEqualSelector("metadata.name", name).String()
-	_, _, objW, objDone := watchtools.NewIndexerInformerWatcher(cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+	// A workload that rolls out keeps its watches for the run's later tasks
+	// (its pods for copy, exec and logs; itself for cleanup).
+	var objW, podW *informerWatch
+	defer func() { w.handOver(objW, podW, err == nil) }()
+	objW = startWatch(cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = nameSel
 			l, err := ri.List(ctx, o)
@@ -152,14 +157,13 @@ func (w *waiter) wait(ctx context.Context) (result, error) {
 			return wi, err
 		},
 	}, ri), &unstructured.Unstructured{})
-	defer func() { objW.Stop(); <-objDone }()
 
 	sel, err := w.selector(w.ap.Object)
 	if err != nil {
 		return result{}, err
 	}
 	pods := w.c.Typed.CoreV1().Pods(ns)
-	_, _, podW, podDone := watchtools.NewIndexerInformerWatcher(cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+	podW = startWatch(cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.LabelSelector = sel.String()
 			l, err := pods.List(ctx, o)
@@ -173,7 +177,7 @@ func (w *waiter) wait(ctx context.Context) (result, error) {
 			return wi, err
 		},
 	}, pods), &corev1.Pod{})
-	defer func() { podW.Stop(); <-podDone }()
+	w.podStore = podW.store()
 
 	// The pod sandbox's errors reach only events, not the pod's status.
 	sandboxW := w.watchSandboxEvents(ctx)
@@ -662,13 +666,12 @@ func (w *waiter) finish(ctx context.Context) (result, error) {
 	if err != nil {
 		return r, err
 	}
-	list, err := w.c.Typed.CoreV1().Pods(u.GetNamespace()).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
-	if err != nil {
-		return r, k8s.Classify(err, "list", "pods of "+w.what())
-	}
-	var keep []*corev1.Pod
 	var newRS types.UID
+	watched := w.watchedPods(sel)
 	if w.ap.Ref.Kind == "Deployment" {
+		newRS = soleReplicaSet(u.GetName(), watched)
+	}
+	if w.ap.Ref.Kind == "Deployment" && newRS == "" {
 		var d appsv1.Deployment
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &d); err == nil {
 			rev := d.Annotations["deployment.kubernetes.io/revision"]
@@ -683,8 +686,29 @@ func (w *waiter) finish(ctx context.Context) (result, error) {
 		}
 	}
 	updateRev, _, _ := unstructured.NestedString(u.Object, "status", "updateRevision")
-	for i := range list.Items {
-		p := &list.Items[i]
+	// The pods the watch has seen; the API server is asked only when they
+	// hold none of the new revision yet (its last events still on the way).
+	keep := w.rolledOut(u, newRS, updateRev, watched)
+	if len(keep) == 0 {
+		list, err := w.c.Typed.CoreV1().Pods(u.GetNamespace()).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+		if err != nil {
+			return r, k8s.Classify(err, "list", "pods of "+w.what())
+		}
+		keep = w.rolledOut(u, newRS, updateRev, list.Items)
+	}
+	k8s.SortNewestFirst(keep)
+	for _, p := range keep {
+		r.pods = append(r.pods, p.Name)
+	}
+	return r, nil
+}
+
+// rolledOut picks the ready pods of the new revision (a Job's pods, ready
+// or not).
+func (w *waiter) rolledOut(u *unstructured.Unstructured, newRS types.UID, updateRev string, pods []corev1.Pod) []*corev1.Pod {
+	var keep []*corev1.Pod
+	for i := range pods {
+		p := &pods[i]
 		if p.DeletionTimestamp != nil {
 			continue
 		}
@@ -712,11 +736,7 @@ func (w *waiter) finish(ctx context.Context) (result, error) {
 			keep = append(keep, p)
 		}
 	}
-	k8s.SortNewestFirst(keep)
-	for _, p := range keep {
-		r.pods = append(r.pods, p.Name)
-	}
-	return r, nil
+	return keep
 }
 
 func restartCount(p *corev1.Pod) int32 {

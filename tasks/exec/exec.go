@@ -141,7 +141,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := k8s.ResolvePod(ctx, c.Typed, ns, a.Target, k8s.ResolveOptions{ExactlyOne: a.ExactlyOne})
+	p, err := k8s.ResolveWatchedPod(ctx, c, ns, a.Target, k8s.ResolveOptions{ExactlyOne: a.ExactlyOne})
 	if err != nil {
 		return nil, err
 	}

@@ -191,6 +191,7 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 	}
 	res := runner.Run(ctxs.run, o.pipeline, opts)
 	own.finish(res, o.Keep, o.Err)
+	provider.Close()
 	if junit != nil {
 		if err := writeFile(o.JUnitFile, junit); err != nil {
 			fmt.Fprintf(o.Err, "error: writing JUnit report: %v\n", err)
