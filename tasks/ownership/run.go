@@ -46,6 +46,7 @@ type Run struct {
 	stop    context.CancelFunc // renewals and the background scan
 	bg      sync.WaitGroup
 	scan    *scan
+	leases  *leaseWatch // the pipeline's Leases in home
 }
 
 // New returns the ownership of one run. Nothing is sent to the cluster
@@ -91,10 +92,14 @@ func (r *Run) Claim(ctx context.Context, home string, ref kube.ObjectRef, live *
 	owner := live.GetLabels()[LabelRun]
 	switch owner {
 	case "":
+		r.forget(ref)
 		return kube.Claim{Existed: true}, nil // a user's
 	case r.opts.RunID:
 		return r.claim(ctx, home, ref, "") // applied before in this run
 	}
+	// Recorded when the run took it for absent (apply tries that first);
+	// it is not the run's unless taken over below.
+	r.forget(ref)
 	obs, err := r.observer()
 	if err != nil {
 		return kube.Claim{}, err
@@ -139,16 +144,41 @@ func (r *Run) claim(ctx context.Context, home string, ref kube.ObjectRef, leftBy
 	// is created first, and recorded on the Lease made right after (Applied).
 	firstNamespace := r.lease == nil && isNamespace(ref) && ref.Name == r.home
 	if !firstNamespace {
-		if err := r.ensureLease(ctx); err != nil {
-			return kube.Claim{}, err
-		}
-		if r.record(ref) {
-			if err := r.write(ctx); err != nil {
-				return kube.Claim{}, fmt.Errorf("recording %s on this run's lease %s/%s before creating it: %w", describeRef(ref), r.home, r.leaseName(), err)
+		// The first record goes with the Lease's creation: one request.
+		added := r.record(ref)
+		created, err := r.ensureLease(ctx)
+		if err == nil && added && !created {
+			if err = r.write(ctx); err != nil {
+				err = fmt.Errorf("recording %s on this run's lease %s/%s before creating it: %w", describeRef(ref), r.home, r.leaseName(), err)
 			}
+		}
+		if err != nil {
+			if added {
+				r.unrecord(ref) // recorded again by the next attempt
+			}
+			return kube.Claim{}, err
 		}
 	}
 	return kube.Claim{Run: r.opts.RunID, LeftBy: leftBy, Mark: r.marks(ref)}, nil
+}
+
+// forget drops ref from the records (r.mu not held): it was recorded
+// when the run took it for absent, and is not the run's.
+func (r *Run) forget(ref kube.ObjectRef) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.unrecord(ref)
+}
+
+// unrecord drops ref from the records.
+func (r *Run) unrecord(ref kube.ObjectRef) {
+	kept := r.records[:0]
+	for _, rec := range r.records {
+		if !rec.same(ref) {
+			kept = append(kept, rec)
+		}
+	}
+	r.records = kept
 }
 
 // record adds ref to the records; false if it was there.
@@ -177,7 +207,7 @@ func (r *Run) Applied(ctx context.Context, home string, ref kube.ObjectRef) erro
 		}
 	}
 	if r.lease == nil {
-		if err := r.ensureLease(ctx); err != nil {
+		if _, err := r.ensureLease(ctx); err != nil {
 			return fmt.Errorf("created %s, but cannot record this run in it: %w", describeRef(ref), err)
 		}
 	}
@@ -258,15 +288,16 @@ func (r *Run) waitLeaseOfYoungNamespace(ctx context.Context, obs *Observer, live
 	return Verdict{State: Gone, At: r.now()}, nil
 }
 
-// ensureLease creates the run's Lease in its namespace (r.mu held), and
-// starts renewing it and looking for what ended runs left.
-func (r *Run) ensureLease(ctx context.Context) error {
+// ensureLease creates the run's Lease in its namespace with the records
+// so far (r.mu held), and starts renewing it and looking for what ended
+// runs left. created is false when it existed.
+func (r *Run) ensureLease(ctx context.Context) (created bool, err error) {
 	if r.lease != nil {
-		return nil
+		return false, nil
 	}
 	c, err := r.opts.Kube.Clients()
 	if err != nil {
-		return err
+		return false, err
 	}
 	leases := c.Typed.CoordinationV1().Leases(r.home)
 	secs := int32(r.opts.LeaseDuration / time.Second)
@@ -279,7 +310,7 @@ func (r *Run) ensureLease(ctx context.Context) error {
 		Spec: coordv1.LeaseSpec{HolderIdentity: &r.holder, LeaseDurationSeconds: &secs, AcquireTime: microNow(now), RenewTime: microNow(now)},
 	}
 	if err := setRecords(want, r.records); err != nil {
-		return err
+		return false, err
 	}
 	var got *coordv1.Lease
 	err = k8s.Idempotent(ctx, func() (err error) {
@@ -295,15 +326,19 @@ func (r *Run) ensureLease(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("recording this run in the cluster: %w", k8s.Classify(err, "create", "lease "+r.home+"/"+want.Name))
+		return false, fmt.Errorf("recording this run in the cluster: %w", k8s.Classify(err, "create", "lease "+r.home+"/"+want.Name))
 	}
 	r.lease = got
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	r.stop = stop
+	if r.leases, err = r.startLeaseWatch(bg, r.home); err != nil {
+		stop()
+		return false, err
+	}
 	r.scan = r.startScan(bg, r.home)
 	r.bg.Add(1)
 	go r.renew(bg)
-	return nil
+	return true, nil
 }
 
 func setRecords(l *coordv1.Lease, recs []Record) error {

@@ -116,46 +116,69 @@ func Apply(ctx context.Context, c *kube.Clients, ms []Manifest, opts ApplyOption
 		unstructured.RemoveNestedField(obj.Object, "metadata", "creationTimestamp")
 		unstructured.RemoveNestedField(obj.Object, "status")
 		ri := Scoped(c.Dynamic.Resource(mapping.Resource), ns)
-		// Server-side apply does not say whether it created the object (a
-		// 201 whose answer was dropped comes back as 200 when repeated), so
-		// kbrun asks first: cleanup deletes only what this run created.
-		before, err := GetIfExists(ctx, ri, obj.GetName())
-		existed, known := before != nil, err == nil
-		if err != nil {
-			if !apierrors.IsForbidden(err) {
-				return out, fmt.Errorf("%s: %w", m.Source, Classify(err, "get", what))
+		base := obj
+		var (
+			ref kube.ObjectRef
+			res *unstructured.Unstructured
+		)
+		for races := 0; ; races++ {
+			obj := base.DeepCopy()
+			// Server-side apply does not say whether it created the object (a
+			// 201 whose answer was dropped comes back as 200 when repeated):
+			// cleanup deletes only what this run created. What a run applies
+			// is usually new, so the first try assumes it is absent and lets
+			// the guarded apply say otherwise (createguard.go); Namespaces are
+			// usually there already (a team's) and are read first.
+			var before *unstructured.Unstructured
+			var gerr error
+			optimistic := races == 0 && opts.Owner != nil && !(gvk.Group == "" && gvk.Kind == "Namespace")
+			if !optimistic {
+				before, gerr = GetIfExists(ctx, ri, obj.GetName())
 			}
-			// Without the right to read it, assume it was there: cleanup
-			// must never delete what this run did not create.
-			existed = true
-			if opts.Logf != nil {
-				opts.Logf("cannot tell whether %s existed before (get is forbidden): cleanup will leave it", what)
+			existed, known := before != nil, gerr == nil
+			if err = gerr; err != nil {
+				if !apierrors.IsForbidden(err) {
+					return out, fmt.Errorf("%s: %w", m.Source, Classify(err, "get", what))
+				}
+				// Without the right to read it, assume it was there: cleanup
+				// must never delete what this run did not create.
+				existed = true
+				if opts.Logf != nil {
+					opts.Logf("cannot tell whether %s existed before (get is forbidden): cleanup will leave it", what)
+				}
 			}
+			if existed && known && before.GetDeletionTimestamp() != nil {
+				// Applying it now would update what is about to vanish.
+				if err := waitDeleted(ctx, ri, before, what, opts.Logf); err != nil {
+					return out, fmt.Errorf("%s: %w", m.Source, err)
+				}
+				before, existed = nil, false
+			}
+			ref = kube.ObjectRef{GVR: mapping.Resource, Kind: gvk.Kind, Namespace: ns, Name: obj.GetName(), Task: opts.Task, Existed: existed}
+			if opts.Owner != nil && known {
+				claim, err := opts.Owner.Claim(ctx, opts.Home, ref, before, logf(opts.Logf))
+				if err != nil {
+					return out, fmt.Errorf("%s: %w", m.Source, err)
+				}
+				ref.Existed, ref.Run, ref.LeftBy = claim.Existed, claim.Run, claim.LeftBy
+				if claim.Mark != nil {
+					claim.Mark(obj)
+				}
+			}
+			guarded := guardCreate(obj, opts.Owner != nil && known && before == nil)
+			// Server-side apply is idempotent: repeat it on transient errors.
+			err = Idempotent(ctx, func() (err error) {
+				res, err = ri.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.Force})
+				return raced(guarded, err)
+			})
+			if isRace(err) && races < maxRaces {
+				if opts.Logf != nil && !optimistic {
+					opts.Logf("%s was created by someone else after this run found it absent: deciding again whose it is", what)
+				}
+				continue
+			}
+			break
 		}
-		if existed && known && before.GetDeletionTimestamp() != nil {
-			// Applying it now would update what is about to vanish.
-			if err := waitDeleted(ctx, ri, before, what, opts.Logf); err != nil {
-				return out, fmt.Errorf("%s: %w", m.Source, err)
-			}
-			before, existed = nil, false
-		}
-		ref := kube.ObjectRef{GVR: mapping.Resource, Kind: gvk.Kind, Namespace: ns, Name: obj.GetName(), Task: opts.Task, Existed: existed}
-		if opts.Owner != nil && known {
-			claim, err := opts.Owner.Claim(ctx, opts.Home, ref, before, logf(opts.Logf))
-			if err != nil {
-				return out, fmt.Errorf("%s: %w", m.Source, err)
-			}
-			ref.Existed, ref.Run, ref.LeftBy = claim.Existed, claim.Run, claim.LeftBy
-			if claim.Mark != nil {
-				claim.Mark(obj)
-			}
-		}
-		var res *unstructured.Unstructured
-		// Server-side apply is idempotent: repeat it on transient errors.
-		err = Idempotent(ctx, func() (err error) {
-			res, err = ri.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.Force})
-			return err
-		})
 		if err != nil {
 			if isApplyConflict(err) && !opts.Force {
 				return out, fmt.Errorf("%s: apply %s: %w (another field manager owns these fields; set force: true to take them over)", m.Source, what, err)
