@@ -41,7 +41,11 @@ func (r *Run) judgePipeline(ctx context.Context, ns string, logf func(string, ..
 	if err != nil {
 		return nil, err
 	}
-	found, err := obs.Find(ctx, ns, labels.Set{LabelPipeline: r.opts.Pipeline}.String(), r.opts.RunID, waitMessage(logf, r.now))
+	list, err := r.pipelineLeases(ctx, obs, ns)
+	if err != nil {
+		return nil, err
+	}
+	found, err := obs.judgeAll(ctx, list, r.opts.RunID, waitMessage(logf, r.now))
 	out := map[string]Verdict{}
 	for _, f := range found {
 		out[f.Lease.Name] = f.Verdict
@@ -85,7 +89,7 @@ func (r *Run) Leftovers(ctx context.Context, home string, logf func(string, ...a
 		return nil, err
 	}
 	// Read again: a run judged alive may have ended since.
-	list, err := obs.list(ctx, home, labels.Set{LabelPipeline: r.opts.Pipeline}.String())
+	list, err := r.pipelineLeases(ctx, obs, home)
 	if err != nil {
 		return nil, err
 	}
@@ -152,6 +156,12 @@ func (o *Observer) Find(ctx context.Context, ns, selector, own string, wait func
 	if err != nil {
 		return nil, err
 	}
+	return o.judgeAll(ctx, list, own, wait)
+}
+
+// judgeAll judges, all at once, the runs of the Leases in list, except run
+// own.
+func (o *Observer) judgeAll(ctx context.Context, list []coordv1.Lease, own string, wait func(*coordv1.Lease, time.Duration)) ([]Found, error) {
 	var (
 		mu   sync.Mutex
 		out  []Found
@@ -184,6 +194,21 @@ func (o *Observer) Find(ctx context.Context, ns, selector, own string, wait func
 		return out, errs[0]
 	}
 	return out, nil
+}
+
+// pipelineLeases are the Leases of the run's pipeline in ns: from the
+// run's lease watch when it watches ns, else from the API server.
+func (r *Run) pipelineLeases(ctx context.Context, obs *Observer, ns string) ([]coordv1.Lease, error) {
+	r.mu.Lock()
+	w := r.leases
+	watched := r.home == ns
+	r.mu.Unlock()
+	if watched {
+		if list, ok := w.current(ctx); ok {
+			return list, nil
+		}
+	}
+	return obs.list(ctx, ns, labels.Set{LabelPipeline: r.opts.Pipeline}.String())
 }
 
 // list lists kbrun's Leases in ns ("" for all) matching selector.
