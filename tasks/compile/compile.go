@@ -46,8 +46,12 @@ func (Type) Summary() string {
 func (Type) Schema() json.RawMessage { return schema }
 func (Type) Outputs() []string       { return []string{"path", "sha256", "size"} }
 
-// Check implements task.Checker: the package folder must exist.
+// Check implements task.Checker: a Go toolchain must be at hand and the
+// package folder must exist.
 func (Type) Check(p task.Params) []task.FieldError {
+	if fe := toolchain(); fe != nil {
+		return []task.FieldError{*fe}
+	}
 	m, _ := p.Value.(map[string]any)
 	pkg, _ := m["package"].(string)
 	if pkg == "" || tmpl.Has(pkg) {

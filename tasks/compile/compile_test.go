@@ -65,3 +65,20 @@ func TestCompileError(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// Without go on PATH a compile task is refused when the pipeline is
+// checked, and in a pod the message says why the image cannot do it.
+func TestCheckWithoutGo(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	p := task.Params{Value: map[string]any{"package": "."}, Dir: "."}
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	fes := compile.Type{}.Check(p)
+	if len(fes) != 1 || !strings.Contains(fes[0].Message, `"go" is not on PATH (install Go`) {
+		t.Errorf("outside a pod: %+v", fes)
+	}
+	t.Setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+	fes = compile.Type{}.Check(p)
+	if len(fes) != 1 || !strings.Contains(fes[0].Message, "kbrun runs in a pod whose image has no Go") {
+		t.Errorf("in a pod: %+v", fes)
+	}
+}
