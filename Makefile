@@ -5,6 +5,8 @@
 #                       tests on a real cluster (brought up and torn down here
 #                       unless KBRUN_TEST_KUBECONFIG names one)
 #   make demo           run the default pipeline on the local cluster
+#   make bench-compare | bench-requests | bench-concurrent | soak
+#                       measurements on the local cluster (BENCHMARKS.md)
 #   make cluster-up | cluster-down | cluster-status
 
 GO        ?= go
@@ -15,7 +17,7 @@ CLUSTER   := test/cluster
 KUBECONFIG_LOCAL := /var/lib/kbrun-cluster/kubeconfig
 
 .PHONY: build schema test test-unit test-editor yls test-cluster test-integration test-e2e bench bench-compare \
-        userns-matrix capabilities-matrix measure-exec fuzz demo cluster-up cluster-down cluster-status vet fmt
+        bench-requests bench-concurrent soak userns-matrix capabilities-matrix measure-exec fuzz demo cluster-up cluster-down cluster-status vet fmt
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kbrun
@@ -107,6 +109,25 @@ capabilities-matrix:
 # does not own, counted rather than asserted; figures in BENCHMARKS.md).
 measure-exec:
 	$(CLUSTER)/with-cluster.sh $(GO) test -count=1 -tags 'integration measure' -timeout 30m -run '^TestMeasure|^TestClientGo' -v ./test/integration/
+
+# Requests each side sends to the API server, by kind, through
+# test/faultproxy (faults off); writes bench-requests.md.
+bench-requests:
+	$(CLUSTER)/with-cluster.sh $(GO) run ./test/bench -requests -n $(BENCH_RUNS) -o bench-requests.md
+
+# One run alone against CONCURRENT_RUNS at once in as many namespaces, then 5
+# at once in one namespace; wall times, requests per run, CPU by component;
+# writes bench-concurrent.md.
+CONCURRENT_RUNS ?= 10
+bench-concurrent:
+	$(CLUSTER)/with-cluster.sh $(GO) run ./test/bench -concurrent $(CONCURRENT_RUNS) -shared 5 -o bench-concurrent.md
+
+# SOAK_RUNS consecutive runs of the default pipeline: failures, peak RSS per
+# run, and what is left in the cluster and on the machine before and after;
+# writes soak-results.md (about 7 s a run).
+SOAK_RUNS ?= 200
+soak:
+	$(CLUSTER)/with-cluster.sh $(GO) run ./test/soak -n $(SOAK_RUNS) -o soak-results.md
 
 # Long fuzz runs (not part of make test): FUZZTIME=10m make fuzz
 FUZZTIME ?= 1m

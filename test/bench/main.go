@@ -5,6 +5,10 @@
 // own CPU share, and peak memory of kbrun vs the kubectl processes.
 //
 //	go run ./test/bench -kubeconfig /var/lib/kbrun-cluster/kubeconfig -n 9 -o bench-results.md
+//
+// With -requests it counts instead the requests each side sends to the API
+// server, by kind, through test/faultproxy with faults off; with
+// -concurrent N it times N kbrun runs at once against one alone.
 package main
 
 import (
@@ -33,6 +37,9 @@ func main() {
 		n          = flag.Int("n", 5, "runs of each (alternating)")
 		kubeconfig = flag.String("kubeconfig", os.Getenv("KBRUN_TEST_KUBECONFIG"), "cluster")
 		out        = flag.String("o", "", "also write the report to this file")
+		requests   = flag.Bool("requests", false, "count the requests each side sends to the API server instead of timing them")
+		concurrent = flag.Int("concurrent", 0, "instead: time one kbrun run alone against this many at once (in as many namespaces)")
+		shared     = flag.Int("shared", 5, "with -concurrent: then this many at once in one namespace, with their own names")
 	)
 	flag.Parse()
 	if *kubeconfig == "" {
@@ -44,16 +51,16 @@ func main() {
 	}
 	work, _ := os.MkdirTemp("", "kbrun-bench-")
 	defer os.RemoveAll(work)
-	kbrun := filepath.Join(work, "kbrun")
-	self := filepath.Join(work, "bench")
-	for bin, pkg := range map[string]string{kbrun: "./cmd/kbrun", self: "./test/bench"} {
-		cmd := exec.Command("go", "build", "-o", bin, pkg)
-		cmd.Dir, cmd.Stderr = root, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fatalf("build %s: %v", pkg, err)
-		}
-	}
+	kbrun, self := buildTools(root, work)
 	env := append(os.Environ(), "KUBECONFIG="+*kubeconfig, "KUBECACHEDIR="+filepath.Join(work, "kubecache"))
+	switch {
+	case *requests:
+		write(measureRequests(root, work, kbrun, env, *kubeconfig, *n), *out)
+		return
+	case *concurrent > 0:
+		write(measureConcurrent(root, work, kbrun, env, *kubeconfig, *concurrent, *shared), *out)
+		return
+	}
 
 	var scripts, kbruns []runResult
 	for i := 0; i < *n; i++ {
@@ -87,10 +94,14 @@ func main() {
 	rss := runScript(root, work, env, "bench-rss", "rss", self)
 	deleteNamespace(env, "bench-rss")
 
-	report := render(scripts, kbruns, rss)
+	write(render(scripts, kbruns, rss), *out)
+}
+
+// write prints the report, and writes it to out too when given.
+func write(report, out string) {
 	fmt.Print(report)
-	if *out != "" {
-		if err := os.WriteFile(*out, []byte(report), 0o644); err != nil {
+	if out != "" {
+		if err := os.WriteFile(out, []byte(report), 0o644); err != nil {
 			fatalf("%v", err)
 		}
 	}
@@ -167,8 +178,9 @@ func runScript(root, work string, env []string, ns, runID, wrapper string) runRe
 	return r
 }
 
-func runKbrun(root, kbrun string, env []string, ns, kubeconfig string) runResult {
-	cmd := exec.Command(kbrun, "run", "pipelines/kaniko-rootless.yaml", "-o", "json", "--kubeconfig", kubeconfig, "--set", "namespace="+ns)
+func runKbrun(root, kbrun string, env []string, ns, kubeconfig string, extra ...string) runResult {
+	args := append([]string{"run", "pipelines/kaniko-rootless.yaml", "-o", "json", "--kubeconfig", kubeconfig, "--set", "namespace=" + ns}, extra...)
+	cmd := exec.Command(kbrun, args...)
 	cmd.Dir, cmd.Env, cmd.Stderr = root, env, os.Stderr
 	stdout, _ := cmd.StdoutPipe()
 	start := time.Now()
