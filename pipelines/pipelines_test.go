@@ -37,9 +37,11 @@ func normalize(t *testing.T, s string) string {
 }
 
 func TestValidate(t *testing.T) {
-	code, out, errOut := kbrun(t, "validate", "kaniko-rootless.yaml")
-	if code != 0 {
-		t.Fatalf("validate exit %d\n%s%s", code, out, errOut)
+	for _, f := range []string{"kaniko-rootless.yaml", "kbrun-image.yaml", "kbrun-image/check.yaml"} {
+		code, out, errOut := kbrun(t, "validate", f)
+		if code != 0 {
+			t.Errorf("validate %s: exit %d\n%s%s", f, code, out, errOut)
+		}
 	}
 }
 
