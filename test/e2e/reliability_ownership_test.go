@@ -479,44 +479,6 @@ func TestKilledRunsNamespaceIsTakenOver(t *testing.T) {
 	}
 }
 
-// TestConcurrentRunsInTwoNamespaces: two runs of the default pipeline at
-// the same time, in different namespaces, both pass; neither touches the
-// other's namespace (every object either names in its log is in its own).
-func TestConcurrentRunsInTwoNamespaces(t *testing.T) {
-	a, b := relNamespace(t, "two-a"), relNamespace(t, "two-b")
-	var wg sync.WaitGroup
-	res := map[string]*relResult{}
-	var mu sync.Mutex
-	for _, ns := range []string{a, b} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := relKbrun(t, relOpts{args: relPipelineArgs(ns)})
-			mu.Lock()
-			res[ns] = r
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	for ns, r := range res {
-		other := a
-		if ns == a {
-			other = b
-		}
-		if r.code != 0 {
-			t.Errorf("run in %s: exit %d\n%s", ns, r.code, r.summary())
-		}
-		for _, e := range r.events {
-			if e.Type == "task.log" && strings.Contains(e.Line, other) {
-				t.Errorf("the run in %s touched %s: %s", ns, other, e.Line)
-			}
-		}
-		relLogf(t, "concurrent run in %s: exit %d in %s", ns, r.code, r.duration.Round(100*time.Millisecond))
-	}
-	relAssertNamespaceGone(t, a)
-	relAssertNamespaceGone(t, b)
-}
-
 // TestSecondRunInTheSameNamespace: while a run is alive, a second run of
 // the pipeline in the same namespace with the same object names is
 // refused at the first object the live run holds (exit 1, a message naming
