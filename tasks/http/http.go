@@ -344,7 +344,7 @@ func (a *action) try(ctx context.Context, c *kube.Clients, rc *rest.RESTClient, 
 	kind, name, port := "services", a.Service, string(a.Port)
 	if a.Service == "" {
 		kind = "pods"
-		pod, err := k8s.ResolvePod(ctx, c.Typed, ns, k8s.Target{Pod: a.Pod, Selector: a.Selector}, k8s.ResolveOptions{})
+		pod, err := k8s.ResolveWatchedPod(ctx, c, ns, k8s.Target{Pod: a.Pod, Selector: a.Selector}, k8s.ResolveOptions{})
 		if err != nil {
 			if task.IsRetryable(err) {
 				return nil, false, err.Error(), nil
