@@ -72,18 +72,22 @@ func (w *Watches) Close() {
 
 // Get returns the object gvr ns/name as a synced kept watch last saw it.
 // seen is false when no kept watch has it; gone is true when a kept watch
-// on that very object (Name) no longer has it.
+// on that very object (Name) no longer has it. A watch on that very object
+// answers first: a wider one may not have seen the object's end yet.
 func (w *Watches) Get(gvr schema.GroupVersionResource, ns, name string) (obj any, seen, gone bool) {
+	if xs := w.covering(gvr, ns, name); len(xs) > 0 {
+		o, ok, err := xs[0].Informer.GetStore().GetByKey(key(ns, name))
+		if err != nil {
+			return nil, false, false
+		}
+		return o, ok, !ok
+	}
 	for _, x := range w.covering(gvr, ns, "") {
-		o, ok, err := x.Informer.GetStore().GetByKey(key(ns, name))
-		if err == nil && ok {
+		if o, ok, err := x.Informer.GetStore().GetByKey(key(ns, name)); err == nil && ok {
 			return o, true, false
 		}
-		if x.Name == name {
-			gone = true
-		}
 	}
-	return nil, false, gone
+	return nil, false, false
 }
 
 // WaitGone waits until the object gvr ns/name with uid is gone, as a

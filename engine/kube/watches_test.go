@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,11 +20,16 @@ func podInformer(t *testing.T, cs *fake.Clientset, ns string) (*Watch, func() bo
 	t.Helper()
 	pods := cs.CoreV1().Pods(ns)
 	// The fake clientset sends no watch-list bookmark: plain list+watch.
+	// Nor does it replay what happened between its list and its watch: wait
+	// for the watch too.
+	var watching sync.Once
+	watched := make(chan struct{})
 	inf := cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return pods.List(ctx, o)
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			defer watching.Do(func() { close(watched) })
 			return pods.Watch(ctx, o)
 		},
 	}, cs), &corev1.Pod{}, 0, cache.Indexers{})
@@ -31,6 +37,7 @@ func podInformer(t *testing.T, cs *fake.Clientset, ns string) (*Watch, func() bo
 	done := make(chan struct{})
 	go func() { defer close(done); inf.RunWithContext(ctx) }()
 	<-inf.HasSyncedChecker().Done()
+	<-watched
 	stopped := false
 	return &Watch{GVR: podsGVR, Namespace: ns, Informer: inf, Stop: func() { cancel(); <-done; stopped = true }}, func() bool { return stopped }
 }
