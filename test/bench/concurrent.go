@@ -212,7 +212,7 @@ func renderConcurrent(alone, many, shared batch) string {
 		w(" %s |", bt.name)
 	}
 	w("\n|---|%s\n", strings.Repeat("---|", len(batches)))
-	for _, task := range []string{"namespace", "builder", "buildProgram", "server", "prepare", "copy", "build", "test", "logs", "cleanup"} {
+	for _, task := range []string{"namespace", "builder", "buildProgram", "server", "prepare", "checkUserNamespace", "copy", "build", "test", "logs", "health", "cleanup"} {
 		w("| %s |", task)
 		for _, bt := range batches {
 			w(" %s |", stepMedian(bt.runs, task))
