@@ -2,6 +2,7 @@ package ownership
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	coordv1 "k8s.io/api/coordination/v1"
@@ -18,7 +19,9 @@ import (
 // reads the others' Leases from it as they are then (one watch instead of a
 // list at either end).
 type leaseWatch struct {
-	inf cache.SharedIndexInformer
+	inf    cache.SharedIndexInformer
+	own    string      // the run's Lease
+	others atomic.Bool // a Lease of another run was seen
 }
 
 func (r *Run) startLeaseWatch(ctx context.Context, ns string) (*leaseWatch, error) {
@@ -37,8 +40,16 @@ func (r *Run) startLeaseWatch(ctx context.Context, ns string) (*leaseWatch, erro
 			o.LabelSelector = sel
 			return leases.Watch(ctx, o)
 		},
-	}, leases)
+	}, c.Typed) // the clientset says whether it serves watch lists (a fake does not)
 	w := &leaseWatch{inf: cache.NewSharedIndexInformer(lw, &coordv1.Lease{}, 0, cache.Indexers{})}
+	own := r.leaseName()
+	w.own = own
+	// Registered before the informer runs: it cannot fail.
+	_, _ = w.inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(o any) {
+		if l, ok := o.(*coordv1.Lease); ok && l.Name != own {
+			w.others.Store(true)
+		}
+	}})
 	r.bg.Add(1)
 	go func() {
 		defer r.bg.Done()
@@ -74,4 +85,22 @@ func (w *leaseWatch) current(ctx context.Context) (list []coordv1.Lease, ok bool
 		}
 	}
 	return list, true
+}
+
+// sawOthers reports whether the watch has seen a Lease of another run (of
+// the pipeline, in the run's namespace) at any time so far (the store: the
+// handler may not have run yet).
+func (w *leaseWatch) sawOthers() bool {
+	if w == nil {
+		return false
+	}
+	if w.others.Load() {
+		return true
+	}
+	for _, o := range w.inf.GetStore().List() {
+		if l, ok := o.(*coordv1.Lease); ok && l.Name != w.own {
+			return true
+		}
+	}
+	return false
 }

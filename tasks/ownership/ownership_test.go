@@ -10,6 +10,7 @@ import (
 	"time"
 
 	coordv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -415,5 +416,38 @@ func TestFinishFindsLeaseOfCutCreate(t *testing.T) {
 	}
 	if _, err := cs.CoordinationV1().Leases("ones").Get(context.Background(), "kbrun-run-cut", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("the run's lease outlived it: %v", err)
+	}
+}
+
+// The last run out of a shared namespace deletes it: run a made it and
+// left it to the runs working in it (its released Lease lists it); run b,
+// ending after it, deletes it, unless run c still works there.
+func TestLastOutDeletesSharedNamespace(t *testing.T) {
+	for _, live := range []bool{false, true} {
+		t.Run(fmt.Sprintf("another-live-run=%v", live), func(t *testing.T) {
+			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ones", UID: "ns-uid", Labels: map[string]string{LabelRun: "a"}}}
+			cs := fake.NewClientset(ns)
+			nsRec := Record{APIVersion: "v1", Kind: "Namespace", Resource: "namespaces", Name: "ones", UID: "ns-uid"}
+			lease(t, cs, "ones", "a", "p", "", time.Now(), 15, nsRec)
+			if live {
+				lease(t, cs, "ones", "c", "p", "kbrun pid 3", time.Now(), 1)
+				keepRenewing(t, cs, "ones", "c", 0)
+			}
+			r := newRun(t, cs, "b")
+			if _, err := r.Claim(context.Background(), "ones", deployRef("ones", "web"), nil, (&logs{}).f); err != nil {
+				t.Fatal(err)
+			}
+			// The lease watch has listed a's Lease once Leftovers returns.
+			if _, err := r.Leftovers(context.Background(), "ones", (&logs{}).f); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Finish(context.Background(), nil, ""); err != nil {
+				t.Fatal(err)
+			}
+			_, err := cs.CoreV1().Namespaces().Get(context.Background(), "ones", metav1.GetOptions{})
+			if gone := apierrors.IsNotFound(err); gone == live {
+				t.Errorf("namespace gone = %v (%v), want %v", gone, err, !live)
+			}
+		})
 	}
 }

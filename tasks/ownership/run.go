@@ -416,6 +416,7 @@ func (r *Run) renew(ctx context.Context) {
 func (r *Run) Finish(ctx context.Context, remaining []kube.ObjectRef, why string) error {
 	r.mu.Lock()
 	stop := r.stop
+	shared := r.leases.sawOthers()
 	r.mu.Unlock()
 	if stop != nil {
 		stop()
@@ -463,6 +464,9 @@ func (r *Run) Finish(ctx context.Context, remaining []kube.ObjectRef, why string
 		if err != nil && !apierrors.IsNotFound(err) {
 			return k8s.Classify(err, "delete", what)
 		}
+		if shared {
+			return r.lastOut(ctx, c)
+		}
 		return nil
 	}
 	r.records = left
@@ -474,5 +478,65 @@ func (r *Run) Finish(ctx context.Context, remaining []kube.ObjectRef, why string
 	if err := r.write(ctx); err != nil {
 		return fmt.Errorf("releasing %s: %w", what, k8s.Classify(err, "update", what))
 	}
+	for _, rec := range left {
+		shared = shared || rec.Kind == "Namespace" && rec.Name == r.home
+	}
+	if shared {
+		return r.lastOut(ctx, c)
+	}
 	return nil
+}
+
+// lastOut deletes the run's namespace when a run that created it left it
+// to runs still working in it (its released Lease lists it) and none is
+// left now. Runs that end together each decide after their own last write
+// to their Lease, on a fresh list, so that at least one of them sees all
+// the others ended: the namespace is not left behind because each saw the
+// others still running. r.mu held.
+func (r *Run) lastOut(ctx context.Context, c *kube.Clients) error {
+	obs, err := r.observer()
+	if err != nil {
+		return err
+	}
+	list, err := obs.list(ctx, r.home, LabelRun)
+	if err != nil {
+		return err
+	}
+	var creator, uid string // the run that made the namespace, and its UID
+	for i := range list {
+		l := &list[i]
+		if !ended(l) {
+			if r.now().Before(renewed(l).Add(leaseDuration(l))) {
+				return nil // that run decides when it ends
+			}
+			continue // expired: its run is gone
+		}
+		recs, _ := Records(l)
+		for _, rec := range recs {
+			if rec.Kind == "Namespace" && rec.Name == r.home {
+				creator, uid = l.Labels[LabelRun], rec.UID
+			}
+		}
+	}
+	if creator == "" {
+		return nil
+	}
+	nss := c.Typed.CoreV1().Namespaces()
+	what := "namespace " + r.home
+	return k8s.Idempotent(ctx, func() error {
+		ns, err := nss.Get(ctx, r.home, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return nil
+		case err != nil:
+			return k8s.Classify(err, "get", what)
+		case ns.Labels[LabelRun] != creator || uid != "" && string(ns.UID) != uid || ns.DeletionTimestamp != nil:
+			return nil // not the one recorded, or already going
+		}
+		err = nss.Delete(ctx, r.home, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &ns.UID}})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return k8s.Classify(err, "delete", what)
+		}
+		return nil
+	})
 }
