@@ -22,6 +22,7 @@ import (
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/ownership"
 )
 
 //go:embed schema.json
@@ -172,7 +173,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	var waitFor []target
 	policy := metav1.DeletePropagationBackground
 	keptOf := map[string]bool{}
-	for _, t := range targets {
+	for _, t := range gonesLeasesLast(targets) {
 		if t.ref.Run != "" {
 			res, uid, err := deleteOwned(ctx, env, c, t.ref, keptOf)
 			if err != nil {
@@ -396,4 +397,32 @@ func (a *action) DryRunServer(ctx context.Context, env *task.Env) ([]task.Change
 		}
 	}
 	return out, nil
+}
+
+// gonesLeasesLast moves the Lease of each gone run after the last object
+// of that run: a Lease is kept while an object it lists is left in place
+// (keptOf), which is known only once those objects were seen to. An object
+// this run applied too (a shared namespace) keeps its place among the
+// run's own, which can put it after the Lease that lists it.
+func gonesLeasesLast(targets []target) []target {
+	isLease := func(t target) bool {
+		return t.ref.LeftBy != "" && t.ref.GVR.Group == "coordination.k8s.io" && t.ref.Name == ownership.LeaseName(t.ref.Run)
+	}
+	last := map[string]int{} // run -> index of its last object
+	for i, t := range targets {
+		if t.ref.Run != "" && !isLease(t) {
+			last[t.ref.Run] = i
+		}
+	}
+	out := make([]target, 0, len(targets))
+	held := map[int][]target{} // leases to place after index i
+	for i, t := range targets {
+		if j, ok := last[t.ref.Run]; ok && isLease(t) && j > i {
+			held[j] = append(held[j], t)
+			continue
+		}
+		out = append(out, t)
+		out = append(out, held[i]...)
+	}
+	return out
 }

@@ -132,3 +132,24 @@ func TestDeleteOwnedOnlyWhatStillCarriesTheLabel(t *testing.T) {
 		t.Errorf("still recorded: %v", still)
 	}
 }
+
+// A gone run's Lease comes after the last object of that run, even one that
+// kept its place among this run's own (the namespace both applied).
+func TestGonesLeasesLast(t *testing.T) {
+	leaseGVR := schema.GroupVersionResource{Group: "coordination.k8s.io", Version: "v1", Resource: "leases"}
+	nsGVR := schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+	deployGVR := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+	in := []target{
+		{ref: kube.ObjectRef{GVR: leaseGVR, Namespace: "ones", Name: "kbrun-run-a", Run: "a", LeftBy: "a"}},
+		{ref: kube.ObjectRef{GVR: deployGVR, Namespace: "ones", Name: "mine", Run: "me"}},
+		{ref: kube.ObjectRef{GVR: nsGVR, Name: "ones", Run: "a", LeftBy: "a"}},
+		{ref: kube.ObjectRef{GVR: leaseGVR, Namespace: "ones", Name: "kbrun-run-b", Run: "b", LeftBy: "b"}},
+	}
+	var got []string
+	for _, x := range gonesLeasesLast(in) {
+		got = append(got, x.ref.Name)
+	}
+	if want := "mine ones kbrun-run-a kbrun-run-b"; strings.Join(got, " ") != want {
+		t.Errorf("order %v, want %s", got, want)
+	}
+}
