@@ -30,6 +30,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -78,11 +79,17 @@ func main() {
 	env := append(os.Environ(), "KUBECACHEDIR="+cache, "NO_COLOR=1")
 
 	before := c.snapshot(cache)
+	// After run 1 too: what the first run adds for good (the pushed tag,
+	// the pulled image, the discovery cache) is not growth.
+	var first snapshot
 	start := time.Now()
 	var runs []run
 	for i := 0; i < *n; i++ {
 		r := runOnce(repo, kbrun, env, *kubeconfig, *ns)
 		runs = append(runs, r)
+		if i == 0 {
+			first = c.snapshot(cache)
+		}
 		status := "ok"
 		if r.code != 0 {
 			status = fmt.Sprintf("FAILED (exit %d): %s", r.code, r.why)
@@ -91,7 +98,7 @@ func main() {
 	}
 	total := time.Since(start)
 	after := c.snapshot(cache)
-	report := render(runs, before, after, total)
+	report := render(runs, []snapshot{before, first, after}, total)
 	fmt.Print(report)
 	if *out != "" {
 		if err := os.WriteFile(*out, []byte(report), 0o644); err != nil {
@@ -299,7 +306,7 @@ func (c *cluster) registryBytes(ctx context.Context) int64 {
 	return n
 }
 
-func render(runs []run, before, after snapshot, total time.Duration) string {
+func render(runs []run, snaps []snapshot, total time.Duration) string {
 	var b bytes.Buffer
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	failed := 0
@@ -322,54 +329,56 @@ func render(runs []run, before, after snapshot, total time.Duration) string {
 	k := min(20, len(rss))
 	w("| kbrun's peak RSS per run | first %d runs: mean %.1f MiB; last %d: mean %.1f MiB; all: min %.1f, max %.1f MiB; trend %+.2f MiB per 100 runs (least squares) |\n",
 		k, mean(rss[:k]), k, mean(rss[len(rss)-k:]), minF(rss), maxF(rss), slope(rss)*100)
-	w("\nBefore and after (everything in the cluster, every namespace; events excluded):\n\n| what | before | after |\n|---|---|---|\n")
-	w("| pods | %d | %d |\n| Leases | %d | %d |\n", before.pods, after.pods, before.leases, after.leases)
-	total0, total1 := 0, 0
-	for _, v := range before.objects {
-		total0 += v
+	heads := []string{"before", "after run 1", fmt.Sprintf("after run %d", len(runs))}
+	w("\nBefore, after the first run and after the last (everything in the cluster, every namespace; events excluded):\n\n| what | %s |\n|---|---|---|---|\n", strings.Join(heads, " | "))
+	row := func(what string, get func(snapshot) string) {
+		cells := make([]string, len(snaps))
+		for i, s := range snaps {
+			cells[i] = get(s)
+		}
+		w("| %s | %s |\n", what, strings.Join(cells, " | "))
 	}
-	for _, v := range after.objects {
-		total1 += v
+	num := func(f func(snapshot) int) func(snapshot) string {
+		return func(s snapshot) string { return strconv.Itoa(f(s)) }
 	}
-	w("| objects of every kind | %d | %d |\n", total0, total1)
-	var kinds []string
-	for k := range after.objects {
-		if after.objects[k] != before.objects[k] {
-			kinds = append(kinds, k)
+	row("pods", num(func(s snapshot) int { return s.pods }))
+	row("Leases", num(func(s snapshot) int { return s.leases }))
+	row("objects of every kind", num(func(s snapshot) int {
+		t := 0
+		for _, v := range s.objects {
+			t += v
+		}
+		return t
+	}))
+	kinds := map[string]bool{}
+	for _, s := range snaps {
+		for k, v := range s.objects {
+			if v != snaps[0].objects[k] || v != snaps[len(snaps)-1].objects[k] {
+				kinds[k] = true
+			}
 		}
 	}
-	for k := range before.objects {
-		if _, ok := after.objects[k]; !ok {
-			kinds = append(kinds, k)
+	for _, k := range sortedKeys(kinds) {
+		row("↳ "+k+" (changed)", num(func(s snapshot) int { return s.objects[k] }))
+	}
+	row("images on the node", func(s snapshot) string {
+		if s.images < 0 {
+			return "unknown (" + s.imageErr + ")"
 		}
-	}
-	sort.Strings(kinds)
-	for _, k := range kinds {
-		w("| ↳ %s (changed) | %d | %d |\n", k, before.objects[k], after.objects[k])
-	}
-	if before.images >= 0 {
-		w("| images on the node | %d | %d |\n", before.images, after.images)
-	} else {
-		w("| images on the node | unknown (%s) | |\n", before.imageErr)
-	}
+		return strconv.Itoa(s.images)
+	})
 	repos := map[string]bool{}
-	for r := range before.repos {
-		repos[r] = true
+	for _, s := range snaps {
+		for r := range s.repos {
+			repos[r] = true
+		}
 	}
-	for r := range after.repos {
-		repos[r] = true
+	for _, r := range sortedKeys(repos) {
+		row("registry tags of "+r, num(func(s snapshot) int { return s.repos[r] }))
 	}
-	var names []string
-	for r := range repos {
-		names = append(names, r)
-	}
-	sort.Strings(names)
-	for _, r := range names {
-		w("| registry tags of %s | %d | %d |\n", r, before.repos[r], after.repos[r])
-	}
-	w("| registry storage | %s | %s |\n", mib(before.regBytes), mib(after.regBytes))
-	w("| kbrun-* entries in %s | %d | %d |\n", os.TempDir(), len(before.tmp), len(after.tmp))
-	w("| files in the runs' discovery cache | %d | %d |\n", before.cacheN, after.cacheN)
+	row("registry storage", func(s snapshot) string { return mib(s.regBytes) })
+	row("kbrun-* entries in "+os.TempDir(), num(func(s snapshot) int { return len(s.tmp) }))
+	row("files in the runs' discovery cache", num(func(s snapshot) int { return s.cacheN }))
 	if failed > 0 {
 		w("\nFailed runs:\n\n")
 		for i, r := range runs {
@@ -447,4 +456,13 @@ func has(list []string, s string) bool {
 func fatalf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "soak: "+format+"\n", args...)
 	os.Exit(1)
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
