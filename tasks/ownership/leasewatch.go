@@ -2,6 +2,7 @@ package ownership
 
 import (
 	"context"
+	"sort"
 	"sync/atomic"
 	"time"
 
@@ -84,6 +85,8 @@ func (w *leaseWatch) current(ctx context.Context) (list []coordv1.Lease, ok bool
 			list = append(list, *l.DeepCopy())
 		}
 	}
+	// In the API server's order (by name), as a list gives them.
+	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
 	return list, true
 }
 
