@@ -675,7 +675,11 @@ func (w *waiter) finish(ctx context.Context) (result, error) {
 		var d appsv1.Deployment
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &d); err == nil {
 			rev := d.Annotations["deployment.kubernetes.io/revision"]
-			rss, err := w.c.Typed.AppsV1().ReplicaSets(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+			var rss *appsv1.ReplicaSetList
+			err := k8s.Idempotent(ctx, func() (err error) {
+				rss, err = w.c.Typed.AppsV1().ReplicaSets(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+				return err
+			})
 			if err == nil {
 				for _, rs := range rss.Items {
 					if metav1.IsControlledBy(&rs, &d) && rs.Annotations["deployment.kubernetes.io/revision"] == rev {
@@ -690,7 +694,11 @@ func (w *waiter) finish(ctx context.Context) (result, error) {
 	// hold none of the new revision yet (its last events still on the way).
 	keep := w.rolledOut(u, newRS, updateRev, watched)
 	if len(keep) == 0 {
-		list, err := w.c.Typed.CoreV1().Pods(u.GetNamespace()).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+		var list *corev1.PodList
+		err := k8s.Idempotent(ctx, func() (err error) {
+			list, err = w.c.Typed.CoreV1().Pods(u.GetNamespace()).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+			return err
+		})
 		if err != nil {
 			return r, k8s.Classify(err, "list", "pods of "+w.what())
 		}
