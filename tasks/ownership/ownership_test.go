@@ -421,15 +421,29 @@ func TestFinishFindsLeaseOfCutCreate(t *testing.T) {
 
 // The last run out of a shared namespace deletes it: run a made it and
 // left it to the runs working in it (its released Lease lists it); run b,
-// ending after it, deletes it, unless run c still works there.
+// ending after it, deletes it, unless run c still works there or a kept
+// the namespace on purpose (--keep).
 func TestLastOutDeletesSharedNamespace(t *testing.T) {
-	for _, live := range []bool{false, true} {
-		t.Run(fmt.Sprintf("another-live-run=%v", live), func(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		aEnd  string // why run a's Lease was released
+		live  bool   // run c still works in the namespace
+		stays bool
+	}{
+		{"left-to-others", EndedIncomplete, false, false},
+		{"another-live-run", EndedIncomplete, true, true},
+		{"kept", EndedKept, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ones", UID: "ns-uid", Labels: map[string]string{LabelRun: "a"}}}
 			cs := fake.NewClientset(ns)
 			nsRec := Record{APIVersion: "v1", Kind: "Namespace", Resource: "namespaces", Name: "ones", UID: "ns-uid"}
-			lease(t, cs, "ones", "a", "p", "", time.Now(), 15, nsRec)
-			if live {
+			a := lease(t, cs, "ones", "a", "p", "", time.Now(), 15, nsRec)
+			a.Annotations[AnnotationEnded] = tc.aEnd
+			if _, err := cs.CoordinationV1().Leases("ones").Update(context.Background(), a, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if tc.live {
 				lease(t, cs, "ones", "c", "p", "kbrun pid 3", time.Now(), 1)
 				keepRenewing(t, cs, "ones", "c", 0)
 			}
@@ -445,9 +459,31 @@ func TestLastOutDeletesSharedNamespace(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err := cs.CoreV1().Namespaces().Get(context.Background(), "ones", metav1.GetOptions{})
-			if gone := apierrors.IsNotFound(err); gone == live {
-				t.Errorf("namespace gone = %v (%v), want %v", gone, err, !live)
+			if gone := apierrors.IsNotFound(err); gone == tc.stays {
+				t.Errorf("namespace gone = %v (%v), want %v", gone, err, !tc.stays)
 			}
 		})
+	}
+}
+
+// A run with --keep that made its namespace keeps it: its own released
+// Lease lists the namespace, and that is not a namespace left to others.
+func TestKeptRunKeepsItsNamespace(t *testing.T) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ones", UID: "ns-uid", Labels: map[string]string{LabelRun: "b"}}}
+	cs := fake.NewClientset(ns)
+	r := newRun(t, cs, "b")
+	nsRef := kube.ObjectRef{GVR: corev1.SchemeGroupVersion.WithResource("namespaces"), Kind: "Namespace", Name: "ones", UID: "ns-uid", Run: "b"}
+	web := deployRef("ones", "web")
+	web.Run = "b"
+	for _, ref := range []kube.ObjectRef{nsRef, web} {
+		if _, err := r.Claim(context.Background(), "ones", ref, nil, (&logs{}).f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Finish(context.Background(), []kube.ObjectRef{nsRef, web}, EndedKept); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Namespaces().Get(context.Background(), "ones", metav1.GetOptions{}); err != nil {
+		t.Errorf("the kept run's namespace: %v, want it kept", err)
 	}
 }

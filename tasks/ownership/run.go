@@ -514,6 +514,9 @@ func (r *Run) lastOut(ctx context.Context, c *kube.Clients) error {
 		recs, _ := Records(l)
 		for _, rec := range recs {
 			if rec.Kind == "Namespace" && rec.Name == r.home {
+				if l.Annotations[AnnotationEnded] == EndedKept {
+					return nil // kept on purpose (--keep): nobody's to delete
+				}
 				creator, uid = l.Labels[LabelRun], rec.UID
 			}
 		}
