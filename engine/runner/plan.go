@@ -12,16 +12,16 @@ import (
 	"github.com/kbrun/kbrun/engine/task"
 )
 
-// report shows the plan the check prepared: each task as it would run,
+// report prints the plan the compile walk made: each task as it would run,
 // rendered, outputs of tasks that have not run as stand-ins. With
 // --dry-run=server, the tasks that change the cluster also send their
 // objects to the API server with dryRun=All and report its verdict.
 func (r *runner) report(ctx context.Context) error {
 	var failed []string
 	server := &task.ServerDryRun{}
-	for _, pl := range r.steps {
+	for _, pl := range r.plan {
 		ev := r.planEvent(pl)
-		if r.opts.DryRun == task.DryRunServer && ev.Status == report.StatusPlanned && !pl.finally {
+		if r.opts.DryRun == task.DryRunServer && ev.Status == report.StatusPlanned && !pl.node.finally {
 			if sdr, ok := pl.step.Action.(task.ServerDryRunner); ok {
 				changes, err := sdr.DryRunServer(ctx, r.dryRunEnv(pl, server))
 				ev.Changes = toReport(changes)
@@ -40,19 +40,22 @@ func (r *runner) report(ctx context.Context) error {
 }
 
 func (r *runner) planEvent(pl *planned) report.Event {
-	st, t := pl.step, pl.step.Task
-	ev := report.Event{Time: time.Now(), Type: report.TaskPlan, Task: t.Name, TaskType: t.Type, Index: pl.index, Status: report.StatusPlanned, Finally: pl.finally, ContinueOnError: t.ContinueOnError, Namespace: st.Namespace}
+	st, t, n := pl.step, pl.step.Task, pl.node
+	ev := report.Event{Time: time.Now(), Type: report.TaskPlan, Task: t.Name, TaskType: t.Type, Index: n.index, Status: report.StatusPlanned, Finally: n.finally, ContinueOnError: t.ContinueOnError, Namespace: st.Namespace}
 	var reasons []string
 	add := func(s string) { reasons = append(reasons, s) }
-	if pl.reason != "" {
-		add(pl.reason)
+	switch {
+	case pl.skip != "":
+		add(pl.skip)
+	case n.finally && n.top():
+		add("finally")
 	}
 	if t.Origin != nil && t.Origin.Source != nil {
 		pos := t.Origin.Source.Value(t.Path)
 		ev.Origin = fmt.Sprintf("%s:%d", t.Origin.File, pos.Line)
 		add("from " + ev.Origin)
 	}
-	if !pl.selected || st.Skip != "" {
+	if pl.skip != "" || st.Skip != "" {
 		ev.Status = report.StatusSkipped
 	}
 	switch {

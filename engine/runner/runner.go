@@ -97,13 +97,17 @@ type runner struct {
 	rep     report.Reporter
 	secrets *secret.Set
 	pp      *prepare.Preparer
-	steps   []*planned
 	base    map[string]any // vars, env, pipeline
+	// main and fin are the plan tree (tasks, finally), selected; plan
+	// is what the compile walk found.
+	main, fin []*node
+	plan      []*planned
 
 	mu      sync.Mutex
-	outputs map[string]any // .tasks: NAME -> outputs, status and error
 	results []TaskResult
-	ran     map[string]bool // tasks that ended (any status), for messages
+	// ended are the outputs, status and error of the tasks that ended,
+	// by node index.
+	ended map[string]map[string]any
 
 	namespace string
 	applied   *kube.AppliedSet
@@ -136,7 +140,7 @@ func (o Options) defaults() Options {
 }
 
 func newRunner(p *pipeline.Pipeline, opts Options) *runner {
-	return &runner{p: p, opts: opts, outputs: map[string]any{}, ran: map[string]bool{}, applied: &kube.AppliedSet{Owner: opts.Owner}, rep: opts.Reporter}
+	return &runner{p: p, opts: opts, ended: map[string]map[string]any{}, applied: &kube.AppliedSet{Owner: opts.Owner}, rep: opts.Reporter}
 }
 
 // Run executes p. The returned Result is never nil.
@@ -238,33 +242,8 @@ func (r *runner) usesCluster() bool {
 	return false
 }
 
-// data returns the template data as of now. Tasks outside parallel groups
-// run one after another, so templates read the live .tasks (copying it for
-// each of n tasks would cost O(n²)); a group takes one snapshot for all its
-// children (see snapshot), since its children end while others are prepared.
-func (r *runner) data() map[string]any {
-	out := make(map[string]any, len(r.base)+1)
-	for k, v := range r.base {
-		out[k] = v
-	}
-	out["tasks"] = r.outputs
-	return out
-}
-
-// snapshot returns the template data with a copy of .tasks as of now.
-func (r *runner) snapshot() map[string]any {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	tasks := make(map[string]any, len(r.outputs))
-	for k, v := range r.outputs {
-		tasks[k] = v
-	}
-	out := r.data()
-	out["tasks"] = tasks
-	return out
-}
-
-// execute runs the selected tasks, then finally.
+// execute runs the selected tasks, then finally: the run walk over the
+// tree the compile walk checked.
 func (r *runner) execute(ctx context.Context) error {
 	runCtx := ctx
 	if r.opts.Timeout > 0 {
@@ -272,30 +251,9 @@ func (r *runner) execute(ctx context.Context) error {
 		runCtx, cancel = context.WithTimeoutCause(ctx, r.opts.Timeout, fmt.Errorf("run timeout of %s exceeded (--timeout)", r.opts.Timeout))
 		defer cancel()
 	}
-	var failure error
-	notStarted := false
-	for i, t := range r.p.Tasks {
-		idx := fmt.Sprint(i + 1)
-		if runCtx.Err() != nil {
-			r.skip(t, idx, "not started: "+causeText(runCtx))
-			notStarted = true
-			continue
-		}
-		if !r.selected(t, i) {
-			r.skip(t, idx, "not selected (--only/--from/--skip)")
-			continue
-		}
-		if err := r.runOne(runCtx, t, idx, false, nil); err != nil && failure == nil {
-			failure = err
-		}
-		if failure != nil {
-			// Tasks after a failure do not start; they are listed as skipped.
-			for j, rest := range r.p.Tasks[i+1:] {
-				r.skip(rest, fmt.Sprint(i+j+2), "not started: an earlier task failed")
-			}
-			break
-		}
-	}
+	w := &walker{r: r, run: true}
+	top := newScope(r.base)
+	failure, notStarted := w.seq(runCtx, r.main, top, false)
 	interrupted := interruption(ctx)
 	if ie, ok := interrupted.(*exit.InterruptedError); ok && ie.Stream && failure == nil && !notStarted {
 		// The output stream broke once every task had ended: the run
@@ -305,7 +263,12 @@ func (r *runner) execute(ctx context.Context) error {
 		failure = context.Cause(runCtx)
 	}
 
-	finErr := r.finally()
+	finErr := r.finally(w, top)
+	if ie, ok := interruption(ctx).(*exit.InterruptedError); ok && !ie.Stream && interrupted == nil {
+		// A signal while finally ran (it runs to its end, unless a second
+		// signal stops it): the run ends as stopped by it.
+		interrupted = ie
+	}
 	switch {
 	case interrupted != nil:
 		return interrupted
@@ -319,37 +282,21 @@ func (r *runner) execute(ctx context.Context) error {
 
 // finally runs the finally tasks with their own context: the run's may be
 // cancelled or timed out already. Every finally task runs even when an
-// earlier one failed: each may clean up something different.
-func (r *runner) finally() error {
-	if len(r.p.Finally) == 0 {
-		return nil
-	}
-	if r.opts.Keep {
-		for i, t := range r.p.Finally {
-			r.skip(t, fmt.Sprintf("F%d", i+1), "--keep")
-		}
-		if left := r.applied.List(); len(left) > 0 {
-			r.rep.Report(report.Event{Time: time.Now(), Type: report.Cleanup, Reason: "--keep: left in the cluster:\n" + describeRefs(left)})
-		}
+// earlier one failed: each may clean up something different. With --keep
+// none runs (the selection skipped them).
+func (r *runner) finally(w *walker, top *scope) error {
+	if len(r.fin) == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithTimeoutCause(r.opts.HardCtx, r.opts.FinallyTimeout, fmt.Errorf("finally timeout of %s exceeded", r.opts.FinallyTimeout))
 	defer cancel()
-	var first error
-	for i, t := range r.p.Finally {
-		idx := fmt.Sprintf("F%d", i+1)
-		if ctx.Err() != nil {
-			r.skip(t, idx, "not started: "+causeText(ctx))
-			continue
-		}
-		if err := r.runOne(ctx, t, idx, true, nil); err != nil && first == nil {
-			first = err
-		}
-	}
-	if ctx.Err() != nil {
-		if left := r.applied.List(); len(left) > 0 {
-			r.rep.Report(report.Event{Time: time.Now(), Type: report.Cleanup, Reason: "cleanup stopped (" + causeText(ctx) + "); left behind in the cluster:\n" + describeRefs(left)})
-		}
+	first, _ := w.seq(ctx, r.fin, top, true)
+	switch left := r.applied.List(); {
+	case len(left) == 0:
+	case r.opts.Keep:
+		r.rep.Report(report.Event{Time: time.Now(), Type: report.Cleanup, Reason: "--keep: left in the cluster:\n" + describeRefs(left)})
+	case ctx.Err() != nil:
+		r.rep.Report(report.Event{Time: time.Now(), Type: report.Cleanup, Reason: "cleanup stopped (" + causeText(ctx) + "); left behind in the cluster:\n" + describeRefs(left)})
 	}
 	return first
 }

@@ -1,11 +1,16 @@
 package runner
 
 import (
-	"slices"
-	"strings"
-
 	"github.com/kbrun/kbrun/engine/exit"
 	"github.com/kbrun/kbrun/engine/pipeline"
+)
+
+// Why a node does not run, as plans and reports say it.
+const (
+	whyKeep = "finally, skipped with --keep"
+	whySkip = "skipped with --skip"
+	whyOnly = "not selected by --only"
+	whyFrom = "before --from "
 )
 
 // checkSelection rejects --only/--from/--skip names that are no task.
@@ -36,73 +41,77 @@ func (r *runner) checkSelection() error {
 	return nil
 }
 
-// selected reports whether the top-level task at index i runs. A group
-// runs when it or any of its children is selected; children are filtered
-// by childSelected.
-func (r *runner) selected(t *pipeline.Task, i int) bool {
-	if r.opts.From != "" && i < r.fromIndex() {
-		return false
+// selectTree decides, once, which nodes run:
+//   - finally tasks always run, whole (--keep skips them);
+//   - --only: a named task runs with everything under it, and so does the
+//     path to it (its groups, uses and matrix tasks), without their other
+//     tasks;
+//   - --from: the named task and every task after it in file order run,
+//     and so does the path to it;
+//   - --skip: a named task does not run, nor anything under it.
+//
+// A task under a matrix task is selected in every cell alike, and a
+// library's task by its name in the use ("image.build"), as plans show it.
+func (r *runner) selectTree(main, fin []*node) error {
+	if err := r.checkSelection(); err != nil {
+		return err
 	}
-	if slices.Contains(r.opts.Skip, t.Name) {
-		return false
-	}
-	if len(r.opts.Only) == 0 || slices.Contains(r.opts.Only, t.Name) {
-		return true
-	}
-	for _, c := range t.Children {
-		if slices.Contains(r.opts.Only, c.Name) {
-			return true
+	if r.opts.Keep {
+		for _, n := range fin {
+			unselect(n, whyKeep)
 		}
 	}
-	return false
-}
-
-// childSelected reports whether a group's child runs: --skip names it not,
-// and --only names it, its group, or nothing.
-func (r *runner) childSelected(group, c *pipeline.Task) bool {
-	if slices.Contains(r.opts.Skip, c.Name) {
-		return false
+	s := &selection{only: set(r.opts.Only), skip: set(r.opts.Skip), from: r.opts.From, reached: r.opts.From == ""}
+	for _, n := range main {
+		s.mark(n, len(r.opts.Only) == 0, false)
 	}
-	return len(r.opts.Only) == 0 || slices.Contains(r.opts.Only, group.Name) || slices.Contains(r.opts.Only, c.Name)
+	return nil
 }
 
-// fromIndex is the top-level index of --from's task (its group's, for a child).
-func (r *runner) fromIndex() int {
-	for i, t := range r.p.Tasks {
-		if t.Name == r.opts.From {
-			return i
-		}
-		for _, c := range t.Children {
-			if c.Name == r.opts.From {
-				return i
-			}
-		}
+func set(names []string) map[string]bool {
+	out := make(map[string]bool, len(names))
+	for _, n := range names {
+		out[n] = true
 	}
-	return 0
+	return out
 }
 
-// lineWriter turns a byte stream into lines for task.output events.
-type lineWriter struct {
-	emit func(string)
-	buf  strings.Builder
-}
-
-func (w *lineWriter) Write(p []byte) (int, error) {
-	for _, b := range p {
-		if b == '\n' {
-			w.emit(strings.TrimSuffix(w.buf.String(), "\r"))
-			w.buf.Reset()
-			continue
-		}
-		w.buf.WriteByte(b)
+func unselect(n *node, why string) {
+	n.selected, n.why = false, why
+	for _, c := range n.children {
+		unselect(c, why)
 	}
-	return len(p), nil
 }
 
-// Flush emits a last line without a newline.
-func (w *lineWriter) Flush() {
-	if w.buf.Len() > 0 {
-		w.emit(w.buf.String())
-		w.buf.Reset()
+type selection struct {
+	only, skip map[string]bool
+	from       string
+	// reached: --from's task has been seen, in file order.
+	reached bool
+}
+
+// mark decides n and what is under it. inOnly: --only names n's group
+// (or is not given); skipped: --skip names it. It returns whether n is on
+// the path to a task --only names and to --from's task.
+func (s *selection) mark(n *node, inOnly, skipped bool) (toOnly, toFrom bool) {
+	name := n.task.Name
+	if name == s.from {
+		s.reached = true
 	}
+	toOnly, toFrom = s.only[name], name == s.from
+	reached := s.reached
+	inOnly, skipped = inOnly || s.only[name], skipped || s.skip[name]
+	for _, c := range n.children {
+		o, f := s.mark(c, inOnly, skipped)
+		toOnly, toFrom = toOnly || o, toFrom || f
+	}
+	switch {
+	case skipped:
+		n.selected, n.why = false, whySkip
+	case !inOnly && !toOnly:
+		n.selected, n.why = false, whyOnly
+	case !reached && !toFrom:
+		n.selected, n.why = false, whyFrom+s.from
+	}
+	return toOnly, toFrom
 }
