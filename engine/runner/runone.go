@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/kbrun/kbrun/engine/exit"
@@ -105,6 +106,9 @@ func (r *runner) runOne(ctx context.Context, t *pipeline.Task, idx string, final
 		r.rep.Report(report.Event{Time: time.Now(), Type: report.RequestRetry, Task: t.Name, TaskType: t.Type, Attempt: attempt, Error: err.Error()})
 	})
 	outputs, attempts, err := r.attempt(rctx, t, action, env)
+	if cut := prepare.DropCuts(r.secrets, outputs); len(cut) > 0 && err == nil {
+		err = fmt.Errorf("output %s cuts a secret: a piece cannot be masked, so the output is dropped and the task fails", strings.Join(cut, ", "))
+	}
 	stdout.Flush()
 	stderr.Flush()
 	if err != nil {
