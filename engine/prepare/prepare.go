@@ -30,13 +30,9 @@ type Preparer struct {
 	reg *task.Registry
 	// ns is the run's default namespace.
 	ns string
-	// secrets collects every value computed from a secret.
-	secrets    *secret.Set
-	secretVars map[string]bool
-	// altVars are the vars with every secret replaced by a stand-in: a
-	// template rendered with both shows which part of its output a secret
-	// made, whatever function it went through.
-	altVars map[string]any
+	// secrets holds the run's secrets and collects every value computed
+	// from one.
+	secrets *secret.Set
 	cwd     string
 }
 
@@ -46,18 +42,15 @@ type Config struct {
 	Registry *task.Registry
 	// Namespace is the run's default namespace.
 	Namespace string
-	// Secrets receives the values computed from secrets.
+	// Secrets holds the run's secrets (see Vars) and receives the values
+	// computed from them.
 	Secrets *secret.Set
-	// AltVars are the run's vars with secrets replaced by secret.Alt
-	// stand-ins (see AltVars).
-	AltVars map[string]any
 }
 
 // New returns a Preparer.
 func New(c Config) *Preparer {
 	cwd, _ := os.Getwd()
-	return &Preparer{p: c.Pipeline, reg: c.Registry, ns: c.Namespace, secrets: c.Secrets,
-		secretVars: vars.Secret(c.Pipeline), altVars: c.AltVars, cwd: cwd}
+	return &Preparer{p: c.Pipeline, reg: c.Registry, ns: c.Namespace, secrets: c.Secrets, cwd: cwd}
 }
 
 // Data is what templates see when a task is prepared: .vars, .env,

@@ -17,6 +17,7 @@ import (
 // computes with an output not known yet (d.Pending): nothing about its
 // value is known before the run, and it comes back as task.RunTime. An
 // output that is only printed comes back as its stand-in within the text.
+// A result that holds a piece of a secret comes back with an *errCut.
 func (pp *Preparer) render(text string, d Data) (string, bool, error) {
 	if !tmpl.Has(text) {
 		return text, false, nil
@@ -31,10 +32,9 @@ func (pp *Preparer) render(text string, d Data) (string, bool, error) {
 	}
 	out, err := tmpl.Render("value", text, d.Values)
 	if err != nil {
-		return "", false, err
+		return "", false, pp.maskError(text, d, err)
 	}
-	pp.taint(refs, text, out, d)
-	return out, false, nil
+	return out, false, pp.taint(text, out, d)
 }
 
 func computesWithPending(refs []tmpl.Ref, d Data) bool {
@@ -46,40 +46,56 @@ func computesWithPending(refs []tmpl.Ref, d Data) bool {
 	return false
 }
 
-// taint adds what a template computed from secret vars to the masked set:
-// the whole result, and the parts of it that change when the secrets are
-// replaced by stand-ins (so that `echo {{ .vars.pw | b64enc }}` masks the
-// base64 text on its own too, wherever it is printed).
-func (pp *Preparer) taint(refs []tmpl.Ref, text, out string, d Data) {
-	if pp.secrets == nil || !pp.usesSecret(refs) {
-		return
-	}
-	pp.secrets.AddDerived(out)
-	if pp.altVars == nil {
-		return // a library's secret params: their results are masked whole
-	}
-	alt := make(map[string]any, len(d.Values))
-	for k, v := range d.Values {
-		alt[k] = v
-	}
-	alt["vars"] = pp.altVars
-	altOut, err := tmpl.Render("value", text, alt)
-	if err != nil {
-		return // the whole result is masked already
-	}
-	pp.secrets.AddDerived(secret.Segments(out, altOut)...)
+// alt renders text with family f's stand-ins in place of every secret in
+// the data: vars, params, outputs that held one, matrix values, whichever
+// way the template reaches them (.vars, $, index, range over the root).
+func (pp *Preparer) alt(text string, d Data, f int) (string, error) {
+	return tmpl.Render("value", text, pp.secrets.AltValue(d.Values, f).(map[string]any))
 }
 
-func (pp *Preparer) usesSecret(refs []tmpl.Ref) bool {
-	if len(pp.secretVars) == 0 {
-		return false
+// taint adds what a template computed from secrets to the masked set: the
+// whole result, and the parts of it that change when the secrets are
+// replaced by stand-ins (so that `echo {{ .vars.pw | b64enc }}` masks the
+// base64 text on its own too, wherever it is printed). A result that holds
+// a piece of a secret is refused (see secret.Set.Cuts).
+func (pp *Preparer) taint(text, out string, d Data) error {
+	if pp.secrets.Empty() {
+		return nil
 	}
-	for _, r := range refs {
-		if r.Root == pp.p.VarRoot() && (len(r.Path) == 0 || pp.secretVars[r.Path[0]]) {
-			return true
+	var alts [secret.Families]string
+	for f := range alts {
+		a, err := pp.alt(text, d, f)
+		if err != nil {
+			pp.secrets.AddWhole(out) // the stand-ins broke it: mask the result whole
+			return nil
 		}
+		if f == 0 && a == out {
+			return nil // no secret made any of it
+		}
+		alts[f] = a
 	}
-	return false
+	pp.secrets.AddWhole(out)
+	pp.secrets.AddDerived(secret.Segments(out, alts[0])...)
+	if pp.secrets.Cuts(alts) {
+		return &errCut{out: out}
+	}
+	return nil
+}
+
+// maskError masks in a template error what the secrets made of it (fail
+// with a secret, a function's error quoting its argument): the parts that
+// differ when the template is rendered with the stand-ins.
+func (pp *Preparer) maskError(text string, d Data, err error) error {
+	var te *tmpl.Error
+	if pp.secrets.Empty() || !errors.As(err, &te) {
+		return err
+	}
+	_, altErr := pp.alt(text, d, 0)
+	var ae *tmpl.Error
+	if !errors.As(altErr, &ae) || ae.Msg == te.Msg {
+		return err
+	}
+	return &tmpl.Error{Line: te.Line, Col: te.Col, Msg: secret.MaskDiff(te.Msg, ae.Msg)}
 }
 
 // renderTree renders every string in a parameter tree, recording each
@@ -88,6 +104,11 @@ func (pp *Preparer) renderTree(v any, path []string, d Data, errs *pipeline.Erro
 	switch x := v.(type) {
 	case string:
 		out, _, err := pp.render(x, d)
+		var cut *errCut
+		if errors.As(err, &cut) && unprinted(path) {
+			pp.secrets.AddLeaf(cut.out) // shown as *** wherever it is listed
+			return cut.out, true
+		}
 		if err != nil {
 			pp.add(errs, path, pp.explain(err, d))
 			return nil, false

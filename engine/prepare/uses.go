@@ -1,6 +1,7 @@
 package prepare
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 
@@ -12,54 +13,14 @@ import (
 
 // scope returns the Preparer for a task as its file sees it: for a task of
 // a library, positions, the folder relative paths resolve against and the
-// task names its templates use are the library file's, and its secrets are
-// the secret params of its use.
+// task names its templates use are the library file's.
 func (pp *Preparer) scope(t *pipeline.Task) *Preparer {
 	if t.Origin == nil || t.Use == nil {
 		return pp
 	}
 	c := *pp
 	c.p = t.Origin
-	c.secretVars = pp.secretParams(t.Use)
-	c.altVars = nil
 	return &c
-}
-
-// secretParams are the params of a use that hold secrets: declared secret,
-// given from a secret var (or a secret param of an outer library), or
-// computed from one of those by their defaults.
-func (pp *Preparer) secretParams(use *pipeline.Task) map[string]bool {
-	lib := use.Uses.Lib
-	outer := pp.scope(use)
-	out := map[string]bool{}
-	for _, v := range lib.Vars {
-		if v.Secret {
-			out[v.Name] = true
-		}
-		for _, ref := range vars.RefsOf(use.Uses.With[v.Name], outer.p.VarRoot()) {
-			if ref == "*" || outer.secretVars[ref] {
-				out[v.Name] = true
-			}
-		}
-	}
-	for changed := len(out) > 0; changed; {
-		changed = false
-		for _, v := range lib.Vars {
-			if out[v.Name] {
-				continue
-			}
-			if _, given := use.Uses.With[v.Name]; given {
-				continue
-			}
-			for _, ref := range vars.RefsOf(v.Default, "params") {
-				if ref == "*" || out[ref] {
-					out[v.Name], changed = true, true
-					break
-				}
-			}
-		}
-	}
-	return out
 }
 
 // Use computes the params a uses task gives its library: each with: value
@@ -124,17 +85,23 @@ func (pp *Preparer) Use(t *pipeline.Task, d Data) (map[string]any, error) {
 		}
 	}
 	base := map[string]any{"env": d.Values["env"], "pipeline": d.Values["pipeline"]}
-	params, err := vars.Resolve(lib, given, base)
+	var params map[string]any
+	var err error
+	if pp.secrets != nil {
+		// A param the library declares secret is a secret, and so is one
+		// its default computes from a secret; one given from a secret is
+		// one already (see taint).
+		params, err = resolve(lib, pp.secrets, given, base)
+	} else {
+		params, err = vars.Resolve(lib, given, base)
+	}
+	var list *pipeline.Errors
+	if errors.As(err, &list) {
+		return nil, err
+	}
 	if err != nil {
 		pp.add(errs, sub(t.Path, "uses"), fmt.Errorf("%s: %w", lib.File, err))
 		return nil, errs
-	}
-	if pp.secrets != nil {
-		for name := range pp.secretParams(t) {
-			if s, ok := params[name].(string); ok && !task.IsUnknown(s) {
-				pp.secrets.Add(s)
-			}
-		}
 	}
 	return params, nil
 }

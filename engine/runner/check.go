@@ -8,9 +8,7 @@ import (
 	"github.com/kbrun/kbrun/engine/exit"
 	"github.com/kbrun/kbrun/engine/pipeline"
 	"github.com/kbrun/kbrun/engine/prepare"
-	"github.com/kbrun/kbrun/engine/secret"
 	"github.com/kbrun/kbrun/engine/tmpl"
-	"github.com/kbrun/kbrun/engine/vars"
 )
 
 // Check prepares the whole pipeline as `kbrun run` would, with the given
@@ -20,7 +18,7 @@ import (
 // pipeline that fails it exits 2 before anything happens.
 func Check(p *pipeline.Pipeline, opts Options) error {
 	r := newRunner(p, opts.defaults())
-	return r.check()
+	return prepare.MaskErrors(r.secrets, r.check())
 }
 
 // check resolves vars, the namespace and the secrets, and prepares every
@@ -38,17 +36,16 @@ func (r *runner) check() error {
 		"env":      env,
 		"pipeline": map[string]any{"name": r.p.Name, "dir": r.p.Dir, "file": r.p.File, "runId": r.opts.RunID},
 	}
-	real, err := vars.Resolve(r.p, r.opts.Overrides, r.base)
+	real, secrets, err := prepare.Vars(r.p, r.opts.Overrides, r.base)
+	r.secrets = secrets
 	if err != nil {
 		return &exit.InvalidError{Err: err}
 	}
 	r.base["vars"] = real
-	r.secrets = &secret.Set{}
-	alt := r.maskSecrets(real)
 	if err := r.resolveNamespace(); err != nil {
 		return err
 	}
-	r.pp = prepare.New(prepare.Config{Pipeline: r.p, Registry: r.opts.Registry, Namespace: r.namespace, Secrets: r.secrets, AltVars: alt})
+	r.pp = prepare.New(prepare.Config{Pipeline: r.p, Registry: r.opts.Registry, Namespace: r.namespace, Secrets: r.secrets})
 	errs := &pipeline.Errors{}
 	errs.Reading(r.p.File) // the pipeline's problems first, then its libraries' and manifests'
 	// The compile walk: every selected task prepared as the run will, in
@@ -62,40 +59,6 @@ func (r *runner) check() error {
 		return &exit.InvalidError{Err: errs}
 	}
 	return nil
-}
-
-// maskSecrets puts the secret vars' values in the masked set, with the
-// values of vars computed from them, and returns the vars with each secret
-// replaced by a stand-in (for finding what templates make of secrets).
-func (r *runner) maskSecrets(real map[string]any) map[string]any {
-	secretVars := vars.Secret(r.p)
-	if len(secretVars) == 0 {
-		return real
-	}
-	altOverrides := map[string]any{}
-	for k, v := range r.opts.Overrides {
-		altOverrides[k] = v
-	}
-	for _, v := range r.p.Vars {
-		if v.Secret && real[v.Name] != nil {
-			s := fmt.Sprint(real[v.Name])
-			r.secrets.Add(s)
-			altOverrides[v.Name] = secret.Alt(s)
-		}
-	}
-	alt, err := vars.Resolve(r.p, altOverrides, r.base)
-	if err != nil {
-		alt = real // stand-ins broke a check: derived values are masked whole
-	}
-	for name := range secretVars {
-		if real[name] == nil {
-			continue
-		}
-		s := fmt.Sprint(real[name])
-		r.secrets.AddDerived(s)
-		r.secrets.AddDerived(secret.Segments(s, fmt.Sprint(alt[name]))...)
-	}
-	return alt
 }
 
 // resolveNamespace picks the run's default namespace: -n, else the

@@ -2,85 +2,190 @@
 // vars, the forms templates commonly turn them into, and every rendered
 // value computed from one. Everything kbrun prints or writes goes through
 // a Set's Mask.
+//
+// A Set also gives every secret two stand-ins (see standin): rendering a
+// template once with the real values and once with the stand-ins shows
+// whether, and where, a secret reached the result, whatever the template
+// did to it (see Alt and Cuts).
 package secret
 
 import (
-	"encoding/base64"
-	"encoding/json"
-	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 )
 
 // MinLen is the shortest string a Set masks: masking shorter ones would
 // blank out common letters everywhere (a one-letter secret masks that
-// letter in every line). Secret vars shorter than this are refused at load.
+// letter in every line). Secret vars shorter than this are refused at
+// load, and so is a multi-line secret with a line shorter than this (it is
+// masked line by line, as output is printed).
 const MinLen = 6
 
 // Mask replaces a secret in output.
 const Mask = "***"
 
+// Families is the number of stand-ins each secret has: a piece of a
+// secret is reported only when the renderings with both show it at the
+// same place, so that a stand-in's letters turning up by chance (in a
+// hash) are not taken for one.
+const Families = 2
+
+// entry is one string to mask, with what it becomes in each stand-in
+// rendering.
+type entry struct {
+	s   string
+	alt [Families]string
+	// forms are a secret's common forms (see variantPairs), itself first.
+	forms []*entry
+}
+
 // Set is a concurrency-safe set of strings to mask. It grows during a run
 // as templates compute new values from secrets.
 type Set struct {
-	mu   sync.RWMutex
-	have map[string]bool
-	repl *strings.Replacer
+	mu sync.RWMutex
+	// masked are the strings masked wherever they occur, longest first.
+	masked []string
+	have   map[string]bool
+	// cores are the secrets, their forms and the parts of rendered values
+	// that secrets made, longest first: the strings a stand-in rendering
+	// replaces.
+	cores    []*entry
+	coreHave map[string]bool
+	// units are the secrets themselves (each line of a multi-line one):
+	// what a piece is a piece of.
+	units []*entry
+	// leaves are values computed from secrets that are too short to mask
+	// in running text, masked where a parameter is exactly one of them
+	// (an env value that a template cut from a secret).
+	leaves map[string]bool
 }
 
 // Add adds secret values with the encodings templates commonly apply to
-// them (base64, quoting, JSON and URL escaping), and the same for each
-// value without its surrounding white space: a secret read from a file
-// (--set-file) usually ends with a newline that templates trim.
+// them (base64, quoting, JSON and URL escaping, case changes), and the
+// same for each value without its surrounding white space (a secret read
+// from a file with --set-file usually ends with a newline that templates
+// trim) and for each line of a multi-line value (output is masked line by
+// line as it is printed).
 func (s *Set) Add(values ...string) {
-	var all []string
-	for _, v := range values {
-		all = append(all, Variants(v)...)
-		if t := strings.TrimSpace(v); t != v {
-			all = append(all, Variants(t)...)
-		}
-	}
-	s.addExact(all)
-}
-
-// AddDerived adds values computed from secrets (a whole rendered string,
-// or the part of it that a secret changed), as they are.
-func (s *Set) AddDerived(values ...string) { s.addExact(values) }
-
-func (s *Set) addExact(values []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, v := range values {
+		for _, u := range units(v) {
+			e := &entry{s: u}
+			for f := range Families {
+				e.alt[f] = standin(u, f)
+			}
+			e.forms = variantPairs(e)
+			s.units = append(s.units, e)
+			for _, p := range e.forms {
+				s.addCore(p)
+			}
+		}
+	}
+	s.sortAll()
+}
+
+// units are the strings of v that must each be masked on their own: v,
+// v trimmed, and each line of a multi-line v.
+func units(v string) []string {
+	out := []string{v}
+	if t := strings.TrimSpace(v); t != v && t != "" {
+		out = append(out, t)
+	}
+	if strings.Contains(strings.TrimSpace(v), "\n") {
+		for _, line := range strings.Split(v, "\n") {
+			if t := strings.TrimSpace(line); len(t) >= MinLen {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// AddDerived adds values computed from secrets (the part of a rendered
+// value that a secret made), as they are. Their stand-ins keep what is not
+// a secret: the secrets inside are replaced by theirs.
+func (s *Set) AddDerived(values ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range values {
+		if s.coreHave[v] || len(v) < MinLen {
+			continue
+		}
+		e := &entry{s: v}
+		for f := range Families {
+			e.alt[f] = s.replace(v, f)
+			if e.alt[f] == v {
+				e.alt[f] = standin(v, f)
+			}
+		}
+		s.addCore(e)
+	}
+	s.sortAll()
+}
+
+// AddWhole adds whole rendered values computed from secrets: masked where
+// they occur, but not taken apart (they hold text that is not secret).
+func (s *Set) AddWhole(values ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range values {
+		s.addMasked(v)
+	}
+	s.sortAll()
+}
+
+// AddLeaf adds a value computed from a secret that goes only where it is
+// never printed (an env value, stdin): plans and reports show a parameter
+// that is exactly this value as ***, however short.
+func (s *Set) AddLeaf(v string) {
+	if v == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.leaves == nil {
+		s.leaves = map[string]bool{}
+	}
+	s.leaves[v] = true
+	s.addMasked(v)
+	s.sortAll()
+}
+
+func (s *Set) addCore(e *entry) {
+	if s.coreHave == nil {
+		s.coreHave = map[string]bool{}
+	}
+	if len(e.s) < MinLen || s.coreHave[e.s] {
+		return
+	}
+	s.coreHave[e.s] = true
+	s.cores = append(s.cores, e)
+	s.addMasked(e.s)
+}
+
+func (s *Set) addMasked(v string) {
 	if s.have == nil {
 		s.have = map[string]bool{}
 	}
-	added := false
-	for _, v := range values {
-		if len(v) >= MinLen && !s.have[v] {
-			s.have[v] = true
-			added = true
+	if len(v) >= MinLen && !s.have[v] {
+		s.have[v] = true
+		s.masked = append(s.masked, v)
+	}
+}
+
+// sortAll keeps the lists longest first, so that a value containing
+// another is taken whole.
+func (s *Set) sortAll() {
+	longest := func(a, b string) bool {
+		if len(a) != len(b) {
+			return len(a) > len(b)
 		}
+		return a < b
 	}
-	if !added {
-		return
-	}
-	list := make([]string, 0, len(s.have))
-	for v := range s.have {
-		list = append(list, v)
-	}
-	// Longest first, so that a value containing another is masked whole.
-	sort.Slice(list, func(i, j int) bool {
-		if len(list[i]) != len(list[j]) {
-			return len(list[i]) > len(list[j])
-		}
-		return list[i] < list[j]
-	})
-	pairs := make([]string, 0, 2*len(list))
-	for _, v := range list {
-		pairs = append(pairs, v, Mask)
-	}
-	s.repl = strings.NewReplacer(pairs...)
+	sort.Slice(s.masked, func(i, j int) bool { return longest(s.masked[i], s.masked[j]) })
+	sort.Slice(s.cores, func(i, j int) bool { return longest(s.cores[i].s, s.cores[j].s) })
 }
 
 // Empty reports whether nothing is masked.
@@ -90,32 +195,76 @@ func (s *Set) Empty() bool {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.repl == nil
+	return len(s.masked) == 0 && len(s.leaves) == 0
 }
 
-// Mask returns str with every secret replaced by ***.
+// Mask returns str with every secret replaced by ***. Secrets that overlap
+// or touch in str are masked as one: masking them one after another would
+// leave the part of one that the other covered.
 func (s *Set) Mask(str string) string {
 	if s == nil {
 		return str
 	}
 	s.mu.RLock()
-	r := s.repl
+	list := s.masked
 	s.mu.RUnlock()
-	if r == nil {
+	spans := find(str, list)
+	if len(spans) == 0 {
 		return str
 	}
-	return r.Replace(str)
+	var b strings.Builder
+	last := 0
+	for _, sp := range spans {
+		b.WriteString(str[last:sp[0]])
+		b.WriteString(Mask)
+		last = sp[1]
+	}
+	b.WriteString(str[last:])
+	return b.String()
+}
+
+// find returns where the strings of list occur in str, every occurrence
+// (overlapping ones too), merged into disjoint spans in order.
+func find(str string, list []string) [][2]int {
+	var spans [][2]int
+	for _, m := range list {
+		if len(m) > len(str) {
+			continue
+		}
+		for off := 0; off < len(str); {
+			i := strings.Index(str[off:], m)
+			if i < 0 {
+				break
+			}
+			spans = append(spans, [2]int{off + i, off + i + len(m)})
+			off += i + 1
+		}
+	}
+	if len(spans) == 0 {
+		return nil
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i][0] < spans[j][0] })
+	out := spans[:1]
+	for _, sp := range spans[1:] {
+		if last := &out[len(out)-1]; sp[0] <= last[1] {
+			last[1] = max(last[1], sp[1])
+			continue
+		}
+		out = append(out, sp)
+	}
+	return out
 }
 
 // Value masks every string in a generic value (maps, lists), returning a
-// copy; map keys are masked too.
+// copy; map keys are masked too. A string that is exactly a leaf (see
+// AddLeaf) is masked whole.
 func (s *Set) Value(v any) any {
 	if s.Empty() {
 		return v
 	}
 	switch x := v.(type) {
 	case string:
-		return s.Mask(x)
+		return s.leaf(x)
 	case []any:
 		out := make([]any, len(x))
 		for i, item := range x {
@@ -125,7 +274,7 @@ func (s *Set) Value(v any) any {
 	case []string:
 		out := make([]string, len(x))
 		for i, item := range x {
-			out[i] = s.Mask(item)
+			out[i] = s.leaf(item)
 		}
 		return out
 	case map[string]any:
@@ -139,89 +288,12 @@ func (s *Set) Value(v any) any {
 	}
 }
 
-// Variants returns v and the forms a template commonly turns it into.
-func Variants(v string) []string {
-	out := []string{v}
-	add := func(s string) {
-		if s != v {
-			out = append(out, s)
-		}
+func (s *Set) leaf(str string) string {
+	s.mu.RLock()
+	whole := s.leaves[str]
+	s.mu.RUnlock()
+	if whole {
+		return Mask
 	}
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
-		add(enc.EncodeToString([]byte(v)))
-	}
-	q := strconv.Quote(v)
-	add(q[1 : len(q)-1])
-	if j, err := json.Marshal(v); err == nil {
-		add(string(j[1 : len(j)-1]))
-	}
-	add(url.QueryEscape(v))
-	add(url.PathEscape(v))
-	return out
-}
-
-// Alt returns a stand-in for a secret that differs from it in every letter
-// and digit, with the same length: rendering a template with it instead of
-// the secret shows which part of the output the secret made.
-func Alt(v string) string {
-	b := []byte(v)
-	for i, c := range b {
-		switch {
-		case c >= 'a' && c <= 'z':
-			b[i] = 'a' + (c-'a'+13)%26
-		case c >= 'A' && c <= 'Z':
-			b[i] = 'A' + (c-'A'+13)%26
-		case c >= '0' && c <= '9':
-			b[i] = '0' + (c-'0'+5)%10
-		case c < 0x80:
-			b[i] = 'x'
-		}
-	}
-	return string(b)
-}
-
-// Segments compares a value rendered with the secrets (real) and with
-// their stand-ins (alt) and returns the parts of real that the secrets
-// made, widened to whole tokens (a base64 or hex run, a URL-escaped word),
-// line by line when both have the same lines.
-func Segments(real, alt string) []string {
-	if real == alt {
-		return nil
-	}
-	rl, al := strings.Split(real, "\n"), strings.Split(alt, "\n")
-	if len(rl) != len(al) {
-		return []string{segment(real, alt)}
-	}
-	var out []string
-	for i := range rl {
-		if rl[i] != al[i] {
-			out = append(out, segment(rl[i], al[i]))
-		}
-	}
-	return out
-}
-
-func segment(real, alt string) string {
-	p := 0
-	for p < len(real) && p < len(alt) && real[p] == alt[p] {
-		p++
-	}
-	q := 0
-	for q < len(real)-p && q < len(alt)-p && real[len(real)-1-q] == alt[len(alt)-1-q] {
-		q++
-	}
-	start, end := p, len(real)-q
-	for start > 0 && token(real[start-1]) {
-		start--
-	}
-	for end < len(real) && token(real[end]) {
-		end++
-	}
-	return real[start:end]
-}
-
-// token reports whether c belongs to an encoded run: base64 (std and URL),
-// hex, URL escapes.
-func token(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("+/=_-%~", c) >= 0
+	return s.Mask(str)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode"
 )
 
 const pw = `s3cr3t "pa/ss"+w`
@@ -75,21 +76,30 @@ func TestValueMasksNestedCopies(t *testing.T) {
 	}
 }
 
-// Alt differs from the secret in every letter and digit, keeps its length
-// and the places of non-ASCII bytes.
-func TestAlt(t *testing.T) {
-	v := "aZ9-xé"
-	a := Alt(v)
-	if len(a) != len(v) {
-		t.Fatalf("length %d, want %d", len(a), len(v))
+// A stand-in differs from the secret in every letter and digit (in each
+// family, and between families), keeps everything else, and gives a line
+// of a multi-line secret the same stand-in alone as within the whole.
+func TestStandin(t *testing.T) {
+	v := "aZ9-xé пароль\nline-two-Ü"
+	a, b := standin(v, 0), standin(v, 1)
+	ra, rb, rv := []rune(a), []rune(b), []rune(v)
+	if len(ra) != len(rv) || len(rb) != len(rv) {
+		t.Fatalf("%q, %q: not one rune for each of %q", a, b, v)
 	}
-	for i := 0; i < len(v); i++ {
-		if v[i] < 0x80 && v[i] == a[i] {
-			t.Errorf("byte %d unchanged: %q -> %q", i, v, a)
+	for i, r := range rv {
+		alnum := unicode.IsLetter(r) || unicode.IsDigit(r)
+		if alnum && (unicode.ToLower(ra[i]) == unicode.ToLower(r) || ra[i] == rb[i] || ra[i] >= 0x80) {
+			t.Errorf("rune %d %q: stand-ins %q %q", i, r, ra[i], rb[i])
 		}
-		if v[i] >= 0x80 && v[i] != a[i] {
-			t.Errorf("non-ASCII byte %d changed", i)
+		if !alnum && (ra[i] != r || rb[i] != r) {
+			t.Errorf("rune %d %q changed", i, r)
 		}
+	}
+	if got := standin("line-two-Ü", 0); got != strings.Split(a, "\n")[1] {
+		t.Errorf("a line alone: %q, within the whole: %q", got, a)
+	}
+	if standin("------", 0) == "------" {
+		t.Error("a secret of punctuation only kept its stand-in")
 	}
 }
 
@@ -97,7 +107,7 @@ func TestAlt(t *testing.T) {
 // the whole encoded token, line by line.
 func TestSegments(t *testing.T) {
 	real := "user: bob\nauth: " + base64.StdEncoding.EncodeToString([]byte("bob:"+pw)) + "\nhost: x"
-	alt := "user: bob\nauth: " + base64.StdEncoding.EncodeToString([]byte("bob:"+Alt(pw))) + "\nhost: x"
+	alt := "user: bob\nauth: " + base64.StdEncoding.EncodeToString([]byte("bob:"+standin(pw, 0))) + "\nhost: x"
 	got := Segments(real, alt)
 	if len(got) != 1 || got[0] != base64.StdEncoding.EncodeToString([]byte("bob:"+pw)) {
 		t.Errorf("got %q", got)

@@ -100,8 +100,8 @@ var cache = struct {
 	m  map[string]*template.Template
 }{m: map[string]*template.Template{}}
 
-// Render renders text with data. Text without template syntax is returned as
-// is.
+// Render renders text with data, within the budget of MaxSteps, MaxOutput,
+// MaxMade and MaxTime. Text without template syntax is returned as is.
 func Render(name, text string, data map[string]any) (string, error) {
 	if !Has(text) {
 		return text, nil
@@ -110,11 +110,11 @@ func Render(name, text string, data map[string]any) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var b strings.Builder
-	if err := t.Execute(&b, data); err != nil {
+	out, err := execute(t, text, data)
+	if err != nil {
 		return "", cleanError(err)
 	}
-	return b.String(), nil
+	return out, nil
 }
 
 // RenderTree renders every string in a generic value (maps, slices, scalars)
@@ -200,6 +200,7 @@ func cleanError(err error) error {
 	msg = strings.TrimPrefix(msg, tmplName+":")
 	msg = strings.Replace(msg, `executing "`+tmplName+`" `, "", 1)
 	msg = strings.ReplaceAll(msg, " at "+tmplName+":", " at line ")
+	msg = strings.Replace(msg, "at <"+stepFunc+">: error calling "+stepFunc+": ", "", 1)
 	e := &Error{Line: 1, Msg: msg}
 	// "LINE: msg" or "LINE:COL: msg"
 	nums := []*int{&e.Line, &e.Col}

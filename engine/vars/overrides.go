@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -80,7 +79,7 @@ func Read(p *pipeline.Pipeline, files, sets, setFiles []string) (Overrides, erro
 		}
 		if err != nil {
 			// The content is not shown: the file may hold a secret.
-			probs = append(probs, fmt.Sprintf("--set-file %s: var %q: the content of %s: %v", name, name, path, fileProblem(v, err, string(data))))
+			probs = append(probs, fmt.Sprintf("--set-file %s: var %q: the content of %s: %v", name, name, path, problem(v, err, string(data))))
 			continue
 		}
 		out[name] = Override{Value: val, Source: "--set-file " + path}
@@ -101,7 +100,7 @@ func Read(p *pipeline.Pipeline, files, sets, setFiles []string) (Overrides, erro
 			err = Check(v, val)
 		}
 		if err != nil {
-			probs = append(probs, fmt.Sprintf("--set %s: var %q: %v", name, name, err))
+			probs = append(probs, fmt.Sprintf("--set %s: var %q: %v", name, name, problem(v, err, text)))
 			continue
 		}
 		out[name] = Override{Value: val, Source: "--set"}
@@ -153,7 +152,7 @@ func readFile(file string, byName map[string]*pipeline.Var, out Overrides) Probl
 			err = Check(v, val)
 		}
 		if err != nil {
-			probs = append(probs, at(n, "var %q: %v", k.Value, err))
+			probs = append(probs, at(n, "var %q: %v", k.Value, problem(v, err, nodeValue(n))))
 			continue
 		}
 		out[k.Value] = Override{Value: val, Source: fmt.Sprintf("%s:%d:%d", file, n.Line, n.Column)}
@@ -303,12 +302,21 @@ func suggest(name string, byName map[string]*pipeline.Var) string {
 	return " (the pipeline has: " + strings.Join(known, ", ") + ")"
 }
 
-// fileProblem says what is wrong with a file's content without quoting a
-// secret's.
-func fileProblem(v *pipeline.Var, err error, content string) error {
-	if !v.Secret || content == "" {
+// problem keeps a secret var's value (raw: as given) out of a message
+// about it.
+func problem(v *pipeline.Var, err error, raw any) error {
+	if !v.Secret {
 		return err
 	}
-	msg := strings.ReplaceAll(err.Error(), strconv.Quote(content), "***")
-	return errors.New(strings.ReplaceAll(msg, content, "***"))
+	return hide(err, raw)
+}
+
+// nodeValue is what a values-file node gives, for problem.
+func nodeValue(n *yaml.Node) any {
+	if n.Kind == yaml.ScalarNode {
+		return n.Value
+	}
+	var generic any
+	_ = n.Decode(&generic)
+	return generic
 }

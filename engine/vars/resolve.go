@@ -120,30 +120,3 @@ func RefsOf(v any, root string) []string {
 	}
 	return out
 }
-
-// Secret returns the vars whose values are secret: those marked secret and
-// those whose default is computed from one (a var holding a secret's base64
-// is as secret as the secret).
-func Secret(p *pipeline.Pipeline) map[string]bool {
-	secret := map[string]bool{}
-	for _, v := range p.Vars {
-		if v.Secret {
-			secret[v.Name] = true
-		}
-	}
-	for changed := len(secret) > 0; changed; {
-		changed = false
-		for _, v := range p.Vars {
-			if secret[v.Name] {
-				continue
-			}
-			for _, dep := range RefsOf(v.Default, p.VarRoot()) {
-				if dep == "*" || secret[dep] {
-					secret[v.Name], changed = true, true
-					break
-				}
-			}
-		}
-	}
-	return secret
-}

@@ -5,9 +5,11 @@
 package vars
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +27,49 @@ func Check(v *pipeline.Var, value any) error {
 	if value == nil {
 		return nil
 	}
+	if v.Secret {
+		return hide(check(v, value), value)
+	}
+	return check(v, value)
+}
+
+// hide keeps a secret value out of a message about it: it is shown as ***,
+// however it was quoted.
+func hide(err error, value any) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	var texts []string
+	collect(value, &texts)
+	sort.Slice(texts, func(i, j int) bool { return len(texts[i]) > len(texts[j]) })
+	for _, t := range texts {
+		for _, form := range []string{strconv.Quote(t), show(t), t} {
+			// A short value is only hidden quoted: "got 3" must stay.
+			if form != "" && (form != t || len(t) >= MinSecretLen) {
+				msg = strings.ReplaceAll(msg, form, "***")
+			}
+		}
+	}
+	return errors.New(msg)
+}
+
+func collect(v any, out *[]string) {
+	switch x := v.(type) {
+	case []any:
+		for _, item := range x {
+			collect(item, out)
+		}
+	case map[string]any:
+		for _, item := range x {
+			collect(item, out)
+		}
+	default:
+		*out = append(*out, fmt.Sprint(x))
+	}
+}
+
+func check(v *pipeline.Var, value any) error {
 	if err := checkType(v.Type, value); err != nil {
 		return err
 	}
