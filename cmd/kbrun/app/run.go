@@ -78,10 +78,10 @@ func newRunCommand(streams IO, kubeFlags *genericclioptions.ConfigFlags, planOnl
 		cmd.Flags().Lookup("dry-run").NoOptDefVal = "client"
 		cmd.Flags().DurationVar(&o.Timeout, "timeout", 0, "Bound on the whole run (finally excluded), e.g. 15m; 0 means none")
 		cmd.Flags().DurationVar(&o.FinallyTimeout, "finally-timeout", 10*time.Minute, "Bound on the finally tasks together")
-		cmd.Flags().BoolVar(&o.Keep, "keep", false, "Skip the finally tasks, leaving what the run created (for debugging)")
 		cmd.Flags().StringVar(&o.JUnitFile, "junit", "", "Write a JUnit XML report (one testcase per task) to this file")
 		cmd.Flags().DurationVar(&o.LeaseDuration, "lease-duration", ownership.DefaultLeaseDuration, "How long the cluster counts this run as alive after it last renewed its lease (every third of it); a killed run's objects are taken over by later runs after this")
 	}
+	cmd.Flags().BoolVar(&o.Keep, "keep", false, "Skip the finally tasks, leaving what the run created (for debugging); a plan shows them skipped")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "text", "Output format: text or json (one event per line)")
 	cmd.Flags().BoolVar(&o.ShowManifests, "show-manifests", false, "In plans, print every manifest file as rendered")
 	cmd.Flags().StringArrayVarP(&o.ValuesFiles, "values", "f", nil, "YAML file of var values (repeatable; later files win)")
