@@ -97,6 +97,9 @@ func (l *Loader) LoadBytes(file string, data []byte) (*pipeline.Pipeline, error)
 	if errs.Len() > 0 {
 		return nil, errs
 	}
+	if err := checkSize(p); err != nil {
+		return nil, err
+	}
 	expand(p.Tasks)
 	expand(p.Finally)
 	return p, nil
@@ -132,6 +135,9 @@ func (l *Loader) check(file string, data []byte, errs *Errors, libs *libraries, 
 	abs, err := filepath.Abs(file)
 	if err != nil {
 		return nil, err
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real // one file reached through two paths is one file
 	}
 	kind, _ := root["kind"].(string)
 	if asLibrary && kind != pipeline.KindTasks {

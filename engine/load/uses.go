@@ -12,6 +12,16 @@ import (
 	"github.com/kbrun/kbrun/engine/vars"
 )
 
+// The limits of uses: a pipeline is input kbrun does not control, and
+// libraries that each use the next one twice double the tasks at every
+// level.
+const (
+	// MaxUsesDepth bounds how deep libraries use libraries.
+	MaxUsesDepth = 16
+	// MaxTasks bounds the tasks of a pipeline once every use is expanded.
+	MaxTasks = 10_000
+)
+
 // libraries are the library files one Load has read, by absolute path
 // (nil for one that could not be read), so that a library used twice is
 // read and checked once.
@@ -101,7 +111,16 @@ func (c *checker) library(path []string, rel string) *pipeline.Pipeline {
 		display = filepath.Join(filepath.Dir(c.file), rel)
 	}
 	abs = filepath.Clean(abs)
+	// Cycles and libraries read before are found by the file's real path:
+	// a library reached again through a symlinked folder is the same one.
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
 	chain := append(append([]string(nil), c.stack...), c.abs)
+	if len(chain) > MaxUsesDepth {
+		c.errAt(path, "uses nests libraries more than %d deep (%s uses %s)", MaxUsesDepth, c.relName(chain[len(chain)-1]), display)
+		return nil
+	}
 	if i := slices.Index(chain, abs); i >= 0 {
 		names := make([]string, 0, len(chain)-i+1)
 		for _, f := range append(chain[i:], abs) {
@@ -204,6 +223,45 @@ func usesOutput(t *pipeline.Task, out, dotted string) string {
 		names = append(names, o.Name)
 	}
 	return fmt.Sprintf("task %q (uses %s) has no output %q (%s); it has: %s", t.Name, lib.File, out, dotted, strings.Join(append(names, "status", "error"), ", "))
+}
+
+// checkSize refuses a pipeline whose uses would expand to more than
+// MaxTasks tasks, before they are expanded; the problem is reported at the
+// uses task that crosses the limit.
+func checkSize(p *pipeline.Pipeline) error {
+	memo := map[*pipeline.Pipeline]int{}
+	total := 0
+	for _, t := range pipeline.Flatten(append(append([]*pipeline.Task(nil), p.Tasks...), p.Finally...)) {
+		total++
+		if t.Type == pipeline.UsesType && t.Uses.Lib != nil {
+			total += size(t.Uses.Lib.Tasks, memo)
+		}
+		if total > MaxTasks {
+			pos := p.Source.Value(sub(t.Path, "uses"))
+			return oneError(&pipeline.Error{File: p.File, Pos: pos, Path: sub(t.Path, "uses"),
+				Msg: fmt.Sprintf("the pipeline expands to more than %d tasks once its uses are expanded: a library that uses another twice doubles its tasks", MaxTasks)})
+		}
+	}
+	return nil
+}
+
+// size is the number of tasks ts expand to, counted up to past MaxTasks.
+func size(ts []*pipeline.Task, memo map[*pipeline.Pipeline]int) int {
+	n := 0
+	for _, t := range pipeline.Flatten(ts) {
+		n++
+		if t.Type == pipeline.UsesType && t.Uses.Lib != nil {
+			lib := t.Uses.Lib
+			if _, ok := memo[lib]; !ok {
+				memo[lib] = size(lib.Tasks, memo)
+			}
+			n += memo[lib]
+		}
+		if n > MaxTasks {
+			return n
+		}
+	}
+	return n
 }
 
 // expand gives every uses task (in parallel groups too) its library's

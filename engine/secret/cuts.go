@@ -26,16 +26,18 @@ const OutputWindow = 4
 // Cuts reports whether the stand-in renderings of a template (alts[f]
 // rendered with family f's stand-ins) hold a piece of a secret: on some
 // line, letters of a secret's stand-in in its order, but not all of them.
-// It is reported only when every family shows it on the same line.
+// It is reported only when every family shows the same piece at the same
+// place: a template that shuffles letters at random, or a hash that
+// happens to spell three of them, cuts nothing.
 func (s *Set) Cuts(alts [Families]string) bool {
 	if s == nil {
 		return false
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var common map[[2]int]bool
+	var common map[[4]int]bool
 	for f := range Families {
-		found := map[[2]int]bool{}
+		found := map[[4]int]bool{}
 		lines := strings.Split(strings.ToLower(alts[f]), "\n")
 		for ui, u := range s.units {
 			if strings.Contains(u.s, "\n") {
@@ -46,8 +48,8 @@ func (s *Set) Cuts(alts [Families]string) bool {
 				forms[i] = strings.ToLower(form.alt[f])
 			}
 			for li, line := range lines {
-				if partial(line, forms, templateWindow) {
-					found[[2]int{ui, li}] = true
+				for _, at := range partial(line, forms, templateWindow) {
+					found[[4]int{ui, li, at[0], at[1]}] = true
 				}
 			}
 		}
@@ -89,14 +91,15 @@ func (s *Set) CutsReal(v string) bool {
 	return false
 }
 
-// partial reports whether line holds a piece of a unit (forms: the unit
+// partial returns where line holds a piece of a unit (forms: the unit
 // first, then its other forms, all in lower case): windows of the unit's
-// letters and digits, n long, that do not cover all of them. Letters and
-// digits are compared apart from what is between them, so that a quoted
-// or escaped secret, or one whose dashes were removed, is whole; whole
-// occurrences of the unit in any of its forms are set aside first, so that
-// a line with the secret and a piece of it holds a piece.
-func partial(line string, forms []string, n int) bool {
+// letters and digits, n long, that do not cover all of them, each as the
+// window's place in the unit and in the line. Letters and digits are
+// compared apart from what is between them, so that a quoted or escaped
+// secret, or one whose dashes were removed, is whole; whole occurrences of
+// the unit in any of its forms are set aside first, so that a line with
+// the secret and a piece of it holds a piece.
+func partial(line string, forms []string, n int) [][2]int {
 	for _, form := range forms {
 		if len(form) >= MinLen {
 			line = strings.ReplaceAll(line, form, "\x00")
@@ -105,16 +108,19 @@ func partial(line string, forms []string, n int) bool {
 	unit := []rune(alnum(forms[0]))
 	rest := strings.ReplaceAll(alnum(line), string(unit), "\x00")
 	covered := make([]bool, len(unit))
-	found := false
+	var at [][2]int
 	for _, w := range windows(unit, n) {
-		if strings.Contains(rest, w.text) {
-			found = true
-			for i := w.from; i < w.to; i++ {
-				covered[i] = true
+		if i := strings.Index(rest, w.text); i >= 0 {
+			at = append(at, [2]int{w.from, i})
+			for j := w.from; j < w.to; j++ {
+				covered[j] = true
 			}
 		}
 	}
-	return found && slices.Contains(covered, false)
+	if !slices.Contains(covered, false) {
+		return nil
+	}
+	return at
 }
 
 // alnum keeps the letters and digits of s, and a \x00 for what was set

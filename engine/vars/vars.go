@@ -100,6 +100,21 @@ func check(v *pipeline.Var, value any) error {
 			}
 			return fmt.Errorf("a secret must be at least %d characters long to be masked safely (got %s)", MinSecretLen, got)
 		}
+		return shortLine(s)
+	}
+	return nil
+}
+
+// shortLine refuses a multi-line secret with a line too short to mask:
+// output is masked a line at a time, as it is printed.
+func shortLine(s string) error {
+	if !strings.Contains(strings.TrimSpace(s), "\n") {
+		return nil
+	}
+	for i, line := range strings.Split(s, "\n") {
+		if t := strings.TrimSpace(line); t != "" && len(t) < MinSecretLen {
+			return fmt.Errorf("line %d of the secret is %d characters long: a multi-line secret is masked line by line, so each of its lines must be at least %d characters long (give such a file base64-encoded, and b64dec it where it is used)", i+1, len(t), MinSecretLen)
+		}
 	}
 	return nil
 }

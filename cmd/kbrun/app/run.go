@@ -57,6 +57,9 @@ func newRunCommand(streams IO, kubeFlags *genericclioptions.ConfigFlags, planOnl
   kbrun run pipelines/kaniko-rootless.yaml --dry-run`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if planOnly {
+				exitAtOnce(cmd.Context())
+			}
 			if err := o.Complete(args); err != nil {
 				return err
 			}

@@ -26,6 +26,18 @@ var stopSignals = map[os.Signal]string{
 // the run (finally tasks still run), the second cancels finally too.
 type runContexts struct {
 	run, hard context.Context
+	in        *interrupter
+}
+
+// exitAtOnce makes the first stop signal end kbrun at once, with the
+// signal's exit code: validate and plan change nothing, so there is
+// nothing to stop in order, and what they compute checks no context.
+func exitAtOnce(ctx context.Context) {
+	if in := contexts(ctx).in; in != nil {
+		in.mu.Lock()
+		in.atOnce = true
+		in.mu.Unlock()
+	}
 }
 
 type ctxKey struct{}
@@ -38,6 +50,8 @@ type interrupter struct {
 	cancelRun  context.CancelCauseFunc
 	cancelHard context.CancelCauseFunc
 	errOut     io.Writer
+	// atOnce: the first signal ends kbrun (validate, plan).
+	atOnce bool
 }
 
 // signal handles one stop signal: the first stops the run, the second
@@ -47,7 +61,12 @@ func (in *interrupter) signal(s syscall.Signal, name string) {
 	in.mu.Lock()
 	in.signals++
 	n := in.signals
+	atOnce := in.atOnce
 	in.mu.Unlock()
+	if atOnce {
+		fmt.Fprintf(in.errOut, "\nkbrun: %s received: stopped\n", name)
+		os.Exit(cause.Code())
+	}
 	// Messages are written without the lock: writing may find stderr
 	// broken, which comes back here through brokenStream.
 	switch n {
@@ -121,7 +140,7 @@ func signalContext(out, errOut io.Writer) (context.Context, io.Writer, io.Writer
 			}
 		}
 	}()
-	ctx := context.WithValue(context.Background(), ctxKey{}, runContexts{run: runCtx, hard: hardCtx})
+	ctx := context.WithValue(context.Background(), ctxKey{}, runContexts{run: runCtx, hard: hardCtx, in: in})
 	return ctx, guardedOut, guardedErr, func() {
 		signal.Stop(sigs)
 		signal.Stop(pipes)

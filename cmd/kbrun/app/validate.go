@@ -30,6 +30,7 @@ does not fail run for any of these reasons.`,
   kbrun validate pipelines/kaniko-rootless.yaml --set dockerfile=multistage -f values.yaml`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			exitAtOnce(cmd.Context())
 			loader, err := newLoader()
 			if err != nil {
 				return err
