@@ -1,0 +1,125 @@
+package valid
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// platforms.json is `go tool dist list -json` of the Go release kbrun is
+// built with: the GOOS/GOARCH pairs `go build` accepts. TestPlatformsAreCurrent
+// fails when the toolchain's list differs (`go test ./engine/valid -run
+// TestPlatformsAreCurrent -update` rewrites it).
+//
+//go:embed platforms.json
+var platformsJSON []byte
+
+// platforms maps each GOOS to its GOARCHes.
+var platforms = func() map[string][]string {
+	var list []struct{ GOOS, GOARCH string }
+	if err := json.Unmarshal(platformsJSON, &list); err != nil {
+		panic("platforms.json: " + err.Error())
+	}
+	out := map[string][]string{}
+	for _, p := range list {
+		out[p.GOOS] = append(out[p.GOOS], p.GOARCH)
+	}
+	return out
+}()
+
+// Platform checks a GOOS/GOARCH target as `go build` would take it; an
+// empty goos or goarch is the host's (what go build uses then). Unknown
+// values, values in another case (Linux) and pairs that do not exist
+// (windows/mips) are refused, with what exists.
+func Platform(goos, goarch string) error {
+	if strings.Contains(goos, "/") {
+		return fmt.Errorf("GOOS %q: give the operating system alone (the architecture goes in goarch)", goos)
+	}
+	if goos == "" {
+		goos = runtime.GOOS
+	}
+	arches, ok := platforms[goos]
+	if !ok {
+		return fmt.Errorf("GOOS %q is not an operating system Go supports%s", goos, suggest(goos, keys(platforms)))
+	}
+	if goarch == "" {
+		goarch = runtime.GOARCH
+	}
+	if slices.Contains(arches, goarch) {
+		return nil
+	}
+	if !knownArch(goarch) {
+		return fmt.Errorf("GOARCH %q is not an architecture Go supports%s", goarch, suggest(goarch, allArches()))
+	}
+	sorted := slices.Sorted(slices.Values(arches))
+	return fmt.Errorf("%s/%s is not a GOOS/GOARCH pair Go supports: %s supports %s", goos, goarch, goos, strings.Join(sorted, ", "))
+}
+
+func knownArch(a string) bool { return slices.Contains(allArches(), a) }
+
+func allArches() []string {
+	var out []string
+	for _, arches := range platforms {
+		for _, a := range arches {
+			if !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// suggest names the known value s differs from by case or by a letter or
+// two, else lists every known value.
+func suggest(s string, known []string) string {
+	for _, k := range known {
+		if strings.EqualFold(k, s) {
+			return fmt.Sprintf(" (names are lower case: %q)", k)
+		}
+	}
+	best, bestD := "", 3
+	for _, k := range known {
+		if d := distance(k, s); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	if best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	return "; it is one of " + strings.Join(known, ", ")
+}
+
+// distance is the Levenshtein distance of a and b.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
