@@ -126,13 +126,17 @@ func flatten(img v1.Image) (map[string]node, error) {
 // difference is one path (or config field) where an image and the
 // reference disagree.
 type difference struct {
-	path, what string
+	path, field, what string
 }
 
 func (d difference) String() string { return d.path + ": " + d.what }
 
-// compareTrees lists every path whose node differs, in path order.
-func compareTrees(got, ref map[string]node) []difference {
+// attr is one attribute of a node where two disagree.
+type attr struct{ name, got, ref string }
+
+// compareTrees lists every path whose node differs, in path order, leaving
+// out what varies between builds of the reference itself (unstable).
+func compareTrees(got, ref map[string]node, unstable map[string]map[string]bool) []difference {
 	var out []difference
 	seen := map[string]bool{}
 	for _, p := range append(sortedKeys(ref), sortedKeys(got)...) {
@@ -143,13 +147,20 @@ func compareTrees(got, ref map[string]node) []difference {
 		g, inGot := got[p]
 		r, inRef := ref[p]
 		switch {
+		case unstable[p]["presence"] && inGot != inRef:
 		case !inGot:
-			out = append(out, difference{p, "missing (reference: " + r.String() + ")"})
+			out = append(out, difference{path: p, what: "missing (reference: " + r.String() + ")"})
 		case !inRef:
-			out = append(out, difference{p, "extra (" + g.String() + "; not in the reference)"})
+			out = append(out, difference{path: p, what: "extra (" + g.String() + "; not in the reference)"})
 		default:
-			if w := nodeDiff(g, r); w != "" {
-				out = append(out, difference{p, w})
+			var parts []string
+			for _, a := range nodeDiff(g, r) {
+				if !unstable[p][a.name] {
+					parts = append(parts, fmt.Sprintf("%s %s, reference %s", a.name, a.got, a.ref))
+				}
+			}
+			if len(parts) > 0 {
+				out = append(out, difference{path: p, what: strings.Join(parts, "; ")})
 			}
 		}
 	}
@@ -157,12 +168,42 @@ func compareTrees(got, ref map[string]node) []difference {
 	return out
 }
 
-// nodeDiff says how g differs from the reference r ("" when it does not).
-func nodeDiff(g, r node) string {
-	var parts []string
+// unstablePaths: what differs between two builds of the reference itself
+// (a RUN writing a date or a random number, a package database with
+// times) differs by nature: path -> attribute names ("presence" for a
+// path only one has).
+func unstablePaths(a, b map[string]node) map[string]map[string]bool {
+	out := map[string]map[string]bool{}
+	mark := func(p, name string) {
+		if out[p] == nil {
+			out[p] = map[string]bool{}
+		}
+		out[p][name] = true
+	}
+	for p, na := range a {
+		nb, ok := b[p]
+		if !ok {
+			mark(p, "presence")
+			continue
+		}
+		for _, d := range nodeDiff(na, nb) {
+			mark(p, d.name)
+		}
+	}
+	for p := range b {
+		if _, ok := a[p]; !ok {
+			mark(p, "presence")
+		}
+	}
+	return out
+}
+
+// nodeDiff lists the attributes in which g differs from the reference r.
+func nodeDiff(g, r node) []attr {
+	var out []attr
 	add := func(what, got, ref string) {
 		if got != ref {
-			parts = append(parts, fmt.Sprintf("%s %s, reference %s", what, got, ref))
+			out = append(out, attr{what, got, ref})
 		}
 	}
 	add("type", g.typ, r.typ)
@@ -181,7 +222,7 @@ func nodeDiff(g, r node) string {
 			add("xattr "+k, xattrText(k, gv, gok), xattrText(k, rv, rok))
 		}
 	}
-	return strings.Join(parts, "; ")
+	return out
 }
 
 func short(d string) string {
@@ -224,7 +265,7 @@ func xattrText(k, v string, ok bool) string {
 // compareConfigs lists the config fields a container runs by that differ;
 // created dates, history and layer digests are left out (they differ by
 // nature).
-func compareConfigs(got, ref *v1.ConfigFile) []difference {
+func compareConfigs(got, ref *v1.ConfigFile, unstable map[string]bool) []difference {
 	js := func(v any) string {
 		b, _ := json.Marshal(v)
 		return string(b)
@@ -250,31 +291,62 @@ func compareConfigs(got, ref *v1.ConfigFile) []difference {
 	}
 	var out []difference
 	for _, f := range fields {
-		if a, b := js(f.got), js(f.ref); a != b {
-			out = append(out, difference{"config", fmt.Sprintf("%s %s, reference %s", f.name, a, b)})
+		if a, b := js(f.got), js(f.ref); a != b && !unstable[f.name] {
+			out = append(out, difference{path: "config", field: f.name, what: fmt.Sprintf("%s %s, reference %s", f.name, a, b)})
 		}
 	}
 	return out
 }
 
-// compareImages compares img with the reference: its config, then its
-// file tree. It returns every difference and how many paths it compared.
-func compareImages(img, ref v1.Image) ([]difference, int, error) {
+// comparison is what compare found.
+type comparison struct {
+	diffs    []difference
+	paths    int // paths of the reference
+	unstable int // paths and config fields left out: they differ between the references
+}
+
+// compareImages compares img with refs[0], its config, then its file
+// tree. Further references are more builds of the same reference: what
+// differs between them differs by nature and is left out.
+func compareImages(img v1.Image, refs ...v1.Image) (comparison, error) {
+	var c comparison
 	gotCfg, err := img.ConfigFile()
 	if err != nil {
-		return nil, 0, fmt.Errorf("the image's config: %w", err)
-	}
-	refCfg, err := ref.ConfigFile()
-	if err != nil {
-		return nil, 0, fmt.Errorf("the reference's config: %w", err)
+		return c, fmt.Errorf("the image's config: %w", err)
 	}
 	got, err := flatten(img)
 	if err != nil {
-		return nil, 0, err
+		return c, err
 	}
-	want, err := flatten(ref)
-	if err != nil {
-		return nil, 0, fmt.Errorf("the reference: %w", err)
+	var refCfgs []*v1.ConfigFile
+	var refTrees []map[string]node
+	for i, r := range refs {
+		cf, err := r.ConfigFile()
+		if err != nil {
+			return c, fmt.Errorf("reference %d's config: %w", i+1, err)
+		}
+		tree, err := flatten(r)
+		if err != nil {
+			return c, fmt.Errorf("reference %d: %w", i+1, err)
+		}
+		refCfgs, refTrees = append(refCfgs, cf), append(refTrees, tree)
 	}
-	return append(compareConfigs(gotCfg, refCfg), compareTrees(got, want)...), len(want), nil
+	unstableCfg := map[string]bool{}
+	unstable := map[string]map[string]bool{}
+	for i := 1; i < len(refs); i++ {
+		for _, d := range compareConfigs(refCfgs[i], refCfgs[0], nil) {
+			unstableCfg[d.field] = true
+		}
+		for p, attrs := range unstablePaths(refTrees[0], refTrees[i]) {
+			if unstable[p] == nil {
+				unstable[p] = map[string]bool{}
+			}
+			for a := range attrs {
+				unstable[p][a] = true
+			}
+		}
+	}
+	c.diffs = append(compareConfigs(gotCfg, refCfgs[0], unstableCfg), compareTrees(got, refTrees[0], unstable)...)
+	c.paths, c.unstable = len(refTrees[0]), len(unstable)+len(unstableCfg)
+	return c, nil
 }

@@ -36,6 +36,8 @@ import (
 	"os"
 	"path"
 	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 func main() {
@@ -180,38 +182,47 @@ const shownDifferences = 20
 
 func runCompare(args []string, stdout io.Writer) error {
 	fl := flag.NewFlagSet("compare", flag.ContinueOnError)
-	var image, reference string
+	var image string
+	var references multi
 	var reg registryOptions
 	fl.StringVar(&image, "image", "", "image to compare, by digest or tag")
-	fl.StringVar(&reference, "reference", "", "the reference image: the same Dockerfile built with the most privilege")
+	fl.Var(&references, "reference", "the reference image: the same Dockerfile built with the most privilege; repeated: more builds of it, whose differences among themselves are left out (they differ by nature)")
 	fl.BoolVar(&reg.insecure, "insecure", false, "registries over plain HTTP or with an untrusted certificate")
 	fl.Func("ca", "PEM file of a CA to trust besides the system's, for a registry with a private CA", reg.trust)
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
-	if image == "" || reference == "" {
+	if image == "" || len(references) == 0 {
 		return fmt.Errorf("-image and -reference are required")
 	}
 	img, err := reg.image(image)
 	if err != nil {
 		return err
 	}
-	ref, err := reg.image(reference)
-	if err != nil {
-		return fmt.Errorf("the reference: %w", err)
+	var refs []v1.Image
+	for _, r := range references {
+		ref, err := reg.image(r)
+		if err != nil {
+			return fmt.Errorf("the reference: %w", err)
+		}
+		refs = append(refs, ref)
 	}
-	diffs, paths, err := compareImages(img, ref)
+	c, err := compareImages(img, refs...)
 	if err != nil {
 		return err
 	}
-	if len(diffs) == 0 {
-		fmt.Fprintf(stdout, "image same as the reference: config and %d paths agree (type, mode, owner, size, content, link, xattrs)\n", paths)
+	left := ""
+	if c.unstable > 0 {
+		left = fmt.Sprintf("; %d left out: they differ between the reference's own builds", c.unstable)
+	}
+	if len(c.diffs) == 0 {
+		fmt.Fprintf(stdout, "image same as the reference: config and %d paths agree (type, mode, owner, size, content, link, xattrs)%s\n", c.paths, left)
 		return nil
 	}
 	var first []string
-	for i, d := range diffs {
+	for i, d := range c.diffs {
 		if i == shownDifferences {
-			fmt.Fprintf(stdout, "... and %d more\n", len(diffs)-i)
+			fmt.Fprintf(stdout, "... and %d more\n", len(c.diffs)-i)
 			break
 		}
 		fmt.Fprintf(stdout, "DIFFERS %s\n", d)
@@ -219,7 +230,7 @@ func runCompare(args []string, stdout io.Writer) error {
 			first = append(first, d.String())
 		}
 	}
-	return fmt.Errorf("image differs from the reference in %d places (of %d paths and the config): %s", len(diffs), paths, strings.Join(first, " | "))
+	return fmt.Errorf("image differs from the reference in %d places (of %d paths and the config%s): %s", len(c.diffs), c.paths, left, strings.Join(first, " | "))
 }
 
 // repository strips the tag (not a port) from an image reference.
