@@ -97,7 +97,7 @@ func TestDefaultPipelineOwnContext(t *testing.T) {
 // ladder compute their sets from the ladder's cells: each capability of the
 // first set that built dropped in turn, then all droppable ones at once.
 func TestLadderTemplates(t *testing.T) {
-	text, err := os.ReadFile("kaniko-least-privilege.yaml")
+	text, err := os.ReadFile("lib/least-privilege.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
