@@ -78,3 +78,37 @@ func TestUsesInSchema(t *testing.T) {
 		t.Errorf("kind: %s", kinds)
 	}
 }
+
+// TestMatrixAllowEmptyInSchema pins the matrix's one reserved key: editors
+// offer allowEmpty as a boolean, and the axes (every other key) accept any
+// list, an empty one included (kbrun explains an empty axis itself).
+func TestMatrixAllowEmptyInSchema(t *testing.T) {
+	committed, err := os.ReadFile("pipeline.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(committed, &doc); err != nil {
+		t.Fatal(err)
+	}
+	at := func(v any, keys ...string) any {
+		for _, k := range keys {
+			m, _ := v.(map[string]any)
+			v = m[k]
+		}
+		return v
+	}
+	m := at(doc, "$defs", "task", "properties", "matrix")
+	if at(m, "properties", "allowEmpty", "type") != "boolean" || at(m, "properties", "allowEmpty", "description") == nil {
+		t.Errorf("matrix.allowEmpty = %v, want a documented boolean", at(m, "properties", "allowEmpty"))
+	}
+	alts, _ := at(m, "additionalProperties", "oneOf").([]any)
+	if len(alts) != 2 {
+		t.Fatalf("an axis is a list or a template: %v", at(m, "additionalProperties"))
+	}
+	for _, alt := range alts {
+		if n := at(alt, "minItems"); n != nil {
+			t.Errorf("an axis has minItems %v: kbrun reports an empty axis with its hint", n)
+		}
+	}
+}

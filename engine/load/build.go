@@ -84,9 +84,12 @@ func (c *checker) task(path []string, m map[string]any, d pipeline.Defaults) *pi
 	}
 	t.Until, _ = m["until"].(string)
 	if mx, ok := m["matrix"].(map[string]any); ok {
+		t.MatrixAllowEmpty, _ = mx[pipeline.AllowEmptyKey].(bool)
 		keys := make([]string, 0, len(mx))
 		for k := range mx {
-			keys = append(keys, k)
+			if k != pipeline.AllowEmptyKey {
+				keys = append(keys, k)
+			}
 		}
 		sort.Slice(keys, func(i, j int) bool {
 			pi, pj := c.sm.Key(sub(path, "matrix", keys[i])), c.sm.Key(sub(path, "matrix", keys[j]))
@@ -94,6 +97,9 @@ func (c *checker) task(path []string, m map[string]any, d pipeline.Defaults) *pi
 		})
 		for _, k := range keys {
 			t.Matrix = append(t.Matrix, pipeline.MatrixDim{Name: k, Values: mx[k]})
+		}
+		if len(keys) == 0 && len(mx) > 0 {
+			c.errAtKey(sub(path, "matrix"), "the matrix has no axis, only %s: add at least one KEY: [VALUES]", pipeline.AllowEmptyKey)
 		}
 	} else {
 		for _, f := range []string{"maxParallel", "until"} {

@@ -164,7 +164,17 @@ func (c *checker) checkTask(t *pipeline.Task, sc *scope) {
 	if len(t.Matrix) > 0 {
 		whenOwner = matrixOuter
 		for _, d := range t.Matrix {
-			c.templatesTree(sub(t.Path, "matrix", d.Name), d.Values, sc, matrixOuter)
+			path := sub(t.Path, "matrix", d.Name)
+			c.templatesTree(path, d.Values, sc, matrixOuter)
+			if list, ok := d.Values.([]any); ok {
+				for _, p := range pipeline.AxisProblems(d.Name, list, t.MatrixAllowEmpty) {
+					at := path
+					if p.Index >= 0 {
+						at = sub(path, strconv.Itoa(p.Index))
+					}
+					c.errAt(at, "%s", p.Msg)
+				}
+			}
 		}
 		c.templates(sub(t.Path, "until"), t.Until, sc, matrixUntil)
 	}

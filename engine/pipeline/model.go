@@ -190,6 +190,8 @@ type Task struct {
 	ContinueOnError      bool
 	// Matrix runs the task once per combination of its dimensions' values.
 	Matrix []MatrixDim
+	// MatrixAllowEmpty lets an axis be empty: the matrix then runs no cell.
+	MatrixAllowEmpty bool
 	// MaxParallel bounds the cells that run at once (0: all).
 	MaxParallel int
 	// Until stops starting cells once it renders true for a cell that

@@ -2,6 +2,7 @@ package prepare
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -26,24 +27,46 @@ type Cell struct {
 
 // Cells expands t's matrix with data d into its cells, in order (the last
 // dimension varies fastest). runTime is true when a dimension depends on
-// outputs not known yet (plans).
+// outputs not known yet (plans). Each cell has an identity: its values are
+// scalars or named maps, no two cells have the same values or the same
+// label, and a value made from a secret shows as a stand-in in the label.
 func (pp *Preparer) Cells(t *pipeline.Task, d Data) ([]Cell, bool, error) {
 	errs := &pipeline.Errors{}
 	dims := make([][]any, len(t.Matrix))
+	parts := make([][]string, len(t.Matrix))
+	later := false
 	for i, dim := range t.Matrix {
 		path := sub(t.Path, "matrix", dim.Name)
-		list, runTime, err := pp.dimension(dim.Values, path, d, errs)
+		list, secret, runTime, err := pp.dimension(dim.Values, path, d, errs)
 		if runTime {
-			return nil, true, nil
+			later = true // the other dimensions are still checked
+			continue
 		}
 		if err != nil {
 			pp.add(errs, path, err)
 			continue
 		}
+		if list == nil {
+			continue // renderTree recorded the problem
+		}
+		for _, p := range pipeline.AxisProblems(dim.Name, list, t.MatrixAllowEmpty) {
+			at := path
+			if _, literal := dim.Values.([]any); literal && p.Index >= 0 {
+				at = sub(path, strconv.Itoa(p.Index))
+			}
+			errs.Add(pp.at(at, pp.secrets.Mask(p.Msg)))
+		}
 		dims[i] = list
+		parts[i] = make([]string, len(list))
+		for j, v := range list {
+			parts[i][j] = pp.labelPart(v, j, secret)
+		}
 	}
 	if errs.Len() > 0 {
 		return nil, false, errs
+	}
+	if later {
+		return nil, true, nil
 	}
 	n := 1
 	for _, l := range dims {
@@ -54,15 +77,20 @@ func (pp *Preparer) Cells(t *pipeline.Task, d Data) ([]Cell, bool, error) {
 	}
 	cells := make([]Cell, 0, n)
 	idx := make([]int, len(dims))
+	named := map[string]int{}
 	for c := 0; c < n; c++ {
 		vals := map[string]any{}
-		var shown []string
+		shown := make([]string, len(dims))
 		for i, dim := range t.Matrix {
-			v := dims[i][idx[i]]
-			vals[dim.Name] = v
-			shown = append(shown, label(v, idx[i]))
+			vals[dim.Name] = dims[i][idx[i]]
+			shown[i] = parts[i][idx[i]]
 		}
-		cells = append(cells, Cell{Values: vals, Label: t.Name + "[" + strings.Join(shown, ",") + "]"})
+		label := t.Name + "[" + strings.Join(shown, ",") + "]"
+		if first, dup := named[label]; dup {
+			pp.add(errs, sub(t.Path, "matrix"), fmt.Errorf("cells %d and %d are both named %s: give the values distinct labels (a map's name, or shorter strings without , [ ])", first+1, c+1, label))
+		}
+		named[label] = c
+		cells = append(cells, Cell{Values: vals, Label: label})
 		for i := len(idx) - 1; i >= 0; i-- {
 			if idx[i]++; idx[i] < len(dims[i]) {
 				break
@@ -70,63 +98,89 @@ func (pp *Preparer) Cells(t *pipeline.Task, d Data) ([]Cell, bool, error) {
 			idx[i] = 0
 		}
 	}
-	return cells, false, nil
+	return cells, false, errs.OrNil()
 }
 
 // dimension reads one dimension: a list (its strings rendered), the value
 // of a list var named alone ({{ .vars.sets }}), or a template rendering to
-// a YAML or JSON list.
-func (pp *Preparer) dimension(v any, path []string, d Data, errs *pipeline.Errors) ([]any, bool, error) {
+// a YAML or JSON list. secret is true when the list is computed from a
+// secret var.
+func (pp *Preparer) dimension(v any, path []string, d Data, errs *pipeline.Errors) (list []any, secret, runTime bool, err error) {
 	if list, ok := v.([]any); ok {
 		out, ok := pp.renderTree(list, path, d, errs)
 		if !ok {
-			return nil, false, nil
+			return nil, false, false, nil
 		}
-		return out.([]any), false, nil
+		return out.([]any), pp.treeUsesSecret(list), false, nil
 	}
 	s, _ := v.(string)
-	if t, err := tmpl.Parse("value", s); err == nil {
-		if refs := tmpl.Refs(t); len(refs) == 1 && refs[0].Direct && refs[0].Root == "vars" && len(refs[0].Path) == 1 && strings.Count(s, "{{") == 1 && strings.HasPrefix(strings.TrimSpace(s), "{{") && strings.HasSuffix(strings.TrimSpace(s), "}}") {
-			vs, _ := d.Values["vars"].(map[string]any)
-			if list, ok := vs[refs[0].Path[0]].([]any); ok {
-				return list, false, nil
-			}
+	t, err := tmpl.Parse("value", s)
+	if err != nil {
+		return nil, false, false, err
+	}
+	refs := tmpl.Refs(t)
+	secret = pp.usesSecret(refs)
+	if len(refs) == 1 && refs[0].Direct && refs[0].Root == "vars" && len(refs[0].Path) == 1 && strings.Count(s, "{{") == 1 && strings.HasPrefix(strings.TrimSpace(s), "{{") && strings.HasSuffix(strings.TrimSpace(s), "}}") {
+		vs, _ := d.Values["vars"].(map[string]any)
+		if list, ok := vs[refs[0].Path[0]].([]any); ok {
+			return list, secret, false, nil
 		}
 	}
 	out, runTime, err := pp.render(s, d)
 	if err != nil || runTime {
-		return nil, runTime, err
+		return nil, false, runTime, err
 	}
 	if task.IsUnknown(out) {
-		return nil, true, nil
+		return nil, false, true, nil
 	}
 	var generic any
 	if err := yaml.Unmarshal([]byte(out), &generic); err != nil {
-		return nil, false, fmt.Errorf("renders to %q, not a YAML or JSON list: %v", out, err)
+		return nil, false, false, fmt.Errorf("renders to %q, not a YAML or JSON list (render a list with toJson)", pp.secrets.Mask(out))
 	}
 	list, ok := vars.Normalize(generic).([]any)
-	if !ok || len(list) == 0 {
-		return nil, false, fmt.Errorf("renders to %q, not a non-empty list (render a list with toJson)", out)
+	if !ok {
+		return nil, false, false, fmt.Errorf("renders to %q, not a non-empty list (render a list with toJson)", pp.secrets.Mask(out))
 	}
-	return list, false, nil
+	return list, secret, false, nil
 }
 
-// label shows a value in a cell's name: scalars as they are (when short),
-// a map by its "name", anything else by its index.
-func label(v any, i int) string {
+// treeUsesSecret reports whether a string of a literal list is a template
+// over a secret var.
+func (pp *Preparer) treeUsesSecret(list []any) bool {
+	for _, v := range list {
+		s, ok := v.(string)
+		if !ok || !tmpl.Has(s) {
+			continue
+		}
+		if t, err := tmpl.Parse("value", s); err == nil && pp.usesSecret(tmpl.Refs(t)) {
+			return true
+		}
+	}
+	return false
+}
+
+// labelPart shows a value in a cell's name: scalars as they are (when
+// short), a map by its "name", anything else by its index; a value made
+// from a secret as secret-N, its place in the axis, since cell names are
+// printed everywhere.
+func (pp *Preparer) labelPart(v any, i int, secret bool) string {
+	shown := fmt.Sprintf("#%d", i+1)
 	switch x := v.(type) {
 	case map[string]any:
 		if n, ok := x["name"].(string); ok && n != "" {
-			return n
+			shown = n
 		}
 	case string:
 		if len(x) <= 24 && !strings.ContainsAny(x, ",[]\n") {
-			return x
+			shown = x
 		}
 	case int64, float64, bool:
-		return fmt.Sprint(x)
+		shown = fmt.Sprint(x)
 	}
-	return fmt.Sprintf("#%d", i+1)
+	if secret || pp.secrets.Mask(fmt.Sprint(v)) != fmt.Sprint(v) {
+		return fmt.Sprintf("secret-%d", i+1)
+	}
+	return shown
 }
 
 // WithMatrix returns d with .matrix set to a cell's values.

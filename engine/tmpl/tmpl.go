@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"text/template"
-	"text/template/parse"
 
 	"github.com/Masterminds/sprig/v3"
 )
@@ -59,6 +58,7 @@ func boundedFuncs(m map[string]any) map[string]any {
 		return seq(params...), nil
 	}
 	strictNumbers(m)
+	m["index"] = index
 	return m
 }
 
@@ -224,124 +224,6 @@ func Truthy(s string) bool {
 		return false
 	}
 	return true
-}
-
-// Ref is a data reference found in a template, e.g. .tasks.build.stdout is
-// Ref{Root: "tasks", Path: ["build", "stdout"]}.
-type Ref struct {
-	Root string
-	Path []string
-	// Pos is the reference's byte offset in the template text.
-	Pos int
-	// Direct is true when the template only prints the value, as in
-	// {{ .tasks.build.stdout }} or {{ .x | quote }}: a plan can show a
-	// stand-in for it. Anything else (a condition, a function argument, an
-	// index) computes with the value.
-	Direct bool
-}
-
-// Refs returns the references to the template data that the template makes
-// through the top-level dot or $, so that they can be checked before running.
-// References inside range/with (where dot is rebound) are found through $ only.
-func Refs(t *template.Template) []Ref {
-	var refs []Ref
-	for _, tt := range t.Templates() {
-		if tt.Tree != nil && tt.Root != nil {
-			walk(tt.Root, true, &refs)
-		}
-	}
-	return refs
-}
-
-// printOnly are the functions a printed value may pass through and still be
-// shown as a stand-in in plans: they only format it.
-var printOnly = map[string]bool{"quote": true, "squote": true, "toString": true, "toJson": true, "toYaml": true}
-
-// directRef returns the reference an action only prints, if it is one.
-func directRef(a *parse.ActionNode, dotIsRoot bool) (Ref, bool) {
-	p := a.Pipe
-	if p == nil || len(p.Decl) > 0 || len(p.Cmds) == 0 || len(p.Cmds[0].Args) != 1 {
-		return Ref{}, false
-	}
-	for _, c := range p.Cmds[1:] {
-		id, ok := c.Args[0].(*parse.IdentifierNode)
-		if len(c.Args) != 1 || !ok || !printOnly[id.Ident] {
-			return Ref{}, false
-		}
-	}
-	var refs []Ref
-	walk(p.Cmds[0].Args[0], dotIsRoot, &refs)
-	if len(refs) != 1 {
-		return Ref{}, false
-	}
-	switch p.Cmds[0].Args[0].(type) {
-	case *parse.FieldNode, *parse.VariableNode:
-		r := refs[0]
-		r.Direct = true
-		return r, true
-	}
-	return Ref{}, false
-}
-
-func walk(n parse.Node, dotIsRoot bool, refs *[]Ref) {
-	if n == nil {
-		return
-	}
-	add := func(idents []string, pos parse.Pos) {
-		if len(idents) > 0 {
-			*refs = append(*refs, Ref{Root: idents[0], Path: append([]string(nil), idents[1:]...), Pos: int(pos)})
-		}
-	}
-	switch x := n.(type) {
-	case *parse.ListNode:
-		if x == nil {
-			return
-		}
-		for _, c := range x.Nodes {
-			walk(c, dotIsRoot, refs)
-		}
-	case *parse.ActionNode:
-		if r, ok := directRef(x, dotIsRoot); ok {
-			*refs = append(*refs, r)
-			return
-		}
-		walk(x.Pipe, dotIsRoot, refs)
-	case *parse.PipeNode:
-		if x == nil {
-			return
-		}
-		for _, c := range x.Cmds {
-			walk(c, dotIsRoot, refs)
-		}
-	case *parse.CommandNode:
-		for _, a := range x.Args {
-			walk(a, dotIsRoot, refs)
-		}
-	case *parse.FieldNode:
-		if dotIsRoot {
-			add(x.Ident, x.Pos)
-		}
-	case *parse.VariableNode:
-		if len(x.Ident) > 1 && x.Ident[0] == "$" {
-			add(x.Ident[1:], x.Pos)
-		}
-	case *parse.ChainNode:
-		walk(x.Node, dotIsRoot, refs)
-	case *parse.IfNode:
-		walk(x.Pipe, dotIsRoot, refs)
-		walk(x.List, dotIsRoot, refs)
-		walk(x.ElseList, dotIsRoot, refs)
-	case *parse.RangeNode:
-		walk(x.Pipe, dotIsRoot, refs)
-		walk(x.List, false, refs)
-		walk(x.ElseList, dotIsRoot, refs)
-	case *parse.WithNode:
-		walk(x.Pipe, dotIsRoot, refs)
-		walk(x.List, false, refs)
-		walk(x.ElseList, dotIsRoot, refs)
-	case *parse.TemplateNode:
-		walk(x.Pipe, dotIsRoot, refs)
-	}
 }
 
 // LineCol turns a byte offset of text into a 1-based line and column.

@@ -72,8 +72,14 @@ func TestRefs(t *testing.T) {
 		{"{{ .vars.a }} {{ .tasks.b.pod }}", []string{"vars.a", "tasks.b.pod"}},
 		{"{{ if .vars.on }}{{ .vars.x }}{{ end }}", []string{"vars.on", "vars.x"}},
 		{"{{ range .vars.list }}{{ .name }}{{ $.vars.y }}{{ end }}", []string{"vars.list", "vars.y"}},
-		{"{{ with .tasks.a }}{{ .pod }}{{ end }}", []string{"tasks.a"}},
+		{"{{ with .tasks.a }}{{ .pod }}{{ end }}", []string{"tasks.a", "tasks.a.pod"}},
 		{`{{ printf "%s" (.vars.z) | upper }}`, []string{"vars.z"}},
+		{"{{ $t := .tasks }}{{ $t.a.stdout | int | add 1 }}", []string{"tasks.a.stdout"}},
+		{`{{ index .vars "typo" }} {{ index .tasks "a" "pod" | upper }}`, []string{"vars.typo", "tasks.a.pod"}},
+		{`{{ index .vars.list 0 }}{{ index $.vars .vars.k }}`, []string{"vars.list", "vars", "vars.k"}},
+		{`{{ with $x := .tasks.b }}{{ $x.pod }}{{ end }}{{ $x := 1 }}{{ $x }}`, []string{"tasks.b", "tasks.b.pod"}},
+		{`{{ range $i, $c := .tasks.m.cells }}{{ $c.name }}{{ . }}{{ end }}`, []string{"tasks.m.cells"}},
+		{`{{ with .vars }}{{ .a }}{{ end }}{{ $ := 1 }}`, []string{"vars", "vars.a"}},
 	}
 	for _, tc := range tests {
 		tp, err := tmpl.Parse("t", tc.in)
@@ -110,4 +116,30 @@ func FuzzRender(f *testing.F) {
 		}
 		_, _ = tmpl.Render("f", s, data)
 	})
+}
+
+// TestStrictIndex: index is as strict as a field — a missing key, an index
+// out of range or a null is an error, not "<no value>".
+func TestStrictIndex(t *testing.T) {
+	data := map[string]any{"vars": map[string]any{"a": "x", "list": []any{"p", "q"}, "m": map[string]any{"k": nil}}}
+	for _, tc := range []struct{ in, want string }{
+		{`{{ index .vars "a" }}`, "x"},
+		{`{{ index .vars.list 1 }}`, "q"},
+		{`{{ index .vars "list" 0 }}`, "p"},
+		{`{{ index .vars "typo" }}`, `error calling index: map has no entry for key "typo"`},
+		{`{{ index .vars.list 2 }}`, "error calling index: 2 is out of range: the list has 2 items"},
+		{`{{ index .vars.list -1 }}`, "error calling index: -1 is out of range"},
+		{`{{ index .vars.m "k" "x" }}`, `error calling index: cannot look up key "x" in a null value`},
+		{`{{ index .vars.a "x" }}`, `error calling index: cannot look up key "x" in a string, which is neither a map nor a list`},
+		{`{{ index .vars "list" "x" }}`, `error calling index: a list is indexed by a whole number, not key "x"`},
+	} {
+		out, err := tmpl.Render("t", tc.in, data)
+		got := out
+		if err != nil {
+			got = err.Error()
+		}
+		if !strings.Contains(got, tc.want) {
+			t.Errorf("%s: got %q, want %q", tc.in, got, tc.want)
+		}
+	}
 }
