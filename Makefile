@@ -84,7 +84,7 @@ test-e2e:
 
 # Engine microbenchmarks (no cluster).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./engine/... ./cmd/...
+	$(GO) test -run '^$$' -bench . -benchmem ./engine/... ./cmd/... ./tasks/internal/expect/
 
 # kbrun vs the kubectl script of the seed procedure, N alternating runs on the
 # local cluster (brought up if needed, like make test); writes bench-results.md.

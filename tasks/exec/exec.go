@@ -152,19 +152,20 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	if ex == nil {
 		ex = k8s.NewExecutor(c)
 	}
-	out, err := Exec(ctx, env, ex, ns, pod, container, a.argv(), a.Stdin, a.want(), a.Command[0])
+	judge := a.check.Start()
+	out, err := Exec(ctx, env, ex, ns, pod, container, a.argv(), a.Stdin, a.want(), a.Command[0], judge)
+	captures, unmet := judge.Finish()
 	if err != nil {
 		return out, err
 	}
-	return Judge(a.check, out, fmt.Sprintf("%s in %s/%s", a.Command[0], ns, pod))
+	return judged(out, captures, unmet, fmt.Sprintf("%s in %s/%s", a.Command[0], ns, pod))
 }
 
-// Judge checks a command's outputs against its expectations, adding the
-// named groups of its patterns to the outputs.
-func Judge(c *expect.Checker, out task.Outputs, what string) (task.Outputs, error) {
+// judged adds the named groups of the patterns to the outputs, and fails
+// when an expectation is unmet.
+func judged(out task.Outputs, captures map[string]any, unmet []string, what string) (task.Outputs, error) {
 	stdout, _ := out["stdout"].(string)
 	stderr, _ := out["stderr"].(string)
-	captures, unmet := c.Check(stdout, stderr)
 	for k, v := range captures {
 		out[k] = v
 	}
@@ -186,12 +187,16 @@ func Judge(c *expect.Checker, out task.Outputs, what string) (task.Outputs, erro
 // drainScript runs "$@" and then reads what it left of stdin.
 const drainScript = `"$@"; rc=$?; cat >/dev/null 2>&1; exit $rc`
 
-// Exec runs the command and judges its exit code; shared with tests. prog
-// names the program in messages (argv may start with env).
-func Exec(ctx context.Context, env *task.Env, ex k8s.RemoteExecutor, ns, pod, container string, argv []string, stdin *string, want int, prog string) (task.Outputs, error) {
+// maxKept bounds each output kept for templates (its start is kept).
+const maxKept = 1 << 20
+
+// Exec runs the command, its output going to judge as it arrives, and
+// judges its exit code; shared with tests. prog names the program in
+// messages (argv may start with env).
+func Exec(ctx context.Context, env *task.Env, ex k8s.RemoteExecutor, ns, pod, container string, argv []string, stdin *string, want int, prog string, judge *expect.Judge) (task.Outputs, error) {
 	tail := k8s.NewTail(64 << 10)
-	stdout := k8s.NewCapture(1<<20, io.MultiWriter(tail, orDiscard(env.Stdout)))
-	stderr := k8s.NewCapture(1<<20, io.MultiWriter(tail, orDiscard(env.Stderr)))
+	stdout := k8s.NewCapture(maxKept, io.MultiWriter(judge.Stdout(), tail, orDiscard(env.Stdout)))
+	stderr := k8s.NewCapture(maxKept, io.MultiWriter(judge.Stderr(), tail, orDiscard(env.Stderr)))
 	req := k8s.ExecRequest{Namespace: ns, Pod: pod, Container: container, Command: argv, Stdout: stdout, Stderr: stderr}
 	if stdin != nil {
 		req.Stdin = strings.NewReader(*stdin)
@@ -212,6 +217,8 @@ func Exec(ctx context.Context, env *task.Env, ex k8s.RemoteExecutor, ns, pod, co
 		err = ex.Execute(ctx, req)
 	}
 	code := k8s.ExitCode(err)
+	expect.NoteCut(env, "stdout", maxKept+stdout.Cut(), maxKept, "first") // said only when something was cut
+	expect.NoteCut(env, "stderr", maxKept+stderr.Cut(), maxKept, "first")
 	out := task.Outputs{
 		"stdout":   strings.TrimRight(stdout.String(), "\n"),
 		"stderr":   strings.TrimRight(stderr.String(), "\n"),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -203,5 +204,38 @@ func TestExecExpectPrepare(t *testing.T) {
 	_, err = Type{}.Prepare(task.Params{Value: map[string]any{"pod": "p", "command": []any{"x"}, "expectExitCode": 1, "expect": map[string]any{"exitCode": 2}}, Rendered: true})
 	if err == nil || !strings.Contains(err.Error(), "give the exit code once") {
 		t.Errorf("two exit codes: %v", err)
+	}
+}
+
+// TestExecExpectSeesAll: the expectations judge all of the output, not the
+// part kept as .stdout (its first 1 MiB): an error early in 3 MiB of
+// output fails `absent`, a string and a pattern at its end are found, and
+// the task's log says how much of .stdout was cut.
+func TestExecExpectSeesAll(t *testing.T) {
+	a, err := Type{Executor: stub(func(ctx context.Context, r k8s.ExecRequest) error {
+		fmt.Fprintln(r.Stdout, "FATAL ERROR: disk full")
+		filler := strings.Repeat("still going\n", 1024)
+		for range 256 {
+			fmt.Fprint(r.Stdout, filler)
+		}
+		fmt.Fprintln(r.Stdout, "done 42")
+		return nil
+	})}.Prepare(task.Params{Rendered: true, Value: map[string]any{"pod": "builder-1", "command": []any{"build"},
+		"expect": map[string]any{"stdout": map[string]any{"absent": "FATAL ERROR", "contains": "done 42", "matches": `done (?P<n>[0-9]+)$`}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs []string
+	env := &task.Env{Task: "build", Namespace: "ones", Stdout: io.Discard, Stderr: io.Discard, Logf: func(f string, args ...any) { logs = append(logs, fmt.Sprintf(f, args...)) },
+		Kube: kube.StaticProvider{C: &kube.Clients{Typed: fake.NewSimpleClientset(readyPod())}}}
+	out, err := a.Run(context.Background(), env)
+	if err == nil || !strings.Contains(err.Error(), `but stdout contains "FATAL ERROR", which must be absent (line 1, byte 0: "FATAL ERROR: disk full")`) ||
+		strings.Contains(err.Error(), "does not") {
+		t.Fatalf("err = %v", err)
+	}
+	total := len("FATAL ERROR: disk full\n") + 256*1024*len("still going\n") + len("done 42\n")
+	want := fmt.Sprintf("stdout was %d bytes: .tasks.build.stdout keeps its first 1048576, %d bytes are cut (expect judged all of it)", total, total-1<<20)
+	if !slices.Contains(logs, want) || len(out["stdout"].(string)) != 1<<20 {
+		t.Errorf("logs %q\nwant %q; kept %d bytes", logs, want, len(out["stdout"].(string)))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -120,7 +121,8 @@ func (a *action) Describe() string {
 
 // Run implements task.Action.
 func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
-	cmd := proc.Command{Argv: a.argv(), Dir: a.dir, Stdout: env.Stdout, Stderr: env.Stderr}
+	judge := a.check.Start()
+	cmd := proc.Command{Argv: a.argv(), Dir: a.dir, Stdout: tee(judge.Stdout(), env.Stdout), Stderr: tee(judge.Stderr(), env.Stderr)}
 	if len(a.Env) > 0 {
 		cmd.Env = os.Environ()
 		for k, v := range a.Env {
@@ -131,6 +133,9 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 		cmd.Stdin = strings.NewReader(a.Stdin)
 	}
 	res, err := proc.Run(ctx, cmd)
+	captures, unmet := judge.Finish()
+	expect.NoteCut(env, "stdout", int64(len(res.Stdout))+res.StdoutCut, int64(len(res.Stdout)), "last")
+	expect.NoteCut(env, "stderr", int64(len(res.Stderr))+res.StderrCut, int64(len(res.Stderr)), "last")
 	out := task.Outputs{"stdout": strings.TrimRight(res.Stdout, "\n"), "stderr": strings.TrimRight(res.Stderr, "\n"), "exitCode": res.ExitCode}
 	if err != nil {
 		return out, err
@@ -140,7 +145,6 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 		tail := proc.Tail(res.Stderr+res.Stdout, 20)
 		return out, fmt.Errorf("%s exited with code %d, expected %d; last output:\n%s", a.argv()[0], res.ExitCode, want, tail)
 	}
-	captures, unmet := a.check.Check(out["stdout"].(string), out["stderr"].(string))
 	for k, v := range captures {
 		out[k] = v
 	}
@@ -155,4 +159,12 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 		return out, fmt.Errorf("%s", msg)
 	}
 	return out, nil
+}
+
+// tee sends the output to the judge and, when there is one, the live view.
+func tee(judge, live io.Writer) io.Writer {
+	if live == nil {
+		return judge
+	}
+	return io.MultiWriter(judge, live)
 }

@@ -3,9 +3,11 @@ package run_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -154,5 +156,28 @@ func TestRunExpect(t *testing.T) {
 	_, err = a.Run(context.Background(), &task.Env{})
 	if err == nil || !strings.Contains(err.Error(), `echo exited with code 0 as expected, but stdout is "hello", expected exactly "bye"`) || strings.Contains(err.Error(), "hell\"") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// TestRunExpectSeesAll: the expectations judge all of a command's output,
+// not the part kept as .stdout (its last 1 MiB): an error followed by 3 MiB
+// fails `absent`, and the task's log says how much of .stdout was cut.
+func TestRunExpectSeesAll(t *testing.T) {
+	a, err := run.Type{}.Prepare(task.Params{Dir: t.TempDir(), Rendered: true, Value: map[string]any{
+		"shell":  "echo FATAL ERROR; head -c 3145728 /dev/zero | tr '\\0' x; echo; echo done",
+		"expect": map[string]any{"stdout": map[string]any{"absent": "FATAL ERROR", "matches": "^FATAL"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs []string
+	env := &task.Env{Task: "t", Logf: func(f string, args ...any) { logs = append(logs, fmt.Sprintf(f, args...)) }}
+	out, err := a.Run(context.Background(), env)
+	if err == nil || !strings.Contains(err.Error(), `sh exited with code 0 as expected, but stdout contains "FATAL ERROR", which must be absent (line 1, byte 0: "FATAL ERROR")`) || strings.Contains(err.Error(), "does not match") {
+		t.Fatalf("err = %v", err)
+	}
+	total := len("FATAL ERROR\n") + 3<<20 + len("\ndone\n")
+	want := fmt.Sprintf("stdout was %d bytes: .tasks.t.stdout keeps its last 1048576, %d bytes are cut (expect judged all of it)", total, total-1<<20)
+	if !slices.Contains(logs, want) || !strings.HasSuffix(out["stdout"].(string), "x\ndone") {
+		t.Errorf("logs %q\nwant %q", logs, want)
 	}
 }

@@ -135,45 +135,6 @@ func (c *Checker) Describe() string {
 	return strings.Join(parts, "; ")
 }
 
-// Check judges the output (each stream without its last newline). It
-// returns the named groups' values and every unmet expectation.
-func (c *Checker) Check(stdout, stderr string) (map[string]any, []string) {
-	captures := map[string]any{}
-	var unmet []string
-	for _, s := range c.streams {
-		out := stdout
-		if s.name == "stderr" {
-			out = stderr
-		}
-		if s.t.Equals != nil && out != *s.t.Equals {
-			unmet = append(unmet, fmt.Sprintf("%s is %s, expected exactly %s", s.name, short(out), strconv.Quote(*s.t.Equals)))
-		}
-		for _, x := range s.t.Contains {
-			if !strings.Contains(out, x) {
-				unmet = append(unmet, fmt.Sprintf("%s does not contain %s", s.name, strconv.Quote(x)))
-			}
-		}
-		for _, x := range s.t.Absent {
-			if strings.Contains(out, x) {
-				unmet = append(unmet, fmt.Sprintf("%s contains %s, which must be absent", s.name, strconv.Quote(x)))
-			}
-		}
-		for _, re := range s.res {
-			m := re.FindStringSubmatch(out)
-			if m == nil {
-				unmet = append(unmet, fmt.Sprintf("%s does not match /%s/", s.name, re))
-				continue
-			}
-			for i, name := range re.SubexpNames() {
-				if name != "" {
-					captures[name] = m[i]
-				}
-			}
-		}
-	}
-	return captures, unmet
-}
-
 func short(s string) string {
 	if len(s) > 200 {
 		return strconv.Quote(s[:200]) + "..."
@@ -241,4 +202,15 @@ func CheckNames(params any, builtin []string) []task.FieldError {
 		}
 	}
 	return out
+}
+
+// NoteCut says, as a line of the task's log (text, -o json and JUnit show
+// it), that the output kept as .tasks.NAME.<stream> is not all the command
+// printed: of its total bytes, the part ("first" or "last") kept bytes
+// were kept. The expectations judged all of them.
+func NoteCut(env *task.Env, stream string, total, kept int64, part string) {
+	if total <= kept || env == nil || env.Logf == nil {
+		return
+	}
+	env.Logf("%s was %d bytes: .tasks.%s.%s keeps its %s %d, %d bytes are cut (expect judged all of it)", stream, total, env.Task, stream, part, kept, total-kept)
 }

@@ -9,11 +9,11 @@ import (
 // Capture keeps the first max bytes written to it and passes everything on
 // to an optional live writer.
 type Capture struct {
-	mu        sync.Mutex
-	max       int
-	buf       []byte
-	truncated bool
-	live      io.Writer
+	mu   sync.Mutex
+	max  int
+	buf  []byte
+	cut  int64 // bytes written past max
+	live io.Writer
 }
 
 // NewCapture returns a capture of at most max bytes that tees to live.
@@ -22,16 +22,9 @@ func NewCapture(max int, live io.Writer) *Capture { return &Capture{max: max, li
 // Write implements io.Writer; it never fails because of the live writer.
 func (c *Capture) Write(p []byte) (int, error) {
 	c.mu.Lock()
-	if room := c.max - len(c.buf); room > 0 {
-		n := len(p)
-		if n > room {
-			n = room
-			c.truncated = true
-		}
-		c.buf = append(c.buf, p[:n]...)
-	} else if len(p) > 0 {
-		c.truncated = true
-	}
+	n := min(len(p), max(c.max-len(c.buf), 0))
+	c.buf = append(c.buf, p[:n]...)
+	c.cut += int64(len(p) - n)
 	c.mu.Unlock()
 	if c.live != nil {
 		_, _ = c.live.Write(p)
@@ -44,6 +37,13 @@ func (c *Capture) String() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return string(c.buf)
+}
+
+// Cut is how many bytes written were not kept.
+func (c *Capture) Cut() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cut
 }
 
 // TailLines returns the last n lines of s (without a trailing newline).

@@ -188,8 +188,9 @@ func TestCaptureAndTail(t *testing.T) {
 	var live strings.Builder
 	c := NewCapture(5, &live)
 	c.Write([]byte("hello world"))
-	if c.String() != "hello" || live.String() != "hello world" {
-		t.Fatalf("%q %q", c.String(), live.String())
+	c.Write([]byte("!"))
+	if c.String() != "hello" || live.String() != "hello world!" || c.Cut() != 7 {
+		t.Fatalf("%q %q cut %d", c.String(), live.String(), c.Cut())
 	}
 	tl := NewTail(8)
 	tl.Write([]byte("abcdef"))

@@ -18,7 +18,10 @@ import (
 // Result is what a finished command left behind.
 type Result struct {
 	Stdout, Stderr string
-	ExitCode       int
+	// StdoutCut and StderrCut are how many bytes of the output were not
+	// kept in Stdout and Stderr (their start: the last MaxCapture are kept).
+	StdoutCut, StderrCut int64
+	ExitCode             int
 }
 
 // Command describes one local process.
@@ -78,7 +81,8 @@ func Run(ctx context.Context, c Command) (Result, error) {
 	}()
 	werr := cmd.Wait()
 	close(done)
-	res := Result{Stdout: outBuf.String(), Stderr: errBuf.String(), ExitCode: cmd.ProcessState.ExitCode()}
+	res := Result{Stdout: outBuf.String(), Stderr: errBuf.String(), StdoutCut: outBuf.cut, StderrCut: errBuf.cut,
+		ExitCode: cmd.ProcessState.ExitCode()}
 	if ctx.Err() != nil {
 		return res, fmt.Errorf("%s stopped: %w", c.Argv[0], context.Cause(ctx))
 	}
@@ -100,14 +104,14 @@ func tee(buf io.Writer, live io.Writer) io.Writer {
 type capped struct {
 	limit int
 	buf   bytes.Buffer
-	cut   bool
+	cut   int64 // bytes dropped from the start
 }
 
 func (c *capped) Write(p []byte) (int, error) {
 	c.buf.Write(p)
 	if over := c.buf.Len() - c.limit; over > 0 {
 		c.buf.Next(over)
-		c.cut = true
+		c.cut += int64(over)
 	}
 	return len(p), nil
 }
