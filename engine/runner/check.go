@@ -21,8 +21,9 @@ func Check(p *pipeline.Pipeline, opts Options) error {
 	return prepare.MaskErrors(r.secrets, r.check())
 }
 
-// check resolves vars, the namespace and the secrets, and prepares every
-// task (see Check).
+// check builds the plan tree and decides the selection, resolves vars, the
+// namespace and the secrets, and prepares every selected task: the compile
+// walk (see Check).
 func (r *runner) check() error {
 	r.main, r.fin = buildTree(r.p)
 	if err := r.selectTree(r.main, r.fin); err != nil {

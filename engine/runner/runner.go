@@ -1,6 +1,13 @@
 // Package runner executes a validated pipeline: tasks in order, each with its
 // timeout and retry policy, parallel groups concurrently, finally tasks after
 // everything (also after failure or interruption), reporting every step.
+//
+// validate, plan and run share one path: the pipeline becomes one tree of
+// plan nodes (tree.go), the selection is decided once on it (select.go),
+// and one walker goes over it (walk.go and walk_*.go): the compile walk
+// prepares every node with stand-ins (check.go: validate, and before any
+// plan or run; plan.go prints what it found), the run walk prepares each
+// node again with the live outputs and runs it (runner.go).
 package runner
 
 import (

@@ -972,3 +972,44 @@ finally:
 		})
 	}
 }
+
+// TestSignalDuringFinally: a signal while a finally task runs lets finally
+// run to its end, then ends the run with the signal's exit code (not a
+// green run); a stream that breaks then keeps a green run green.
+func TestSignalDuringFinally(t *testing.T) {
+	body := `
+tasks:
+  - {name: a, fake: {id: a}}
+finally:
+  - {name: f1, fake: {id: f1}}
+  - {name: f2, fake: {id: f2}}
+`
+	for _, tc := range []struct {
+		cause    *exit.InterruptedError
+		wantCode int
+	}{
+		{&exit.InterruptedError{Signal: "SIGTERM", Number: 15}, 143},
+		{&exit.InterruptedError{Signal: "SIGHUP", Number: 1}, 129},
+		{&exit.InterruptedError{Signal: "SIGPIPE", Number: 13, Stream: true}, exit.OK},
+	} {
+		t.Run(tc.cause.Signal, func(t *testing.T) {
+			h := newHarness()
+			p := h.load(t, body)
+			o := h.opts()
+			ctx, cancel := context.WithCancelCause(context.Background())
+			defer cancel(nil)
+			o.Reporter = report.Multi{h.rec, report.Func(func(e report.Event) {
+				if e.Type == report.TaskStart && e.Task == "f1" {
+					cancel(tc.cause)
+				}
+			})}
+			res := runner.Run(ctx, p, o)
+			if got := exit.Code(res.Err); got != tc.wantCode {
+				t.Errorf("exit %d, want %d (%v)", got, tc.wantCode, res.Err)
+			}
+			if st := statuses(res); st["a"] != report.StatusOK || st["f1"] != report.StatusOK || st["f2"] != report.StatusOK {
+				t.Errorf("statuses %v: finally runs to its end", st)
+			}
+		})
+	}
+}

@@ -68,15 +68,16 @@ func (in *interrupter) signal(s syscall.Signal, name string) {
 		os.Exit(cause.Code())
 	}
 	// Messages are written without the lock: writing may find stderr
-	// broken, which comes back here through brokenStream.
+	// broken, which comes back here through brokenStream. They are
+	// written once the run is stopped: what they say has happened.
 	switch n {
 	case 1:
-		fmt.Fprintf(in.errOut, "\nkbrun: %s received: stopping the run; finally tasks still run (a second signal, e.g. Ctrl-C, stops them too)\n", name)
 		in.cancel(cause)
+		fmt.Fprintf(in.errOut, "\nkbrun: %s received: stopping the run; finally tasks still run (a second signal, e.g. Ctrl-C, stops them too)\n", name)
 	case 2:
-		fmt.Fprintf(in.errOut, "\nkbrun: %s received again: stopping cleanup\n", name)
 		in.cancel(cause)
 		in.cancelHard(cause)
+		fmt.Fprintf(in.errOut, "\nkbrun: %s received again: stopping cleanup\n", name)
 	default:
 		os.Exit(cause.Code())
 	}

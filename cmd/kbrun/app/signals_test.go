@@ -27,15 +27,28 @@ type child struct {
 
 func startChild(t *testing.T, pipeline string) *child {
 	t.Helper()
+	c := newChild(t, pipeline)
+	c.start(t)
+	return c
+}
+
+// newChild prepares kbrun to run pipeline; start starts it.
+func newChild(t *testing.T, pipeline string) *child {
 	dir := t.TempDir()
 	c := &child{marker: filepath.Join(dir, "m"), junit: filepath.Join(dir, "junit.xml")}
 	c.cmd = exec.Command(os.Args[0], "run", pipeline, "-o", "json", "--junit", c.junit, "--set", "marker="+c.marker)
 	c.cmd.Env = append(os.Environ(), "KBRUN_TEST_AS_MAIN=1")
+	c.cmd.Stderr = &c.stderr
+	return c
+}
+
+func (c *child) start(t *testing.T) {
+	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.cmd.Stdout, c.cmd.Stderr = w, &c.stderr
+	c.cmd.Stdout = w
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +62,6 @@ func startChild(t *testing.T, pipeline string) *child {
 		}
 		r.Close()
 	})
-	return c
 }
 
 // waitFor reads events until one of type typ for task arrives.
