@@ -141,6 +141,8 @@ type scope struct {
 	// group's) when tests.
 	finally    bool
 	whenGuards []string
+	// cellOf is the matrix task whose until is checked (.cell).
+	cellOf *pipeline.Task
 }
 
 func (s *scope) visible(name string) (*pipeline.Task, bool) {
@@ -186,7 +188,9 @@ func (c *checker) checkTask(t *pipeline.Task, sc *scope) {
 				}
 			}
 		}
-		c.templates(sub(t.Path, "until"), t.Until, sc, matrixUntil)
+		u := *sc
+		u.cellOf = t
+		c.templates(sub(t.Path, "until"), t.Until, &u, matrixUntil)
 	}
 	c.templates(sub(t.Path, "when"), t.When, sc, whenOwner)
 	if tmpl.Has(t.Timeout) {
@@ -276,7 +280,7 @@ func (c *checker) checkRef(ref tmpl.Ref, sc *scope, owner string) string {
 		if owner != matrixUntil {
 			return fmt.Sprintf("%s exists only in a matrix task's until", dotted)
 		}
-		return ""
+		return c.cellRef(ref, sc.cellOf, dotted)
 	case "tasks":
 		if owner == "vars" {
 			if c.lib {

@@ -3,7 +3,10 @@ package load
 import (
 	"fmt"
 	"slices"
+	"strings"
 
+	"github.com/kbrun/kbrun/engine/pipeline"
+	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/tmpl"
 )
 
@@ -39,4 +42,39 @@ func statusTests(when string) []string {
 		}
 	}
 	return out
+}
+
+// cellRef checks what a matrix task's until reads of .cell: its name,
+// matrix values, status and error, and the outputs the task's type has
+// (a group's cell: its children, a use's: the library's outputs).
+func (c *checker) cellRef(ref tmpl.Ref, t *pipeline.Task, dotted string) string {
+	if t == nil || len(ref.Path) == 0 {
+		return ""
+	}
+	has := append([]string{"name", "matrix"}, task.EndOutputs...)
+	kind := t.Type
+	switch t.Type {
+	case pipeline.ParallelType:
+		for _, ch := range t.Children {
+			has = append(has, ch.Name)
+		}
+		kind = "a parallel group"
+	case pipeline.UsesType:
+		if t.Uses == nil || t.Uses.Lib == nil {
+			return "" // the library's problems are reported
+		}
+		for _, o := range t.Uses.Lib.Outputs {
+			has = append(has, o.Name)
+		}
+	default:
+		typ, ok := c.l.reg.Get(t.Type)
+		if !ok {
+			return ""
+		}
+		has = append(has, task.OutputsOf(typ, t.Params)...)
+	}
+	if slices.Contains(has, ref.Path[0]) {
+		return ""
+	}
+	return fmt.Sprintf("until reads %s, but a cell of task %q (%s) has no %q; it has: %s", dotted, t.Name, kind, ref.Path[0], strings.Join(has, ", "))
 }
