@@ -92,9 +92,11 @@ func (c *checker) semantic(p *pipeline.Pipeline) {
 		c.templatesTree(v.Path, v.Default, sc, "vars")
 	}
 
-	// finally may use any task's outputs: it runs after them (a task that
-	// did not run makes the template fail at run time, with that reason).
+	// finally may read any task's status and error; an output of a main
+	// task only where it tested that task's status (see guarded): finally
+	// runs also when that task failed or never ran.
 	c.taskList(p.Tasks, sc, 0)
+	sc.finally = true
 	c.taskList(p.Finally, sc, len(p.Tasks))
 
 	// A library's outputs are rendered once all its tasks have ended.
@@ -134,6 +136,13 @@ type scope struct {
 	seq   map[string]int            // task name -> turn
 	tasks map[string]*pipeline.Task // every task by name
 	limit int                       // tasks with turn < limit are visible
+	// finally is set while finally is checked: it reads outputs only
+	// guarded. whenGuards are the tasks whose status the task's (or its
+	// group's) when tests.
+	finally    bool
+	whenGuards []string
+	// cellOf is the matrix task whose until is checked (.cell).
+	cellOf *pipeline.Task
 }
 
 func (s *scope) visible(name string) (*pipeline.Task, bool) {
@@ -149,10 +158,13 @@ func (s *scope) visible(name string) (*pipeline.Task, bool) {
 // the turn of the list's first task.
 func (c *checker) taskList(ts []*pipeline.Task, sc *scope, first int) {
 	for i, t := range ts {
-		at := &scope{vars: sc.vars, seq: sc.seq, tasks: sc.tasks, limit: first + i}
+		at := &scope{vars: sc.vars, seq: sc.seq, tasks: sc.tasks, limit: first + i, finally: sc.finally}
+		at.whenGuards = statusTests(t.When)
 		c.checkTask(t, at)
 		for _, ch := range pipeline.Flatten(t.Children) {
-			c.checkTask(ch, at)
+			cat := *at
+			cat.whenGuards = append(statusTests(ch.When), at.whenGuards...)
+			c.checkTask(ch, &cat)
 		}
 	}
 }
@@ -176,7 +188,9 @@ func (c *checker) checkTask(t *pipeline.Task, sc *scope) {
 				}
 			}
 		}
-		c.templates(sub(t.Path, "until"), t.Until, sc, matrixUntil)
+		u := *sc
+		u.cellOf = t
+		c.templates(sub(t.Path, "until"), t.Until, &u, matrixUntil)
 	}
 	c.templates(sub(t.Path, "when"), t.When, sc, whenOwner)
 	if tmpl.Has(t.Timeout) {
@@ -266,7 +280,7 @@ func (c *checker) checkRef(ref tmpl.Ref, sc *scope, owner string) string {
 		if owner != matrixUntil {
 			return fmt.Sprintf("%s exists only in a matrix task's until", dotted)
 		}
-		return ""
+		return c.cellRef(ref, sc.cellOf, dotted)
 	case "tasks":
 		if owner == "vars" {
 			if c.lib {
@@ -292,6 +306,9 @@ func (c *checker) checkRef(ref tmpl.Ref, sc *scope, owner string) string {
 			out := ref.Path[1]
 			if slices.Contains(task.EndOutputs, out) {
 				return "" // every task has them once it ended
+			}
+			if msg := c.unguarded(ref, sc, owner, dotted); msg != "" {
+				return msg
 			}
 			if len(t.Matrix) > 0 {
 				if out != pipeline.CellsOutput {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -32,9 +33,77 @@ func (pp *Preparer) render(text string, d Data) (string, bool, error) {
 	}
 	out, err := tmpl.Render("value", text, d.Values)
 	if err != nil {
+		ok, neutralErr := pp.standInOnly(text, refs, d)
+		if ok {
+			return task.RunTime, true, nil
+		}
+		if neutralErr != nil {
+			err = neutralErr // says what fails besides the stand-in
+		}
 		return "", false, pp.maskError(text, d, err)
 	}
 	return out, false, pp.taint(text, out, d)
+}
+
+// neutral are values an output not known yet may turn out to have: a
+// template that fails with the stand-in but renders with one of these
+// fails only because of the stand-in's text, and is decided at run time.
+var neutral = []string{"0", "true", ""}
+
+// standInOnly reports whether a template that failed with the stand-ins of
+// pending outputs renders once they hold a neutral value: {{ $o :=
+// .tasks.a.stdout }}{{ $o | int }} is valid, whatever the walk of its
+// references could tell. Otherwise it returns the error with the first
+// neutral value, the one that does not come from a stand-in's text.
+func (pp *Preparer) standInOnly(text string, refs []tmpl.Ref, d Data) (bool, error) {
+	pending := map[string]bool{}
+	for _, r := range refs {
+		switch {
+		case r.Root != "tasks":
+		case len(r.Path) == 0: // .tasks whole, indexed by a computed key
+			for name := range d.Pending {
+				pending[name] = true
+			}
+		case d.Pending[r.Path[0]]:
+			pending[r.Path[0]] = true
+		}
+	}
+	if len(pending) == 0 {
+		return false, nil
+	}
+	var first error
+	tasks, _ := d.Values["tasks"].(map[string]any)
+	for _, v := range neutral {
+		alt := make(map[string]any, len(tasks))
+		for name, outs := range tasks {
+			m, ok := outs.(map[string]any)
+			if !pending[name] || !ok {
+				alt[name] = outs
+				continue
+			}
+			n := make(map[string]any, len(m))
+			for k, o := range m {
+				n[k] = o
+				if !slices.Contains(task.EndOutputs, k) {
+					n[k] = v
+				}
+			}
+			alt[name] = n
+		}
+		vals := make(map[string]any, len(d.Values))
+		for k, x := range d.Values {
+			vals[k] = x
+		}
+		vals["tasks"] = alt
+		_, err := tmpl.Render("value", text, vals)
+		if err == nil {
+			return true, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return false, first
 }
 
 func computesWithPending(refs []tmpl.Ref, d Data) bool {

@@ -107,11 +107,17 @@ func (w *refWalker) list(l *parse.ListNode, s scope) {
 }
 
 // guard walks a control structure's pipeline and returns the guards of its
-// body: the enclosing ones and the tasks whose status the pipeline reads.
+// body: the enclosing ones and the tasks whose status the pipeline tests.
+// Only a computation tests: {{ with .tasks.a.status }} holds for
+// "skipped" as for "ok".
 func (w *refWalker) guard(p *parse.PipeNode, s scope) []string {
 	first := len(w.refs)
+	bare := w.value(p, s) != nil
 	w.pipe(p, s, false)
 	g := s.guards
+	if bare {
+		return g
+	}
 	for _, r := range w.refs[first:] {
 		if r.Root == "tasks" && len(r.Path) == 2 && r.Path[1] == "status" {
 			g = append(append([]string(nil), g...), r.Path[0])
