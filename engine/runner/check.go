@@ -7,7 +7,6 @@ import (
 	"github.com/kbrun/kbrun/engine/exit"
 	"github.com/kbrun/kbrun/engine/pipeline"
 	"github.com/kbrun/kbrun/engine/prepare"
-	"github.com/kbrun/kbrun/engine/tmpl"
 )
 
 // planned is a task as the check prepared it, in plan order.
@@ -77,7 +76,7 @@ func (r *runner) resolveNamespace() error {
 	case r.opts.Namespace != "":
 		r.namespace = r.opts.Namespace
 	case r.p.Namespace != "":
-		ns, err := tmpl.Render("namespace", r.p.Namespace, r.data())
+		ns, err := prepare.Render(r.secrets, r.p.Namespace, r.data())
 		if err != nil {
 			return &exit.InvalidError{Err: fmt.Errorf("%s: namespace: %w", r.p.File, err)}
 		}
