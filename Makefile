@@ -135,6 +135,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./engine/load
 	$(GO) test -run '^$$' -fuzz FuzzRender -fuzztime $(FUZZTIME) ./engine/tmpl
 	$(GO) test -run '^$$' -fuzz FuzzUnpack -fuzztime $(FUZZTIME) ./tasks/copy
+	$(GO) test -run '^$$' -fuzz FuzzSprigOverSecret -fuzztime $(FUZZTIME) ./engine/prepare
 
 # Run the default pipeline on the project's local cluster (brought up if needed;
 # left running afterwards: make cluster-down stops it).

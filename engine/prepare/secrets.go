@@ -182,3 +182,11 @@ func DropCuts(set *secret.Set, outs task.Outputs) []string {
 	sort.Strings(cut)
 	return cut
 }
+
+// Render renders a template outside a task (the pipeline's namespace) as
+// a task's values are: what a secret made of it joins set, and a piece of
+// a secret is refused.
+func Render(set *secret.Set, text string, data map[string]any) (string, error) {
+	out, _, err := (&Preparer{secrets: set}).render(text, Data{Values: data})
+	return out, err
+}

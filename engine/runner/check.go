@@ -8,7 +8,6 @@ import (
 	"github.com/kbrun/kbrun/engine/exit"
 	"github.com/kbrun/kbrun/engine/pipeline"
 	"github.com/kbrun/kbrun/engine/prepare"
-	"github.com/kbrun/kbrun/engine/tmpl"
 )
 
 // Check prepares the whole pipeline as `kbrun run` would, with the given
@@ -69,7 +68,7 @@ func (r *runner) resolveNamespace() error {
 	case r.opts.Namespace != "":
 		r.namespace = r.opts.Namespace
 	case r.p.Namespace != "":
-		ns, err := tmpl.Render("namespace", r.p.Namespace, r.base)
+		ns, err := prepare.Render(r.secrets, r.p.Namespace, r.base)
 		if err != nil {
 			return &exit.InvalidError{Err: fmt.Errorf("%s: namespace: %w", r.p.File, err)}
 		}

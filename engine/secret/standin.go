@@ -104,15 +104,6 @@ func variantPairs(e *entry) []*entry {
 	return out
 }
 
-// Variants returns v and the forms a template commonly turns it into.
-func Variants(v string) []string {
-	var out []string
-	for _, e := range variantPairs(&entry{s: v}) {
-		out = append(out, e.s)
-	}
-	return out
-}
-
 // Alt returns str with every secret (and every part of a value that a
 // secret made) replaced by its stand-in of family f.
 func (s *Set) Alt(str string, f int) string {

@@ -22,8 +22,9 @@ const (
 type leak struct {
 	name string
 	// vars and tasks of the pipeline (YAML, indented under vars: and
-	// tasks:); pw is a secret var given with --set.
-	vars, tasks string
+	// tasks:); pw is a secret var given with --set. head is more of the
+	// pipeline's top level.
+	vars, tasks, head string
 	// args are more arguments; files are written to the test's folder
 	// ({{DIR}} in vars, tasks and args names it).
 	args  []string
@@ -124,6 +125,8 @@ outputs:
 		{name: "piece in output group", vars: pwVar, tasks: "  - name: g\n    run: {shell: 'echo \"$PW\"', env: {PW: '{{ .vars.pw }}'}, expect: {stdout: {matches: '^(?P<part>.{5})'}}}\n", run: 1, masked: true},
 		{name: "secret default", vars: "  pw: {secret: true, default: '" + leakPW + "'}\n", tasks: echo(`{{ .vars.pw | upper }}`), masked: true},
 		{name: "secret from values file", vars: pwVar + "  other: {secret: true}\n", tasks: echo(`{{ .vars.other | b64enc }} {{ .vars.other }}`), args: []string{"-f", "{{DIR}}/values.yaml"}, files: map[string]string{"values.yaml": "other: " + leakPW2 + "\n"}, masked: true},
+		{name: "namespace", head: "namespace: '{{ .vars.pw | lower }}-x'\n", vars: pwVar, tasks: "  - name: d\n    delete: {applied: true}\n", run: 2},
+		{name: "namespace cut", head: "namespace: '{{ trunc 6 .vars.pw | lower }}'\n", vars: pwVar, tasks: "  - name: d\n    delete: {applied: true}\n", run: 2, checked: 2},
 		{name: "when on a secret", vars: pwVar, tasks: "  - name: w\n    when: '{{ eq .vars.pw \"x\" }}'\n    run: {command: [echo, '{{ .vars.pw }}']}\n"},
 	}
 }
@@ -147,7 +150,7 @@ func TestLeaks(t *testing.T) {
 				}
 			}
 			file := filepath.Join(dir, "leak.yaml")
-			body := "apiVersion: kbrun.dev/v1alpha1\nkind: Pipeline\nmetadata: {name: leak}\nvars:\n" + lk.vars + "tasks:\n" + lk.tasks
+			body := "apiVersion: kbrun.dev/v1alpha1\nkind: Pipeline\nmetadata: {name: leak}\n" + lk.head + "vars:\n" + lk.vars + "tasks:\n" + lk.tasks
 			if err := os.WriteFile(file, []byte(fill(body)), 0o644); err != nil {
 				t.Fatal(err)
 			}
