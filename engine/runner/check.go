@@ -125,7 +125,7 @@ func (r *runner) resolveNamespace() error {
 	if r.namespace == "" {
 		r.namespace = "default"
 	}
-	return nil
+	return r.checkNamespace()
 }
 
 // planAll prepares every task in run order. Each task sees the tasks before
