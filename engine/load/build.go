@@ -9,6 +9,7 @@ import (
 
 	"github.com/kbrun/kbrun/engine/pipeline"
 	"github.com/kbrun/kbrun/engine/tmpl"
+	"github.com/kbrun/kbrun/engine/valid"
 )
 
 // build reads the generic tree into the model. Values of the wrong shape were
@@ -49,7 +50,7 @@ func (c *checker) build(tree any) *pipeline.Pipeline {
 			p.Defaults.Timeout = t
 			c.duration([]string{"defaults", "timeout"}, t)
 		}
-		p.Defaults.Retry = c.retry([]string{"defaults", "retry"}, d["retry"]).Merge(pipeline.DefaultRetry)
+		p.Defaults.Retry = c.checkRetry([]string{"defaults", "retry"}, d["retry"], c.retry([]string{"defaults", "retry"}, d["retry"]).Merge(pipeline.DefaultRetry))
 	} else {
 		p.Defaults.Retry = pipeline.DefaultRetry
 	}
@@ -114,7 +115,7 @@ func (c *checker) task(path []string, m map[string]any, d pipeline.Defaults) *pi
 		c.duration(sub(path, "timeout"), s)
 	}
 	_, t.RetrySet = m["retry"].(map[string]any)
-	t.Retry = c.retry(sub(path, "retry"), m["retry"]).Merge(d.Retry)
+	t.Retry = c.checkRetry(sub(path, "retry"), m["retry"], c.retry(sub(path, "retry"), m["retry"]).Merge(d.Retry))
 
 	var types []string
 	for k := range m {
@@ -200,6 +201,17 @@ func (c *checker) retry(path []string, v any) pipeline.Retry {
 		r.Jitter, fields["jitter"] = float64(j), true
 	}
 	return pipeline.WithSetFields(r, fields)
+}
+
+// checkRetry refuses a retry policy given at path whose waits would
+// overflow a duration (valid.Backoff).
+func (c *checker) checkRetry(path []string, given any, r pipeline.Retry) pipeline.Retry {
+	if given != nil {
+		if err := valid.Backoff(r.Backoff, r.MaxBackoff, r.Attempts, r.Jitter); err != nil {
+			c.errAt(path, "%v", err)
+		}
+	}
+	return r
 }
 
 // duration checks a literal duration; templated ones are checked when rendered.

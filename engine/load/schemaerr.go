@@ -15,6 +15,7 @@ import (
 	"golang.org/x/text/message"
 
 	"github.com/kbrun/kbrun/engine/pipeline"
+	"github.com/kbrun/kbrun/engine/valid"
 )
 
 var printer = message.NewPrinter(language.English)
@@ -150,6 +151,12 @@ func (c *checker) describe(e *jsonschema.ValidationError) []*pipeline.Error {
 		// The validator's location for this kind is not stable: find the
 		// map that holds the name.
 		path := findKey(c.tree, loc, k.Property)
+		if len(path) > 1 && path[len(path)-2] == "env" {
+			// An environment variable's name, checked as the task does.
+			if err := valid.EnvName(k.Property); err != nil {
+				return []*pipeline.Error{c.newErr(c.sm.Key(path), path, err.Error())}
+			}
+		}
 		return []*pipeline.Error{c.newErr(c.sm.Key(path), path, fmt.Sprintf("%q is not a valid name: use letters, digits and _ and start with a letter, since templates refer to it as .vars.NAME, .params.NAME or .matrix.NAME", k.Property))}
 	case *kind.MinItems:
 		return []*pipeline.Error{c.newErr(c.sm.Value(loc), loc, fmt.Sprintf("must have at least %d item(s), has %d", k.Want, k.Got))}

@@ -20,7 +20,7 @@ import (
 	"github.com/kbrun/kbrun/engine/pipeline"
 	"github.com/kbrun/kbrun/engine/secret"
 	"github.com/kbrun/kbrun/engine/task"
-	"github.com/kbrun/kbrun/engine/tmpl"
+	"github.com/kbrun/kbrun/engine/valid"
 	"github.com/kbrun/kbrun/engine/vars"
 )
 
@@ -103,8 +103,12 @@ func (pp *Preparer) Task(t *pipeline.Task, d Data) (*Step, error) {
 			pp.add(errs, sub(t.Path, "when"), pp.explain(err, d))
 		case runTime || task.IsUnknown(out):
 			st.WhenRunTime = true
-		case !tmpl.Truthy(out):
-			st.Skip = fmt.Sprintf("when %q is %q", t.When, strings.TrimSpace(out))
+		default:
+			if run, err := valid.Bool(out); err != nil {
+				pp.add(errs, sub(t.Path, "when"), err)
+			} else if !run {
+				st.Skip = fmt.Sprintf("when %q is %q", t.When, strings.TrimSpace(out))
+			}
 		}
 	}
 	timeout := t.Timeout
@@ -140,7 +144,7 @@ func (pp *Preparer) Task(t *pipeline.Task, d Data) (*Step, error) {
 	st.Params = params
 	typ, _ := pp.reg.Get(t.Type)
 	a, err := typ.Prepare(task.Params{Value: params, Dir: pp.p.Dir, Rendered: true, Namespace: pp.ns,
-		Manifests: &manifestReader{pp: pp, d: d, field: typePath}})
+		Manifests: &manifestReader{pp: pp, d: d, field: typePath}, Timeout: st.Timeout})
 	if err != nil {
 		pp.addPrepareError(errs, typePath, err, d)
 		return st, errs
@@ -153,11 +157,17 @@ func (pp *Preparer) Task(t *pipeline.Task, d Data) (*Step, error) {
 }
 
 // addPrepareError records an error of a type's Prepare at its place: a
-// manifest file's line, a parameter, or the task's type key.
+// manifest file's line, a parameter, or the task's type key. Several
+// problems (task.Problems) are each recorded at theirs.
 func (pp *Preparer) addPrepareError(errs *pipeline.Errors, typePath []string, err error, d Data) {
 	var list *pipeline.Errors
 	var one *pipeline.Error
+	var many interface{ Unwrap() []error }
 	switch {
+	case errors.As(err, &many) && !errors.As(err, &list):
+		for _, e := range many.Unwrap() {
+			pp.addPrepareError(errs, typePath, e, d)
+		}
 	case errors.As(err, &list):
 		for _, e := range list.List() {
 			errs.Add(e)

@@ -79,7 +79,7 @@ func (r *runner) resolveNamespace() error {
 	if r.namespace == "" {
 		r.namespace = "default"
 	}
-	return nil
+	return r.checkNamespace()
 }
 
 // addErrors adds the problems of one prepared task.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Params are a task's parameters: the value under the task's type key, as
@@ -27,6 +28,9 @@ type Params struct {
 	// Manifests reads and renders the manifest files a task names; nil at
 	// load time (Checker).
 	Manifests ManifestReader
+	// Timeout is the task's timeout, for waits within the task that must
+	// fit in it; 0 when it is known only at run time (and at load time).
+	Timeout time.Duration
 }
 
 // ManifestReader reads manifest files for a task, rendered as templates with

@@ -36,16 +36,13 @@ var platforms = func() map[string][]string {
 // values, values in another case (Linux) and pairs that do not exist
 // (windows/mips) are refused, with what exists.
 func Platform(goos, goarch string) error {
-	if strings.Contains(goos, "/") {
-		return fmt.Errorf("GOOS %q: give the operating system alone (the architecture goes in goarch)", goos)
-	}
 	if goos == "" {
 		goos = runtime.GOOS
 	}
-	arches, ok := platforms[goos]
-	if !ok {
-		return fmt.Errorf("GOOS %q is not an operating system Go supports%s", goos, suggest(goos, keys(platforms)))
+	if err := GOOS(goos); err != nil {
+		return err
 	}
+	arches := platforms[goos]
 	if goarch == "" {
 		goarch = runtime.GOARCH
 	}
@@ -122,4 +119,27 @@ func distance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// GOOS checks an operating system name alone (goos given, goarch not
+// looked at): Platform then checks the pair.
+func GOOS(goos string) error {
+	if strings.Contains(goos, "/") {
+		return fmt.Errorf("GOOS %q: give the operating system alone (the architecture goes in goarch)", goos)
+	}
+	if _, ok := platforms[goos]; !ok {
+		return fmt.Errorf("GOOS %q is not an operating system Go supports%s", goos, suggest(goos, keys(platforms)))
+	}
+	return nil
+}
+
+// BuildTag checks a build tag as `go build -tags` takes it: letters,
+// digits, _ and . (a comma or a space would split it into several).
+func BuildTag(tag string) error {
+	for _, r := range tag {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.') {
+			return fmt.Errorf("%q is not a build tag: a tag has letters, digits, _ and . only (give several tags as several items)", tag)
+		}
+	}
+	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kbrun/kbrun/engine/pipeline"
+	"github.com/kbrun/kbrun/engine/valid"
 )
 
 // MinSecretLen is the shortest secret kbrun masks: a shorter one would mask
@@ -137,8 +138,12 @@ func checkType(t pipeline.VarType, value any) error {
 	case pipeline.TypeInt:
 		_, ok = value.(int64)
 	case pipeline.TypeNumber:
-		switch value.(type) {
-		case int64, float64:
+		switch x := value.(type) {
+		case int64:
+		case float64:
+			if err := valid.Finite(x); err != nil {
+				return err
+			}
 		default:
 			ok = false
 		}
@@ -167,16 +172,7 @@ func checkType(t pipeline.VarType, value any) error {
 }
 
 // Duration parses a duration value: a Go duration, not negative.
-func Duration(s string) (time.Duration, error) {
-	d, err := time.ParseDuration(strings.TrimSpace(s))
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration (such as 90s, 5m or 1h30m)", s)
-	}
-	if d < 0 {
-		return 0, fmt.Errorf("%q is negative", s)
-	}
-	return d, nil
-}
+func Duration(s string) (time.Duration, error) { return valid.Duration(s) }
 
 // FromText converts text (a --set value, or a templated default once
 // rendered) to a value of v's type.

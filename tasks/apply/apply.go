@@ -31,8 +31,11 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	if err := p.Decode(&params); err != nil {
 		return nil, err
 	}
+	var ps task.Problems
+	params.Check(&ps)
 	ms, err := params.Load(p)
-	if err != nil {
+	ps.Keep(err)
+	if err := ps.Err(); err != nil {
 		return nil, err
 	}
 	params.Namespace = cmp.Or(params.Namespace, p.Namespace)

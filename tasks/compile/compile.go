@@ -3,6 +3,7 @@
 package compile
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	_ "embed"
@@ -10,12 +11,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/tmpl"
+	"github.com/kbrun/kbrun/engine/valid"
 	"github.com/kbrun/kbrun/tasks/internal/proc"
 )
 
@@ -57,12 +62,22 @@ func (Type) Check(p task.Params) []task.FieldError {
 	if pkg == "" || tmpl.Has(pkg) {
 		return nil
 	}
+	if err := packageDir(p, pkg); err != nil {
+		return []task.FieldError{{Path: []string{"package"}, Message: err.Error()}}
+	}
+	return nil
+}
+
+// packageDir checks that the package folder exists, so that a missing one
+// (from a var, or an output known only at run time) is reported as such,
+// before go is started in it.
+func packageDir(p task.Params, pkg string) error {
 	st, err := os.Stat(p.Path(pkg))
 	switch {
 	case err != nil:
-		return []task.FieldError{{Path: []string{"package"}, Message: fmt.Sprintf("package folder %q does not exist (relative paths start at the pipeline file's folder)", pkg)}}
+		return fmt.Errorf("package folder %q does not exist (relative paths start at the pipeline file's folder)", pkg)
 	case !st.IsDir():
-		return []task.FieldError{{Path: []string{"package"}, Message: fmt.Sprintf("%q is a file; give the folder of the main package", pkg)}}
+		return fmt.Errorf("%q is a file; give the folder of the main package", pkg)
 	}
 	return nil
 }
@@ -73,11 +88,53 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	if err := p.Decode(&params); err != nil {
 		return nil, err
 	}
+	var ps task.Problems
+	ps.Check([]string{"package"}, params.Package, func(pkg string) error { return packageDir(p, pkg) })
+	checkPlatform(&ps, params)
+	for i, tag := range params.Tags {
+		ps.Check([]string{"tags", strconv.Itoa(i)}, tag, valid.BuildTag)
+	}
+	for _, k := range slices.Sorted(maps.Keys(params.Env)) {
+		if err := valid.EnvName(k); err != nil {
+			ps.Add([]string{"env", k}, err)
+		}
+	}
+	if err := ps.Err(); err != nil {
+		return nil, err
+	}
 	a := &action{Params: params, pkgDir: p.Path(params.Package)}
 	if params.Output != "" {
 		a.output = p.Path(params.Output)
 	}
 	return a, nil
+}
+
+// checkPlatform checks the target, as go build will see it: goos and
+// goarch, or GOOS and GOARCH in env (which win, coming later).
+func checkPlatform(ps *task.Problems, params Params) {
+	goos, goarch := cmp.Or(params.Env["GOOS"], params.GOOS), cmp.Or(params.Env["GOARCH"], params.GOARCH)
+	if task.IsUnknown(goos) || task.IsUnknown(goarch) {
+		return
+	}
+	osField, archField := []string{"goos"}, []string{"goarch"}
+	if params.Env["GOOS"] != "" {
+		osField = []string{"env", "GOOS"}
+	}
+	if params.Env["GOARCH"] != "" {
+		archField = []string{"env", "GOARCH"}
+	}
+	if goos != "" {
+		if err := valid.GOOS(goos); err != nil {
+			ps.Add(osField, err)
+			return
+		}
+	}
+	if err := valid.Platform(goos, goarch); err != nil {
+		if goarch == "" {
+			archField = osField // the host's arch does not go with goos
+		}
+		ps.Add(archField, err)
+	}
 }
 
 type action struct {

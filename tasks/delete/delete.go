@@ -21,6 +21,7 @@ import (
 
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/engine/valid"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
 	"github.com/kbrun/kbrun/tasks/ownership"
 )
@@ -61,14 +62,14 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 		return nil, err
 	}
 	a := &action{Params: params, wait: params.Wait == nil || *params.Wait}
+	var ps task.Problems
+	ps.Check([]string{"namespace"}, params.Namespace, valid.Namespace)
 	modes := 0
 	if len(params.Files) > 0 || params.Manifest != "" {
 		modes++
 		ap := k8s.ApplyParams{Files: params.Files, Manifest: params.Manifest, Namespace: params.Namespace, Render: params.Render}
 		ms, err := ap.Load(p)
-		if err != nil {
-			return nil, err
-		}
+		ps.Keep(err)
 		a.manifests, a.ap = ms, ap
 	}
 	if params.Kind != "" {
@@ -76,9 +77,8 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 		if (params.Name == "") == (params.Selector == "") {
 			return nil, fmt.Errorf("with kind, give exactly one of name and selector")
 		}
-		if err := k8s.CheckSelector("selector", params.Selector); err != nil {
-			return nil, err
-		}
+		ps.Check([]string{"name"}, params.Name, func(s string) error { return valid.Name(params.Kind, s) })
+		ps.Check([]string{"selector"}, params.Selector, valid.Selector)
 	} else if params.Name != "" || params.Selector != "" {
 		return nil, fmt.Errorf("name and selector go with kind")
 	}
@@ -89,6 +89,9 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	}
 	if modes != 1 {
 		return nil, fmt.Errorf("give exactly one of files/manifest, kind (with name or selector) and applied")
+	}
+	if err := ps.Err(); err != nil {
+		return nil, err
 	}
 	a.Params.Namespace = cmp.Or(params.Namespace, p.Namespace)
 	return a, nil

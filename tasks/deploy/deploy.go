@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/engine/valid"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
 )
 
@@ -46,16 +47,21 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	if err := p.Decode(&params); err != nil {
 		return nil, err
 	}
+	var ps task.Problems
+	params.Check(&ps)
 	ms, err := params.Load(p)
-	if err != nil {
-		return nil, err
-	}
+	ps.Keep(err)
 	grace, err := k8s.ParseDuration("unschedulableGrace", params.UnschedulableGrace, 30*time.Second)
-	if err != nil {
-		return nil, err
-	}
+	ps.Keep(err)
 	stable, err := k8s.ParseDuration("stableFor", params.StableFor, 0)
-	if err != nil {
+	ps.Keep(err)
+	if err == nil {
+		// stableFor counts after the rollout, within the task's timeout.
+		if err := valid.AtMost("stableFor", stable, p.Timeout); err != nil {
+			ps.Add([]string{"stableFor"}, err)
+		}
+	}
+	if err := ps.Err(); err != nil {
 		return nil, err
 	}
 	params.Namespace = cmp.Or(params.Namespace, p.Namespace)

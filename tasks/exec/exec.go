@@ -10,10 +10,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/engine/valid"
 	"github.com/kbrun/kbrun/tasks/internal/expect"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
 )
@@ -61,14 +64,19 @@ func (t Type) Prepare(p task.Params) (task.Action, error) {
 	if err := p.Decode(&params); err != nil {
 		return nil, err
 	}
-	if err := params.Target.Validate(); err != nil {
-		return nil, err
-	}
+	var ps task.Problems
+	ps.Keep(params.Target.Validate())
 	if len(params.Command) == 0 || params.Command[0] == "" {
-		return nil, task.Fieldf([]string{"command"}, "give the program and its arguments")
+		ps.Add([]string{"command"}, fmt.Errorf("give the program and its arguments"))
 	}
 	check, err := expect.Compile(params.Expect, params.ExpectExitCode)
-	if err != nil {
+	ps.Keep(err)
+	for _, k := range slices.Sorted(maps.Keys(params.Env)) {
+		if err := valid.EnvName(k); err != nil {
+			ps.Add([]string{"env", k}, err)
+		}
+	}
+	if err := ps.Err(); err != nil {
 		return nil, err
 	}
 	params.Namespace = cmp.Or(params.Namespace, p.Namespace)

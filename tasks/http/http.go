@@ -12,8 +12,10 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	nethttp "net/http"
 	"regexp"
 	"slices"
@@ -29,6 +31,7 @@ import (
 
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/engine/valid"
 	"github.com/kbrun/kbrun/tasks/internal/expect"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
 )
@@ -166,36 +169,39 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	if n != 1 {
 		return nil, fmt.Errorf("give exactly one of service, pod and selector")
 	}
-	if err := k8s.CheckSelector("selector", params.Selector); err != nil {
-		return nil, err
-	}
+	var ps task.Problems
+	ps.Check([]string{"service"}, params.Service, valid.ServiceName)
+	ps.Check([]string{"pod"}, params.Pod, valid.PodName)
+	ps.Check([]string{"selector"}, params.Selector, valid.Selector)
+	ps.Check([]string{"namespace"}, params.Namespace, valid.Namespace)
+	ps.Check([]string{"port"}, string(params.Port), valid.Port)
 	if params.Path == "" {
 		params.Path = "/"
 	}
-	if !strings.HasPrefix(params.Path, "/") && !task.IsUnknown(params.Path) {
-		return nil, task.Fieldf([]string{"path"}, "%q: a path starts with /", params.Path)
-	}
+	ps.Check([]string{"path"}, params.Path, valid.Path)
 	if params.Method == "" {
 		params.Method = nethttp.MethodGet
 	}
-	for h := range params.Headers {
+	ps.Check([]string{"method"}, params.Method, valid.Method)
+	for _, h := range slices.Sorted(maps.Keys(params.Headers)) {
 		if strings.EqualFold(h, "Authorization") {
 			// The API server authenticates the caller with it and drops it.
-			return nil, task.Fieldf([]string{"headers", h}, "the API server's proxy does not pass Authorization on (it is the credential kbrun's own requests carry there, and the API server removes it): send the app's credential in a header of its own")
+			ps.Add([]string{"headers", h}, fmt.Errorf("the API server's proxy does not pass Authorization on (it is the credential kbrun's own requests carry there, and the API server removes it): send the app's credential in a header of its own"))
+		}
+		ps.Check([]string{"headers", h}, h, valid.HeaderName)
+		if v := params.Headers[h]; !task.IsUnknown(v) {
+			if err := valid.HeaderValue(v); err != nil {
+				ps.Add([]string{"headers", h}, err)
+			}
 		}
 	}
 	if params.Scheme == "" {
 		params.Scheme = "http"
 	}
-	if port := string(params.Port); !task.IsUnknown(port) && strings.ContainsAny(port, ":/ ") {
-		return nil, task.Fieldf([]string{"port"}, "%q is neither a port number nor a port name", port)
-	}
 	interval, err := k8s.ParseDuration("interval", params.Interval, time.Second)
-	if err != nil {
-		return nil, err
-	}
-	if interval <= 0 {
-		return nil, task.Fieldf([]string{"interval"}, "%q: the wait between attempts must be longer than 0", params.Interval)
+	ps.Keep(err)
+	if err == nil && interval <= 0 {
+		ps.Add([]string{"interval"}, fmt.Errorf("%q: the wait between attempts must be longer than 0", params.Interval))
 	}
 	a := &action{Params: params, interval: interval}
 	for i, m := range params.Expect.Matches {
@@ -204,12 +210,13 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 		}
 		re, err := regexp.Compile(m)
 		if err != nil {
-			return nil, task.Fieldf([]string{"expect", "matches", strconv.Itoa(i)}, "%q is not a regular expression: %v", m, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+			ps.Add([]string{"expect", "matches", strconv.Itoa(i)}, fmt.Errorf("%q is not a regular expression: %v", m, strings.TrimPrefix(err.Error(), "error parsing regexp: ")))
+			continue
 		}
 		a.res = append(a.res, re)
 	}
 	if params.Expect.Value != nil && params.Expect.JSONPath == "" {
-		return nil, task.Fieldf([]string{"expect", "value"}, "value goes with jsonpath")
+		ps.Add([]string{"expect", "value"}, fmt.Errorf("value goes with jsonpath"))
 	}
 	if jp := params.Expect.JSONPath; jp != "" && !task.IsUnknown(jp) {
 		if !strings.HasPrefix(jp, "{") {
@@ -217,12 +224,56 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 		}
 		a.jp = jsonpath.New("http")
 		if err := a.jp.Parse(jp); err != nil {
-			return nil, task.Fieldf([]string{"expect", "jsonpath"}, "%q is not a JSONPath expression: %v", params.Expect.JSONPath, err)
+			ps.Add([]string{"expect", "jsonpath"}, fmt.Errorf("%q is not a JSONPath expression: %v", params.Expect.JSONPath, err))
 		}
+	}
+	if field, why := bodyless(params); field != nil {
+		ps.Add(field, errors.New(why))
+	}
+	if err := ps.Err(); err != nil {
+		return nil, err
 	}
 	params.Namespace = cmp.Or(params.Namespace, p.Namespace)
 	a.Params.Namespace = params.Namespace
 	return a, nil
+}
+
+// bodyless says why a body expectation can never hold: the answer to a
+// HEAD request, and a 204 or 304 answer, have no body.
+func bodyless(p Params) ([]string, string) {
+	var body []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"contains", len(p.Expect.Contains) > 0}, {"matches", len(p.Expect.Matches) > 0}, {"jsonpath", p.Expect.JSONPath != ""}} {
+		if f.set {
+			body = append(body, f.name)
+		}
+	}
+	if len(body) == 0 {
+		return nil, ""
+	}
+	field := []string{"expect", body[0]}
+	if p.Method == nethttp.MethodHead {
+		return field, fmt.Sprintf("expect.%s can never hold: the answer to a HEAD request has no body", body[0])
+	}
+	if len(p.Expect.Status) == 0 {
+		return nil, ""
+	}
+	for _, s := range p.Expect.Status {
+		if s != nethttp.StatusNoContent && s != nethttp.StatusNotModified {
+			return nil, ""
+		}
+	}
+	return field, fmt.Sprintf("expect.%s can never hold: an answer with status %s has no body", body[0], task.JoinOr(statusList(p.Expect.Status)))
+}
+
+func statusList(codes []int) []string {
+	out := make([]string, len(codes))
+	for i, c := range codes {
+		out[i] = strconv.Itoa(c)
+	}
+	return out
 }
 
 type action struct {

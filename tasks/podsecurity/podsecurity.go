@@ -23,6 +23,7 @@ import (
 	"k8s.io/pod-security-admission/policy"
 
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/engine/valid"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
 )
 
@@ -81,6 +82,9 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 		}
 		if _, err := parseLevel([]string{"exceptions", fmt.Sprint(i), "require"}, e.Require); err != nil {
 			return nil, err
+		}
+		if err := valid.Name(e.Kind, e.Name); err != nil && !task.IsUnknown(e.Name) {
+			return nil, task.Fieldf([]string{"exceptions", fmt.Sprint(i), "name"}, "%v", err)
 		}
 	}
 	a.version = psapi.LatestVersion()

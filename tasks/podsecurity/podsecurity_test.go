@@ -213,13 +213,14 @@ func TestDirectoryAndRenderOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(t, sub, "a.yaml", baselinePod)
-	write(t, sub, "b.yml", strings.Replace(restrictedJob, "name: strict", "name: \"{{ literal }}\"", 1))
+	// {{ nope }} would fail if rendered: an unknown function.
+	write(t, sub, "b.yml", strings.Replace(restrictedJob, "name: strict", "name: strict, annotations: {note: \"{{ nope }}\"}", 1))
 	out, _, err := run(t, dir, map[string]any{"files": []any{"m"}, "render": false}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	levels := out["levels"].(map[string]any)
-	if len(levels) != 2 || levels["Job/ns1/{{ literal }}"] != "restricted" {
+	if len(levels) != 2 || levels["Job/ns1/strict"] != "restricted" {
 		t.Errorf("levels = %v", levels)
 	}
 }

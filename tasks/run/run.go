@@ -8,11 +8,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/engine/valid"
 	"github.com/kbrun/kbrun/tasks/internal/expect"
 	"github.com/kbrun/kbrun/tasks/internal/proc"
 )
@@ -75,8 +78,16 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	if (len(params.Command) == 0) == (params.Shell == "") {
 		return nil, fmt.Errorf("give exactly one of command and shell")
 	}
+	var ps task.Problems
 	check, err := expect.Compile(params.Expect, params.ExpectExitCode)
-	if err != nil {
+	ps.Keep(err)
+	for _, k := range slices.Sorted(maps.Keys(params.Env)) {
+		if err := valid.EnvName(k); err != nil {
+			ps.Add([]string{"env", k}, err)
+		}
+	}
+	ps.Check([]string{"dir"}, params.Dir, func(dir string) error { return workDir(p.Path(dir), dir) })
+	if err := ps.Err(); err != nil {
 		return nil, err
 	}
 	a := &action{Params: params, dir: p.Dir, check: check}
@@ -84,6 +95,20 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 		a.dir = p.Path(params.Dir)
 	}
 	return a, nil
+}
+
+// workDir checks that the folder a command runs in exists (a missing one
+// would fail as "fork/exec ...: no such file or directory", naming the
+// program, not the folder).
+func workDir(abs, shown string) error {
+	st, err := os.Stat(abs)
+	switch {
+	case err != nil:
+		return fmt.Errorf("folder %q does not exist (relative paths start at the pipeline file's folder)", shown)
+	case !st.IsDir():
+		return fmt.Errorf("%q is a file, not a folder", shown)
+	}
+	return nil
 }
 
 type action struct {

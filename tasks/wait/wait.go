@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/util/jsonpath"
 
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/engine/valid"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
 )
 
@@ -58,9 +59,6 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	if (params.Name == "") == (params.Selector == "") {
 		return nil, fmt.Errorf("give exactly one of name and selector")
 	}
-	if err := k8s.CheckSelector("selector", params.Selector); err != nil {
-		return nil, err
-	}
 	n := 0
 	for _, set := range []bool{params.Condition != "", params.JSONPath != "", params.Delete} {
 		if set {
@@ -72,6 +70,13 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	}
 	if params.Value != nil && params.JSONPath == "" {
 		return nil, fmt.Errorf("value goes with jsonpath")
+	}
+	var ps task.Problems
+	ps.Check([]string{"name"}, params.Name, func(s string) error { return valid.Name(params.Kind, s) })
+	ps.Check([]string{"selector"}, params.Selector, valid.Selector)
+	ps.Check([]string{"namespace"}, params.Namespace, valid.Namespace)
+	if err := ps.Err(); err != nil {
+		return nil, err
 	}
 	params.Namespace = cmp.Or(params.Namespace, p.Namespace)
 	a := &action{Params: params}

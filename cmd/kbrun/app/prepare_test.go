@@ -28,7 +28,13 @@ var positioned = regexp.MustCompile(`^(\S+:\d+:\d+: \S|--set \w+: )`)
 // each with exit 2, every problem at its FILE:LINE:COL (the manifest's own
 // file for manifests), as in its golden file; run refuses it the same way
 // and sends no request to the cluster.
-func TestPreparedCorpus(t *testing.T) {
+func TestPreparedCorpus(t *testing.T) { checkCorpus(t, "testdata/prepare", 25) }
+
+// checkCorpus runs every pipeline of dir (with its --set/-f arguments in
+// NAME.args): validate exits 2 with the problems of NAME.golden (go test
+// -update writes them), each at its position, and run refuses it the same
+// way without a single request to the cluster.
+func checkCorpus(t *testing.T, dir string, min int) {
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
@@ -37,9 +43,9 @@ func TestPreparedCorpus(t *testing.T) {
 	defer srv.Close()
 	t.Setenv("HOME", t.TempDir())
 	t.Setenv("KUBECONFIG", "")
-	files, _ := filepath.Glob("testdata/prepare/*.yaml")
-	if len(files) < 25 {
-		t.Fatalf("corpus has %d files, want at least 25", len(files))
+	files, _ := filepath.Glob(dir + "/*.yaml")
+	if len(files) < min {
+		t.Fatalf("corpus has %d files, want at least %d", len(files), min)
 	}
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".yaml")

@@ -11,6 +11,7 @@ import (
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/tmpl"
+	"github.com/kbrun/kbrun/engine/valid"
 )
 
 // ApplyParams are the parameters apply and deploy share.
@@ -25,6 +26,12 @@ type ApplyParams struct {
 	Force bool `json:"force,omitempty"`
 	// Render (default true) renders file contents as templates.
 	Render *bool `json:"render,omitempty"`
+}
+
+// Check checks the parameters that name things (the namespace) by the API
+// server's rules.
+func (p ApplyParams) Check(ps *task.Problems) {
+	ps.Check([]string{"namespace"}, p.Namespace, valid.Namespace)
 }
 
 // Load reads, renders and parses the manifests (files and inline), as the

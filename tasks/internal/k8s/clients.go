@@ -6,6 +6,7 @@ import (
 
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/engine/valid"
 )
 
 // Clients returns the run's shared cluster clients. A failure to reach or
@@ -44,18 +45,16 @@ func Logf(env *task.Env, format string, args ...any) {
 	}
 }
 
-// ParseDuration parses an optional duration parameter; empty gives def, and
-// so does a value known only at run time (the task is prepared again then).
+// ParseDuration parses an optional duration parameter (valid.Duration);
+// empty gives def, and so does a value known only at run time (the task is
+// prepared again then).
 func ParseDuration(field, s string, def time.Duration) (time.Duration, error) {
 	if s == "" || task.IsUnknown(s) {
 		return def, nil
 	}
-	d, err := time.ParseDuration(s)
+	d, err := valid.Duration(s)
 	if err != nil {
-		return 0, task.Fieldf([]string{field}, "%q is not a duration such as 30s or 5m", s)
-	}
-	if d < 0 {
-		return 0, task.Fieldf([]string{field}, "%q is negative", s)
+		return 0, task.Fieldf([]string{field}, "%v", err)
 	}
 	return d, nil
 }

@@ -78,8 +78,15 @@ func LoadManifests(p task.Params, files []string, inline string, render bool) (*
 			}
 			ms, err := DecodeManifests(mf.Name, mf.Text)
 			if err != nil {
+				var pes *pipeline.Errors
 				var pe *pipeline.Error
-				if errors.As(err, &pe) {
+				switch {
+				case errors.As(err, &pes):
+					for _, e := range pes.List() {
+						errs.Add(e)
+					}
+					continue
+				case errors.As(err, &pe):
 					errs.Add(pe)
 					continue
 				}
@@ -98,21 +105,26 @@ func LoadManifests(p task.Params, files []string, inline string, render bool) (*
 		}
 		ms, err := DecodeManifests("inline manifest", inline)
 		if err != nil {
-			var pe *pipeline.Error
-			if errors.As(err, &pe) {
-				return nil, task.Fieldf([]string{"manifest"}, "line %d: %s", pe.Pos.Line, pe.Msg)
-			}
-			return nil, task.Fieldf([]string{"manifest"}, "%v", err)
+			return nil, inlineErrors(err)
 		}
 		out.Objects = append(out.Objects, ms...)
 	}
 	return out, nil
 }
 
-// DecodeManifests splits multi-document YAML (or JSON) into objects.
-// Problems are *pipeline.Error values at their line in the text.
+// DecodeManifests splits multi-document YAML (or JSON) into objects and
+// checks each object's names, labels, ports and capabilities
+// (checkObject). Problems are *pipeline.Error values at their line in the
+// text (a *pipeline.Errors when the objects have several).
 func DecodeManifests(name, text string) ([]Manifest, error) {
 	var out []Manifest
+	problems := &pipeline.Errors{}
+	checked := func(doc document, i int, u *unstructured.Unstructured) Manifest {
+		for _, e := range objectErrors(name, doc, i+1, u, checkObject(u)) {
+			problems.Add(e)
+		}
+		return Manifest{Object: u, Source: fmt.Sprintf("%s#%d", name, i+1)}
+	}
 	for i, doc := range splitDocuments(text) {
 		at := func(line int, format string, args ...any) error {
 			return &pipeline.Error{File: name, Pos: pipeline.Pos{Line: line, Col: 1}, Msg: fmt.Sprintf(format, args...)}
@@ -121,7 +133,6 @@ func DecodeManifests(name, text string) ([]Manifest, error) {
 		if len(bytes.TrimSpace(stripComments(raw))) == 0 {
 			continue
 		}
-		src := fmt.Sprintf("%s#%d", name, i+1)
 		var v any
 		if err := utilyaml.Unmarshal(raw, &v); err != nil {
 			line, msg := yamlErrorLine(err)
@@ -147,7 +158,7 @@ func DecodeManifests(name, text string) ([]Manifest, error) {
 				if item.GetName() == "" && item.GetGenerateName() == "" {
 					return at(doc.line, "document %d: a %s in the list has no metadata.name", i+1, item.GetKind())
 				}
-				out = append(out, Manifest{Object: item, Source: src})
+				out = append(out, checked(doc, i, item))
 				return nil
 			})
 			if err != nil {
@@ -158,9 +169,28 @@ func DecodeManifests(name, text string) ([]Manifest, error) {
 		if u.GetName() == "" {
 			return nil, at(doc.line, "document %d: %s has no metadata.name (server-side apply needs one)", i+1, u.GetKind())
 		}
-		out = append(out, Manifest{Object: u, Source: src})
+		out = append(out, checked(doc, i, u))
 	}
-	return out, nil
+	return out, problems.OrNil()
+}
+
+// inlineErrors places the problems of an inline manifest at the manifest
+// parameter, each with its line in the text.
+func inlineErrors(err error) error {
+	var ps task.Problems
+	var pes *pipeline.Errors
+	var pe *pipeline.Error
+	switch {
+	case errors.As(err, &pes):
+		for _, e := range pes.List() {
+			ps.Add([]string{"manifest"}, fmt.Errorf("line %d: %s", e.Pos.Line, e.Msg))
+		}
+	case errors.As(err, &pe):
+		ps.Add([]string{"manifest"}, fmt.Errorf("line %d: %s", pe.Pos.Line, pe.Msg))
+	default:
+		ps.Add([]string{"manifest"}, err)
+	}
+	return ps.Err()
 }
 
 type document struct {

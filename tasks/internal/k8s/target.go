@@ -8,10 +8,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/engine/valid"
 )
 
 // DefaultContainerAnnotation names the container kubectl picks when none is
@@ -27,18 +27,24 @@ type Target struct {
 	Container string `json:"container,omitempty"`
 }
 
-// Validate checks the target's parameters (after rendering).
+// Validate checks the target's parameters (after rendering): what names
+// the pod, the container and the namespace, each by the API server's rule
+// (a value known only at run time is checked when the task is prepared
+// again, right before it runs).
 func (t Target) Validate() error {
 	if (t.Pod == "") == (t.Selector == "") {
 		return fmt.Errorf("give exactly one of pod and selector")
 	}
-	if err := CheckSelector("selector", t.Selector); err != nil {
-		return err
+	var ps task.Problems
+	if strings.Contains(t.Pod, "/") && !task.IsUnknown(t.Pod) {
+		ps.Add([]string{"pod"}, fmt.Errorf("%q: give the pod's name only (the namespace goes in namespace)", t.Pod))
+	} else {
+		ps.Check([]string{"pod"}, t.Pod, valid.PodName)
 	}
-	if t.Pod != "" && strings.ContainsAny(t.Pod, " /") && !task.IsUnknown(t.Pod) {
-		return task.Fieldf([]string{"pod"}, "%q: give the pod's name only (the namespace goes in namespace)", t.Pod)
-	}
-	return nil
+	ps.Check([]string{"selector"}, t.Selector, valid.Selector)
+	ps.Check([]string{"namespace"}, t.Namespace, valid.Namespace)
+	ps.Check([]string{"container"}, t.Container, valid.ContainerName)
+	return ps.Err()
 }
 
 // String describes the target for plans: "pod ones/builder-7d9f",
@@ -273,16 +279,4 @@ func Container(pod *corev1.Pod, name string) (string, error) {
 		return "", fmt.Errorf("pod %s/%s has no containers", pod.Namespace, pod.Name)
 	}
 	return names[0], nil
-}
-
-// CheckSelector checks a label selector parameter (skipping one known only
-// at run time).
-func CheckSelector(field, sel string) error {
-	if sel == "" || task.IsUnknown(sel) {
-		return nil
-	}
-	if _, err := labels.Parse(sel); err != nil {
-		return task.Fieldf([]string{field}, "%q is not a label selector: %v", sel, err)
-	}
-	return nil
 }
