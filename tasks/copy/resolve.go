@@ -32,6 +32,9 @@ const (
 // symlink, or hides one the destination has there.
 func (s *stage) recheck(rel string, fi fs.FileInfo) error {
 	links := s.watch[rel]
+	if len(links) == 0 {
+		return nil
+	}
 	delete(s.watch, rel)
 	if fi.Mode()&fs.ModeSymlink == 0 {
 		if had, err := os.Lstat(filepath.Join(s.dest, rel)); err != nil || had.Mode()&fs.ModeSymlink == 0 {
