@@ -32,6 +32,9 @@ const (
 // symlink, or hides one the destination has there.
 func (s *stage) recheck(rel string, fi fs.FileInfo) error {
 	links := s.watch[rel]
+	if len(links) == 0 {
+		return nil
+	}
 	delete(s.watch, rel)
 	if fi.Mode()&fs.ModeSymlink == 0 {
 		if had, err := os.Lstat(filepath.Join(s.dest, rel)); err != nil || had.Mode()&fs.ModeSymlink == 0 {
@@ -48,7 +51,9 @@ func (s *stage) recheck(rel string, fi fs.FileInfo) error {
 }
 
 // check resolves the symlink at rel with securejoin over view, which
-// fails as soon as the resolution leaves the destination.
+// fails as soon as the resolution leaves the destination. The walk's root
+// is / and not the destination: securejoin keeps `..` from climbing above
+// its root, which would turn an escape into a path that looks inside.
 func (s *stage) check(rel string) error {
 	target, err := s.root.Readlink(s.at(rel))
 	if err != nil {

@@ -205,12 +205,14 @@ func (s *stage) entry(hdr *tar.Header, r io.Reader) (string, int64, error) {
 	return rel, n, err
 }
 
-// created records what was made at rel, and checks again the symlinks
-// whose resolution it changes.
-func (s *stage) created(rel string) error {
-	fi, err := s.root.Lstat(s.at(rel))
-	if err != nil {
-		return err
+// created records what was made at rel (fi, or else what is there now),
+// and checks again the symlinks whose resolution it changes.
+func (s *stage) created(rel string, fi fs.FileInfo) error {
+	if fi == nil {
+		var err error
+		if fi, err = s.root.Lstat(s.at(rel)); err != nil {
+			return err
+		}
 	}
 	s.unpacked[rel] = fi
 	return s.recheck(rel, fi)
@@ -225,7 +227,7 @@ func (s *stage) mkdir(rel string, mode fs.FileMode) error {
 	if err := s.root.Mkdir(s.at(rel), mode); err != nil {
 		return err
 	}
-	return s.created(rel)
+	return s.created(rel, nil)
 }
 
 // rel maps an archive name (NAME or NAME/...) to a path relative to the
@@ -302,13 +304,17 @@ func (s *stage) file(rel string, hdr *tar.Header, r io.Reader) (int64, error) {
 	if err == nil {
 		err = f.Chmod(mode) // what the umask took away
 	}
+	var fi fs.FileInfo
+	if err == nil {
+		fi, err = f.Stat()
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return n, err
 	}
-	return n, s.created(rel)
+	return n, s.created(rel, fi)
 }
 
 func (s *stage) symlink(rel, target string) error {
@@ -321,7 +327,7 @@ func (s *stage) symlink(rel, target string) error {
 	if err := s.root.Symlink(target, s.at(rel)); err != nil {
 		return err
 	}
-	if err := s.created(rel); err != nil {
+	if err := s.created(rel, nil); err != nil {
 		return err
 	}
 	if err := s.check(rel); err != nil {
@@ -345,7 +351,7 @@ func (s *stage) hardlink(rel, linkname string) error {
 	if err := s.root.Link(s.at(src), s.at(rel)); err != nil {
 		return err
 	}
-	if err := s.created(rel); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+	if err := s.created(rel, nil); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
 		return err
 	}
 	if err := s.check(rel); err != nil {

@@ -524,3 +524,38 @@ func FuzzUnpack(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) { contained(t, data) })
 }
+
+// benignTree is a build output's shape: 2,000 files of 4 KiB in 100
+// folders, 500 symlinks between them and 200 hard links.
+func benignTree(t testing.TB) []byte {
+	es := []ent{dir("out/")}
+	body := strings.Repeat("x", 4096)
+	for i := range 2000 {
+		if i%20 == 0 {
+			es = append(es, dir(fmt.Sprintf("out/d%d/", i/20)))
+		}
+		es = append(es, file(fmt.Sprintf("out/d%d/f%d", i/20, i), body))
+	}
+	for i := range 500 {
+		es = append(es, symlink(fmt.Sprintf("out/d%d/l%d", i%100, i), fmt.Sprintf("../d%d/f%d", (i*7)%100, ((i*7)%100)*20)))
+	}
+	for i := range 200 {
+		es = append(es, hardlink(fmt.Sprintf("out/d%d/h%d", i%100, i), fmt.Sprintf("out/d%d/f%d", i%100, (i%100)*20+1)))
+	}
+	return archive(t, es...)
+}
+
+// BenchmarkUnpack: staging, checking and placing a benign tree into a
+// destination that does not exist yet (figures in BENCHMARKS.md).
+func BenchmarkUnpack(b *testing.B) {
+	data := benignTree(b)
+	b.SetBytes(int64(len(data)))
+	parent := b.TempDir()
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := untar(bytes.NewReader(data), "out", filepath.Join(parent, fmt.Sprint(i), "out")); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
