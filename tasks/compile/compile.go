@@ -105,6 +105,12 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	a := &action{Params: params, pkgDir: p.Path(params.Package)}
 	if params.Output != "" {
 		a.output = p.Path(params.Output)
+		if !task.IsUnknown(params.Output) {
+			// Found now, not after the build.
+			if err := task.Writable(a.output, true); err != nil {
+				return nil, task.Fieldf([]string{"output"}, "the binary cannot be written to %s: %v", params.Output, err)
+			}
+		}
 	}
 	return a, nil
 }

@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/kbrun/kbrun/engine/task"
@@ -112,7 +113,14 @@ func (t Type) Prepare(p task.Params) (task.Action, error) {
 		if !path.IsAbs(f.From) || path.Clean(f.From) == "/" || f.To == "" {
 			return nil, task.Fieldf([]string{"download", fmt.Sprint(i)}, "from must be an absolute path in the container (not /) and to a local path")
 		}
-		a.down = append(a.down, download{remote: path.Clean(f.From), local: p.Path(f.To), shown: f.To})
+		local := p.Path(f.To)
+		if !task.IsUnknown(f.To) {
+			// Found now, not after the pod's files have travelled.
+			if err := task.WritableIn(filepath.Dir(local), true); err != nil {
+				return nil, task.Fieldf([]string{"download", fmt.Sprint(i), "to"}, "%s cannot be written: %v", f.To, err)
+			}
+		}
+		a.down = append(a.down, download{remote: path.Clean(f.From), local: local, shown: f.To})
 	}
 	return a, nil
 }

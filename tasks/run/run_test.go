@@ -181,3 +181,93 @@ func TestRunExpectSeesAll(t *testing.T) {
 		t.Errorf("logs %q\nwant %q", logs, want)
 	}
 }
+
+// pidfd opens a pidfd of pid, which turns readable when the process exits.
+func pidfd(t *testing.T, pid int) int {
+	t.Helper()
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		t.Fatalf("pidfd of %d: %v", pid, err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd
+}
+
+// exitedWithin polls a pidfd for up to ms milliseconds.
+func exitedWithin(t *testing.T, fd, ms int) bool {
+	t.Helper()
+	for {
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, ms)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n > 0
+	}
+}
+
+// TestRunEndsWhenTheProcessExits: a command that exits at once but leaves
+// a background child holding its output (`sleep 300 &`) ends when it
+// exits, not when the child does: the task returns, successfully, while
+// the child still runs (it is left running, as the command asked).
+func TestRunEndsWhenTheProcessExits(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := runTask(t, ctx, map[string]any{"shell": "sleep 300 & echo started $!"})
+	if err != nil {
+		t.Fatalf("the task did not end with its process: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimPrefix(out["stdout"].(string), "started "))
+	if err != nil {
+		t.Fatalf("stdout %q", out["stdout"])
+	}
+	fd := pidfd(t, pid)
+	defer unix.Kill(pid, unix.SIGKILL)
+	if exitedWithin(t, fd, 0) {
+		t.Fatal("the background child had already exited: the test proves nothing")
+	}
+}
+
+// TestRunStoppedKillsGrandchildren: when the task's context ends (its
+// timeout, or a signal that stops the run) the command's whole process
+// group is killed, a grandchild that ignores SIGTERM included, before the
+// task returns, although the command (which dies of SIGTERM) left nothing
+// holding its output. The grandchild hands its PID over a FIFO, so the
+// context ends only once it runs.
+func TestRunStoppedKillsGrandchildren(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "pid")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pidc := make(chan int, 1)
+	go func() {
+		b, err := os.ReadFile(fifo) // blocks until the command has written
+		pid, aerr := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || aerr != nil {
+			t.Errorf("pid %q: %v %v", b, err, aerr)
+		}
+		pidc <- pid
+		cancel()
+	}()
+	_, err := runTask(t, ctx, map[string]any{"shell": `sh -c 'trap "" TERM; sleep 300 & echo $! > ` + fifo + `; wait' >/dev/null 2>&1`})
+	if err == nil || !errors.Is(ctx.Err(), context.Canceled) {
+		t.Fatalf("the task was not stopped by its context: %v (%v)", err, ctx.Err())
+	}
+	pid := <-pidc
+	fd, err := unix.PidfdOpen(pid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return // gone and reaped
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if !exitedWithin(t, fd, 5000) {
+		unix.Kill(pid, unix.SIGKILL)
+		t.Fatalf("the grandchild (pid %d, ignoring SIGTERM) outlived the stopped task by 5s", pid)
+	}
+}

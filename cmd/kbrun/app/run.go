@@ -136,6 +136,13 @@ func (o *RunOptions) Validate() error {
 	if len(o.Only) > 0 && o.From != "" {
 		return exit.Usagef("--only and --from cannot be used together")
 	}
+	// A report that could not be written would be lost after the whole
+	// run: find out before it starts.
+	if o.JUnitFile != "" {
+		if err := task.Writable(o.JUnitFile, false); err != nil {
+			return exit.Usagef("--junit %s: %v; nothing was run", o.JUnitFile, err)
+		}
+	}
 	return nil
 }
 
@@ -195,10 +202,14 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 	res := runner.Run(ctxs.run, o.pipeline, opts)
 	own.finish(res, o.Keep, o.Err)
 	provider.Close()
+	var reportErr error
 	if junit != nil {
-		if err := writeFile(o.JUnitFile, junit); err != nil {
-			fmt.Fprintf(o.Err, "error: writing JUnit report: %v\n", err)
+		if reportErr = writeFile(o.JUnitFile, junit); reportErr != nil {
+			reportErr = fmt.Errorf("--junit %s: the report could not be written: %w", o.JUnitFile, reportErr)
 		}
+	}
+	if res.Err != nil && reportErr != nil {
+		fmt.Fprintf(o.Err, "error: %v\n", reportErr)
 	}
 	if res.Err != nil && exit.Code(res.Err) == exit.Invalid {
 		return invalid(o.Err, o.File, res.Err)
@@ -212,7 +223,7 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 		}
 		return &silentError{err: res.Err}
 	}
-	return nil
+	return reportErr // a run CI cannot read about did not pass
 }
 
 func nsFlag(f *genericclioptions.ConfigFlags) (string, bool) {

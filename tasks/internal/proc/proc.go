@@ -36,12 +36,27 @@ type Command struct {
 	MaxCapture int
 }
 
+// DrainDelay is how long output is still read after the command exited. A
+// command ends when its process exits, not when its output closes: a
+// background child it started (`server &`) holds the output open as long as
+// it lives. What arrives in this delay is read; then the pipes are closed,
+// and a child writing to them later gets SIGPIPE (EPIPE), so a command that
+// leaves a process running should send that process's output elsewhere.
+const DrainDelay = 500 * time.Millisecond
+
+// grace is how long a stopped command has between SIGTERM and SIGKILL.
+const grace = 3 * time.Second
+
 // ErrNotFound is returned when the program does not exist.
 var ErrNotFound = errors.New("program not found")
 
-// Run starts the command and waits for it. A non-zero exit is not an error:
-// it is in Result.ExitCode. Errors are failures to start, or ctx ending (the
-// process group is then killed: a `go build` or a shell leaves no children).
+// Run starts the command and waits for it to exit (and DrainDelay at most
+// for its output). A non-zero exit is not an error: it is in
+// Result.ExitCode. Errors are failures to start, or ctx ending (the task's
+// timeout, or a signal that stops the run): then the command's process
+// group gets SIGTERM, and SIGKILL once the command has exited or after
+// grace, so that its children and theirs go too, even those that ignore
+// SIGTERM; Run returns once that is done.
 func Run(ctx context.Context, c Command) (Result, error) {
 	if len(c.Argv) == 0 {
 		return Result{}, fmt.Errorf("empty command")
@@ -59,35 +74,39 @@ func Run(ctx context.Context, c Command) (Result, error) {
 	cmd.Dir, cmd.Env, cmd.Stdin = c.Dir, c.Env, c.Stdin
 	cmd.Stdout = tee(outBuf, c.Stdout)
 	cmd.Stderr = tee(errBuf, c.Stderr)
+	cmd.WaitDelay = DrainDelay
 	// Pdeathsig: a kbrun killed outright (SIGKILL, OOM) takes the command
 	// with it instead of leaving it running on the host.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return Result{ExitCode: 126}, fmt.Errorf("start %s: %w", c.Argv[0], err)
 	}
-	done := make(chan struct{})
+	exited, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(stopped)
 		select {
 		case <-ctx.Done():
-			// Ask nicely, then insist: the whole group, so children go too.
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-			select {
-			case <-done:
-			case <-time.After(3 * time.Second):
-				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			}
-		case <-done:
+		case <-exited:
+			return
 		}
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(grace):
+		}
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}()
 	werr := cmd.Wait()
-	close(done)
+	close(exited)
+	<-stopped
 	res := Result{Stdout: outBuf.String(), Stderr: errBuf.String(), StdoutCut: outBuf.cut, StderrCut: errBuf.cut,
 		ExitCode: cmd.ProcessState.ExitCode()}
 	if ctx.Err() != nil {
 		return res, fmt.Errorf("%s stopped: %w", c.Argv[0], context.Cause(ctx))
 	}
+	// ErrWaitDelay: output still open after DrainDelay, left as documented.
 	var ee *exec.ExitError
-	if werr != nil && !errors.As(werr, &ee) {
+	if werr != nil && !errors.As(werr, &ee) && !errors.Is(werr, exec.ErrWaitDelay) {
 		return res, werr
 	}
 	return res, nil
