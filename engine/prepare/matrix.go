@@ -56,6 +56,9 @@ func (pp *Preparer) Cells(t *pipeline.Task, d Data) ([]Cell, bool, error) {
 			}
 			errs.Add(pp.at(at, pp.secrets.Mask(p.Msg)))
 		}
+		if secret {
+			addLeaves(pp.secrets, list) // its items are printed apart from the list
+		}
 		dims[i] = list
 		parts[i] = make([]string, len(list))
 		for j, v := range list {
@@ -103,15 +106,15 @@ func (pp *Preparer) Cells(t *pipeline.Task, d Data) ([]Cell, bool, error) {
 
 // dimension reads one dimension: a list (its strings rendered), the value
 // of a list var named alone ({{ .vars.sets }}), or a template rendering to
-// a YAML or JSON list. secret is true when the list is computed from a
-// secret var.
+// a YAML or JSON list. secret is true when the list's text is masked (made
+// from a secret): its items are then secret too.
 func (pp *Preparer) dimension(v any, path []string, d Data, errs *pipeline.Errors) (list []any, secret, runTime bool, err error) {
 	if list, ok := v.([]any); ok {
 		out, ok := pp.renderTree(list, path, d, errs)
 		if !ok {
 			return nil, false, false, nil
 		}
-		return out.([]any), pp.treeUsesSecret(list), false, nil
+		return out.([]any), false, false, nil
 	}
 	s, _ := v.(string)
 	t, err := tmpl.Parse("value", s)
@@ -119,11 +122,10 @@ func (pp *Preparer) dimension(v any, path []string, d Data, errs *pipeline.Error
 		return nil, false, false, err
 	}
 	refs := tmpl.Refs(t)
-	secret = pp.usesSecret(refs)
 	if len(refs) == 1 && refs[0].Direct && refs[0].Root == "vars" && len(refs[0].Path) == 1 && strings.Count(s, "{{") == 1 && strings.HasPrefix(strings.TrimSpace(s), "{{") && strings.HasSuffix(strings.TrimSpace(s), "}}") {
 		vs, _ := d.Values["vars"].(map[string]any)
 		if list, ok := vs[refs[0].Path[0]].([]any); ok {
-			return list, secret, false, nil
+			return list, pp.masked(fmt.Sprint(vs[refs[0].Path[0]])), false, nil
 		}
 	}
 	out, runTime, err := pp.render(s, d)
@@ -141,23 +143,11 @@ func (pp *Preparer) dimension(v any, path []string, d Data, errs *pipeline.Error
 	if !ok {
 		return nil, false, false, fmt.Errorf("renders to %q, not a non-empty list (render a list with toJson)", pp.secrets.Mask(out))
 	}
-	return list, secret, false, nil
+	return list, pp.masked(out), false, nil
 }
 
-// treeUsesSecret reports whether a string of a literal list is a template
-// over a secret var.
-func (pp *Preparer) treeUsesSecret(list []any) bool {
-	for _, v := range list {
-		s, ok := v.(string)
-		if !ok || !tmpl.Has(s) {
-			continue
-		}
-		if t, err := tmpl.Parse("value", s); err == nil && pp.usesSecret(tmpl.Refs(t)) {
-			return true
-		}
-	}
-	return false
-}
+// masked reports whether s shows something secret.
+func (pp *Preparer) masked(s string) bool { return pp.secrets.Mask(s) != s }
 
 // labelPart shows a value in a cell's name: scalars as they are (when
 // short), a map by its "name", anything else by its index; a value made
@@ -177,7 +167,7 @@ func (pp *Preparer) labelPart(v any, i int, secret bool) string {
 	case int64, float64, bool:
 		shown = fmt.Sprint(x)
 	}
-	if secret || pp.secrets.Mask(fmt.Sprint(v)) != fmt.Sprint(v) {
+	if secret || pp.masked(fmt.Sprint(v)) {
 		return fmt.Sprintf("secret-%d", i+1)
 	}
 	return shown

@@ -166,8 +166,19 @@ func MaskErrors(set *secret.Set, err error) error {
 // DropCuts removes from a task's outputs those that hold a piece of a
 // secret (a pattern's group that caught part of one: it could be shown
 // only unmasked) and returns their names, sorted. Whole outputs (stdout,
-// stderr, a body) are masked where shown instead.
+// stderr, a body) are masked where shown instead. Groups are cut from
+// those streams, so only a task whose streams showed a secret is looked
+// at: four hex digits of a hex token turn up by chance in a digest.
 func DropCuts(set *secret.Set, outs task.Outputs) []string {
+	shown := false
+	for _, name := range []string{"stdout", "stderr", "body"} {
+		if s, ok := outs[name].(string); ok && set.Mask(s) != s {
+			shown = true
+		}
+	}
+	if !shown {
+		return nil
+	}
 	var cut []string
 	for name, v := range outs {
 		switch name {
