@@ -91,7 +91,7 @@ func TestExecExpectOver100MiB(t *testing.T) {
 	ends := map[string]event{}
 	var logs []string
 	sc := bufio.NewScanner(out)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	sc.Buffer(make([]byte, 64<<10), 16<<20) // task.end carries .stdout: up to 1 MiB, more once JSON-escaped
 	for sc.Scan() {
 		var e event
 		if json.Unmarshal(sc.Bytes(), &e) != nil {
