@@ -42,6 +42,9 @@ func (w *walker) action(ctx context.Context, n *node, st *prepare.Step, s *scope
 		r.rep.Report(report.Event{Time: time.Now(), Type: report.RequestRetry, Task: t.Name, TaskType: t.Type, Attempt: attempt, Error: err.Error()})
 	})
 	outputs, attempts, err := r.attempt(rctx, t, st.Action, env)
+	if cut := prepare.DropCuts(r.secrets, outputs); len(cut) > 0 && err == nil {
+		err = fmt.Errorf("output %s cuts a secret: a piece cannot be masked, so the output is dropped and the task fails", strings.Join(cut, ", "))
+	}
 	stdout.Flush()
 	stderr.Flush()
 	if err != nil {

@@ -26,6 +26,9 @@ const (
 	MaxMade = 64 << 20
 	// MaxTime bounds a render's wall time.
 	MaxTime = time.Second
+	// MaxDepth bounds nested template calls, far below text/template's own
+	// bound (100,000), which a recursion reaches only after a second or more.
+	MaxDepth = 1000
 )
 
 // ErrBudget is the cause of a render stopped by its budget.
@@ -34,6 +37,7 @@ var ErrBudget = errors.New("template exceeds kbrun's budget")
 // budget is what one render has used.
 type budget struct {
 	steps    int
+	depth    int
 	made     int64
 	deadline time.Time
 }
@@ -48,6 +52,17 @@ func (b *budget) step() error {
 	}
 	return nil
 }
+
+// enter starts a defined template's body; leave ends it.
+func (b *budget) enter() error {
+	b.depth++
+	if b.depth > MaxDepth {
+		return fmt.Errorf("%w: templates nested more than %d deep", ErrBudget, MaxDepth)
+	}
+	return b.step()
+}
+
+func (b *budget) leave() { b.depth-- }
 
 func (b *budget) late() error {
 	return fmt.Errorf("%w: it ran longer than %s", ErrBudget, MaxTime)
@@ -82,7 +97,13 @@ type instance struct {
 	b budget
 }
 
-const stepFunc = "kbrunStep"
+// The functions instrumented templates call; no pipeline can name them
+// (they are not in the function map pipelines see).
+const (
+	stepFunc  = "kbrunStep"
+	enterFunc = "kbrunEnter"
+	leaveFunc = "kbrunLeave"
+)
 
 var instances = struct {
 	mu   sync.Mutex
@@ -138,13 +159,18 @@ func newInstance(t *template.Template) (*instance, error) {
 		tree := tt.Tree.Copy()
 		instrument(tree.Root, used)
 		if tt.Name() != t.Name() {
-			tree.Root.Nodes = append([]parse.Node{stepNode(tree.Root.Pos)}, tree.Root.Nodes...)
+			root := tree.Root
+			root.Nodes = append(append([]parse.Node{callNode(enterFunc, root.Pos)}, root.Nodes...), callNode(leaveFunc, root.Pos))
 		}
 		if _, err := nt.AddParseTree(tt.Name(), tree); err != nil {
 			return nil, err
 		}
 	}
-	fm := template.FuncMap{stepFunc: func() (string, error) { return "", in.b.step() }}
+	fm := template.FuncMap{
+		stepFunc:  func() (string, error) { return "", in.b.step() },
+		enterFunc: func() (string, error) { return "", in.b.enter() },
+		leaveFunc: func() string { in.b.leave(); return "" },
+	}
 	for name := range used {
 		fn, ok := funcs[name]
 		if !ok {
@@ -186,15 +212,16 @@ func instrument(n parse.Node, used map[string]bool) {
 	visit(n, func(n parse.Node) {
 		switch x := n.(type) {
 		case *parse.RangeNode:
-			x.List.Nodes = append([]parse.Node{stepNode(x.Pos)}, x.List.Nodes...)
+			x.List.Nodes = append([]parse.Node{callNode(stepFunc, x.Pos)}, x.List.Nodes...)
 		case *parse.IdentifierNode:
 			used[x.Ident] = true
 		}
 	})
 }
 
-func stepNode(pos parse.Pos) parse.Node {
-	id := parse.NewIdentifier(stepFunc).SetPos(pos)
+// callNode is {{ name }} at pos.
+func callNode(name string, pos parse.Pos) parse.Node {
+	id := parse.NewIdentifier(name).SetPos(pos)
 	cmd := &parse.CommandNode{NodeType: parse.NodeCommand, Pos: pos, Args: []parse.Node{id}}
 	return &parse.ActionNode{NodeType: parse.NodeAction, Pos: pos, Pipe: &parse.PipeNode{NodeType: parse.NodePipe, Pos: pos, Cmds: []*parse.CommandNode{cmd}}}
 }

@@ -200,7 +200,9 @@ func cleanError(err error) error {
 	msg = strings.TrimPrefix(msg, tmplName+":")
 	msg = strings.Replace(msg, `executing "`+tmplName+`" `, "", 1)
 	msg = strings.ReplaceAll(msg, " at "+tmplName+":", " at line ")
-	msg = strings.Replace(msg, "at <"+stepFunc+">: error calling "+stepFunc+": ", "", 1)
+	for _, f := range []string{stepFunc, enterFunc} {
+		msg = strings.Replace(msg, "at <"+f+">: error calling "+f+": ", "", 1)
+	}
 	e := &Error{Line: 1, Msg: msg}
 	// "LINE: msg" or "LINE:COL: msg"
 	nums := []*int{&e.Line, &e.Col}
