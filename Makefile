@@ -17,7 +17,7 @@ CLUSTER   := test/cluster
 KUBECONFIG_LOCAL := /var/lib/kbrun-cluster/kubeconfig
 
 .PHONY: build schema test test-unit test-editor yls test-cluster test-integration test-e2e bench bench-compare \
-        bench-requests bench-concurrent soak userns-matrix capabilities-matrix measure-exec fuzz demo cluster-up cluster-down cluster-status vet fmt
+        bench-requests bench-concurrent soak userns-matrix capabilities-matrix fault-matrix measure-exec fuzz demo cluster-up cluster-down cluster-status vet fmt
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kbrun
@@ -30,7 +30,7 @@ schema: build
 # over the nested modules.
 # staticcheck's version is pinned in test/tools/go.mod (built from the Go
 # module proxy, kept in the Go build cache).
-VET_TAGS    := integration,e2e,editor,matrix,measure,capmatrix
+VET_TAGS    := integration,e2e,editor,matrix,measure,capmatrix,faultmatrix
 STATICCHECK := bin/staticcheck
 # The repository's other Go modules (programs the pipelines build, the
 # cluster harness), which ./... does not reach.
@@ -98,12 +98,19 @@ bench-compare:
 userns-matrix:
 	KBRUN_MATRIX_OUT=$(CURDIR)/userns-matrix.md $(CLUSTER)/with-cluster.sh $(GO) test -count=1 -tags 'e2e matrix' -timeout 60m -run TestCapabilityMatrix -v ./test/e2e/
 
-# pipelines/kaniko-capabilities.yaml's whole matrix (7 privilege sets x 8
+# pipelines/kaniko-capabilities.yaml's whole matrix (7 privilege sets x 9
 # Dockerfile kinds) and one default-pipeline run for comparison, on the local
 # cluster (brought up if needed): the table in pipelines/README.md and the
 # times in BENCHMARKS.md, written to capabilities-matrix.md.
 capabilities-matrix:
 	KBRUN_CAPS_OUT=$(CURDIR)/capabilities-matrix.md $(CLUSTER)/with-cluster.sh $(GO) test -count=1 -tags 'e2e capmatrix' -timeout 30m -run TestKanikoCapabilitiesFull -v ./test/e2e/
+
+# The default pipeline with each control-plane and node fault of
+# test/cluster/fault.sh at each measured point (issue 32), on the local
+# cluster (brought up if needed): rows for BENCHMARKS.md in fault-matrix.md.
+# The cut form (3 faults) is TestControlPlaneFaults in test-e2e.
+fault-matrix:
+	KBRUN_FAULT_OUT=$(CURDIR)/fault-matrix.md $(CLUSTER)/with-cluster.sh $(GO) test -count=1 -tags 'e2e faultmatrix' -timeout 60m -run TestFaultMatrix -v ./test/e2e/
 
 # client-go's exec streams measured on the local cluster (races in code kbrun
 # does not own, counted rather than asserted; figures in BENCHMARKS.md).

@@ -72,8 +72,8 @@ func TestPlan(t *testing.T) {
 	golden(t, "kaniko-rootless.plan.golden", normalize(t, out+errOut))
 
 	// The seed's steps, in the seed's order.
-	order := []string{"podSecurity (podSecurity)", "builder (deploy)", "buildProgram (compile)", "server (compile)",
-		"copy (copy)", "build (exec)", "test (deploy)", "logs (assertLogs)", "cleanup (delete)"}
+	order := []string{". podSecurity (podSecurity)", ". builder (deploy)", ". buildProgram (compile)", ". server (compile)",
+		". copy (copy)", ". build (exec)", ". test (deploy)", ". logs (assertLogs)", ". cleanup (delete)"}
 	last := -1
 	for _, s := range order {
 		i := strings.Index(out, s)
@@ -135,7 +135,7 @@ func TestValuesFiles(t *testing.T) {
 			continue
 		}
 		if filepath.Base(f) == "user-namespace.yaml" {
-			if !strings.Contains(out, "7. checkUserNamespace (exec)\n") {
+			if !strings.Contains(out, "8. checkUserNamespace (exec)\n") {
 				t.Errorf("plan -f %s does not run checkUserNamespace:\n%s", f, out)
 			}
 			continue

@@ -22,7 +22,7 @@ func TestProbePipelines(t *testing.T) {
 		want   []string
 	}{
 		{"", []string{"plan", "kaniko-capabilities.yaml"}, []string{
-			"cells[nopriv,copy]", "cells[userns,daemon]", "run 56 cells of the matrix set × kind, 4 at once; a failing cell is recorded, the others go on",
+			"cells[nopriv,copy]", "cells[userns,daemon]", "run 63 cells of the matrix set × kind, 4 at once; a failing cell is recorded, the others go on",
 		}},
 		{"kaniko-capabilities.plan.golden", []string{"plan", "kaniko-capabilities.yaml", "--set", "kinds=[copy,multistage]"}, []string{
 			"cells[seed,multistage]", "run 14 cells",
@@ -97,15 +97,15 @@ func TestDefaultPipelineOwnContext(t *testing.T) {
 // ladder compute their sets from the ladder's cells: each capability of the
 // first set that built dropped in turn, then all droppable ones at once.
 func TestLadderTemplates(t *testing.T) {
-	text, err := os.ReadFile("kaniko-least-privilege.yaml")
+	text, err := os.ReadFile("lib/least-privilege.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var file struct {
 		Tasks []struct {
-			Name   string            `yaml:"name"`
-			When   string            `yaml:"when"`
-			Matrix map[string]string `yaml:"matrix"`
+			Name   string         `yaml:"name"`
+			When   string         `yaml:"when"`
+			Matrix map[string]any `yaml:"matrix"`
 		} `yaml:"tasks"`
 	}
 	if err := yaml.Unmarshal(text, &file); err != nil {
@@ -113,7 +113,8 @@ func TestLadderTemplates(t *testing.T) {
 	}
 	tpl := map[string]string{}
 	for _, tk := range file.Tasks {
-		tpl[tk.Name+".when"], tpl[tk.Name+".set"] = tk.When, tk.Matrix["set"]
+		set, _ := tk.Matrix["set"].(string)
+		tpl[tk.Name+".when"], tpl[tk.Name+".set"] = tk.When, set
 	}
 	cell := func(result string, set map[string]any) map[string]any {
 		return map[string]any{"status": "ok", "result": result, "matrix": map[string]any{"set": set}}
@@ -151,6 +152,16 @@ func TestLadderTemplates(t *testing.T) {
 	}
 	if got := render("verify.set"); got != `[{"add":["DAC_OVERRIDE"],"builder":"kaniko","hostUsers":false,"name":"needed"}]` {
 		t.Errorf("verify.set = %s", got)
+	}
+	// The ladder starts only with a reference image to judge by.
+	for want, cells := range map[string][]any{
+		"true":  {cell("fails", nil), cell("ok", nil)},
+		"false": {cell("fails", nil), map[string]any{"status": "skipped"}},
+	} {
+		data["tasks"].(map[string]any)["reference"] = map[string]any{"cells": cells}
+		if got := render("ladder.when"); got != want {
+			t.Errorf("ladder.when with reference cells %v = %q, want %s", cells, got, want)
+		}
 	}
 	// The no-privilege builder built it: no trim.
 	ladder[0] = cell("ok", map[string]any{"name": "nopriv", "builder": "nopriv", "add": []any{}})

@@ -15,6 +15,7 @@ import (
 	"github.com/kbrun/kbrun/tasks/exec"
 	"github.com/kbrun/kbrun/tasks/http"
 	"github.com/kbrun/kbrun/tasks/podsecurity"
+	"github.com/kbrun/kbrun/tasks/remember"
 	"github.com/kbrun/kbrun/tasks/run"
 	"github.com/kbrun/kbrun/tasks/wait"
 )
@@ -33,5 +34,6 @@ func Registry() *task.Registry {
 		wait.Type{},
 		podsecurity.Type{},
 		run.Type{},
+		remember.Type{},
 	)
 }

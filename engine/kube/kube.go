@@ -29,6 +29,8 @@ type Clients struct {
 	ExplicitNamespace bool
 	// Watches are the run's watches kept for later tasks (may be nil).
 	Watches *Watches
+	// Patience tells whether the API server is answering (may be nil).
+	Patience *Patience
 }
 
 // Provider gives the run's clients, creating them on first use.
@@ -40,15 +42,39 @@ type Provider interface {
 // --context, -n, ...) once, and hands the same clients to every caller.
 type FlagsProvider struct {
 	Flags *genericclioptions.ConfigFlags
+	// Patience is in every client's transport; set its Notify before the
+	// first Clients call.
+	Patience *Patience
 
 	once    sync.Once
 	clients *Clients
 	err     error
 }
 
-// NewFlagsProvider returns a provider over kubectl-style config flags.
+// NewFlagsProvider returns a provider over kubectl-style config flags. It
+// makes every config the flags give (the discovery client's and the REST
+// mapper's too) patient with the API server.
 func NewFlagsProvider(flags *genericclioptions.ConfigFlags) *FlagsProvider {
-	return &FlagsProvider{Flags: flags}
+	p := &FlagsProvider{Flags: flags, Patience: &Patience{}}
+	prev := flags.WrapConfigFn
+	flags.WrapConfigFn = func(c *rest.Config) *rest.Config {
+		if prev != nil {
+			c = prev(c)
+		}
+		return p.patient(c)
+	}
+	return p
+}
+
+// patient gives c the provider's patience and a rate limiter that never
+// fails a request ahead of its deadline. A pipeline makes bursts of calls
+// (apply, watch, exec); client-go's default 5 QPS would throttle it for no
+// benefit on a single run.
+func (p *FlagsProvider) patient(c *rest.Config) *rest.Config {
+	c.Wrap(p.Patience.Wrap)
+	c.QPS, c.Burst = 50, 100
+	c.RateLimiter = newLimiter(c.QPS, c.Burst)
+	return c
 }
 
 // Clients implements Provider.
@@ -65,9 +91,6 @@ func (p *FlagsProvider) build() (*Clients, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster config: %w", err)
 	}
-	// A pipeline makes bursts of calls (apply, watch, exec); client-go's
-	// default 5 QPS would throttle it for no benefit on a single run.
-	cfg.QPS, cfg.Burst = 50, 100
 	typed, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("clientset: %w", err)
@@ -91,7 +114,7 @@ func (p *FlagsProvider) build() (*Clients, error) {
 	if ns == "" {
 		ns = "default"
 	}
-	return &Clients{Config: cfg, Typed: typed, Dynamic: dyn, Discovery: disc, Mapper: mapper, Namespace: ns, ExplicitNamespace: explicit, Watches: &Watches{}}, nil
+	return &Clients{Config: cfg, Typed: typed, Dynamic: dyn, Discovery: disc, Mapper: mapper, Namespace: ns, ExplicitNamespace: explicit, Watches: &Watches{}, Patience: p.Patience}, nil
 }
 
 // Close stops the watches the run kept, once the run is over (after its

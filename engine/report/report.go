@@ -23,6 +23,14 @@ const (
 	Cleanup      = "run.cleanup"
 )
 
+// APIDown and APIBack say that the API server stopped answering (Time:
+// since when; Error: what the first request got) and that it answers again
+// (DurationMS: how long it did not); requests wait for it meanwhile.
+const (
+	APIDown = "api.down"
+	APIBack = "api.back"
+)
+
 // Task statuses in TaskEnd events.
 const (
 	StatusOK      = "ok"

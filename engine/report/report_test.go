@@ -164,3 +164,17 @@ func TestText(t *testing.T) {
 		t.Errorf("summary order %v, want 1 2 2.1 10 F1:\n%s", order, out)
 	}
 }
+
+// The API server's outage is one line when it starts and one when it ends.
+func TestTextAPINotes(t *testing.T) {
+	var b bytes.Buffer
+	tx := NewText(&b, []string{"copy"})
+	since := time.Date(2026, 12, 7, 8, 40, 1, 0, time.UTC)
+	tx.Report(Event{Time: since, Type: APIDown, Error: "dial tcp 10.250.250.1:6443: connect: connection refused"})
+	tx.Report(Event{Time: since.Add(8 * time.Second), Type: APIBack, DurationMS: 8200})
+	want := "! the API server is not answering since 08:40:01 (dial tcp 10.250.250.1:6443: connect: connection refused); requests wait for it up to their task's timeout\n" +
+		"! the API server answers again, after 8.2s\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}

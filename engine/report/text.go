@@ -57,6 +57,10 @@ func (t *Text) Report(e Event) {
 		fmt.Fprintf(t.w, "  %-*s | %s\n", t.width, e.Task, e.Line)
 	case RequestRetry:
 		fmt.Fprintf(t.w, "  %-*s | request failed (try %d), repeating: %s\n", t.width, e.Task, e.Attempt, firstLine(e.Error))
+	case APIDown:
+		fmt.Fprintf(t.w, "! the API server is not answering since %s (%s); requests wait for it up to their task's timeout\n", e.Time.Format("15:04:05"), firstLine(e.Error))
+	case APIBack:
+		fmt.Fprintf(t.w, "! the API server answers again, after %s\n", round(time.Duration(e.DurationMS)*time.Millisecond))
 	case TaskRetry:
 		fmt.Fprintf(t.w, "↻ %s attempt %d of %d failed, retrying in %s: %s\n", e.Task, e.Attempt, e.MaxAttempts, time.Duration(e.WaitMS)*time.Millisecond, firstLine(e.Error))
 	case TaskEnd:

@@ -340,3 +340,40 @@ func TestMain(m *testing.M) {
 	os.Setenv("KUBE_FEATURE_WatchListClient", "false")
 	os.Exit(m.Run())
 }
+
+// A running pod whose node went NotReady fails the rollout once it has
+// not been ready for the grace, naming the node and why; a pod on a Ready
+// node that is slow to get ready does not.
+func TestNodeNotReadyFailsFast(t *testing.T) {
+	now := time.Now()
+	p := webPod("web-a", func(p *corev1.Pod) {
+		p.Spec.NodeName = "n2"
+		p.Status.Phase = corev1.PodRunning
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, LastTransitionTime: metav1.NewTime(now.Add(-10 * time.Second))}}
+	})
+	node := func(ready corev1.ConditionStatus) *corev1.Node {
+		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2"}, Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{
+			Type: corev1.NodeReady, Status: ready, Reason: "KubeletStopped", Message: "kubelet stopped posting node status",
+			LastTransitionTime: metav1.NewTime(now.Add(-15 * time.Second))}}}}
+	}
+	for _, tc := range []struct {
+		ready corev1.ConditionStatus
+		fail  bool
+	}{{corev1.ConditionUnknown, true}, {corev1.ConditionTrue, false}} {
+		w, _, _ := newWaiter(t, deployment(1, 1, 1, 1, 0), node(tc.ready))
+		w.pods, w.rsRev, w.latest = map[string]*corev1.Pod{"web-a": p}, map[string]string{}, w.ap.Object
+		w.now = func() time.Time { return now }
+		timer := time.NewTimer(time.Hour)
+		if err := w.checkPods(context.Background(), timer); err != nil {
+			t.Fatalf("failed within the grace: %v", err)
+		}
+		w.now = func() time.Time { return now.Add(21 * time.Second) }
+		err := w.checkPods(context.Background(), timer)
+		if got := err != nil; got != tc.fail {
+			t.Fatalf("node Ready=%s: err = %v, want failure %v", tc.ready, err, tc.fail)
+		}
+		if tc.fail && !strings.Contains(err.Error(), "its node n2 is not Ready (Ready=Unknown since") {
+			t.Errorf("err = %v, want the node and why", err)
+		}
+	}
+}

@@ -106,12 +106,6 @@ func (t *apiTrouble) record(ctx context.Context, err error, now time.Time) {
 	t.err = err
 }
 
-func (t *apiTrouble) failing() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.err != nil
-}
-
 // describe says how long the API server has been failing, or "".
 func (t *apiTrouble) describe(now time.Time) string {
 	t.mu.Lock()
@@ -120,6 +114,19 @@ func (t *apiTrouble) describe(now time.Time) string {
 		return ""
 	}
 	return fmt.Sprintf("; the API server has not answered list/watch requests for %s (latest error: %v)", now.Sub(t.since).Round(100*time.Millisecond), t.err)
+}
+
+// apiNote says since when the API server has not answered, or "": what
+// the waiter's informers got, else what the run's transport, which makes
+// their requests wait for the server, has seen.
+func (w *waiter) apiNote() string {
+	if s := w.api.describe(w.now()); s != "" {
+		return s
+	}
+	if o, down := w.c.Patience.Down(); down {
+		return fmt.Sprintf("; the API server has not answered since %s, %s ago (%v)", o.Since.Format("15:04:05"), w.now().Sub(o.Since).Round(100*time.Millisecond), o.Err)
+	}
+	return ""
 }
 
 func (w *waiter) what() string {
@@ -417,6 +424,19 @@ func (w *waiter) checkPods(ctx context.Context, timer *time.Timer) error {
 				if next.IsZero() || deadline.Before(next) {
 					next = deadline
 				}
+				continue
+			}
+			if since, ok := notReadySince(p); ok && p.Spec.NodeName != "" {
+				deadline := since.Add(w.grace)
+				if w.now().Before(deadline) {
+					if next.IsZero() || deadline.Before(next) {
+						next = deadline
+					}
+					continue
+				}
+				if why := w.nodeDown(ctx, p.Spec.NodeName); why != "" && w.currentRevision(ctx, p) {
+					return w.podError(ctx, p, "", "NodeNotReady", fmt.Sprintf("its node %s is not Ready (%s) and the pod has not been ready for more than %s", p.Spec.NodeName, why, w.grace))
+				}
 			}
 			continue
 		}
@@ -467,6 +487,42 @@ func unschedulableSince(p *corev1.Pod) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
+}
+
+// notReadySince is when a pod that ran stopped being ready: the node
+// lifecycle controller marks the pods of a node that went NotReady so.
+func notReadySince(p *corev1.Pod) (time.Time, bool) {
+	if p.Status.Phase != corev1.PodRunning {
+		return time.Time{}, false
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status != corev1.ConditionTrue {
+			return c.LastTransitionTime.Time, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// nodeDown says why node is not Ready ("" when it is, or when it cannot be
+// read, e.g. without the right to get nodes).
+func (w *waiter) nodeDown(ctx context.Context, node string) string {
+	var n *corev1.Node
+	err := k8s.Idempotent(ctx, func() (err error) {
+		n, err = w.c.Typed.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		return err
+	})
+	if err != nil {
+		return ""
+	}
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady && c.Status != corev1.ConditionTrue {
+			return strings.TrimSpace(fmt.Sprintf("Ready=%s since %s, %s: %s", c.Status, c.LastTransitionTime.UTC().Format("15:04:05"), c.Reason, c.Message))
+		}
+	}
+	if n.Spec.Unschedulable {
+		return "cordoned (drained)"
+	}
+	return ""
 }
 
 func podCondMessage(p *corev1.Pod, t corev1.PodConditionType) string {
@@ -586,7 +642,7 @@ func (w *waiter) timeoutError(ctx context.Context) error {
 	if status == "" {
 		status = "no status observed yet"
 	}
-	err := fmt.Errorf("%s was not rolled out before the task timeout: %s%s", w.what(), status, w.api.describe(w.now()))
+	err := fmt.Errorf("%s was not rolled out before the task timeout: %s%s", w.what(), status, w.apiNote())
 	return w.withPods(ctx, fmt.Errorf("%w (%w)", err, ctx.Err()))
 }
 
@@ -595,7 +651,7 @@ func (w *waiter) timeoutError(ctx context.Context) error {
 func (w *waiter) withPods(ctx context.Context, err error) error {
 	pods := w.sortedPods()
 	if len(pods) == 0 {
-		if w.api.failing() {
+		if w.apiNote() != "" {
 			return fmt.Errorf("%w\nno pods seen (the API server did not answer)", err)
 		}
 		return fmt.Errorf("%w\nno pods were created", err)

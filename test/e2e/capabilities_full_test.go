@@ -11,7 +11,7 @@ import (
 )
 
 // TestKanikoCapabilitiesFull measures the whole matrix of
-// pipelines/kaniko-capabilities.yaml (7 privilege sets x 8 Dockerfile
+// pipelines/kaniko-capabilities.yaml (7 privilege sets x 9 Dockerfile
 // kinds, a fresh builder pod per cell) and, in the same run, one run of the
 // default pipeline, for BENCHMARKS.md: make capabilities-matrix. It asserts
 // every cell was judged, the known cells, and that Shipwright's set builds
@@ -23,8 +23,8 @@ func TestKanikoCapabilitiesFull(t *testing.T) {
 	assertGone(t)
 
 	r, cells, at := measureCapabilities(t)
-	if len(cells) != 56 {
-		t.Fatalf("%d cells, want 7 sets x 8 kinds", len(cells))
+	if len(cells) != 63 {
+		t.Fatalf("%d cells, want 7 sets x 9 kinds", len(cells))
 	}
 	assertCells(t, cells)
 	assertKnownCells(t, at)

@@ -37,8 +37,10 @@ func (o *runOwnership) owner() kube.Owner {
 
 // finish deletes the run's Lease when nothing of the run is left, or
 // releases it with what is left, so that a later run takes that over at
-// once. Bounded: a second Ctrl-C already stopped the cleanup.
-func (o *runOwnership) finish(res *runner.Result, keep bool, errOut io.Writer) {
+// once. It waits for an API server that is not answering as long as the
+// finally tasks may (budget), until a second Ctrl-C; after one, it has a
+// few seconds.
+func (o *runOwnership) finish(hard context.Context, budget time.Duration, res *runner.Result, keep bool, errOut io.Writer) {
 	if o == nil {
 		return
 	}
@@ -46,7 +48,10 @@ func (o *runOwnership) finish(res *runner.Result, keep bool, errOut io.Writer) {
 	if keep {
 		why = ownership.EndedKept
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(hard, budget)
+	if hard.Err() != nil {
+		ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	}
 	defer cancel()
 	if err := o.run.Finish(ctx, res.Applied, why); err != nil {
 		fmt.Fprintf(errOut, "kbrun: warning: %v; `kbrun cleanup --expired` finds what the run left once its lease has expired\n", err)

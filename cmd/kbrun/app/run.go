@@ -162,6 +162,7 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 	}
 	explicitNS, _ := nsFlag(o.KubeFlags)
 	provider := kube.NewFlagsProvider(o.KubeFlags)
+	provider.Patience.Notify = func(out kube.Outage) { reps.Report(outageEvent(out)) }
 	runID := o.RunID
 	if runID == "" {
 		runID = runner.NewRunID()
@@ -200,7 +201,7 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 		},
 	}
 	res := runner.Run(ctxs.run, o.pipeline, opts)
-	own.finish(res, o.Keep, o.Err)
+	own.finish(ctxs.hard, o.FinallyTimeout, res, o.Keep, o.Err)
 	provider.Close()
 	var reportErr error
 	if junit != nil {
@@ -224,6 +225,15 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 		return &silentError{err: res.Err}
 	}
 	return reportErr // a run CI cannot read about did not pass
+}
+
+// outageEvent is the one-line note that the API server stopped answering,
+// or answers again.
+func outageEvent(o kube.Outage) report.Event {
+	if o.Back.IsZero() {
+		return report.Event{Time: o.Since, Type: report.APIDown, Error: o.Err.Error()}
+	}
+	return report.Event{Time: o.Back, Type: report.APIBack, DurationMS: o.Back.Sub(o.Since).Milliseconds()}
 }
 
 func nsFlag(f *genericclioptions.ConfigFlags) (string, bool) {

@@ -134,6 +134,12 @@ func buildImage(c buildConfig) (v1.Image, error) {
 		return nil, fmt.Errorf("FROM %s: config: %w", ref, err)
 	}
 	s.cfg = *cf.Config.DeepCopy()
+	if s.cfg.Env == nil {
+		// A base without environment (scratch) gets the default PATH, as
+		// Docker and Kaniko give it: the same Dockerfile makes the same
+		// config whichever builds it (the reference comparison).
+		s.cfg.Env = []string{defaultPath}
+	}
 	for _, e := range s.cfg.Env {
 		if k, v, ok := strings.Cut(e, "="); ok {
 			s.vars[k] = v
@@ -319,6 +325,10 @@ func (s *stage) ensureDir(in instruction, dir string) error {
 
 // parents adds the folders above p that neither the base nor the layers
 // have, owned by uid:gid (Docker makes them with mode 0755).
+// defaultPath is the environment Docker and Kaniko give an image whose
+// base has none.
+const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 func (s *stage) parents(entries *[]entry, p string, uid, gid int, base *baseFS) {
 	var missing []string
 	for d := path.Dir(p); d != "/" && d != "."; d = path.Dir(d) {

@@ -256,3 +256,19 @@ func TestCheckWithPrivateCA(t *testing.T) {
 		t.Errorf("-ca of a file without a certificate: %v", err)
 	}
 }
+
+// TestScratchDefaultPath: FROM scratch gets the default PATH, as Docker and
+// Kaniko give it, so that the no-privilege builder's image equals Kaniko's
+// reference build of the same Dockerfile.
+func TestScratchDefaultPath(t *testing.T) {
+	reg := testRegistry(t)
+	ctx := t.TempDir()
+	writeTree(t, ctx, map[string]string{"Dockerfile": "FROM scratch\nCOPY f /f\n", "f": "one\n"})
+	out, _, err := build(t, "-context", ctx, "-destination", reg+"/x:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := check(t, reg+"/x@"+digestOf(t, out), `config env="`+defaultPath+`"`+"\n"); err != nil {
+		t.Errorf("%v\n%s", err, got)
+	}
+}

@@ -3,6 +3,7 @@
 //
 //	imagetool build -context DIR -dockerfile FILE -destination REF [-build-arg K=V]... [-setcap PATH=CAPS]... [-insecure | -ca FILE]
 //	imagetool check -image REF [-expect FILE] [-insecure | -ca FILE]
+//	imagetool compare -image REF -reference REF [-insecure | -ca FILE]
 //
 // build is the no-privilege builder: it reads a Dockerfile without RUN
 // (FROM, COPY, ADD of local files, ENV, ARG, WORKDIR, USER, ENTRYPOINT,
@@ -17,6 +18,15 @@
 // system and config against an expectations file (see expectation); it
 // prints one line per expectation and fails when one does not hold, so
 // that a build that exited 0 but made the wrong image is caught.
+//
+// compare reads an image and a reference image (the same Dockerfile built
+// with the most privilege) and compares them file tree against file tree
+// (path, type, mode, owner, size, content digest, symlink target, xattrs
+// such as security.capability) and config (user, env, entrypoint, cmd,
+// workdir, ports, labels, ...), ignoring what differs by nature (times,
+// history). It prints the first differing paths and fails when one
+// differs: a build that silently left files out is caught without anyone
+// writing expectations.
 package main
 
 import (
@@ -26,11 +36,13 @@ import (
 	"os"
 	"path"
 	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: imagetool build|check [flags] (-h for the flags)")
+		fmt.Fprintln(os.Stderr, "usage: imagetool build|check|compare [flags] (-h for the flags)")
 		os.Exit(2)
 	}
 	var err error
@@ -39,8 +51,10 @@ func main() {
 		err = runBuild(os.Args[2:], os.Stdout, os.Stderr)
 	case "check":
 		err = runCheck(os.Args[2:], os.Stdout)
+	case "compare":
+		err = runCompare(os.Args[2:], os.Stdout)
 	default:
-		err = fmt.Errorf("unknown command %q (build or check)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (build, check or compare)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "imagetool %s: %v\n", os.Args[1], err)
@@ -159,6 +173,64 @@ func runCheck(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "image ok: %d expectations hold\n", len(exps))
 	return nil
+}
+
+// shownDifferences is how many differences compare prints (and the error
+// names fewer): the first ones say what went wrong, all of them would
+// drown it.
+const shownDifferences = 20
+
+func runCompare(args []string, stdout io.Writer) error {
+	fl := flag.NewFlagSet("compare", flag.ContinueOnError)
+	var image string
+	var references multi
+	var reg registryOptions
+	fl.StringVar(&image, "image", "", "image to compare, by digest or tag")
+	fl.Var(&references, "reference", "the reference image: the same Dockerfile built with the most privilege; repeated: more builds of it, whose differences among themselves are left out (they differ by nature)")
+	fl.BoolVar(&reg.insecure, "insecure", false, "registries over plain HTTP or with an untrusted certificate")
+	fl.Func("ca", "PEM file of a CA to trust besides the system's, for a registry with a private CA", reg.trust)
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if image == "" || len(references) == 0 {
+		return fmt.Errorf("-image and -reference are required")
+	}
+	img, err := reg.image(image)
+	if err != nil {
+		return err
+	}
+	var refs []v1.Image
+	for _, r := range references {
+		ref, err := reg.image(r)
+		if err != nil {
+			return fmt.Errorf("the reference: %w", err)
+		}
+		refs = append(refs, ref)
+	}
+	c, err := compareImages(img, refs...)
+	if err != nil {
+		return err
+	}
+	left := ""
+	if c.unstable > 0 {
+		left = fmt.Sprintf("; %d left out: they differ between the reference's own builds", c.unstable)
+	}
+	if len(c.diffs) == 0 {
+		fmt.Fprintf(stdout, "image same as the reference: config and %d paths agree (type, mode, owner, size, content, link, xattrs)%s\n", c.paths, left)
+		return nil
+	}
+	var first []string
+	for i, d := range c.diffs {
+		if i == shownDifferences {
+			fmt.Fprintf(stdout, "... and %d more\n", len(c.diffs)-i)
+			break
+		}
+		fmt.Fprintf(stdout, "DIFFERS %s\n", d)
+		if i < 3 {
+			first = append(first, d.String())
+		}
+	}
+	return fmt.Errorf("image differs from the reference in %d places (of %d paths and the config%s): %s", len(c.diffs), c.paths, left, strings.Join(first, " | "))
 }
 
 // repository strips the tag (not a port) from an image reference.

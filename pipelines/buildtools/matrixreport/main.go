@@ -5,9 +5,13 @@
 //	matrixreport table  [-out FILE]   the capability matrix: a text table, a
 //	                                  Markdown table, every failing cell with
 //	                                  its quoted error; JSON to FILE
+//	                                  (stdin: {"reference": cells, "cells": cells})
 //	matrixreport ladder [-out FILE]   the least privilege a Dockerfile needs:
 //	                                  the verdict, what each set below it
 //	                                  said, and the value to paste
+//	matrixreport key -context DIR -dockerfile F [INPUT...]
+//	                                  the digest a verdict is remembered by
+//	                                  (the context's files and the inputs)
 //
 // It runs where kbrun runs (a run task); standard library only.
 package main
@@ -20,17 +24,28 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: matrixreport table|ladder [-out FILE] < cells.json")
+		fmt.Fprintln(os.Stderr, "usage: matrixreport table|ladder [-out FILE] < cells.json, or matrixreport key -context DIR [-dockerfile F] [INPUT...]")
 		os.Exit(2)
 	}
 	fl := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	out := fl.String("out", "", "write the result as JSON to this file")
+	dir := fl.String("context", "", "key: the build context folder")
+	dockerfile := fl.String("dockerfile", "Dockerfile", "key: the Dockerfile's path in the context")
 	_ = fl.Parse(os.Args[2:])
+	if os.Args[1] == "key" {
+		k, err := contextKey(*dir, *dockerfile, fl.Args())
+		if err != nil {
+			fail(err)
+		}
+		fmt.Printf("key: %s\n", k)
+		return
+	}
 	in, err := io.ReadAll(os.Stdin)
 	if err != nil {
 		fail(err)
@@ -38,11 +53,11 @@ func main() {
 	var res any
 	switch os.Args[1] {
 	case "table":
-		var cells []rawCell
-		if err := json.Unmarshal(in, &cells); err != nil {
+		var t tableInput
+		if err := json.Unmarshal(in, &t); err != nil {
 			fail(fmt.Errorf("reading the cells: %w", err))
 		}
-		res = table(os.Stdout, probes(cells))
+		res = table(os.Stdout, t)
 	case "ladder":
 		var l ladderInput
 		if err := json.Unmarshal(in, &l); err != nil {
@@ -130,9 +145,10 @@ func probes(cells []rawCell) []probe {
 
 var (
 	kanikoRE  = regexp.MustCompile(`Kaniko failed \(exit status \d+\): (.*)`)
+	differsRE = regexp.MustCompile(`image differs from the reference in (\d+) places \(of \d+ paths[^)]*\): (.*)`)
 	lacksRE   = regexp.MustCompile(`likely lacks ([A-Z_, ]+) \(`)
 	runErrRE  = regexp.MustCompile(`(?im)^\s*((?:\S+: )?\S+: .*(?:operation not permitted|permission denied|invalid argument).*)$`)
-	toolRE    = regexp.MustCompile(`imagetool (?:build|check): (.*)`)
+	toolRE    = regexp.MustCompile(`imagetool (?:build|check|compare): (.*)`)
 	sandboxRE = regexp.MustCompile(`stuck in (\w+: .*)`)
 	naRE      = regexp.MustCompile(`line (\d+): (RUN|a second FROM)`)
 )
@@ -146,6 +162,17 @@ func explain(result, err string) (short, missing string) {
 	switch {
 	case result == "ok" || err == "":
 		return "", missing
+	case differsRE.MatchString(err):
+		// The first difference, without the reference's whole entry.
+		m := differsRE.FindStringSubmatch(err)
+		first := strings.SplitN(m[2], " | ", 2)[0]
+		if i := strings.Index(first, " ("); i > 0 {
+			first = first[:i]
+		}
+		if n, _ := strconv.Atoi(m[1]); n > 1 {
+			first += fmt.Sprintf(" (and %d more)", n-1)
+		}
+		return first, missing
 	case kanikoRE.MatchString(err):
 		line := kanikoRE.FindStringSubmatch(err)[1]
 		// A failed RUN: its command's own error says why.
@@ -210,16 +237,46 @@ func usernsText(s set) string {
 	return ""
 }
 
+// tableInput is what kaniko-capabilities.yaml gives: each kind's reference
+// builds (the most privileged set, twice) and the cells.
+type tableInput struct {
+	Reference []rawCell `json:"reference"`
+	Cells     []rawCell `json:"cells"`
+}
+
 // matrixResult is the JSON of a table.
 type matrixResult struct {
-	Sets  []set    `json:"sets"`
-	Kinds []string `json:"kinds"`
-	Cells []probe  `json:"cells"`
+	Sets      []set    `json:"sets"`
+	Kinds     []string `json:"kinds"`
+	Cells     []probe  `json:"cells"`
+	Reference []probe  `json:"reference"`
+}
+
+// unverified: a cell that built while its kind has no reference image
+// cannot be judged (the most privileged set did not build it), so it is
+// not OK.
+func unverified(ps []probe, refs []probe) {
+	built := map[string]bool{}
+	why := map[string]string{}
+	for _, r := range refs {
+		if r.Result == "ok" {
+			built[r.Kind] = true
+		} else if why[r.Kind] == "" {
+			why[r.Kind] = fmt.Sprintf("no reference image: %s %s: %s", r.Set.Name, r.Result, r.Short)
+		}
+	}
+	for i, p := range ps {
+		if p.Result == "ok" && !built[p.Kind] {
+			ps[i].Result, ps[i].Error, ps[i].Short = "unverified", why[p.Kind], why[p.Kind]
+		}
+	}
 }
 
 // table prints the matrix: kinds down, sets across.
-func table(w io.Writer, ps []probe) matrixResult {
-	var res matrixResult
+func table(w io.Writer, in tableInput) matrixResult {
+	ps, refs := probes(in.Cells), probes(in.Reference)
+	unverified(ps, refs)
+	res := matrixResult{Reference: refs}
 	seenSet, seenKind := map[string]bool{}, map[string]bool{}
 	at := map[[2]string]probe{}
 	for _, p := range ps {
@@ -283,6 +340,9 @@ func table(w io.Writer, ps []probe) matrixResult {
 		rows = append(rows, row)
 	}
 	fmt.Fprintln(w, "Which builds work with which privileges (rows: Dockerfile kinds; columns: builder privilege sets, with their Pod Security level):")
+	if len(refs) > 0 {
+		fmt.Fprintf(w, "each cell's image compared with its row's reference, the kind built by %s (file tree and config); image differs: not the reference's image\n", refs[0].Set.Name)
+	}
 	fmt.Fprintln(w)
 	widths := make([]int, len(head))
 	for _, r := range rows {
@@ -314,6 +374,11 @@ func table(w io.Writer, ps []probe) matrixResult {
 			}
 		}
 	}
+	for _, r := range refs {
+		if r.Result != "ok" {
+			fmt.Fprintf(w, "  reference %s: %s: %s\n", r.Cell, r.Result, r.Short)
+		}
+	}
 	// Markdown.
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Markdown:")
@@ -340,96 +405,6 @@ func mdHeads(sets []set, levels map[string]string) []string {
 		out = append(out, fmt.Sprintf("`%s` (%s)", s.Name, levels[s.Name]))
 	}
 	return out
-}
-
-// ladderInput is what kaniko-least-privilege.yaml gives: the ladder's
-// cells, then the cells that each drop one capability of the set that
-// built (trim), then the build with every droppable one dropped (verify).
-type ladderInput struct {
-	Context    string    `json:"context"`
-	Dockerfile string    `json:"dockerfile"`
-	Ladder     []rawCell `json:"ladder"`
-	Trim       []rawCell `json:"trim"`
-	Verify     []rawCell `json:"verify"`
-}
-
-// verdict is the answer: the least set that built (nil: none did).
-type verdict struct {
-	Needs   *set    `json:"needs"`
-	Level   string  `json:"level,omitempty"`
-	Verdict string  `json:"verdict"`
-	Paste   string  `json:"paste,omitempty"`
-	Ladder  []probe `json:"ladder"`
-	Trim    []probe `json:"trim,omitempty"`
-	Verify  []probe `json:"verify,omitempty"`
-}
-
-func ladder(w io.Writer, in ladderInput) verdict {
-	v := verdict{Ladder: probes(in.Ladder), Trim: probes(in.Trim), Verify: probes(in.Verify)}
-	var win *probe
-	for i := range v.Ladder {
-		if v.Ladder[i].Result == "ok" {
-			win = &v.Ladder[i]
-			break
-		}
-	}
-	fmt.Fprintf(w, "The least privilege for %s (context %s):\n\n", in.Dockerfile, in.Context)
-	if win == nil {
-		v.Verdict = "nothing up to the last set tried builds it (Kaniko is never tried privileged here)"
-		fmt.Fprintf(w, "verdict: %s\n", v.Verdict)
-		printTried(w, v.Ladder)
-		return v
-	}
-	needs := win.Set
-	level := win.Level
-	// Drop what the trim showed unneeded, when the verify build (or the
-	// single trim) confirmed it.
-	var droppable []string
-	for _, t := range v.Trim {
-		if t.Result == "ok" {
-			droppable = append(droppable, dropped(win.Set, t.Set))
-		}
-	}
-	switch {
-	case len(droppable) == 1:
-		for _, t := range v.Trim {
-			if t.Result == "ok" {
-				needs, level = t.Set, t.Level
-			}
-		}
-	case len(droppable) > 1 && len(v.Verify) == 1 && v.Verify[0].Result == "ok":
-		needs, level = v.Verify[0].Set, v.Verify[0].Level
-	}
-	v.Needs, v.Level = &needs, level
-	if needs.Builder == "nopriv" {
-		v.Verdict = fmt.Sprintf("needs no privilege — %s level: the no-privilege builder (imagetool build: non-root, no capability) builds it", level)
-	} else {
-		caps := "no capability"
-		if len(needs.Add) > 0 {
-			caps = strings.Join(needs.Add, ", ")
-		}
-		v.Verdict = fmt.Sprintf("needs: %s — %s level (Kaniko as root%s)", caps, level, usernsText(needs))
-		v.Paste = fmt.Sprintf("capabilities: [%s]", strings.Join(needs.Add, ", "))
-	}
-	fmt.Fprintf(w, "verdict: %s\n", v.Verdict)
-	printTried(w, v.Ladder)
-	if len(v.Trim) > 0 {
-		fmt.Fprintf(w, "\n%s built it; each of its capabilities dropped in turn:\n", win.Set.Name)
-		for _, t := range v.Trim {
-			fmt.Fprintf(w, "  without %-16s %s\n", dropped(win.Set, t.Set), resultText(t))
-		}
-		for _, t := range v.Verify {
-			fmt.Fprintf(w, "  with only %-14s %s\n", strings.Join(t.Set.Add, ","), resultText(t))
-		}
-	}
-	if v.Paste != "" {
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, "Paste into pipelines/kaniko-rootless.yaml (vars.capabilities.default) or a values file:")
-		fmt.Fprintf(w, "  %s\n", v.Paste)
-		fmt.Fprintln(w, "or run it with:")
-		fmt.Fprintf(w, "  kbrun run pipelines/kaniko-rootless.yaml --set capabilities=[%s]%s\n", strings.Join(needs.Add, ","), map[bool]string{true: " --set userNamespace=true", false: ""}[ownUserNamespace(needs)])
-	}
-	return v
 }
 
 func ownUserNamespace(s set) bool {

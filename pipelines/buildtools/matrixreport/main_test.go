@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -52,11 +54,12 @@ func TestTable(t *testing.T) {
 	}
 	cells[2].Why, cells[3].Why = naErr, mkdirErr
 	var b strings.Builder
-	res := table(&b, probes(cells))
+	res := table(&b, tableInput{Cells: cells, Reference: []rawCell{cell(t, `{"name":"reference[copy,a]","matrix":{"set":{"name":"seed"},"kind":"copy"},"status":"ok","result":"ok"}`)}})
 	out := b.String()
 	for _, want := range []string{
 		"| Dockerfile | `nopriv` (restricted) | `seed` (baseline) |",
 		"| `copy` | OK | OK |",
+		"compared with its row's reference, the kind built by seed",
 		"| `run` | n/a: `RUN (line 3)` | – |",
 		"| `multistage` | – | fails: `mkdir /kaniko/0/out: permission denied` |",
 		"[2] cells[seed,multistage]: fails: mkdir /kaniko/0/out: permission denied\n      likely missing: DAC_OVERRIDE",
@@ -73,7 +76,8 @@ func TestTable(t *testing.T) {
 func TestLadder(t *testing.T) {
 	seed := `{"name":"seed","builder":"kaniko","add":["CHOWN","SETUID","SETGID","FOWNER"]}`
 	dac := `{"name":"dac","builder":"kaniko","add":["CHOWN","SETUID","SETGID","FOWNER","DAC_OVERRIDE"]}`
-	in := ladderInput{Context: "/app", Dockerfile: "Dockerfile",
+	ref := []rawCell{cell(t, `{"matrix":{"set":{"name":"shipwright","builder":"kaniko","add":["KILL"]}},"status":"ok","result":"ok","level":"baseline"}`)}
+	in := ladderInput{Context: "/app", Dockerfile: "Dockerfile", Reference: ref,
 		Ladder: []rawCell{
 			cell(t, `{"matrix":{"set":{"name":"nopriv","builder":"nopriv","add":[]}},"status":"ok","result":"n/a","level":"restricted"}`),
 			cell(t, `{"matrix":{"set":`+seed+`},"status":"ok","result":"fails","level":"baseline"}`),
@@ -118,16 +122,103 @@ func TestLadder(t *testing.T) {
 	}
 
 	// Nothing built: no verdict of a set, no value to paste.
-	none := ladderInput{Ladder: in.Ladder[:2]}
+	none := ladderInput{Reference: ref, Ladder: in.Ladder[:2]}
 	b.Reset()
 	if v := ladder(&b, none); v.Needs != nil || v.Paste != "" || !strings.Contains(b.String(), "nothing up to the last set tried builds it") {
 		t.Errorf("nothing built: %+v\n%s", v, b.String())
 	}
 
 	// The no-privilege builder built it: restricted, nothing to paste.
-	nopriv := ladderInput{Ladder: []rawCell{cell(t, `{"matrix":{"set":{"name":"nopriv","builder":"nopriv","add":[]}},"status":"ok","result":"ok","level":"restricted"}`)}}
+	nopriv := ladderInput{Reference: ref, Ladder: []rawCell{cell(t, `{"matrix":{"set":{"name":"nopriv","builder":"nopriv","add":[]}},"status":"ok","result":"ok","level":"restricted"}`)}}
 	b.Reset()
 	if v := ladder(&b, nopriv); v.Needs == nil || v.Needs.Builder != "nopriv" || v.Paste != "" || !strings.Contains(v.Verdict, "needs no privilege — restricted level") {
 		t.Errorf("no-privilege builder: %+v", v)
+	}
+}
+
+// An image that is not the reference's: the first difference, without the
+// reference's whole entry, and how many more.
+const differsErr = "/busybox/sh in x exited with code 1, expected 0; last output:\n" +
+	"    DIFFERS /data/secret/f: missing (reference: file 0644 1000:1000 2 B sha256:0a1b2c3d4e5f)\n" +
+	"    imagetool compare: image differs from the reference in 3 places (of 40 paths and the config): /data/secret/f: missing (reference: file 0644 1000:1000 2 B sha256:0a1b2c3d4e5f) | /data/secret/g: missing (reference: file 0644 1000:1000 2 B sha256:0a1b2c3d4e5f) | /x: mode 0700, reference 0755"
+
+func TestImageDiffers(t *testing.T) {
+	if short, _ := explain("image differs", differsErr); short != "/data/secret/f: missing (and 2 more)" {
+		t.Errorf("short %q", short)
+	}
+	// A row without a reference image: what built there is not OK.
+	cells := []rawCell{
+		cell(t, `{"name":"cells[seed,private]","matrix":{"set":{"name":"seed"},"kind":"private"},"status":"ok","result":"ok","level":"baseline"}`),
+		cell(t, `{"name":"cells[dac,private]","matrix":{"set":{"name":"dac"},"kind":"private"},"status":"ok","result":"image differs","level":"baseline"}`),
+	}
+	cells[1].Why = differsErr
+	refs := []rawCell{cell(t, `{"name":"reference[private,a]","matrix":{"set":{"name":"shipwright"},"kind":"private"},"status":"ok","result":"fails","level":"baseline"}`)}
+	refs[0].Why = runErr
+	var b strings.Builder
+	res := table(&b, tableInput{Cells: cells, Reference: refs})
+	out := b.String()
+	for _, want := range []string{
+		"| `private` | unverified: `no reference image: shipwright fails: RUN: chown: /data: Operation not permitted` | image differs: `/data/secret/f: missing (and 2 more)` |",
+		"reference reference[private,a]: fails: RUN: chown",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if res.Cells[0].Result != "unverified" {
+		t.Errorf("cell without a reference: %+v", res.Cells[0])
+	}
+
+	// The ladder without a reference image gives no verdict.
+	var lb strings.Builder
+	v := ladder(&lb, ladderInput{Reference: refs, Ladder: cells[:1]})
+	if v.Needs != nil || !strings.Contains(lb.String(), "no verdict: the most privileged set did not build it") {
+		t.Errorf("no reference: %+v\n%s", v, lb.String())
+	}
+}
+
+// TestContextKey: the same context and inputs give the same key; a changed
+// file, mode, Dockerfile path or input another.
+func TestContextKey(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string, mode os.FileMode) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("Dockerfile", "FROM scratch\nCOPY f /f\n", 0o644)
+	write("f", "one", 0o644)
+	key := func(dockerfile string, extra ...string) string {
+		k, err := contextKey(dir, dockerfile, extra)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	k0 := key("Dockerfile", "BASE=x")
+	if key("Dockerfile", "BASE=x") != k0 {
+		t.Fatal("the same context gave two keys")
+	}
+	seen := map[string]string{k0: "first"}
+	for what, k := range map[string]string{
+		"input":      key("Dockerfile", "BASE=y"),
+		"dockerfile": key("other/Dockerfile", "BASE=x"),
+	} {
+		if seen[k] != "" {
+			t.Errorf("%s changed, the key did not", what)
+		}
+		seen[k] = what
+	}
+	write("f", "two", 0o644)
+	if k := key("Dockerfile", "BASE=x"); seen[k] != "" {
+		t.Error("content changed, the key did not")
+	} else {
+		seen[k] = "content"
+	}
+	if err := os.Chmod(filepath.Join(dir, "f"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if k := key("Dockerfile", "BASE=x"); seen[k] != "" {
+		t.Error("mode changed, the key did not")
 	}
 }

@@ -31,11 +31,13 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // Dockerfiles the program can write, selected with -dockerfile.
@@ -149,7 +151,11 @@ func main() {
 	flag.StringVar(&c.verbosity, "verbosity", "info", "Kaniko's log level")
 	flag.Parse()
 
-	digest, err := build(c)
+	// The exec stream that carries this program's output may break while
+	// the build goes on (an API server or kubelet restart): writes to it
+	// must then fail quietly, not kill the build with SIGPIPE.
+	signal.Ignore(syscall.SIGPIPE)
+	digest, err := resumeOrBuild(c)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build: %v\n", err)
 		os.Exit(1)
@@ -211,7 +217,7 @@ func build(c config) (string, error) {
 	cmd := exec.Command(c.executor, args...)
 	cmd.Dir = c.workspace
 	errs := &errorLines{}
-	out := io.MultiWriter(os.Stderr, errs)
+	out := io.MultiWriter(quiet{os.Stderr}, errs)
 	cmd.Stdout, cmd.Stderr = out, out
 	runErr := cmd.Run()
 	errs.flush()
@@ -289,6 +295,15 @@ func copyFile(from, to string, mode os.FileMode) error {
 		return err
 	}
 	return out.Close()
+}
+
+// quiet writes to w and ignores its errors: Kaniko must go on (and not
+// block on a full pipe) when the exec stream showing its output is gone.
+type quiet struct{ w io.Writer }
+
+func (q quiet) Write(p []byte) (int, error) {
+	_, _ = q.w.Write(p)
+	return len(p), nil
 }
 
 var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)

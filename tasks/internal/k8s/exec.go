@@ -115,7 +115,7 @@ func (e *ClientExecutor) Execute(ctx context.Context, r ExecRequest) error {
 		err = Idempotent(ctx, func() error {
 			err := stream()
 			if err != nil && neverStarted(err) {
-				return task.Retryable(err)
+				return task.Retryable(kube.NotStarted(err))
 			}
 			return err
 		})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -26,6 +27,7 @@ func TestIdempotent(t *testing.T) {
 		{"transient then ok", 2, transient, 3, false},
 		{"transient every time", 99, transient, requestAttempts, true},
 		{"fatal is not repeated", 99, fatal, 1, true},
+		{"500: a few tries", 99, apierrors.NewInternalError(errors.New("boom")), requestAttempts, true},
 	}
 	for _, tc := range tests {
 		calls, notices := 0, 0
@@ -44,6 +46,30 @@ func TestIdempotent(t *testing.T) {
 		if want := min(tc.wantCalls-1, requestAttempts-1); tc.err != nil && !apierrors.IsForbidden(tc.err) && notices != want {
 			t.Errorf("%s: %d retry notices, want %d", tc.name, notices, want)
 		}
+	}
+}
+
+// With a deadline, an API server that does not answer is waited for until
+// then, not for requestAttempts tries.
+func TestIdempotentWaitsUntilTheDeadline(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start, calls := time.Now(), 0
+	err := Idempotent(ctx, func() error {
+		calls++
+		if time.Since(start) < 1500*time.Millisecond {
+			return apierrors.NewServiceUnavailable("apiserver is starting")
+		}
+		return nil
+	})
+	if err != nil || calls <= requestAttempts {
+		t.Fatalf("%d calls, err %v; want success after more than %d calls", calls, err, requestAttempts)
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Second)
+	defer cancel2()
+	err = Idempotent(ctx2, func() error { return apierrors.NewServiceUnavailable("down") })
+	if !apierrors.IsServiceUnavailable(err) {
+		t.Fatalf("err %v, want the 503 once the deadline is near", err)
 	}
 }
 
