@@ -19,7 +19,7 @@ func TestUnwritableDestinationsRunNothing(t *testing.T) {
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
-		http.Error(w, "no", http.StatusServiceUnavailable)
+		http.Error(w, "no", http.StatusForbidden)
 	}))
 	defer srv.Close()
 	t.Setenv("HOME", t.TempDir())
