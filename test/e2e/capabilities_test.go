@@ -254,12 +254,13 @@ type verdict struct {
 	Verdict string  `json:"verdict"`
 	Paste   string  `json:"paste"`
 	Ladder  []probe `json:"ladder"`
+	Trim    []probe `json:"trim"`
 }
 
-func runLadder(t *testing.T, kind string) (result, verdict) {
+func runLadder(t *testing.T, kind string, args ...string) (result, verdict) {
 	t.Helper()
-	r, out := runProbes(t, "kaniko-least-privilege.yaml", "--set", "context="+filepath.Join(repoRoot, "pipelines", "kaniko-capabilities", "kinds", kind),
-		"--set", "expect="+filepath.Join(repoRoot, "pipelines", "kaniko-capabilities", "kinds", kind, "expect"))
+	r, out := runProbes(t, "kaniko-least-privilege.yaml", append([]string{"--set", "context=" + filepath.Join(repoRoot, "pipelines", "kaniko-capabilities", "kinds", kind),
+		"--set", "expect=" + filepath.Join(repoRoot, "pipelines", "kaniko-capabilities", "kinds", kind, "expect")}, args...)...)
 	if r.code != 0 {
 		t.Fatalf("exit %d:\n%s", r.code, r.summary())
 	}

@@ -33,6 +33,15 @@ type verdict struct {
 func ladder(w io.Writer, in ladderInput) verdict {
 	v := verdict{Reference: probes(in.Reference), Ladder: probes(in.Ladder), Trim: probes(in.Trim), Verify: probes(in.Verify)}
 	fmt.Fprintf(w, "The least privilege for %s (context %s):\n\n", in.Dockerfile, in.Context)
+	// The reference cells are a matrix over the build (a, b), not over
+	// sets: their set is the ladder's last rung.
+	if n := len(v.Ladder); n > 0 {
+		for i := range v.Reference {
+			if v.Reference[i].Set.Name == "" {
+				v.Reference[i].Set = v.Ladder[n-1].Set
+			}
+		}
+	}
 	var ref *probe
 	for i := range v.Reference {
 		if v.Reference[i].Result == "ok" {

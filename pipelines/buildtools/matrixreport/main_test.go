@@ -76,7 +76,8 @@ func TestTable(t *testing.T) {
 func TestLadder(t *testing.T) {
 	seed := `{"name":"seed","builder":"kaniko","add":["CHOWN","SETUID","SETGID","FOWNER"]}`
 	dac := `{"name":"dac","builder":"kaniko","add":["CHOWN","SETUID","SETGID","FOWNER","DAC_OVERRIDE"]}`
-	ref := []rawCell{cell(t, `{"matrix":{"set":{"name":"shipwright","builder":"kaniko","add":["KILL"]}},"status":"ok","result":"ok","level":"baseline"}`)}
+	// As lib/least-privilege.yaml gives them: a matrix over the build, not the set.
+	ref := []rawCell{cell(t, `{"name":"reference[a]","matrix":{"build":"a"},"status":"ok","result":"ok","level":"baseline"}`)}
 	in := ladderInput{Context: "/app", Dockerfile: "Dockerfile", Reference: ref,
 		Ladder: []rawCell{
 			cell(t, `{"matrix":{"set":{"name":"nopriv","builder":"nopriv","add":[]}},"status":"ok","result":"n/a","level":"restricted"}`),
@@ -109,6 +110,7 @@ func TestLadder(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"verdict: needs: DAC_OVERRIDE — baseline level (Kaniko as root)",
+		"the context built by shipwright: file tree and config",
 		"seed         Kaniko + CHOWN SETUID SETGID FOWNER",
 		"fails (baseline): mkdir /kaniko/0/out: permission denied",
 		"shipwright", "not tried",
