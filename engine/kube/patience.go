@@ -143,6 +143,10 @@ type patientTransport struct {
 func (t *patientTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	until := Until(ctx, t.p.clock())
+	// Some round trippers change the request they send (client-go's
+	// WebSocket one turns https into wss in place): every try after the
+	// first starts from this copy, as the caller made it.
+	pristine := req.Clone(ctx)
 	r := req
 	for n := 1; ; n++ {
 		resp, err := t.rt.RoundTrip(r)
@@ -161,7 +165,7 @@ func (t *patientTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		if ra := retryAfter(resp); ra > wait {
 			wait = ra
 		}
-		next, rerr := rewind(req)
+		next, rerr := rewind(pristine)
 		if rerr != nil || t.p.clock().Add(wait).After(until) {
 			if resp == nil && down {
 				return nil, &OutageError{Outage: o, For: t.p.clock().Sub(o.Since), Err: err}

@@ -243,3 +243,36 @@ func TestPatienceThroughClientset(t *testing.T) {
 		t.Errorf("notes %+v, want none for a blip", notes)
 	}
 }
+
+// A round tripper that changes the request it sends, as client-go's
+// WebSocket one does (https becomes wss in place), does not spoil the
+// next try: each starts from the request as the caller made it.
+func TestPatienceRetriesTheCallersRequest(t *testing.T) {
+	start := time.Now().Add(time.Hour)
+	clock := &fakeClock{t: start}
+	p := &Patience{now: clock.now, sleep: clock.sleep}
+	var schemes []string
+	rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		schemes = append(schemes, req.URL.Scheme)
+		if req.URL.Scheme != "https" {
+			return nil, fmt.Errorf("unknown url scheme: %s", req.URL.Scheme)
+		}
+		req.URL.Scheme = "wss"
+		if len(schemes) == 1 {
+			return status(503)(req)
+		}
+		return ok(req), nil
+	})
+	ctx, cancel := context.WithDeadline(context.Background(), start.Add(time.Minute))
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.test/api/v1/namespaces/ns/pods/p/exec", nil)
+	req.Header.Set("Upgrade", "websocket")
+	resp, err := p.Wrap(rt).RoundTrip(req)
+	if err != nil || resp.StatusCode != 200 || strings.Join(schemes, ",") != "https,https" {
+		t.Fatalf("resp %v, err %v, schemes sent %v; want a second try over https", resp, err, schemes)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }

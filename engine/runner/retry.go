@@ -25,7 +25,7 @@ func (r *runner) attempt(ctx context.Context, t *pipeline.Task, a task.Action, e
 			return out, n, nil
 		}
 		if ctx.Err() != nil {
-			return out, n, stopped(ctx, err, n)
+			return out, n, r.withOutage(ctx, stopped(ctx, err, n))
 		}
 		lastErr = err
 		if !task.IsRetryable(err) {
@@ -40,7 +40,7 @@ func (r *runner) attempt(ctx context.Context, t *pipeline.Task, a task.Action, e
 		wait := Backoff(pol, n, r.opts.Rand)
 		r.rep.Report(report.Event{Time: time.Now(), Type: report.TaskRetry, Task: t.Name, TaskType: t.Type, Attempt: n, MaxAttempts: pol.Attempts, WaitMS: wait.Milliseconds(), Error: err.Error()})
 		if err := r.opts.Sleep(ctx, wait); err != nil {
-			return out, n, stopped(ctx, lastErr, n)
+			return out, n, r.withOutage(ctx, stopped(ctx, lastErr, n))
 		}
 	}
 }
@@ -60,6 +60,22 @@ func stopped(ctx context.Context, last error, attempt int) error {
 		cause = ctx.Err()
 	}
 	return cause
+}
+
+// withOutage adds to the error of a task that timed out while the API
+// server was not answering that it was not: the likely cause, which the
+// task's last error (often none: its requests were still waiting) does not
+// give.
+func (r *runner) withOutage(ctx context.Context, err error) error {
+	var te *timeoutError
+	if r.opts.Outage == nil || !errors.As(context.Cause(ctx), &te) {
+		return err
+	}
+	o, down := r.opts.Outage()
+	if !down {
+		return err
+	}
+	return fmt.Errorf("%w: the API server has not answered since %s (%s)", err, o.Since.Format("15:04:05"), time.Since(o.Since).Round(100*time.Millisecond))
 }
 
 // Backoff is exponential from Backoff, capped at MaxBackoff, spread by Jitter.

@@ -66,6 +66,9 @@ type Options struct {
 	Owner kube.Owner
 	// HardCtx, when cancelled, stops finally too (a second interrupt).
 	HardCtx context.Context
+	// Outage reports whether the API server is not answering, and since
+	// when (nil: never): a task that times out during one says so.
+	Outage func() (kube.Outage, bool)
 	// Sleep waits between attempts; tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Rand returns a number in [0,1) for jitter; tests replace it.

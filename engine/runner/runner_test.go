@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kbrun/kbrun/engine/exit"
+	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/load"
 	"github.com/kbrun/kbrun/engine/pipeline"
 	"github.com/kbrun/kbrun/engine/report"
@@ -1011,5 +1012,32 @@ finally:
 				t.Errorf("statuses %v: finally runs to its end", st)
 			}
 		})
+	}
+}
+
+// A task that times out while the API server is not answering says so:
+// its own error (a request still waiting) would not.
+func TestTimeoutNamesOutage(t *testing.T) {
+	since := time.Now().Add(-25 * time.Second)
+	for _, down := range []bool{true, false} {
+		h := newHarness()
+		res := h.run(t, `
+tasks:
+  - name: slow
+    timeout: 30ms
+    fake: {id: slow, sleep: 10s}
+`, func(o *runner.Options) {
+			o.Outage = func() (kube.Outage, bool) {
+				if !down {
+					return kube.Outage{}, false
+				}
+				return kube.Outage{Since: since}, true
+			}
+		})
+		named := res.Err != nil && strings.Contains(res.Err.Error(), "timed out after 30ms") &&
+			strings.Contains(res.Err.Error(), "the API server has not answered since "+since.Format("15:04:05"))
+		if named != down {
+			t.Errorf("API server down %v: err %v", down, res.Err)
+		}
 	}
 }

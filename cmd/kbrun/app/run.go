@@ -177,6 +177,7 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 	opts := runner.Options{
 		Registry:       mustRegistry(),
 		Kube:           provider,
+		Outage:         provider.Patience.Down,
 		Owner:          own.owner(),
 		Reporter:       reps,
 		Overrides:      o.overrides,

@@ -105,7 +105,9 @@ func IsTransient(err error) bool {
 		return true
 	}
 	msg := err.Error()
-	for _, s := range []string{"connection refused", "connection reset by peer", "broken pipe", "i/o timeout", "TLS handshake timeout", "http2: client connection lost", "http2: client connection force closed", "use of closed network connection"} {
+	for _, s := range []string{"connection refused", "connection reset by peer", "broken pipe", "i/o timeout", "TLS handshake timeout", "http2: client connection lost", "http2: client connection force closed", "use of closed network connection",
+		// A WebSocket stream (exec, attach) whose connection dropped without a close frame: the kubelet or the API server went away.
+		"websocket: close 1006"} {
 		if strings.Contains(msg, s) {
 			return true
 		}

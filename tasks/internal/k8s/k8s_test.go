@@ -114,6 +114,8 @@ func TestClassify(t *testing.T) {
 		{apierrors.NewConflict(gr, "b", errors.New("x")), true, ""},
 		{fmt.Errorf("dial: %w", syscall.ECONNREFUSED), true, ""},
 		{errors.New("read tcp: connection reset by peer"), true, ""},
+		// What the exec stream said when the kubelet was killed during a build (measured).
+		{errors.New("error reading from error stream: next reader: websocket: close 1006 (abnormal closure): unexpected EOF"), true, ""},
 		{apierrors.NewForbidden(gr, "b", errors.New("no")), false, "forbidden: kbrun's user may not patch deployments.apps ones/b"},
 		{apierrors.NewInvalid(schema.GroupKind{Kind: "Deployment"}, "b", nil), false, ""},
 		{apierrors.NewBadRequest("x"), false, ""},
