@@ -59,6 +59,7 @@ func boundedFuncs(m map[string]any) map[string]any {
 	}
 	strictNumbers(m)
 	m["index"] = index
+	m["printf"] = printf
 	return m
 }
 
@@ -214,7 +215,7 @@ func cleanError(err error) error {
 		}
 		*n, msg = v, msg[i+1:]
 	}
-	e.Msg = strings.TrimSpace(msg)
+	e.Msg = plain(strings.TrimSpace(msg))
 	return e
 }
 
