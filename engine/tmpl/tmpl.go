@@ -219,16 +219,6 @@ func cleanError(err error) error {
 	return e
 }
 
-// Truthy reports whether a rendered `when` condition holds: anything but
-// "", "false", "0", "no", "off" and "<no value>" (case-insensitive, trimmed).
-func Truthy(s string) bool {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "", "false", "0", "no", "off", "<no value>":
-		return false
-	}
-	return true
-}
-
 // LineCol turns a byte offset of text into a 1-based line and column.
 func LineCol(text string, off int) (line, col int) {
 	if off > len(text) {
