@@ -95,7 +95,12 @@ func (l *Loader) LoadBytes(file string, data []byte) (*pipeline.Pipeline, error)
 		return nil, err
 	}
 	if errs.Len() > 0 {
-		return nil, errs
+		if p == nil || p.IsLibrary() || !markInvalid(p, errs) || checkSize(p) != nil {
+			return nil, errs
+		}
+		expand(p.Tasks)
+		expand(p.Finally)
+		return nil, &Partial{Errs: errs, Pipeline: p}
 	}
 	if err := checkSize(p); err != nil {
 		return nil, err

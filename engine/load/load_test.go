@@ -1,6 +1,7 @@
 package load_test
 
 import (
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -73,12 +74,10 @@ func TestInvalidGolden(t *testing.T) {
 	}
 }
 
+// asErrors finds the problems in err: a *load.Errors, or a *load.Partial
+// (every problem in a task) that holds one.
 func asErrors(err error, target **load.Errors) bool {
-	e, ok := err.(*load.Errors)
-	if ok {
-		*target = e
-	}
-	return ok
+	return errors.As(err, target)
 }
 
 func TestValid(t *testing.T) {
@@ -147,7 +146,8 @@ func FuzzLoad(f *testing.F) {
 	l := newLoader(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, err := l.LoadBytes("fuzz.yaml", data)
-		if errs, ok := err.(*load.Errors); ok {
+		var errs *load.Errors
+		if errors.As(err, &errs) {
 			for _, e := range errs.List() {
 				if e.File != "fuzz.yaml" {
 					t.Fatalf("error without the file name: %v", e)
@@ -232,5 +232,49 @@ tasks:
 	}
 	if u.Uses.Lib.Dir != filepath.Join(dir, "lib") || len(u.Uses.Lib.Outputs) != 2 || u.Uses.Lib.Outputs[1].Description == "" {
 		t.Errorf("library %+v", u.Uses.Lib)
+	}
+}
+
+// TestPartial: a pipeline whose problems are all in tasks comes back as a
+// *load.Partial with exactly those tasks (a group's child, not the group)
+// marked Invalid, so that the others can still be prepared; a problem
+// outside every task (a var) gives no pipeline, since every task depends
+// on it.
+func TestPartial(t *testing.T) {
+	l := newLoader(t)
+	const head = "apiVersion: kbrun.dev/v1alpha1\nkind: Pipeline\nmetadata: {name: p}\n"
+	const tasks = `tasks:
+  - name: a
+    run: {command: [echo, "{{ .vars.nope }}"]}
+  - name: g
+    parallel:
+      tasks:
+        - name: c1
+          run: {command: [echo], timout: 1s}
+        - name: c2
+          run: {command: [echo]}
+  - name: b
+    run: {command: [echo]}
+`
+	_, err := l.LoadBytes("p.yaml", []byte(head+tasks))
+	var part *load.Partial
+	if !errors.As(err, &part) {
+		t.Fatalf("got %T %v, want *load.Partial", err, err)
+	}
+	invalid := map[string]bool{}
+	for _, x := range part.Pipeline.AllTasks() {
+		invalid[x.Name] = x.Invalid
+	}
+	want := map[string]bool{"a": true, "g": false, "c1": true, "c2": false, "b": false}
+	for name, w := range want {
+		if invalid[name] != w {
+			t.Errorf("task %s: Invalid %v, want %v", name, invalid[name], w)
+		}
+	}
+
+	_, err = l.LoadBytes("p.yaml", []byte(head+"vars:\n  n: {type: int, default: x}\n"+tasks))
+	var errs *load.Errors
+	if errors.As(err, &part) || !errors.As(err, &errs) || errs.Len() != 3 {
+		t.Fatalf("a var's problem: got %T %v, want the 3 problems alone", err, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -138,9 +139,21 @@ func (c *checker) describe(e *jsonschema.ValidationError) []*pipeline.Error {
 		}
 	}
 	switch k := e.ErrorKind.(type) {
+	case *kind.InvalidJsonValue:
+		if len(loc) > 0 && (loc[0] == "vars" || loc[0] == "params") {
+			return nil // the var's own check says it, naming the var
+		}
+		msg := "is not a string, a number, a boolean, a list or a map"
+		if f, ok := k.Value.(float64); ok {
+			msg = valid.Finite(f).Error()
+		}
+		return []*pipeline.Error{c.newErr(c.sm.Value(loc), loc, msg)}
 	case *kind.OneOf:
 		if k.Subschemas != nil {
 			return []*pipeline.Error{c.newErr(c.sm.Value(loc), loc, "value matches more than one allowed form")}
+		}
+		if msg := wantedTypes(e); msg != "" {
+			return []*pipeline.Error{c.newErr(c.sm.Value(loc), loc, msg)}
 		}
 		return []*pipeline.Error{c.newErr(c.sm.Value(loc), loc, "value has none of the allowed types")}
 	case *kind.AnyOf:
@@ -171,6 +184,29 @@ func (c *checker) describe(e *jsonschema.ValidationError) []*pipeline.Error {
 	default:
 		return []*pipeline.Error{c.newErr(c.sm.Value(loc), loc, e.ErrorKind.LocalizedString(printer))}
 	}
+}
+
+// wantedTypes says what a oneOf whose every branch refused the value's
+// type wanted: "got number, want integer or string" (a port of 80.5).
+func wantedTypes(e *jsonschema.ValidationError) string {
+	var got string
+	var want []string
+	for _, cause := range e.Causes {
+		t, ok := cause.ErrorKind.(*kind.Type)
+		if !ok {
+			return ""
+		}
+		got = t.Got
+		for _, w := range t.Want {
+			if !slices.Contains(want, w) {
+				want = append(want, w)
+			}
+		}
+	}
+	if got == "" {
+		return ""
+	}
+	return fmt.Sprintf("got %s, want %s", got, strings.Join(want, " or "))
 }
 
 // alternatives turns a oneOf/anyOf whose branches each require one field
@@ -275,6 +311,9 @@ func valueAt(tree any, path []string) any {
 func patternMessage(loc []string, k *kind.Pattern) string {
 	switch {
 	case strings.Contains(k.Want, "ns|us|µs|ms|s|m|h"):
+		if d, err := time.ParseDuration(k.Got); err == nil && d < 0 && len(loc) > 0 {
+			return fmt.Sprintf("%q is a negative duration: %s must not be negative", k.Got, loc[len(loc)-1])
+		}
 		return fmt.Sprintf("%q is not a duration (use e.g. 30s, 5m, 1h30m)", k.Got)
 	case k.Want == "^[A-Za-z_][A-Za-z0-9_]*$":
 		return fmt.Sprintf("%q is not a valid name: use letters, digits and _ and start with a letter, since templates refer to it as .tasks.NAME or .vars.NAME", k.Got)

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 )
 
@@ -48,7 +49,12 @@ func axisValue(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return "is null: a matrix value is a string, a number, a boolean or a map with a name"
-	case string, bool, int, int64, float64:
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return fmt.Sprintf("is %v: a number in a matrix must be finite", x)
+		}
+		return ""
+	case string, bool, int, int64:
 		return ""
 	case []any:
 		return "is a list: a matrix value is a string, a number, a boolean or a map with a name (put the list's items in the axis itself)"

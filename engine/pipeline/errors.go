@@ -88,6 +88,16 @@ func (e *Errors) Add(err *Error) {
 	e.errs = append(e.errs, err)
 }
 
+// AddAll records the problems of o, its files read after e's.
+func (e *Errors) AddAll(o *Errors) {
+	for _, f := range o.files {
+		e.Reading(f)
+	}
+	for _, x := range o.errs {
+		e.Add(x)
+	}
+}
+
 // Len is the number of problems.
 func (e *Errors) Len() int { return len(e.errs) }
 

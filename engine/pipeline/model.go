@@ -215,6 +215,10 @@ type Task struct {
 	// Use is the uses task this task was expanded for (nil in the
 	// pipeline file's own tasks).
 	Use *Task
+	// Invalid: the loader found problems in the task (see load.Partial).
+	// The compile walk gives it stand-ins without preparing it, so that
+	// the tasks after it are still checked.
+	Invalid bool
 }
 
 // Uses is what a `uses:` task names: a library file and the values of

@@ -162,9 +162,12 @@ func (pp *Preparer) Task(t *pipeline.Task, d Data) (*Step, error) {
 func (pp *Preparer) addPrepareError(errs *pipeline.Errors, typePath []string, err error, d Data) {
 	var list *pipeline.Errors
 	var one *pipeline.Error
-	var many interface{ Unwrap() []error }
+	many, joined := err.(interface{ Unwrap() []error })
+	_, isList := err.(*pipeline.Errors)
 	switch {
-	case errors.As(err, &many) && !errors.As(err, &list):
+	case joined && !isList:
+		// task.Problems: each at its place, a manifest's problems (a
+		// *pipeline.Errors among them) as much as a parameter's.
 		for _, e := range many.Unwrap() {
 			pp.addPrepareError(errs, typePath, e, d)
 		}

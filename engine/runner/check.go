@@ -3,7 +3,6 @@ package runner
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/kbrun/kbrun/engine/exit"
 	"github.com/kbrun/kbrun/engine/pipeline"
@@ -42,12 +41,19 @@ func (r *runner) check() error {
 		return &exit.InvalidError{Err: err}
 	}
 	r.base["vars"] = real
-	if err := r.resolveNamespace(); err != nil {
-		return err
-	}
-	r.pp = prepare.New(prepare.Config{Pipeline: r.p, Registry: r.opts.Registry, Namespace: r.namespace, Secrets: r.secrets})
 	errs := &pipeline.Errors{}
 	errs.Reading(r.p.File) // the pipeline's problems first, then its libraries' and manifests'
+	// A problem of the pipeline's namespace is one among the others: the
+	// tasks are still prepared (those that name their own namespace do
+	// not depend on it).
+	if err := r.resolveNamespace(); err != nil {
+		var list *pipeline.Errors
+		if !errors.As(err, &list) {
+			return err
+		}
+		errs.AddAll(list)
+	}
+	r.pp = prepare.New(prepare.Config{Pipeline: r.p, Registry: r.opts.Registry, Namespace: r.namespace, Secrets: r.secrets})
 	// The compile walk: every selected task prepared as the run will, in
 	// the run's order, with stand-ins for the outputs of tasks before it.
 	w := &walker{r: r, errs: errs}
@@ -70,7 +76,7 @@ func (r *runner) resolveNamespace() error {
 	case r.p.Namespace != "":
 		ns, err := prepare.Render(r.secrets, r.p.Namespace, r.base)
 		if err != nil {
-			return &exit.InvalidError{Err: fmt.Errorf("%s: namespace: %w", r.p.File, err)}
+			return &exit.InvalidError{Err: r.namespaceError(err)}
 		}
 		r.namespace = ns
 	case r.opts.ContextNamespace != nil:

@@ -20,13 +20,19 @@ func (r *runner) checkNamespace() error {
 	case r.opts.Namespace != "":
 		return &exit.InvalidError{Err: fmt.Errorf("-n/--namespace: %w", err)}
 	case r.p.Namespace != "":
-		pos := pipeline.Pos{Line: 1, Col: 1}
-		if r.p.Source != nil {
-			pos = r.p.Source.Value([]string{"namespace"})
-		}
-		errs := &pipeline.Errors{}
-		errs.Add(&pipeline.Error{File: r.p.File, Pos: pos, Path: []string{"namespace"}, Msg: err.Error()})
-		return &exit.InvalidError{Err: errs}
+		return &exit.InvalidError{Err: r.namespaceError(err)}
 	}
 	return &exit.InvalidError{Err: fmt.Errorf("the kubeconfig context's namespace: %w", err)}
+}
+
+// namespaceError is a problem of the pipeline's namespace, at its
+// FILE:LINE:COL.
+func (r *runner) namespaceError(err error) *pipeline.Errors {
+	pos := pipeline.Pos{Line: 1, Col: 1}
+	if r.p.Source != nil {
+		pos = r.p.Source.Value([]string{"namespace"})
+	}
+	errs := &pipeline.Errors{}
+	errs.Add(&pipeline.Error{File: r.p.File, Pos: pos, Path: []string{"namespace"}, Msg: err.Error()})
+	return errs
 }

@@ -138,6 +138,10 @@ func (w *walker) visit(ctx context.Context, n *node, d prepare.Data, s *scope) e
 		w.skip(n, n.why, s)
 		return nil
 	}
+	if n.task.Invalid {
+		w.invalid(n, s)
+		return nil
+	}
 	start := time.Now()
 	st, err := w.r.pp.Task(n.task, d)
 	var pl *planned
@@ -181,6 +185,20 @@ func (w *walker) visit(ctx context.Context, n *node, d prepare.Data, s *scope) e
 // outputs, for the tasks after it.
 func (w *walker) compiled(n *node, s *scope) {
 	s.put(n.task, w.r.pp.Placeholders(n.task), true)
+}
+
+// invalid gives a task the loader found problems in (only the compile
+// walk of a pipeline that failed to load meets one: see load.Partial)
+// stand-ins for its outputs and those of the tasks in it, without
+// preparing it: its problems are reported already, and the tasks after it
+// are checked as if it were sound.
+func (w *walker) invalid(n *node, s *scope) {
+	if n.kind == kindGroup {
+		for _, c := range n.children {
+			w.invalid(c, s)
+		}
+	}
+	w.compiled(n, s)
 }
 
 func skippedOutputs() map[string]any {

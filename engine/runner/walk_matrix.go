@@ -11,7 +11,6 @@ import (
 	"github.com/kbrun/kbrun/engine/pipeline"
 	"github.com/kbrun/kbrun/engine/prepare"
 	"github.com/kbrun/kbrun/engine/report"
-	"github.com/kbrun/kbrun/engine/tmpl"
 )
 
 // matrix walks a matrix task: each cell (the task, or its group or use,
@@ -33,6 +32,10 @@ func (w *walker) matrix(ctx context.Context, n *node, d prepare.Data, s *scope, 
 				_ = w.visit(ctx, c, d.WithMatrix(cells[i].Values), nil)
 			}
 		}
+		if n.task.Until != "" {
+			_, _, err := w.r.pp.Until(n.task, nil, d)
+			addErrors(w.errs, err)
+		}
 		w.compiled(n, s)
 		return nil
 	}
@@ -52,7 +55,8 @@ func (w *walker) matrix(ctx context.Context, n *node, d prepare.Data, s *scope, 
 	var once sync.Once
 	var first error
 	var stopMu sync.Mutex
-	stopped := "" // why no further cell starts (until held)
+	stopped := ""      // why no further cell starts (until held)
+	var untilErr error // an until that rendered neither true nor false
 	nodes := n.cells(cells)
 	// Cells start in order (a ladder with maxParallel 1 goes from its
 	// first cell on): the semaphore is taken here, before each goroutine.
@@ -81,12 +85,13 @@ func (w *walker) matrix(ctx context.Context, n *node, d prepare.Data, s *scope, 
 			_ = w.visit(gctx, cn, d.WithMatrix(c.Values), nil)
 			out := w.r.endedAt(cn.index)
 			if t.Until != "" {
-				if held, err := until(t, c, out, d.Values); err != nil || held {
+				if held, _, err := w.r.pp.Until(t, cellOf(c, out), d); err != nil || held {
 					stopMu.Lock()
 					if stopped == "" {
 						stopped = fmt.Sprintf("until %q held for %s", t.Until, cn.task.Name)
 						if err != nil {
-							stopped = fmt.Sprintf("until %q failed for %s: %v", t.Until, cn.task.Name, err)
+							stopped = fmt.Sprintf("until %q failed for %s", t.Until, cn.task.Name)
+							untilErr = err
 						}
 					}
 					stopMu.Unlock()
@@ -101,13 +106,16 @@ func (w *walker) matrix(ctx context.Context, n *node, d prepare.Data, s *scope, 
 		}()
 	}
 	wg.Wait()
-	return w.endMatrix(n, cells, nodes, start, first, s)
+	if untilErr != nil {
+		first = untilErr // the pipeline's error, not a cell's: the task fails
+	}
+	return w.endMatrix(n, cells, nodes, start, first, untilErr != nil, s)
 }
 
 // endMatrix ends a matrix task that ran: its cells output, each cell's
 // entry read by the cell's index (a group's cell holds each child's
 // outputs under the child's name).
-func (w *walker) endMatrix(n *node, cells []prepare.Cell, nodes []*node, start time.Time, first error, s *scope) error {
+func (w *walker) endMatrix(n *node, cells []prepare.Cell, nodes []*node, start time.Time, first error, fail bool, s *scope) error {
 	t := n.task
 	var out []any
 	failed := 0
@@ -128,7 +136,7 @@ func (w *walker) endMatrix(n *node, cells []prepare.Cell, nodes []*node, start t
 	}
 	res := TaskResult{Status: report.StatusOK, Attempts: 1, Duration: time.Since(start), Outputs: map[string]any{pipeline.CellsOutput: out}}
 	reason := fmt.Sprintf("%d of %d cells ok", len(cells)-failed, len(cells))
-	if failed == 0 {
+	if failed == 0 && !fail {
 		w.end(n, res, reason, s)
 		return nil
 	}
@@ -144,22 +152,14 @@ func (w *walker) endMatrix(n *node, cells []prepare.Cell, nodes []*node, start t
 	return &exit.TaskError{Task: t.Name, Err: first}
 }
 
-// until renders a matrix task's until for a cell that ended, with .cell.
-func until(t *pipeline.Task, c prepare.Cell, out map[string]any, data map[string]any) (bool, error) {
+// cellOf is what an until sees as .cell: the cell that just ended, its
+// name, matrix values and what it left.
+func cellOf(c prepare.Cell, out map[string]any) map[string]any {
 	cell := map[string]any{"name": c.Label, "matrix": c.Values}
 	for k, v := range out {
 		cell[k] = v
 	}
-	d := make(map[string]any, len(data)+1)
-	for k, v := range data {
-		d[k] = v
-	}
-	d["cell"] = cell
-	s, err := tmpl.Render("until", t.Until, d)
-	if err != nil {
-		return false, err
-	}
-	return tmpl.Truthy(s), nil
+	return cell
 }
 
 // endedAt returns what the node at index left when it ended.

@@ -141,7 +141,7 @@ func toInt(fn string, v any) (int64, error) {
 		}
 		return n, nil
 	}
-	return 0, fmt.Errorf("%s: %v (%T) is not a number", fn, v, v)
+	return 0, fmt.Errorf("%s: %s is not a number", fn, Describe(v))
 }
 
 func toFloat(fn string, v any) (float64, error) {

@@ -59,6 +59,7 @@ func boundedFuncs(m map[string]any) map[string]any {
 	}
 	strictNumbers(m)
 	m["index"] = index
+	m["printf"] = printf
 	return m
 }
 
@@ -214,18 +215,8 @@ func cleanError(err error) error {
 		}
 		*n, msg = v, msg[i+1:]
 	}
-	e.Msg = strings.TrimSpace(msg)
+	e.Msg = plain(strings.TrimSpace(msg))
 	return e
-}
-
-// Truthy reports whether a rendered `when` condition holds: anything but
-// "", "false", "0", "no", "off" and "<no value>" (case-insensitive, trimmed).
-func Truthy(s string) bool {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "", "false", "0", "no", "off", "<no value>":
-		return false
-	}
-	return true
 }
 
 // LineCol turns a byte offset of text into a 1-based line and column.

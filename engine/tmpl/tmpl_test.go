@@ -96,14 +96,6 @@ func TestRefs(t *testing.T) {
 	}
 }
 
-func TestTruthy(t *testing.T) {
-	for s, want := range map[string]bool{"true": true, "yes": true, "1": true, "x": true, "": false, "false": false, " False ": false, "0": false, "no": false, "<no value>": false} {
-		if tmpl.Truthy(s) != want {
-			t.Errorf("Truthy(%q) != %v", s, want)
-		}
-	}
-}
-
 func FuzzRender(f *testing.F) {
 	for _, s := range []string{"plain", "{{ .vars.ns }}", "{{ .vars.caps | toJson }}", "{{ if .vars.ns }}x{{ end }}", "{{ range .vars.caps }}{{ . }}{{ end }}", "{{ .tasks.builder.pod | quote }}", "{{", "}}{{"} {
 		f.Add(s)

@@ -139,6 +139,12 @@ func ContainerName(name string) error {
 	return problem(name, "container name", validation.IsDNS1123Label(name))
 }
 
+// ConfigMapKey checks a key of a ConfigMap's (or Secret's) data: 253
+// characters at most of letters, digits, '-', '_' and '.'.
+func ConfigMapKey(key string) error {
+	return problem(key, "ConfigMap key", validation.IsConfigMapKey(key))
+}
+
 // LabelKey checks a label key: an optional DNS subdomain prefix and a name
 // of 63 characters at most.
 func LabelKey(key string) error {

@@ -6,10 +6,13 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	psapi "k8s.io/pod-security-admission/api"
 
 	"github.com/kbrun/kbrun/engine/valid"
 )
@@ -226,5 +229,29 @@ func TestBool(t *testing.T) {
 		if _, err := valid.Bool(s); err == nil || !strings.Contains(err.Error(), "must render true or false") {
 			t.Errorf("Bool(%q): %v", s, err)
 		}
+	}
+}
+
+// TestCapabilityLevels: the level each capability needs, as the PodSecurity
+// admission decides it, is the one the Pod Security Standards document:
+// restricted adds only NET_BIND_SERVICE, baseline the runtime defaults.
+func TestCapabilityLevels(t *testing.T) {
+	baseline := []string{"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "MKNOD", "AUDIT_WRITE", "SETFCAP"}
+	if got := valid.LevelCapabilities(psapi.LevelBaseline); !slices.Equal(got, baseline) {
+		t.Errorf("baseline allows %v, want %v", got, baseline)
+	}
+	if got := valid.LevelCapabilities(psapi.LevelRestricted); !slices.Equal(got, []string{"NET_BIND_SERVICE"}) {
+		t.Errorf("restricted allows %v, want [NET_BIND_SERVICE]", got)
+	}
+	for name, want := range map[string]psapi.Level{"NET_BIND_SERVICE": psapi.LevelRestricted, "CHOWN": psapi.LevelBaseline, "SYS_ADMIN": psapi.LevelPrivileged, "NET_RAW": psapi.LevelPrivileged, "ALL": psapi.LevelPrivileged} {
+		if got := valid.CapabilityLevel(name); got != want {
+			t.Errorf("%s needs %s, want %s", name, got, want)
+		}
+	}
+	if err := valid.CapabilityAbove("SYS_ADMIN", psapi.LevelBaseline); err == nil || !strings.Contains(err.Error(), "needs Pod Security level privileged, above baseline") {
+		t.Errorf("SYS_ADMIN under baseline: %v", err)
+	}
+	if err := valid.CapabilityAbove("CHOWN", psapi.LevelBaseline); err != nil {
+		t.Errorf("CHOWN under baseline: %v", err)
 	}
 }

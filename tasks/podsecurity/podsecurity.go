@@ -96,6 +96,9 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	if a.manifests, err = k8s.LoadManifests(p, params.Files, "", params.Render == nil || *params.Render); err != nil {
 		return nil, err
 	}
+	if err := a.capabilitiesAbove(); err != nil {
+		return nil, err
+	}
 	a.namespace = p.Namespace
 	return a, nil
 }
@@ -238,16 +241,12 @@ func Evaluate(ms []k8s.Manifest, version psapi.Version, defaultNS string, requir
 		if ns == "" {
 			ns = defaultNS
 		}
+		required, _ := requiredLevel(m.Object, require, exceptions)
 		r := Result{
 			Object:   m.Object.GetKind() + "/" + ns + "/" + m.Object.GetName(),
 			Source:   m.Source,
 			Fails:    map[psapi.Level]string{},
-			Required: require,
-		}
-		for _, e := range exceptions {
-			if e.Name == m.Object.GetName() && (e.Kind == "" || strings.EqualFold(e.Kind, m.Object.GetKind())) {
-				r.Required = psapi.Level(e.Require)
-			}
+			Required: required,
 		}
 		r.Level = psapi.LevelPrivileged
 		for _, l := range []psapi.Level{psapi.LevelRestricted, psapi.LevelBaseline} {
@@ -261,6 +260,57 @@ func Evaluate(ms []k8s.Manifest, version psapi.Version, defaultNS string, requir
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// requiredLevel is the level required of an object: that of the last
+// exception naming it (at is its index), else require (at is -1).
+func requiredLevel(u *unstructured.Unstructured, require psapi.Level, exceptions []Exception) (level psapi.Level, at int) {
+	level, at = require, -1
+	for i, e := range exceptions {
+		if e.Name == u.GetName() && (e.Kind == "" || strings.EqualFold(e.Kind, u.GetKind())) {
+			level, at = psapi.Level(e.Require), i
+		}
+	}
+	return level, at
+}
+
+// capabilitiesAbove finds, before anything runs, the containers of the
+// known pod templates that add a capability above the level required of
+// them (valid.CapabilityAbove): the task would fail on them when it runs,
+// and a namespace that enforces the level would refuse the pod. Each is
+// reported at the require (or exception) that sets the level.
+func (a *action) capabilitiesAbove() error {
+	var ps task.Problems
+	for _, m := range a.manifests.Objects {
+		level, at := requiredLevel(m.Object, a.require, a.params.Exceptions)
+		field := []string{"require"}
+		if at >= 0 {
+			field = []string{"exceptions", fmt.Sprint(at), "require"}
+		}
+		if level != psapi.LevelBaseline && level != psapi.LevelRestricted {
+			continue // privileged, or known only at run time
+		}
+		tmpl, found, err := PodTemplate(m.Object)
+		if err != nil || !found {
+			continue // Evaluate reports it when the task runs
+		}
+		spec := tmpl.Spec
+		containers := append(append([]corev1.Container(nil), spec.InitContainers...), spec.Containers...)
+		for _, c := range containers {
+			if c.SecurityContext == nil || c.SecurityContext.Capabilities == nil {
+				continue
+			}
+			for _, cp := range c.SecurityContext.Capabilities.Add {
+				if task.IsUnknown(string(cp)) {
+					continue
+				}
+				if err := valid.CapabilityAbove(string(cp), level); err != nil {
+					ps.Add(field, fmt.Errorf("%s %s (%s), container %q: %v", m.Object.GetKind(), m.Object.GetName(), m.Source, c.Name, err))
+				}
+			}
+		}
+	}
+	return ps.Err()
 }
 
 // PodTemplate returns the pod template of the kinds that hold one (the pod

@@ -10,6 +10,8 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -18,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/engine/valid"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
 )
 
@@ -49,6 +52,15 @@ var Labels = map[string]string{"app.kubernetes.io/managed-by": "kbrun", "kbrun.d
 func (Type) Prepare(p task.Params) (task.Action, error) {
 	var params Params
 	if err := p.Decode(&params); err != nil {
+		return nil, err
+	}
+	var ps task.Problems
+	ps.Check([]string{"name"}, params.Name, func(s string) error { return valid.Name("ConfigMap", s) })
+	ps.Check([]string{"namespace"}, params.Namespace, valid.Namespace)
+	for _, k := range slices.Sorted(maps.Keys(params.Data)) {
+		ps.Check([]string{"data", k}, k, valid.ConfigMapKey)
+	}
+	if err := ps.Err(); err != nil {
 		return nil, err
 	}
 	return &action{params: params, write: params.Data != nil, defaultNS: p.Namespace}, nil

@@ -77,3 +77,36 @@ func TestRunTimeValuesCheckedBeforeUse(t *testing.T) {
 		})
 	}
 }
+
+// TestUntilRunTime: an until known only once a cell ended is decided by
+// the rule a when has: "yes" is neither true nor false, so the matrix task
+// fails at the until's FILE:LINE:COL, no further cell starts and neither
+// does the task after it.
+func TestUntilRunTime(t *testing.T) {
+	f := "testdata/meaning-runtime/until.yaml"
+	if code, out, errOut := kbrun("validate", f); code != 0 {
+		t.Fatalf("validate: exit %d (until reads the cell)\n%s%s", code, out, errOut)
+	}
+	code, out, errOut := kbrun("run", f, "-o", "json")
+	if code != 1 {
+		t.Fatalf("run: exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	want := `testdata/meaning-runtime/until.yaml:12:12: tasks[0].until: renders "yes"; a condition must render true or false`
+	status := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		var ev struct{ Type, Task, Status, Error string }
+		if json.Unmarshal([]byte(line), &ev) != nil || ev.Type != "task.end" {
+			continue
+		}
+		status[ev.Task] = ev.Status
+		if ev.Task == "ladder" && !strings.Contains(ev.Error, want) {
+			t.Errorf("ladder ended with %q, want %s", ev.Error, want)
+		}
+	}
+	wantStatus := map[string]string{"ladder": "failed", "ladder[1]": "ok", "ladder[2]": "skipped", "ladder[3]": "skipped", "after": "skipped"}
+	for task, s := range wantStatus {
+		if status[task] != s {
+			t.Errorf("task %s: status %q, want %q (all: %v)", task, status[task], s, status)
+		}
+	}
+}

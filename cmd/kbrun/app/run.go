@@ -117,7 +117,9 @@ func (o *RunOptions) Complete(args []string) error {
 	}
 	p, err := loader.Load(o.File)
 	if err != nil {
-		return invalid(o.Err, o.File, err)
+		explicitNS, _ := nsFlag(o.KubeFlags)
+		return invalid(o.Err, o.File, allProblems(err, o.ValuesFiles, o.Sets, o.SetFiles, runner.Options{Registry: mustRegistry(),
+			Environ: environ(), Namespace: explicitNS, DryRun: task.DryRunClient, Only: o.Only, From: o.From, Skip: o.Skip}))
 	}
 	o.pipeline = p
 	ov, err := vars.Read(p, o.ValuesFiles, o.Sets, o.SetFiles)

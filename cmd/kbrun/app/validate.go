@@ -10,6 +10,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/kbrun/kbrun/engine/exit"
+	"github.com/kbrun/kbrun/engine/load"
 	"github.com/kbrun/kbrun/engine/pipeline"
 	"github.com/kbrun/kbrun/engine/runner"
 	"github.com/kbrun/kbrun/engine/task"
@@ -38,9 +39,10 @@ does not fail run for any of these reasons.`,
 			explicitNS, _ := nsFlag(kubeFlags)
 			var bad error
 			for _, f := range args {
+				opts := runner.Options{Registry: mustRegistry(), Environ: environ(), Namespace: explicitNS, DryRun: task.DryRunClient}
 				p, err := loader.LoadAny(f)
 				if err != nil {
-					bad = invalid(streams.Err, f, err)
+					bad = invalid(streams.Err, f, allProblems(err, files, sets, setFiles, opts))
 					continue
 				}
 				if p.IsLibrary() {
@@ -53,7 +55,8 @@ does not fail run for any of these reasons.`,
 					bad = invalidValues(streams.Err, f, err)
 					continue
 				}
-				err = runner.Check(p, runner.Options{Registry: mustRegistry(), Overrides: ov.Values(), Environ: environ(), Namespace: explicitNS, DryRun: task.DryRunClient})
+				opts.Overrides = ov.Values()
+				err = runner.Check(p, opts)
 				if err != nil {
 					bad = invalid(streams.Err, f, err)
 					continue
@@ -67,6 +70,28 @@ does not fail run for any of these reasons.`,
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "Set a var: NAME=VALUE (repeatable; wins over --values)")
 	cmd.Flags().StringArrayVar(&setFiles, "set-file", nil, "Set a var to the content of a file: NAME=PATH (repeatable)")
 	return cmd
+}
+
+// allProblems adds to the problems of a pipeline that failed to load
+// those the compile walk finds in its sound tasks (load.Partial), so that
+// every problem comes at once, not some only after the first are fixed.
+// The walk needs the values: when they have problems of their own, those
+// come once the pipeline's are fixed.
+func allProblems(err error, files, sets, setFiles []string, opts runner.Options) error {
+	var part *load.Partial
+	if !errors.As(err, &part) {
+		return err
+	}
+	ov, verr := vars.Read(part.Pipeline, files, sets, setFiles)
+	if verr != nil {
+		return part.Errs
+	}
+	opts.Overrides = ov.Values()
+	var more *pipeline.Errors
+	if errors.As(runner.Check(part.Pipeline, opts), &more) {
+		part.Errs.AddAll(more)
+	}
+	return part.Errs
 }
 
 // MaxShownProblems caps the problems printed for one file: past a point,

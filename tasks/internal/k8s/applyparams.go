@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	psapi "k8s.io/pod-security-admission/api"
 
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
@@ -61,9 +65,47 @@ func (m *Manifests) Summary(ns string) string {
 		if !clusterScoped[u.GroupVersionKind().GroupKind().String()] {
 			objNS = cmp.Or(u.GetNamespace(), ns)
 		}
-		parts = append(parts, Describe(u.GetKind(), objNS, u.GetName()))
+		parts = append(parts, Describe(u.GetKind(), objNS, u.GetName())+capabilityNote(u))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// capabilityNote tells a plan's reader which capabilities the object's
+// containers add and the Pod Security level each needs
+// (valid.CapabilityLevel): " [adds CHOWN, SETUID: baseline; SYS_ADMIN:
+// privileged]".
+func capabilityNote(u *unstructured.Unstructured) string {
+	path, ok := podSpecPaths[u.GetKind()]
+	if !ok {
+		return ""
+	}
+	var levels []psapi.Level
+	byLevel := map[psapi.Level][]string{}
+	for _, list := range []string{"initContainers", "containers"} {
+		containers, _, _ := unstructured.NestedSlice(u.Object, append(path[:len(path):len(path)], list)...)
+		for _, item := range containers {
+			ctr, _ := item.(map[string]any)
+			caps, _, _ := unstructured.NestedStringSlice(ctr, "securityContext", "capabilities", "add")
+			for _, c := range caps {
+				l := valid.CapabilityLevel(c)
+				if task.IsUnknown(c) || slices.Contains(byLevel[l], c) {
+					continue
+				}
+				if byLevel[l] == nil {
+					levels = append(levels, l)
+				}
+				byLevel[l] = append(byLevel[l], c)
+			}
+		}
+	}
+	if len(levels) == 0 {
+		return ""
+	}
+	parts := make([]string, len(levels))
+	for i, l := range levels {
+		parts[i] = strings.Join(byLevel[l], ", ") + ": " + string(l)
+	}
+	return " [adds " + strings.Join(parts, "; ") + "]"
 }
 
 // clusterScoped are the built-in kinds that have no namespace (plans only:
