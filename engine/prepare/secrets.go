@@ -3,6 +3,7 @@ package prepare
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/kbrun/kbrun/engine/exit"
@@ -43,21 +44,39 @@ func resolve(p *pipeline.Pipeline, set *secret.Set, overrides, base map[string]a
 			addLeaves(set, real[v.Name])
 		}
 	}
+	// Stand-ins can break a check (a pattern, an enum) that the secrets
+	// pass: a var is then judged by the families that resolved.
 	var alts [secret.Families]map[string]any
+	var ok [secret.Families]bool
 	for f := range alts {
-		if alts[f], err = resolveAlt(p, set, overrides, real, base, f); err != nil {
-			return real, nil // stand-ins broke a check: vars made from secrets are masked whole
-		}
+		alts[f], err = resolveAlt(p, set, overrides, real, base, f)
+		ok[f] = err == nil
 	}
 	errs := &pipeline.Errors{}
 	for _, v := range p.Vars {
-		r, a := fmt.Sprint(real[v.Name]), fmt.Sprint(alts[0][v.Name])
-		if v.Secret || r == a {
+		if v.Secret {
+			continue
+		}
+		r := fmt.Sprint(real[v.Name])
+		// A var is made from a secret when no family gives its value; with
+		// none resolved, when a template computes it.
+		_, given := overrides[v.Name]
+		made := slices.Contains(ok[:], true) || !given && tmpl.Has(fmt.Sprint(v.Default))
+		var as [secret.Families]string
+		for f := range as {
+			if ok[f] {
+				as[f] = fmt.Sprint(alts[f][v.Name])
+				made = made && as[f] != r
+			}
+		}
+		if !made {
 			continue
 		}
 		set.AddWhole(r)
-		set.AddDerived(secret.Segments(r, a)...)
-		if set.Cuts([secret.Families]string{a, fmt.Sprint(alts[1][v.Name])}) {
+		if f := slices.Index(ok[:], true); f >= 0 {
+			set.AddDerived(secret.Segments(r, as[f])...)
+		}
+		if set.Cuts(r, as, ok) {
 			pos := pipeline.Pos{Line: 1, Col: 1}
 			if p.Source != nil {
 				pos = p.Source.Value(v.Path)
