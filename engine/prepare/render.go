@@ -141,8 +141,10 @@ func (pp *Preparer) taint(text, out string, d Data) error {
 		alts[f], ok[f] = a, err == nil
 	}
 	pp.secrets.AddWhole(out)
-	if f := slices.Index(ok[:], true); f >= 0 {
-		pp.secrets.AddDerived(secret.Segments(out, alts[f])...)
+	for f := range alts {
+		if ok[f] {
+			pp.secrets.AddDerived(secret.Segments(out, alts[f])...)
+		}
 	}
 	if pp.secrets.Cuts(out, alts, ok) {
 		return &errCut{out: out}

@@ -73,8 +73,10 @@ func resolve(p *pipeline.Pipeline, set *secret.Set, overrides, base map[string]a
 			continue
 		}
 		set.AddWhole(r)
-		if f := slices.Index(ok[:], true); f >= 0 {
-			set.AddDerived(secret.Segments(r, as[f])...)
+		for f := range as {
+			if ok[f] {
+				set.AddDerived(secret.Segments(r, as[f])...)
+			}
 		}
 		if set.Cuts(r, as, ok) {
 			pos := pipeline.Pos{Line: 1, Col: 1}
