@@ -73,8 +73,8 @@ func (s *Set) cutsAlt(alts [Families]string) bool {
 	return len(common) > 0
 }
 
-// cutsReal looks at the real rendering: OutputWindow letters and digits of
-// a secret in its order, outside every whole occurrence of it (in any of
+// cutsReal looks at the real rendering: templateWindow letters and digits
+// of a secret in its order, outside every whole occurrence of it (in any of
 // its forms, or its letters and digits with other punctuation), that some
 // stand-in rendering confirms: its line holds that family's stand-in of
 // those letters at the same place, counted in letters and digits from the
@@ -83,8 +83,8 @@ func (s *Set) cutsAlt(alts [Families]string) bool {
 // family is enough, since a template may take another path with a
 // stand-in than with the secret (a split on a letter the stand-in lacks
 // leaves it whole where it cuts the secret), and the stand-ins of the
-// families share no letter. With no stand-in rendering, any such letters
-// are a piece.
+// families share no letter. With no stand-in rendering, any OutputWindow
+// such letters are a piece.
 func (s *Set) cutsReal(real string, alts [Families]string, ok [Families]bool) bool {
 	lines := strings.Split(strings.ToLower(real), "\n")
 	var altLines [Families][]string
@@ -94,7 +94,10 @@ func (s *Set) cutsReal(real string, alts [Families]string, ok [Families]bool) bo
 		}
 	}
 	unconfirmed := !slices.Contains(ok[:], true)
-	n := OutputWindow
+	n := templateWindow
+	if unconfirmed {
+		n = OutputWindow // letters a template wrote may spell 3 of a secret
+	}
 	for _, u := range s.units {
 		if strings.Contains(u.s, "\n") {
 			continue
