@@ -33,7 +33,26 @@ func (s *Set) Cuts(real string, alts [Families]string, ok [Families]bool) bool {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return !slices.Contains(ok[:], false) && s.cutsAlt(alts) || s.cutsReal(real, alts, ok)
+	return !slices.Contains(ok[:], false) && s.cutsAlt(alts) || s.cutsReal(real, alts, ok) || s.cutsShort(real, alts, ok)
+}
+
+// cutsShort looks at the parts of the real rendering that a secret made
+// (where it differs from a stand-in rendering) and that are too short to be
+// masked: one with OutputWindow letters and digits of a secret in its
+// order is a piece, confirmed or not. A template that shuffles a piece
+// puts its letters where no stand-in rendering confirms them.
+func (s *Set) cutsShort(real string, alts [Families]string, ok [Families]bool) bool {
+	for f := range alts {
+		if !ok[f] {
+			continue
+		}
+		for _, seg := range Segments(real, alts[f]) {
+			if len(seg) < MinLen && s.cutsReal(seg, [Families]string{}, [Families]bool{}) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // cutsAlt looks at the stand-in renderings: on some line, letters of a

@@ -130,6 +130,7 @@ func TestCutsReal(t *testing.T) {
 		{"letters the template wrote", "hunter hunter2-Secret", [Families]string{"hunter " + pw[0], "hunter " + pw[1]}, all, false},
 		{"hash next to the token", "3fa9c0d1e2b4a7f6 " + digest, [Families]string{tok[0] + " " + strings.Repeat("1", 64), tok[1] + " " + strings.Repeat("2", 64)}, all, false},
 		{"short word", "Hunter2-Secret: the end", [Families]string{title.String(pw[0]) + ": the end", title.String(pw[1]) + ": the end"}, all, false},
+		{"a piece too short to mask, unconfirmed (shuffled)", "nhunt", [Families]string{"gjkpm", "zsqwr"}, all, true},
 		{"no stand-in rendered, piece", "unter", [Families]string{}, [Families]bool{}, true},
 		{"no stand-in rendered, whole", "HUNTER2SECRET", [Families]string{}, [Families]bool{}, false},
 	} {
