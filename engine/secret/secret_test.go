@@ -116,6 +116,9 @@ func TestSegments(t *testing.T) {
 	if Segments("same", "same") != nil {
 		t.Error("no difference gave segments")
 	}
+	if got := Segments("ab", "ab-12"); !slices.Equal(got, []string{"ab"}) {
+		t.Errorf("real a prefix of alt: %q", got)
+	}
 	// Output is masked a line at a time: a part spanning lines is given
 	// line by line.
 	if got := Segments("x: ab12\ncd34", "x: gh01"); !slices.Equal(got, []string{"ab12", "cd34"}) {

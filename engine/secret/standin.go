@@ -231,7 +231,7 @@ func span(real, alt string) (start, end int) {
 		q++
 	}
 	start, end = p, len(real)-q
-	for start > 0 && (token(real[start-1]) || !utf8.RuneStart(real[start])) {
+	for start > 0 && (token(real[start-1]) || start < len(real) && !utf8.RuneStart(real[start])) {
 		start--
 	}
 	for end < len(real) && (token(real[end]) || !utf8.RuneStart(real[end])) {
