@@ -38,16 +38,17 @@ func (s *Set) Cuts(real string, alts [Families]string, ok [Families]bool) bool {
 
 // cutsShort looks at the parts of the real rendering that a secret made
 // (where it differs from a stand-in rendering) and that are too short to be
-// masked: one with OutputWindow letters and digits of a secret in its
-// order is a piece, confirmed or not. A template that shuffles a piece
-// puts its letters where no stand-in rendering confirms them.
+// masked: one that spells OutputWindow runes of a secret (see CutsReal) or
+// as many of its letters and digits in order is a piece, confirmed or not.
+// A template that shuffles a piece puts its letters where no stand-in
+// rendering confirms them.
 func (s *Set) cutsShort(real string, alts [Families]string, ok [Families]bool) bool {
 	for f := range alts {
 		if !ok[f] {
 			continue
 		}
 		for _, seg := range Segments(real, alts[f]) {
-			if len(seg) < MinLen && s.cutsReal(seg, [Families]string{}, [Families]bool{}) {
+			if len(seg) < MinLen && (s.spells(seg) || s.cutsReal(seg, [Families]string{}, [Families]bool{})) {
 				return true
 			}
 		}
@@ -96,8 +97,9 @@ func (s *Set) cutsAlt(alts [Families]string) bool {
 // of a secret in its order, outside every whole occurrence of it (in any of
 // its forms, or its letters and digits with other punctuation), that some
 // stand-in rendering confirms: its line holds that family's stand-in of
-// those letters at the same place, counted in letters and digits from the
-// start or from the end of the line. The confirmation tells a piece from
+// those letters at the same place, counted in letters and digits, give or
+// take the difference in length of the two lines (letters cut from both
+// ends of the secret, not of the stand-in). The confirmation tells a piece from
 // letters the template wrote itself or a hash spelled by chance; one
 // family is enough, since a template may take another path with a
 // stand-in than with the secret (a split on a letter the stand-in lacks
@@ -147,8 +149,11 @@ func (s *Set) cutsReal(real string, alts [Families]string, ok [Families]bool) bo
 						}
 						alt := []rune(alnum(altLines[f][li]))
 						want := string([]rune(alnum(strings.ToLower(u.alt[f])))[j : j+n])
-						if runesAt(alt, p, want) || runesAt(alt, len(alt)-len(letters)+p, want) {
-							return true
+						d := len(alt) - len(letters)
+						for q := p + min(d, 0); q <= p+max(d, 0); q++ {
+							if runesAt(alt, q, want) {
+								return true
+							}
 						}
 					}
 				}
@@ -203,14 +208,20 @@ func runesAt(s []rune, i int, want string) bool {
 }
 
 // CutsReal reports whether a value known only at run time (a task output)
-// holds a piece of a secret of at least OutputWindow letters and digits
-// without the whole secret around it, case aside.
+// holds a piece of a secret: OutputWindow runes of it in a row, all but one
+// of them letters or digits, without the whole secret around it, case
+// aside.
 func (s *Set) CutsReal(v string) bool {
 	if s == nil {
 		return false
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	return s.spells(v)
+}
+
+// spells is CutsReal with the lock held.
+func (s *Set) spells(v string) bool {
 	lower := strings.ToLower(v)
 	for _, u := range s.units {
 		if strings.Contains(u.s, "\n") {
@@ -275,19 +286,19 @@ type window struct {
 	from, to int // in runes
 }
 
-// windows are unit's runs of n runes that are all letters or digits
-// (punctuation and spaces are too common to tell a piece by).
+// windows are unit's runs of n runes with at most one that is not a
+// letter or digit (punctuation and spaces are too common to tell a piece
+// by, but a dash between letters is part of one).
 func windows(runes []rune, n int) []window {
 	var out []window
 	for i := 0; i+n <= len(runes); i++ {
-		ok := true
+		other := 0
 		for _, r := range runes[i : i+n] {
 			if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
-				ok = false
-				break
+				other++
 			}
 		}
-		if ok {
+		if other <= 1 {
 			out = append(out, window{string(runes[i : i+n]), i, i + n})
 		}
 	}
