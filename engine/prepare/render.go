@@ -147,7 +147,7 @@ func (pp *Preparer) taint(text, out string, d Data) error {
 		}
 	}
 	if pp.secrets.Cuts(out, alts, ok) {
-		return &errCut{out: out}
+		return &errCut{out: out, alts: alts, ok: ok}
 	}
 	return nil
 }

@@ -143,11 +143,17 @@ func addLeaves(set *secret.Set, v any) {
 }
 
 const cutMessage = "the template cuts a secret into pieces (substr, trunc, a split, a regular expression's groups, or a newline inside it): " +
-	"a piece cannot be masked, so kbrun refuses it; use the whole secret, or give the piece only to env or stdin"
+	"a piece cannot be masked, so kbrun refuses it; use the whole secret, or give the piece only to env, stdin or a Secret's data"
 
-// errCut is a template result that holds a piece of a secret; renderTree
-// accepts it where the value is never printed (env, stdin).
-type errCut struct{ out string }
+// errCut is a template result that holds a piece of a secret, with its
+// stand-in renderings; renderTree accepts it where the value is never
+// printed (env, stdin), a manifest file where the pieces are all in the
+// data of Secrets (see secretDataOnly).
+type errCut struct {
+	out  string
+	alts [secret.Families]string
+	ok   [secret.Families]bool
+}
 
 func (e *errCut) Error() string { return cutMessage }
 
