@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Pieces of a secret cannot be masked: a piece shorter than MinLen would
@@ -38,18 +39,36 @@ func (s *Set) Cuts(real string, alts [Families]string, ok [Families]bool) bool {
 
 // cutsShort looks at the parts of the real rendering that a secret made
 // (where it differs from a stand-in rendering) and that are too short to be
-// masked: one that spells OutputWindow runes of a secret (see CutsReal) or
-// as many of its letters and digits in order is a piece, confirmed or not.
-// A template that shuffles a piece puts its letters where no stand-in
-// rendering confirms them.
+// masked: one with OutputWindow letters and digits of a secret in order,
+// or that spells OutputWindow runes of it (see CutsReal) with a rune on
+// each side (a secret's punctuation is its stand-ins' too, so it is never
+// in the part that differs), is a piece, confirmed or not. A template that
+// shuffles a piece puts its letters where no stand-in rendering confirms
+// them.
 func (s *Set) cutsShort(real string, alts [Families]string, ok [Families]bool) bool {
 	for f := range alts {
 		if !ok[f] {
 			continue
 		}
 		for _, seg := range Segments(real, alts[f]) {
-			if len(seg) < MinLen && (s.spells(seg) || s.cutsReal(seg, [Families]string{}, [Families]bool{})) {
+			if seg == "" || len(seg) >= MinLen {
+				continue
+			}
+			if s.cutsReal(seg, [Families]string{}, [Families]bool{}) {
 				return true
+			}
+			for off := 0; off < len(real); {
+				i := strings.Index(real[off:], seg)
+				if i < 0 {
+					break
+				}
+				from, to := off+i, off+i+len(seg)
+				_, before := utf8.DecodeLastRuneInString(real[:from])
+				_, after := utf8.DecodeRuneInString(real[to:])
+				if s.spells(real[from-before : to+after]) {
+					return true
+				}
+				off = from + 1
 			}
 		}
 	}
