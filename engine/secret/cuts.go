@@ -118,8 +118,8 @@ func (s *Set) cutsAlt(alts [Families]string) bool {
 // stand-in rendering confirms: its line holds that family's stand-in of
 // those letters at the same place, counted in letters and digits, give or
 // take the difference in length of the two lines (letters cut from both
-// ends of the secret, not of the stand-in). The confirmation tells a piece from
-// letters the template wrote itself or a hash spelled by chance; one
+// ends of the secret, not of the stand-in). The confirmation tells a piece
+// from letters the template wrote itself or a hash spelled by chance; one
 // family is enough, since a template may take another path with a
 // stand-in than with the secret (a split on a letter the stand-in lacks
 // leaves it whole where it cuts the secret), and the stand-ins of the
@@ -166,8 +166,11 @@ func (s *Set) cutsReal(real string, alts [Families]string, ok [Families]bool) bo
 						if li >= len(altLines[f]) {
 							continue
 						}
-						alt := []rune(alnum(altLines[f][li]))
-						want := string([]rune(alnum(strings.ToLower(u.alt[f])))[j : j+n])
+						alt, altUnit := []rune(alnum(altLines[f][li])), []rune(alnum(strings.ToLower(u.alt[f])))
+						if j+n > len(altUnit) {
+							continue // lower case changed its length
+						}
+						want := string(altUnit[j : j+n])
 						d := len(alt) - len(letters)
 						for q := p + min(d, 0); q <= p+max(d, 0); q++ {
 							if runesAt(alt, q, want) {
