@@ -2,6 +2,7 @@ package prepare
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kbrun/kbrun/engine/pipeline"
+	"github.com/kbrun/kbrun/engine/secret"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/tmpl"
 	"github.com/kbrun/kbrun/engine/vars"
@@ -95,7 +97,16 @@ func (m *manifestReader) render(name, text string, errs *pipeline.Errors) task.M
 		return mf
 	}
 	out, runTime, err := m.pp.render(text, m.d)
+	var cut *errCut
+	if errors.As(err, &cut) {
+		if shown, ok := m.pp.secretDataOnly(cut); ok {
+			out, err, mf.Shown = cut.out, nil, shown
+		}
+	}
 	switch {
+	case cut != nil && err != nil:
+		line := m.pp.cutLine(text, cut)
+		at(line, strings.Index(strings.Split(text, "\n")[line-1], "{{")+1, "%v", err)
 	case err != nil:
 		m.templateError(name, m.pp.explain(err, m.d), errs)
 	case runTime:
@@ -223,4 +234,33 @@ func unwrapPathError(err error) error {
 func Reader(dir string, values map[string]any) task.ManifestReader {
 	pp := New(Config{Pipeline: &pipeline.Pipeline{Dir: dir, File: "pipeline"}, Registry: task.NewRegistry()})
 	return &manifestReader{pp: pp, d: Data{Values: values}, outside: true}
+}
+
+// cutLine is the line of a manifest template where a piece of a secret
+// shows (its first template is the column): the first rendered line that holds one when the file renders to
+// as many lines as it has (each template within its line), else 1.
+func (pp *Preparer) cutLine(text string, cut *errCut) int {
+	lines := strings.Split(cut.out, "\n")
+	if len(lines) != strings.Count(text, "\n")+1 {
+		return 1
+	}
+	var alts [secret.Families][]string
+	for f := range alts {
+		if cut.ok[f] {
+			alts[f] = strings.Split(cut.alts[f], "\n")
+		}
+	}
+	for i, line := range lines {
+		var a [secret.Families]string
+		var ok [secret.Families]bool
+		for f := range alts {
+			if i < len(alts[f]) {
+				a[f], ok[f] = alts[f][i], true
+			}
+		}
+		if pp.secrets.Cuts(line, a, ok) {
+			return i + 1
+		}
+	}
+	return 1
 }

@@ -132,21 +132,22 @@ func (pp *Preparer) taint(text, out string, d Data) error {
 		return nil
 	}
 	var alts [secret.Families]string
+	var ok [secret.Families]bool
 	for f := range alts {
 		a, err := pp.alt(text, d, f)
-		if err != nil {
-			pp.secrets.AddWhole(out) // the stand-ins broke it: mask the result whole
-			return nil
-		}
-		if f == 0 && a == out {
+		if err == nil && a == out {
 			return nil // no secret made any of it
 		}
-		alts[f] = a
+		alts[f], ok[f] = a, err == nil
 	}
 	pp.secrets.AddWhole(out)
-	pp.secrets.AddDerived(secret.Segments(out, alts[0])...)
-	if pp.secrets.Cuts(alts) {
-		return &errCut{out: out}
+	for f := range alts {
+		if ok[f] {
+			pp.secrets.AddDerived(secret.Segments(out, alts[f])...)
+		}
+	}
+	if pp.secrets.Cuts(out, alts, ok) {
+		return &errCut{out: out, alts: alts, ok: ok}
 	}
 	return nil
 }

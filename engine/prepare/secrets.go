@@ -3,6 +3,7 @@ package prepare
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/kbrun/kbrun/engine/exit"
@@ -43,21 +44,41 @@ func resolve(p *pipeline.Pipeline, set *secret.Set, overrides, base map[string]a
 			addLeaves(set, real[v.Name])
 		}
 	}
+	// Stand-ins can break a check (a pattern, an enum) that the secrets
+	// pass: a var is then judged by the families that resolved.
 	var alts [secret.Families]map[string]any
+	var ok [secret.Families]bool
 	for f := range alts {
-		if alts[f], err = resolveAlt(p, set, overrides, real, base, f); err != nil {
-			return real, nil // stand-ins broke a check: vars made from secrets are masked whole
-		}
+		alts[f], err = resolveAlt(p, set, overrides, real, base, f)
+		ok[f] = err == nil
 	}
 	errs := &pipeline.Errors{}
 	for _, v := range p.Vars {
-		r, a := fmt.Sprint(real[v.Name]), fmt.Sprint(alts[0][v.Name])
-		if v.Secret || r == a {
+		if v.Secret {
+			continue
+		}
+		r := fmt.Sprint(real[v.Name])
+		// A var is made from a secret when no family gives its value; with
+		// none resolved, when a template computes it.
+		_, given := overrides[v.Name]
+		made := slices.Contains(ok[:], true) || !given && tmpl.Has(fmt.Sprint(v.Default))
+		var as [secret.Families]string
+		for f := range as {
+			if ok[f] {
+				as[f] = fmt.Sprint(alts[f][v.Name])
+				made = made && as[f] != r
+			}
+		}
+		if !made {
 			continue
 		}
 		set.AddWhole(r)
-		set.AddDerived(secret.Segments(r, a)...)
-		if set.Cuts([secret.Families]string{a, fmt.Sprint(alts[1][v.Name])}) {
+		for f := range as {
+			if ok[f] {
+				set.AddDerived(secret.Segments(r, as[f])...)
+			}
+		}
+		if set.Cuts(r, as, ok) {
 			pos := pipeline.Pos{Line: 1, Col: 1}
 			if p.Source != nil {
 				pos = p.Source.Value(v.Path)
@@ -122,11 +143,17 @@ func addLeaves(set *secret.Set, v any) {
 }
 
 const cutMessage = "the template cuts a secret into pieces (substr, trunc, a split, a regular expression's groups, or a newline inside it): " +
-	"a piece cannot be masked, so kbrun refuses it; use the whole secret, or give the piece only to env or stdin"
+	"a piece cannot be masked, so kbrun refuses it; use the whole secret, or give the piece only to env, stdin or a Secret's data"
 
-// errCut is a template result that holds a piece of a secret; renderTree
-// accepts it where the value is never printed (env, stdin).
-type errCut struct{ out string }
+// errCut is a template result that holds a piece of a secret, with its
+// stand-in renderings; renderTree accepts it where the value is never
+// printed (env, stdin), a manifest file where the pieces are all in the
+// data of Secrets (see secretDataOnly).
+type errCut struct {
+	out  string
+	alts [secret.Families]string
+	ok   [secret.Families]bool
+}
 
 func (e *errCut) Error() string { return cutMessage }
 

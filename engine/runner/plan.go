@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -107,7 +108,7 @@ func (r *runner) planEvent(pl *planned) report.Event {
 					continue
 				}
 				if r.opts.ShowManifests {
-					ev.Manifests = append(ev.Manifests, "# "+f.Name+"\n"+strings.TrimRight(f.Text, "\n")+"\n")
+					ev.Manifests = append(ev.Manifests, "# "+f.Name+"\n"+strings.TrimRight(cmp.Or(f.Shown, f.Text), "\n")+"\n")
 				}
 			}
 		}

@@ -58,12 +58,13 @@ func TestAlt(t *testing.T) {
 func TestCuts(t *testing.T) {
 	var s Set
 	s.Add("hunter-2secret")
-	alts := func(fn func(string) string) [Families]string {
-		var out [Families]string
+	all := [Families]bool{true, true}
+	cuts := func(fn func(string) string) bool {
+		var alts [Families]string
 		for f := range Families {
-			out[f] = fn(standin("hunter-2secret", f))
+			alts[f] = fn(standin("hunter-2secret", f))
 		}
-		return out
+		return s.Cuts(fn("hunter-2secret"), alts, all)
 	}
 	for name, fn := range map[string]func(string) string{
 		"trunc":          func(v string) string { return v[:5] },
@@ -72,7 +73,7 @@ func TestCuts(t *testing.T) {
 		"newlines":       func(v string) string { return v[:3] + "\n" + v[3:6] + "\n" + v[6:] },
 		"whole and part": func(v string) string { return v + " " + v[:4] },
 	} {
-		if !s.Cuts(alts(fn)) {
+		if !cuts(fn) {
 			t.Errorf("%s: not a cut", name)
 		}
 	}
@@ -84,7 +85,7 @@ func TestCuts(t *testing.T) {
 		"nothing":     func(string) string { return "abc" },
 		"short piece": func(v string) string { return v[:2] },
 	} {
-		if s.Cuts(alts(fn)) {
+		if cuts(fn) {
 			t.Errorf("%s: taken for a cut", name)
 		}
 	}
@@ -103,5 +104,38 @@ func TestLeaf(t *testing.T) {
 	got := s.Value(map[string]any{"env": map[string]any{"A": "hun"}, "x": "hunting"}).(map[string]any)
 	if got["env"].(map[string]any)["A"] != Mask || got["x"] != "hunting" {
 		t.Errorf("got %#v", got)
+	}
+}
+
+// Cuts finds a piece in the real rendering that a stand-in rendering
+// confirms at the same place, even where the template kept the stand-ins
+// whole (a split on a letter they lack); letters the template wrote, a
+// hash that spells some by chance and a short word are no piece.
+func TestCutsReal(t *testing.T) {
+	var s Set
+	s.Add("hunter2-Secret", "3fa9c0d1e2b4a7f6")
+	all := [Families]bool{true, true}
+	st := func(v string) [Families]string { return [Families]string{standin(v, 0), standin(v, 1)} }
+	pw, tok := st("hunter2-Secret"), st("3fa9c0d1e2b4a7f6")
+	digest := "0000003fa9000000000000000000000000000000000000000000000000000000"
+	for _, c := range []struct {
+		name string
+		real string
+		alts [Families]string
+		ok   [Families]bool
+		want bool
+	}{
+		{"split on a letter the stand-ins lack", "hunt", pw, all, true},
+		{"piece after the whole", "hunter2-Secret hunt", [Families]string{pw[0] + " " + pw[0][:4], pw[1]}, all, true},
+		{"letters the template wrote", "hunter hunter2-Secret", [Families]string{"hunter " + pw[0], "hunter " + pw[1]}, all, false},
+		{"hash next to the token", "3fa9c0d1e2b4a7f6 " + digest, [Families]string{tok[0] + " " + strings.Repeat("1", 64), tok[1] + " " + strings.Repeat("2", 64)}, all, false},
+		{"short word", "Hunter2-Secret: the end", [Families]string{title.String(pw[0]) + ": the end", title.String(pw[1]) + ": the end"}, all, false},
+		{"a piece too short to mask, unconfirmed (shuffled)", "nhunt", [Families]string{"gjkpm", "zsqwr"}, all, true},
+		{"no stand-in rendered, piece", "unter", [Families]string{}, [Families]bool{}, true},
+		{"no stand-in rendered, whole", "HUNTER2SECRET", [Families]string{}, [Families]bool{}, false},
+	} {
+		if got := s.Cuts(c.real, c.alts, c.ok); got != c.want {
+			t.Errorf("%s: Cuts = %v", c.name, got)
+		}
 	}
 }

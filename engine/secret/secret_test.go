@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -115,7 +116,12 @@ func TestSegments(t *testing.T) {
 	if Segments("same", "same") != nil {
 		t.Error("no difference gave segments")
 	}
-	if got := Segments("a\nb", "a"); len(got) != 1 || !strings.Contains(got[0], "b") {
+	if got := Segments("ab", "ab-12"); !slices.Equal(got, []string{"ab"}) {
+		t.Errorf("real a prefix of alt: %q", got)
+	}
+	// Output is masked a line at a time: a part spanning lines is given
+	// line by line.
+	if got := Segments("x: ab12\ncd34", "x: gh01"); !slices.Equal(got, []string{"ab12", "cd34"}) {
 		t.Errorf("different line counts: %q", got)
 	}
 }

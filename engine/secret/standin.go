@@ -194,14 +194,17 @@ func (s *Set) AltValue(v any, f int) any {
 // Segments compares a value rendered with the secrets (real) and with
 // their stand-ins (alt) and returns the parts of real that the secrets
 // made, widened to whole tokens (a base64 or hex run, a URL-escaped word,
-// a word in any script), line by line when both have the same lines.
+// a word in any script), line by line when both have the same lines. When
+// they do not (a template that breaks lines where the secret has some
+// letter), each line of the part that differs is one: output is masked a
+// line at a time, so a part with a newline would never be.
 func Segments(real, alt string) []string {
 	if real == alt {
 		return nil
 	}
 	rl, al := strings.Split(real, "\n"), strings.Split(alt, "\n")
 	if len(rl) != len(al) {
-		return []string{segment(real, alt)}
+		return strings.Split(segment(real, alt), "\n")
 	}
 	var out []string
 	for i := range rl {
@@ -228,7 +231,7 @@ func span(real, alt string) (start, end int) {
 		q++
 	}
 	start, end = p, len(real)-q
-	for start > 0 && (token(real[start-1]) || !utf8.RuneStart(real[start])) {
+	for start > 0 && (token(real[start-1]) || start < len(real) && !utf8.RuneStart(real[start])) {
 		start--
 	}
 	for end < len(real) && (token(real[end]) || !utf8.RuneStart(real[end])) {

@@ -50,6 +50,9 @@ type ManifestFile struct {
 	// directory when it is below it).
 	Name string
 	Text string
+	// Shown, when set, is what plans print instead of Text: the text with
+	// the data of its Secrets blanked, which holds pieces of a secret.
+	Shown string
 	// RunTime is true when the text depends on values known only at run
 	// time (it computes with outputs of tasks that have not run): Text is
 	// then empty, and only the template was checked.

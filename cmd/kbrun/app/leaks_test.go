@@ -127,6 +127,29 @@ outputs:
 		{name: "secret from values file", vars: pwVar + "  other: {secret: true}\n", tasks: echo(`{{ .vars.other | b64enc }} {{ .vars.other }}`), args: []string{"-f", "{{DIR}}/values.yaml"}, files: map[string]string{"values.yaml": "other: " + leakPW2 + "\n"}, masked: true},
 		{name: "namespace", head: "namespace: '{{ .vars.pw | lower }}-x'\n", vars: pwVar, tasks: "  - name: d\n    delete: {applied: true}\n", run: 2},
 		{name: "namespace cut", head: "namespace: '{{ trunc 6 .vars.pw | lower }}'\n", vars: pwVar, tasks: "  - name: d\n    delete: {applied: true}\n", run: 2, checked: 2},
+		// Found by FuzzSprigOverSecret: templates whose path depends on the
+		// secret's letters, which the stand-ins lack.
+		cut("split on a letter", `{{ index (splitList "J" .vars.pw) 0 }}`),
+		cut("split on a letter, last", `{{ splitList "X" .vars.pw | last }}`),
+		cut("split on a letter, rest", `{{ splitList "v" .vars.pw | rest | join "" }}`),
+		cut("split on a letter, initial", `{{ splitList "w" .vars.pw | initial | join "" }}`),
+		cut("regexSplit", `{{ index (regexSplit "[XJ]" .vars.pw -1) 0 }}`),
+		cut("regexFind on a letter", `{{ regexFind "k.*w" .vars.pw }}`),
+		cut("letter removed", `{{ .vars.pw | replace "X" "" }}`),
+		cut("trimAll a letter", `{{ .vars.pw | trimAll "Q" | trimAll "p" }}`),
+		cut("newline at a letter", `{{ .vars.pw | replace "J" "
+" }}`),
+		cut("abbrev", `{{ abbrev 8 .vars.pw }}`),
+		cut("wrapWith", `{{ wrapWith 5 "\n" .vars.pw }}`),
+		cut("printf precision", `{{ printf "%.5s" .vars.pw }}`),
+		cut("runes", `{{ range $i, $r := .vars.pw }}{{ if lt $i 5 }}{{ printf "%c" $r }}{{ end }}{{ end }}`),
+		cut("bytes sliced", `{{ toString (slice (.vars.pw | toBytes) 2 7) }}`),
+		cut("when the stand-ins fail", `{{ $p := index (splitList "X" .vars.pw) 1 }}{{ substr 0 5 $p }}`),
+		{name: "derived var split on a letter", vars: pwVar + "  d: '{{ index (splitList \"J\" .vars.pw) 0 }}'\n", tasks: echo(`{{ .vars.d }}`), run: 2, checked: 2},
+		{name: "piece in a Secret's data", vars: pwVar, tasks: "  - name: s\n    apply: {files: [secret.yaml]}\n", run: 2,
+			files: map[string]string{"secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData:\n  user: '{{ trunc 5 .vars.pw }}'\n  pw: '{{ .vars.pw }}'\n"}},
+		{name: "piece in a Secret's label", vars: pwVar, tasks: "  - name: s\n    apply: {files: [secret.yaml]}\n", run: 2, checked: 2,
+			files: map[string]string{"secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: s, labels: {u: '{{ trunc 5 .vars.pw | lower }}'}}\nstringData:\n  user: '{{ trunc 5 .vars.pw }}'\n"}},
 		{name: "when on a secret", vars: pwVar, tasks: "  - name: w\n    when: '{{ eq .vars.pw \"x\" }}'\n    run: {command: [echo, '{{ .vars.pw }}']}\n"},
 	}
 }
