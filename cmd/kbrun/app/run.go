@@ -167,15 +167,18 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 	if runID == "" {
 		runID = runner.NewRunID()
 	}
+	registry := mustRegistry()
+	// Only a run that may create objects keeps a Lease: one of local tasks
+	// has nothing to record, and no cluster to warn about when it finishes.
 	var own *runOwnership
-	if o.dryRun == task.DryRunNone {
+	if o.dryRun == task.DryRunNone && runner.UsesCluster(o.pipeline, registry) {
 		var err error
 		if own, err = newRunOwnership(runID, o.pipeline.Name, provider, o.LeaseDuration); err != nil {
 			return err
 		}
 	}
 	opts := runner.Options{
-		Registry:       mustRegistry(),
+		Registry:       registry,
 		Kube:           provider,
 		Owner:          own.owner(),
 		Reporter:       reps,
