@@ -168,13 +168,16 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 		runID = runner.NewRunID()
 	}
 	registry := mustRegistry()
-	// Only a run that may create objects keeps a Lease: one of local tasks
-	// has nothing to record, and no cluster to warn about when it finishes.
 	var own *runOwnership
-	if o.dryRun == task.DryRunNone && runner.UsesCluster(o.pipeline, registry) {
+	if o.dryRun == task.DryRunNone {
 		var err error
 		if own, err = newRunOwnership(runID, o.pipeline.Name, provider, o.LeaseDuration); err != nil {
-			return err
+			return err // --run-id or --lease-duration, wrong for any run
+		}
+		// Only a run with cluster tasks keeps a Lease: one of local tasks
+		// has nothing to record, and no cluster to warn about at its end.
+		if !runner.UsesCluster(o.pipeline, registry) {
+			own = nil
 		}
 	}
 	opts := runner.Options{
