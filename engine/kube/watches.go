@@ -90,6 +90,12 @@ func (w *Watches) Get(gvr schema.GroupVersionResource, ns, name string) (obj any
 	return nil, false, false
 }
 
+// Watching tells whether a kept watch is on the object gvr ns/name itself:
+// then WaitGone waits on it.
+func (w *Watches) Watching(gvr schema.GroupVersionResource, ns, name string) bool {
+	return len(w.covering(gvr, ns, name)) > 0
+}
+
 // WaitGone waits until the object gvr ns/name with uid is gone, as a
 // kept watch on that very object sees it. watched is false (and nothing is
 // waited for) when no such watch is kept.

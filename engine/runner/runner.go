@@ -239,9 +239,14 @@ func (r *runner) checkCluster() error {
 	return nil
 }
 
-func (r *runner) usesCluster() bool {
-	for _, t := range r.p.AllTasks() {
-		typ, ok := r.opts.Registry.Get(t.Type)
+func (r *runner) usesCluster() bool { return UsesCluster(r.p, r.opts.Registry) }
+
+// UsesCluster tells whether any task of p, finally included, is of a type
+// that talks to the cluster: a pipeline of local tasks only needs no
+// cluster configuration and records nothing in the cluster.
+func UsesCluster(p *pipeline.Pipeline, reg *task.Registry) bool {
+	for _, t := range p.AllTasks() {
+		typ, ok := reg.Get(t.Type)
 		if !ok {
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -16,8 +17,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
+	"k8s.io/utils/clock"
 
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
@@ -100,6 +103,7 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 type action struct {
 	Params
 	wait      bool
+	clock     clock.Clock // nil: the real one
 	manifests *k8s.Manifests
 	ap        k8s.ApplyParams
 }
@@ -240,7 +244,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	// Forget an object only once it is really gone, so that an interrupted
 	// cleanup still lists what is left (a namespace still terminating).
 	for _, t := range waitFor {
-		if err := waitGone(ctx, c, t.ref); err != nil {
+		if err := waitGone(ctx, c, t.ref, a.clock, func(f string, args ...any) { k8s.Logf(env, f, args...) }); err != nil {
 			return out, err
 		}
 		forget(t.ref)
@@ -314,46 +318,92 @@ func (a *action) targets(ctx context.Context, env *task.Env, c *kube.Clients, ns
 }
 
 // waitGone waits by watch until the object is gone (or replaced by another
-// object with a new UID).
-func waitGone(ctx context.Context, c *kube.Clients, ref kube.ObjectRef) error {
-	// A workload deployed by this run has its watch kept: it says when.
-	if watched, err := c.Watches.WaitGone(ctx, ref.GVR, ref.Namespace, ref.Name, ref.UID); watched {
-		if err != nil {
-			return fmt.Errorf("%s is still there (finalizers or terminating pods?) when the task timed out: %w", k8s.Describe(ref.Kind, ref.Namespace, ref.Name), err)
+// object with a new UID); when that takes a while it says, at a steady
+// pace, what holds the object (k8s.Holding), as the watch last saw it.
+func waitGone(ctx context.Context, c *kube.Clients, ref kube.ObjectRef, clk clock.Clock, logf func(string, ...any)) error {
+	what := k8s.Describe(ref.Kind, ref.Namespace, ref.Name)
+	var latest atomic.Pointer[unstructured.Unstructured]
+	ri := k8s.Scoped(c.Dynamic.Resource(ref.GVR), ref.Namespace)
+	var wait func() error
+	if c.Watches.Watching(ref.GVR, ref.Namespace, ref.Name) {
+		// A workload deployed by this run has its watch kept: it says when.
+		wait = func() error {
+			watched, err := c.Watches.WaitGone(ctx, ref.GVR, ref.Namespace, ref.Name, ref.UID)
+			if !watched { // the watch stopped meanwhile
+				return watchGone(ctx, ri, ref, what, latest.Store)
+			}
+			if err != nil {
+				return fmt.Errorf("%s is still there (finalizers or terminating pods?) when the task timed out: %w", what, err)
+			}
+			return nil
+		}
+	} else {
+		// Most objects are gone as soon as the delete returns (no
+		// finalizers, background propagation): one GET says so. Starting a
+		// watch costs about 100 ms here (the API server waits for its cache
+		// to be fresh before the initial list), so it is only started for
+		// what is left.
+		obj, err := k8s.GetIfExists(ctx, ri, ref.Name)
+		if err == nil && (obj == nil || (ref.UID != "" && obj.GetUID() != ref.UID)) {
+			return nil
+		}
+		if obj != nil {
+			latest.Store(obj)
+		}
+		wait = func() error { return watchGone(ctx, ri, ref, what, latest.Store) }
+	}
+	done := make(chan error, 1)
+	go func() { done <- wait() }()
+	note := k8s.NewNote(clk)
+	defer note.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-note.C():
+			u := latest.Load()
+			if o, seen, _ := c.Watches.Get(ref.GVR, ref.Namespace, ref.Name); seen {
+				u, _ = o.(*unstructured.Unstructured)
+			}
+			logf("%s", note.Say(what+" to be deleted", k8s.Holding(u, note.Now())))
+		}
+	}
+}
+
+// watchGone watches the object until it is gone; seen gets it each time
+// the watch shows it.
+func watchGone(ctx context.Context, ri dynamic.ResourceInterface, ref kube.ObjectRef, what string, seen func(*unstructured.Unstructured)) error {
+	lw := k8s.ListWatch(ri, fields.OneTermEqualSelector("metadata.name", ref.Name).String(), "")
+	ours := func(o any) *unstructured.Unstructured {
+		u, ok := o.(*unstructured.Unstructured)
+		if ok && u.GetName() == ref.Name && (ref.UID == "" || u.GetUID() == ref.UID) {
+			return u
 		}
 		return nil
 	}
-	ri := k8s.Scoped(c.Dynamic.Resource(ref.GVR), ref.Namespace)
-	// Most objects are gone as soon as the delete returns (no finalizers,
-	// background propagation): one GET says so. Starting a watch costs
-	// about 100 ms here (the API server waits for its cache to be fresh
-	// before the initial list), so it is only started for what is left.
-	obj, err := k8s.GetIfExists(ctx, ri, ref.Name)
-	if err == nil && (obj == nil || (ref.UID != "" && obj.GetUID() != ref.UID)) {
-		return nil
-	}
-	lw := k8s.ListWatch(ri, fields.OneTermEqualSelector("metadata.name", ref.Name).String(), "")
 	gone := func(s cache.Store) bool {
 		for _, o := range s.List() {
-			u, ok := o.(*unstructured.Unstructured)
-			if ok && (ref.UID == "" || u.GetUID() == ref.UID) {
+			if u := ours(o); u != nil {
+				seen(u)
 				return false
 			}
 		}
 		return true
 	}
 	var store cache.Store
-	_, err = watchtools.UntilWithSync(ctx, lw, &unstructured.Unstructured{}, func(s cache.Store) (bool, error) {
+	_, err := watchtools.UntilWithSync(ctx, lw, &unstructured.Unstructured{}, func(s cache.Store) (bool, error) {
 		store = s
 		return gone(s), nil
 	}, func(ev watch.Event) (bool, error) {
 		if ev.Type == watch.Deleted {
 			return gone(store), nil
 		}
+		if u := ours(ev.Object); u != nil {
+			seen(u)
+		}
 		return false, nil
 	})
 	if err != nil {
-		what := k8s.Describe(ref.Kind, ref.Namespace, ref.Name)
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s is still there (finalizers or terminating pods?) when the task timed out: %w", what, ctx.Err())
 		}

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -27,6 +28,7 @@ import (
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/prepare"
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/internal/fakeclock"
 	"github.com/kbrun/kbrun/tasks/internal/fakewatch"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
 )
@@ -375,5 +377,95 @@ func TestNodeNotReadyFailsFast(t *testing.T) {
 		if tc.fail && !strings.Contains(err.Error(), "its node n2 is not Ready (Ready=Unknown since") {
 			t.Errorf("err = %v, want the node and why", err)
 		}
+	}
+}
+
+// TestRolloutNotes: a rollout that lasts says what it waits for after
+// k8s.NoteAfter, then every k8s.NoteEvery, without kubectl's "Waiting
+// for" twice.
+func TestRolloutNotes(t *testing.T) {
+	w, _, _ := newWaiter(t, deployment(1, 1, 1, 1, 0))
+	fc := fakeclock.New(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC))
+	w.clock = fc
+	lines := make(chan string, 10)
+	w.env.Logf = func(f string, a ...any) { lines <- fmt.Sprintf(f, a...) }
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { _, err := w.wait(ctx); done <- err }()
+	line := func() string {
+		t.Helper()
+		select {
+		case l := <-lines:
+			return l
+		case err := <-done:
+			t.Fatalf("the wait ended: %v", err)
+		case <-ctx.Done():
+			t.Fatal("no line")
+		}
+		return ""
+	}
+	timer := func(want time.Duration) {
+		t.Helper()
+		if d := <-fc.Set; d != want {
+			t.Fatalf("timer of %s, want %s", d, want)
+		}
+	}
+	// The status line comes first: the note then has a status to tell.
+	if l := line(); l != `Waiting for deployment "web" rollout to finish: 0 of 1 updated replicas are available...` {
+		t.Fatalf("first line %q", l)
+	}
+	timer(k8s.NoteAfter)
+	fc.Step(k8s.NoteAfter)
+	if l, want := line(), "waiting for the rollout of deployment ones/web (2s so far): 0 of 1 updated replicas are available"; l != want {
+		t.Errorf("got  %s\nwant %s", l, want)
+	}
+	timer(k8s.NoteEvery)
+	fc.Step(k8s.NoteEvery)
+	if l, want := line(), "waiting for the rollout of deployment ones/web (12s so far): 0 of 1 updated replicas are available"; l != want {
+		t.Errorf("got  %s\nwant %s", l, want)
+	}
+	cancel()
+	<-done
+}
+
+// TestWaitingOn: a note names the pods the rollout waits on, newest
+// first: one not ready (why), one terminating (its grace period), at most
+// notedPods of them.
+func TestWaitingOn(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	w, _, _ := newWaiter(t, deployment(1, 1, 1, 1, 0))
+	w.status = `Waiting for deployment "web" rollout to finish: 1 old replicas are pending termination...`
+	at := func(s int) metav1.Time { return metav1.NewTime(now.Add(time.Duration(s) * time.Second)) }
+	grace := int64(30)
+	w.pods = map[string]*corev1.Pod{
+		"web-new": webPod("web-new", func(p *corev1.Pod) {
+			p.CreationTimestamp = at(-1)
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}}}
+		}),
+		"web-old": webPod("web-old", func(p *corev1.Pod) {
+			p.CreationTimestamp = at(-60)
+			end := at(25)
+			p.DeletionTimestamp, p.DeletionGracePeriodSeconds = &end, &grace
+			p.Spec.NodeName = "n1"
+			p.Status.Phase = corev1.PodRunning
+		}),
+		"web-ready": webPod("web-ready", func(p *corev1.Pod) {
+			p.CreationTimestamp = at(-30)
+			p.Status.Phase = corev1.PodRunning
+			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+		}),
+	}
+	want := "1 old replicas are pending termination; pod web-new: Pending, not Ready, app waiting: ContainerCreating; " +
+		"pod web-old is terminating: its containers have not stopped on SIGTERM; its grace period of 30s ends in 25s, then they get SIGKILL"
+	if got := w.waitingOn(now); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	for i := range 4 {
+		name := fmt.Sprintf("web-x%d", i)
+		w.pods[name] = webPod(name, func(p *corev1.Pod) { p.CreationTimestamp = at(-100 - i) })
+	}
+	if got := w.waitingOn(now); strings.Count(got, "pod web-") != notedPods || !strings.HasSuffix(got, "; 3 more pods") {
+		t.Errorf("with 6 pods not ready: %s", got)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/kubectl/pkg/polymorphichelpers"
+	"k8s.io/utils/clock"
 
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
@@ -78,6 +79,7 @@ type waiter struct {
 	// podStore is what the pod watch has seen.
 	podStore cache.Store
 	now      func() time.Time
+	clock    clock.Clock // paces the notes of a long wait; nil: the real one
 	api      apiTrouble
 }
 
@@ -200,6 +202,8 @@ func (w *waiter) wait(ctx context.Context) (_ result, err error) {
 		return sandboxW.ResultChan()
 	}
 	reopens := 0
+	note := k8s.NewNote(w.clock)
+	defer note.Stop()
 
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -308,8 +312,59 @@ func (w *waiter) wait(ctx context.Context) (_ result, err error) {
 			if err := w.checkPods(ctx, timer); err != nil {
 				return result{}, err
 			}
+		case <-note.C():
+			k8s.Logf(w.env, "%s", note.Say("the rollout of "+w.what(), w.waitingOn(note.Now())))
 		}
 	}
+}
+
+// notedPods bounds the pods a note names: the line stays one line.
+const notedPods = 3
+
+// waitingOn says what the rollout still waits for: its status, and the
+// pods that are not ready yet or still terminating (newest first), as the
+// watches last saw them.
+func (w *waiter) waitingOn(now time.Time) string {
+	status := w.status
+	if status == "" {
+		status = "no status observed yet"
+	}
+	// kubectl's "Waiting for deployment "web" rollout to finish: 0 of 1
+	// ...": the note already says what it waits for.
+	if rest, ok := strings.CutPrefix(status, "Waiting for "); ok {
+		if _, detail, ok := strings.Cut(rest, ": "); ok {
+			status = detail
+		}
+	}
+	parts := []string{strings.TrimSuffix(status, "...")}
+	var more int
+	for _, p := range w.sortedPods() {
+		var s string
+		switch {
+		case p.DeletionTimestamp != nil:
+			u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(p)
+			if err != nil {
+				continue
+			}
+			pod := &unstructured.Unstructured{Object: u}
+			pod.SetAPIVersion("v1")
+			pod.SetKind("Pod")
+			s = fmt.Sprintf("pod %s is terminating: %s", p.Name, k8s.Holding(pod, now))
+		case !k8s.IsPodReady(p):
+			s = fmt.Sprintf("pod %s: %s", p.Name, podState(p))
+		default:
+			continue
+		}
+		if len(parts) > notedPods {
+			more++
+			continue
+		}
+		parts = append(parts, s)
+	}
+	if more > 0 {
+		parts = append(parts, fmt.Sprintf("%d more pods", more))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // watchSandboxEvents watches the namespace's FailedCreatePodSandBox events,

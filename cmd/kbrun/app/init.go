@@ -7,10 +7,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
+	"unicode"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/text/runes"
+	"golang.org/x/text/transform"
+	"golang.org/x/text/unicode/norm"
+	"gopkg.in/yaml.v3"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kbrun/kbrun/engine/exit"
 )
@@ -47,8 +52,8 @@ editors complete and check it. Existing files are left alone unless --force.`,
 				}
 				name = dnsLabel(filepath.Base(abs))
 			}
-			if !validName.MatchString(name) || len(name) > 63 {
-				return exit.Usagef("--name %q: a pipeline's name is a DNS label: lower-case letters, digits and -, starting and ending with a letter or digit", name)
+			if reasons := validation.IsDNS1123Label(name); len(reasons) > 0 {
+				return exit.Usagef("--name %q: a pipeline's name is a DNS label: %s", name, strings.Join(reasons, "; "))
 			}
 			loader, err := newLoader()
 			if err != nil {
@@ -61,7 +66,7 @@ editors complete and check it. Existing files are left alone unless --force.`,
 				path string
 				data []byte
 			}{
-				{filepath.Join(dir, file), []byte(strings.ReplaceAll(starter, "{{NAME}}", name))},
+				{filepath.Join(dir, file), []byte(strings.ReplaceAll(starter, "{{NAME}}", yamlString(name)))},
 				{filepath.Join(dir, SchemaFile), loader.Schema()},
 			}
 			if !force {
@@ -90,11 +95,13 @@ editors complete and check it. Existing files are left alone unless --force.`,
 	return cmd
 }
 
-var validName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-
-// dnsLabel makes a folder's name a pipeline name: lower case, runs of
-// other characters as one -, at most 63 characters.
+// dnsLabel makes a folder's name a pipeline name: accents dropped (é is
+// e), lower case, runs of other characters as one -, at most 63
+// characters; "pipeline" when nothing is left.
 func dnsLabel(s string) string {
+	if t, _, err := transform.String(transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn))), s); err == nil {
+		s = t
+	}
 	s = strings.ToLower(s)
 	var b strings.Builder
 	dash := false
@@ -108,11 +115,19 @@ func dnsLabel(s string) string {
 		}
 	}
 	out := strings.Trim(b.String(), "-")
-	if len(out) > 63 {
-		out = strings.Trim(out[:63], "-")
+	if len(out) > validation.DNS1123LabelMaxLength {
+		out = strings.Trim(out[:validation.DNS1123LabelMaxLength], "-")
 	}
 	if out == "" {
 		out = "pipeline"
 	}
 	return out
+}
+
+// yamlString is s as a YAML string scalar, quoted only where YAML would
+// read it as something else: a name such as 2024, 007, true or null is
+// still a DNS label, but a number, a boolean or null unquoted.
+func yamlString(s string) string {
+	b, _ := yaml.Marshal(s) // a string always marshals
+	return strings.TrimSuffix(string(b), "\n")
 }

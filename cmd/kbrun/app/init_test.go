@@ -58,3 +58,54 @@ func TestInit(t *testing.T) {
 		t.Errorf("bad name: exit %d\n%s", code, errOut)
 	}
 }
+
+// TestInitFolderNames: whatever the folder is called, init writes a
+// pipeline that validate accepts, named by a DNS label made from the
+// folder's name; names YAML would read as a number, a boolean or null are
+// quoted where they are written.
+func TestInitFolderNames(t *testing.T) {
+	long := strings.Repeat("abcdefghij", 7) // 70 characters
+	tests := []struct{ folder, name string }{
+		{"2024", `"2024"`},
+		{"true", `"true"`},
+		{"False", `"false"`},
+		{"null", `"null"`},
+		{"Null", `"null"`},
+		{"~", "pipeline"},
+		{"007", `"007"`},
+		{"0x1F", `"0x1f"`},
+		{"1e3", `"1e3"`},
+		{"0o17", `"0o17"`},
+		{"yes", `"yes"`}, // a boolean to YAML 1.1 readers
+		{"My_App", "my-app"},
+		{"my app", "my-app"},
+		{"  spaced  out  ", "spaced-out"},
+		{"v1.2.3", "v1-2-3"},
+		{".hidden", "hidden"},
+		{"-lead-", "lead"},
+		{"Café Crème", "cafe-creme"},
+		{"日本語", "pipeline"},
+		{"app-日本", "app"},
+		{long, long[:63]},
+		{strings.Repeat("a", 62) + "_b", strings.Repeat("a", 62)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.folder, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), tt.folder)
+			if code, out, errOut := kbrun("init", dir); code != 0 {
+				t.Fatalf("init: exit %d\n%s%s", code, out, errOut)
+			}
+			file := filepath.Join(dir, "pipeline.yaml")
+			body, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(body), "\n  name: "+tt.name+"\n") || !strings.Contains(string(body), "\n    default: "+tt.name+"\n") {
+				t.Errorf("want name and namespace %s:\n%s", tt.name, body)
+			}
+			if code, out, errOut := kbrun("validate", file); code != 0 || out != file+": valid\n" {
+				t.Errorf("validate: exit %d\n%s%s", code, out, errOut)
+			}
+		})
+	}
+}

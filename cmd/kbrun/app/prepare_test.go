@@ -153,3 +153,27 @@ func TestNoKubeconfigAtAll(t *testing.T) {
 		t.Fatal("a task ran although no cluster is configured")
 	}
 }
+
+// TestLocalTasksNeedNoCluster: a pipeline of local tasks only runs without
+// any cluster configuration and says nothing about a cluster or a lease,
+// with or without --keep (a run with cluster tasks keeps a Lease and warns
+// when it cannot finish it).
+func TestLocalTasksNeedNoCluster(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("HOME", dir)
+	t.Setenv("KUBECONFIG", "")
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	file := filepath.Join(dir, "p.yaml")
+	os.WriteFile(file, []byte("apiVersion: kbrun.dev/v1alpha1\nkind: Pipeline\nmetadata: {name: p}\ntasks:\n  - name: local\n    run: {command: [echo, hi]}\nfinally:\n  - name: after\n    run: {command: [echo, bye]}\n"), 0o644)
+	for _, args := range [][]string{{"run", file}, {"run", file, "--keep"}, {"run", file, "-o", "json"}} {
+		code, out, errOut := kbrun(args...)
+		if code != 0 || errOut != "" {
+			t.Errorf("%v: exit %d, want 0 and nothing on stderr:\n%s", args, code, errOut)
+		}
+		for _, word := range []string{"cluster", "lease", "warning"} {
+			if strings.Contains(strings.ToLower(out), word) {
+				t.Errorf("%v: the output speaks of %q:\n%s", args, word, out)
+			}
+		}
+	}
+}

@@ -169,15 +169,21 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 	if runID == "" {
 		runID = runner.NewRunID()
 	}
+	registry := mustRegistry()
 	var own *runOwnership
 	if o.dryRun == task.DryRunNone {
 		var err error
 		if own, err = newRunOwnership(runID, o.pipeline.Name, provider, o.LeaseDuration); err != nil {
-			return err
+			return err // --run-id or --lease-duration, wrong for any run
+		}
+		// Only a run with cluster tasks keeps a Lease: one of local tasks
+		// has nothing to record, and no cluster to warn about at its end.
+		if !runner.UsesCluster(o.pipeline, registry) {
+			own = nil
 		}
 	}
 	opts := runner.Options{
-		Registry:       mustRegistry(),
+		Registry:       registry,
 		Kube:           provider,
 		Outage:         provider.Patience.Down,
 		Owner:          own.owner(),

@@ -1,0 +1,142 @@
+package delete
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	dynfake "k8s.io/client-go/dynamic/fake"
+
+	"github.com/kbrun/kbrun/engine/kube"
+	"github.com/kbrun/kbrun/tasks/internal/fakeclock"
+	"github.com/kbrun/kbrun/tasks/internal/k8s"
+)
+
+// TestWaitGoneSaysWhy: a delete that waits on a pod in its grace period
+// says so after NoteAfter, naming the pod and the reason, then every
+// NoteEvery, and ends when the pod is gone.
+func TestWaitGoneSaysWhy(t *testing.T) {
+	pods := schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+	fc := fakeclock.New(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC))
+	pod := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Pod",
+		"metadata": map[string]any{"name": "web", "namespace": "ones", "uid": "u1"},
+		"spec":     map[string]any{"nodeName": "n1"}}}
+	end := metav1.NewTime(fc.Now().Add(30 * time.Second))
+	grace := int64(30)
+	pod.SetDeletionTimestamp(&end)
+	pod.SetDeletionGracePeriodSeconds(&grace)
+	dyn := dynfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{pods: "PodList"}, pod)
+	c := &kube.Clients{Dynamic: dyn, Mapper: meta.NewDefaultRESTMapper(nil)}
+	lines := make(chan string, 10)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- waitGone(ctx, c, kube.ObjectRef{GVR: pods, Kind: "Pod", Namespace: "ones", Name: "web", UID: "u1"}, fc, func(f string, a ...any) {
+			lines <- f
+			if len(a) == 1 {
+				lines <- a[0].(string)
+			}
+		})
+	}()
+	next := func(want time.Duration) {
+		t.Helper()
+		select {
+		case d := <-fc.Set:
+			if d != want {
+				t.Fatalf("timer of %s, want %s", d, want)
+			}
+		case err := <-done:
+			t.Fatalf("the wait ended: %v", err)
+		case <-ctx.Done():
+			t.Fatal("no timer set")
+		}
+	}
+	say := func(want string) {
+		t.Helper()
+		var got string
+		for got == "" || got == "%s" {
+			select {
+			case got = <-lines:
+			case <-ctx.Done():
+				t.Fatalf("no line; want %s", want)
+			}
+		}
+		if got != want {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
+	}
+
+	next(k8s.NoteAfter)
+	fc.Step(k8s.NoteAfter)
+	say("waiting for pod ones/web to be deleted (2s so far): its containers have not stopped on SIGTERM; its grace period of 30s ends in 28s, then they get SIGKILL")
+	next(k8s.NoteEvery)
+
+	fc.Step(k8s.NoteEvery)
+	say("waiting for pod ones/web to be deleted (12s so far): its containers have not stopped on SIGTERM; its grace period of 30s ends in 18s, then they get SIGKILL")
+	next(k8s.NoteEvery)
+
+	if err := dyn.Resource(pods).Namespace("ones").Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+}
+
+// TestWatchGoneSeesChanges: what the lines say is what the watch last saw:
+// a finalizer added while waiting is passed on, and the wait ends when the
+// object is deleted.
+func TestWatchGoneSeesChanges(t *testing.T) {
+	cms := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	cm := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]any{"name": "held", "namespace": "ones", "uid": "u1"}}}
+	other := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]any{"name": "other", "namespace": "ones", "uid": "u2"}}}
+	dyn := dynfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{cms: "ConfigMapList"}, cm, other)
+	ri := dyn.Resource(cms).Namespace("ones")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	seen := make(chan *unstructured.Unstructured, 100)
+	done := make(chan error, 1)
+	go func() {
+		done <- watchGone(ctx, ri, kube.ObjectRef{GVR: cms, Kind: "ConfigMap", Namespace: "ones", Name: "held", UID: "u1"}, "configmap ones/held", func(u *unstructured.Unstructured) { seen <- u })
+	}()
+	if u := <-seen; u.GetName() != "held" || len(u.GetFinalizers()) != 0 {
+		t.Fatalf("first seen %v", u.Object)
+	}
+	held := cm.DeepCopy()
+	held.SetFinalizers([]string{"example.com/hold"})
+	if _, err := ri.Update(ctx, held, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for u := range seen { // the initial list first, then the update
+		if u.GetName() != "held" {
+			t.Fatalf("seen %s, not the object waited for", u.GetName())
+		}
+		if len(u.GetFinalizers()) == 1 {
+			break
+		}
+	}
+	// The fake ignores the field selector: another object's change is not ours.
+	if err := ri.Delete(ctx, "other", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ri.Delete(ctx, "held", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	close(seen)
+	for u := range seen {
+		if u.GetName() != "held" {
+			t.Errorf("seen %s, not the object waited for", u.GetName())
+		}
+	}
+}

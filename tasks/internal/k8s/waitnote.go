@@ -1,0 +1,144 @@
+package k8s
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/clock"
+)
+
+// A wait that lasts says what it waits for: first after NoteAfter (most
+// deletes and rollouts are over by then, and say nothing), then every
+// NoteEvery.
+const (
+	NoteAfter = 2 * time.Second
+	NoteEvery = 10 * time.Second
+)
+
+// Note paces the lines of one wait. Its timers are local: what a line
+// says comes from the wait's watch, never from a request of its own.
+type Note struct {
+	clock clock.Clock
+	start time.Time
+	timer clock.Timer
+}
+
+// NewNote starts pacing a wait that begins now; c nil is the real clock.
+func NewNote(c clock.Clock) *Note {
+	if c == nil {
+		c = clock.RealClock{}
+	}
+	return &Note{clock: c, start: c.Now(), timer: c.NewTimer(NoteAfter)}
+}
+
+// C fires when the next line is due.
+func (n *Note) C() <-chan time.Time { return n.timer.C() }
+
+// Say returns the line due now, "waiting for WHAT (S so far): WHY", and
+// sets the next one NoteEvery later.
+func (n *Note) Say(what, why string) string {
+	n.timer.Stop()
+	n.timer = n.clock.NewTimer(NoteEvery)
+	line := fmt.Sprintf("waiting for %s (%s so far)", what, n.Waited().Round(time.Second))
+	if why != "" {
+		line += ": " + why
+	}
+	return line
+}
+
+// Waited is how long the wait has lasted.
+func (n *Note) Waited() time.Duration { return n.clock.Since(n.start) }
+
+// Now is the note's clock's time.
+func (n *Note) Now() time.Time { return n.clock.Now() }
+
+// Stop ends the pacing.
+func (n *Note) Stop() { n.timer.Stop() }
+
+// Holding says what keeps an object that is being deleted from being
+// gone, as its own fields tell: a pod's grace period, a namespace's
+// remaining content (its status conditions), finalizers. "" when u is nil.
+func Holding(u *unstructured.Unstructured, now time.Time) string {
+	if u == nil {
+		return ""
+	}
+	var why []string
+	if u.GetDeletionTimestamp() == nil {
+		why = append(why, "not marked for deletion yet")
+	} else if u.GetKind() == "Pod" && u.GroupVersionKind().Group == "" {
+		why = append(why, podGrace(u, now))
+	}
+	if u.GetKind() == "Namespace" && u.GroupVersionKind().Group == "" {
+		why = append(why, namespaceContent(u)...)
+	}
+	for _, f := range u.GetFinalizers() {
+		why = append(why, finalizerNote(f))
+	}
+	if len(why) == 0 {
+		why = append(why, "the API server has not removed it yet")
+	}
+	return strings.Join(why, "; ")
+}
+
+// podGrace says where a terminating pod is in its grace period: for a pod,
+// deletionTimestamp is when the grace period ends (the kubelet then sends
+// SIGKILL), and deletionGracePeriodSeconds its length.
+func podGrace(u *unstructured.Unstructured, now time.Time) string {
+	end := u.GetDeletionTimestamp().Time
+	grace := "its grace period"
+	if s := u.GetDeletionGracePeriodSeconds(); s != nil {
+		grace = fmt.Sprintf("its grace period of %s", time.Duration(*s)*time.Second)
+	}
+	node, _, _ := unstructured.NestedString(u.Object, "spec", "nodeName")
+	if left := end.Sub(now); left > 0 {
+		return fmt.Sprintf("its containers have not stopped on SIGTERM; %s ends in %s, then they get SIGKILL", grace, left.Round(time.Second))
+	}
+	if node == "" {
+		return grace + " is over; the pod was never scheduled, the API server removes it"
+	}
+	return fmt.Sprintf("%s ended %s ago; waiting for the kubelet on node %s to confirm its containers stopped", grace, now.Sub(end).Round(time.Second), node)
+}
+
+// namespaceContent is what the namespace controller reports it still
+// deletes: the messages of its True deletion conditions
+// (NamespaceContentRemaining, NamespaceFinalizersRemaining, failures).
+func namespaceContent(u *unstructured.Unstructured) []string {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	var out []string
+	for _, c := range conds {
+		m, ok := c.(map[string]any)
+		if !ok || m["status"] != string(corev1.ConditionTrue) {
+			continue
+		}
+		msg, _ := m["message"].(string)
+		if msg == "" {
+			msg, _ = m["type"].(string)
+		}
+		out = append(out, strings.TrimSpace(msg))
+	}
+	if len(out) == 0 && u.GetDeletionTimestamp() != nil {
+		if fs, _, _ := unstructured.NestedStringSlice(u.Object, "spec", "finalizers"); len(fs) > 0 {
+			out = append(out, "the namespace controller is deleting what it holds (finalizer "+strings.Join(fs, ", ")+")")
+		}
+	}
+	return out
+}
+
+// finalizers kubelet and the controllers of a cluster add, and what each
+// waits for.
+var finalizers = map[string]string{
+	"kubernetes.io/pvc-protection": "a pod still uses the claim",
+	"kubernetes.io/pv-protection":  "a claim is still bound to the volume",
+	"foregroundDeletion":           "its dependents are deleted first (foreground deletion)",
+	"orphan":                       "its dependents are being orphaned",
+}
+
+func finalizerNote(f string) string {
+	if why, ok := finalizers[f]; ok {
+		return fmt.Sprintf("finalizer %s: %s", f, why)
+	}
+	return fmt.Sprintf("finalizer %s: the controller that added it has not removed it", f)
+}

@@ -1,0 +1,109 @@
+package k8s
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	clocktesting "k8s.io/utils/clock/testing"
+)
+
+// TestHolding: what keeps an object being deleted, from its own fields.
+func TestHolding(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	deleting := func(apiVersion, kind string, at time.Time, fields map[string]any) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "kind": kind, "metadata": map[string]any{"name": "x"}}}
+		for k, v := range fields {
+			u.Object[k] = v
+		}
+		ts := metav1.NewTime(at)
+		u.SetDeletionTimestamp(&ts)
+		return u
+	}
+	grace := func(u *unstructured.Unstructured, s int64) *unstructured.Unstructured {
+		u.SetDeletionGracePeriodSeconds(&s)
+		return u
+	}
+	fin := func(u *unstructured.Unstructured, fs ...string) *unstructured.Unstructured {
+		u.SetFinalizers(fs)
+		return u
+	}
+	onNode := map[string]any{"spec": map[string]any{"nodeName": "n1"}}
+	for _, tc := range []struct {
+		name string
+		obj  *unstructured.Unstructured
+		want string
+	}{
+		{"nil", nil, ""},
+		{"pod in its grace period", grace(deleting("v1", "Pod", now.Add(28*time.Second), onNode), 30),
+			"its containers have not stopped on SIGTERM; its grace period of 30s ends in 28s, then they get SIGKILL"},
+		{"pod past its grace period", grace(deleting("v1", "Pod", now.Add(-3*time.Second), onNode), 30),
+			"its grace period of 30s ended 3s ago; waiting for the kubelet on node n1 to confirm its containers stopped"},
+		{"pod never scheduled", grace(deleting("v1", "Pod", now.Add(-time.Second), nil), 0),
+			"its grace period of 0s is over; the pod was never scheduled, the API server removes it"},
+		{"pod with a finalizer", fin(grace(deleting("v1", "Pod", now.Add(10*time.Second), onNode), 30), "example.com/hold"),
+			"its containers have not stopped on SIGTERM; its grace period of 30s ends in 10s, then they get SIGKILL; finalizer example.com/hold: the controller that added it has not removed it"},
+		{"namespace with content", deleting("v1", "Namespace", now, map[string]any{
+			"spec": map[string]any{"finalizers": []any{"kubernetes"}},
+			"status": map[string]any{"phase": "Terminating", "conditions": []any{
+				map[string]any{"type": "NamespaceDeletionDiscoveryFailure", "status": "False", "message": "All resources successfully discovered"},
+				map[string]any{"type": "NamespaceContentRemaining", "status": "True", "message": "Some resources are remaining: pods. has 1 resource instances"},
+				map[string]any{"type": "NamespaceFinalizersRemaining", "status": "True", "message": "Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances"},
+			}}}),
+			"Some resources are remaining: pods. has 1 resource instances; Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances"},
+		{"namespace before its controller reported", deleting("v1", "Namespace", now, map[string]any{"spec": map[string]any{"finalizers": []any{"kubernetes"}}}),
+			"the namespace controller is deleting what it holds (finalizer kubernetes)"},
+		{"claim in use", fin(deleting("v1", "PersistentVolumeClaim", now, nil), "kubernetes.io/pvc-protection"),
+			"finalizer kubernetes.io/pvc-protection: a pod still uses the claim"},
+		{"foreground", fin(deleting("apps/v1", "Deployment", now, nil), "foregroundDeletion"),
+			"finalizer foregroundDeletion: its dependents are deleted first (foreground deletion)"},
+		{"a custom kind named Pod is not a pod", fin(deleting("example.com/v1", "Pod", now, nil), "example.com/hold"),
+			"finalizer example.com/hold: the controller that added it has not removed it"},
+		{"nothing to say", deleting("v1", "ConfigMap", now, nil), "the API server has not removed it yet"},
+		{"not marked", &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap"}}, "not marked for deletion yet"},
+	} {
+		if got := Holding(tc.obj, now); got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestNotePace: the first line after NoteAfter, the next NoteEvery later,
+// each saying how long the wait has lasted.
+func TestNotePace(t *testing.T) {
+	fc := clocktesting.NewFakeClock(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC))
+	n := NewNote(fc)
+	defer n.Stop()
+	fired := func() bool {
+		select {
+		case <-n.C():
+			return true
+		default:
+			return false
+		}
+	}
+	fc.Step(NoteAfter - time.Millisecond)
+	if fired() {
+		t.Fatal("a line before NoteAfter")
+	}
+	fc.Step(time.Millisecond)
+	if !fired() {
+		t.Fatal("no line at NoteAfter")
+	}
+	if got, want := n.Say("pod a/b to be deleted", "why"), "waiting for pod a/b to be deleted (2s so far): why"; got != want {
+		t.Errorf("got %s\nwant %s", got, want)
+	}
+	fc.Step(NoteEvery - time.Millisecond)
+	if fired() {
+		t.Fatal("a second line before NoteEvery")
+	}
+	fc.Step(time.Millisecond)
+	if !fired() {
+		t.Fatal("no second line NoteEvery after the first")
+	}
+	if got := n.Say("x", ""); !strings.HasPrefix(got, "waiting for x (12s so far)") || strings.Contains(got, ":") {
+		t.Errorf("second line %q", got)
+	}
+}
