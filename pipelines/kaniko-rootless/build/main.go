@@ -4,7 +4,9 @@
 // context, pushes the image, and prints the pushed image's digest.
 //
 // Output contract (the pipeline parses it):
-//   - Kaniko's own output, and this program's progress, go to stderr;
+//   - Kaniko's own output, and this program's progress, go to stderr
+//     (Kaniko writes to a log in the workspace, which this program
+//     follows: see kaniko.go);
 //   - stdout carries only the result, the digest on the LAST line:
 //     image: <destination>@sha256:<hex>
 //     digest: sha256:<hex>
