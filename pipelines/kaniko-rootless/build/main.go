@@ -4,7 +4,9 @@
 // context, pushes the image, and prints the pushed image's digest.
 //
 // Output contract (the pipeline parses it):
-//   - Kaniko's own output, and this program's progress, go to stderr;
+//   - Kaniko's own output, and this program's progress, go to stderr
+//     (Kaniko writes to a log in the workspace, which this program
+//     follows: see kaniko.go);
 //   - stdout carries only the result, the digest on the LAST line:
 //     image: <destination>@sha256:<hex>
 //     digest: sha256:<hex>
@@ -30,7 +32,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"regexp"
@@ -114,6 +115,7 @@ type config struct {
 	dockerConfig string
 	extraArgs    string
 	verbosity    string
+	state        string // the state file recording the build ("" = none; see resume.go)
 }
 
 func main() {
@@ -185,7 +187,7 @@ func build(c config) (string, error) {
 	} else if _, builtIn := dockerfiles[c.variant]; !builtIn {
 		context = filepath.Dir(dockerfile)
 	}
-	digestFile := filepath.Join(c.workspace, "image-digest")
+	digestFile := filepath.Join(c.workspace, digestFileName)
 	_ = os.Remove(digestFile)
 
 	args := []string{
@@ -214,13 +216,10 @@ func build(c config) (string, error) {
 	fmt.Fprintf(os.Stderr, "build: %s\n", accounts(c.dockerConfig, registryHost(c.destination)))
 	fmt.Fprintf(os.Stderr, "build: Dockerfile %s:\n%s", dockerfile, text)
 	fmt.Fprintf(os.Stderr, "build: %s %s\n", c.executor, strings.Join(args, " "))
-	cmd := exec.Command(c.executor, args...)
-	cmd.Dir = c.workspace
-	errs := &errorLines{}
-	out := io.MultiWriter(quiet{os.Stderr}, errs)
-	cmd.Stdout, cmd.Stderr = out, out
-	runErr := cmd.Run()
-	errs.flush()
+	runErr, errs, err := runKaniko(c, args, digestFile)
+	if err != nil {
+		return "", err
+	}
 	if runErr != nil {
 		msg := errs.String()
 		if msg == "" {

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -298,39 +296,5 @@ func TestRegistryHint(t *testing.T) {
 	c.registryCA = "/kaniko/registry-ca/ca.crt"
 	if got := registryHint("x509: certificate signed by unknown authority", c); !strings.Contains(got, "not signed by the CA in registryCA") {
 		t.Errorf("unknown authority with a CA: %q", got)
-	}
-}
-
-// A run after a lost exec stream: it waits for the earlier build still
-// running, answers with its digest when it pushed, and refuses to build a
-// second time in the pod when it did not.
-func TestResumeOrBuild(t *testing.T) {
-	ws := t.TempDir()
-	dest := "registry.test:5000/demo:run1"
-	digest := "sha256:" + strings.Repeat("ab", 32)
-	statePath := filepath.Join(ws, stateFile)
-	// The earlier build: runs a moment, then records its push.
-	sh := exec.Command("sh", "-c", `sleep 0.5; printf '%s' "$1" > "$2.tmp" && mv "$2.tmp" "$2"`, "sh",
-		fmt.Sprintf(`{"pid":%d,"destination":%q,"digest":%q}`, 0, dest, digest), statePath)
-	if err := sh.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- sh.Wait() }()
-	if err := writeState(statePath, buildState{PID: sh.Process.Pid, Destination: dest}); err != nil {
-		t.Fatal(err)
-	}
-	c := config{destination: dest, workspace: ws, executor: "/nonexistent/executor"}
-	got, err := resumeOrBuild(c)
-	if err != nil || got != digest {
-		t.Fatalf("resumeOrBuild = %q, %v; want the earlier build's %s", got, err, digest)
-	}
-	<-done
-	// An earlier build that ended without pushing: never a second build.
-	if err := writeState(statePath, buildState{PID: 0, Destination: dest}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := resumeOrBuild(c); err == nil || !strings.Contains(err.Error(), "ended without pushing") {
-		t.Fatalf("err %v, want a refusal to build twice", err)
 	}
 }
