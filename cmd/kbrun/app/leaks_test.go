@@ -146,6 +146,7 @@ outputs:
 		cut("bytes sliced", `{{ toString (slice (.vars.pw | toBytes) 2 7) }}`),
 		cut("when the stand-ins fail", `{{ $p := index (splitList "X" .vars.pw) 1 }}{{ substr 0 5 $p }}`),
 		{name: "derived var split on a letter", vars: pwVar + "  d: '{{ index (splitList \"J\" .vars.pw) 0 }}'\n", tasks: echo(`{{ .vars.d }}`), run: 2, checked: 2},
+		{name: "derived var the stand-ins fail", vars: pwVar + "  d: '{{ if ne .vars.pw \"" + leakPW + "\" }}{{ fail \"no\" }}{{ end }}{{ .vars.pw | sha256sum }}'\n", tasks: echo(`{{ .vars.d }}`), masked: true},
 		{name: "piece in a Secret's data", vars: pwVar, tasks: "  - name: s\n    apply: {files: [secret.yaml]}\n", run: 2,
 			files: map[string]string{"secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData:\n  user: '{{ trunc 5 .vars.pw }}'\n  pw: '{{ .vars.pw }}'\n"}},
 		{name: "piece in a Secret's label", vars: pwVar, tasks: "  - name: s\n    apply: {files: [secret.yaml]}\n", run: 2, checked: 2,
