@@ -15,11 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/tools/cache"
-	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/utils/clock"
 
 	"github.com/kbrun/kbrun/engine/kube"
@@ -321,21 +316,28 @@ func (a *action) targets(ctx context.Context, env *task.Env, c *kube.Clients, ns
 // object with a new UID); when that takes a while it says, at a steady
 // pace, what holds the object (k8s.Holding), as the watch last saw it.
 func waitGone(ctx context.Context, c *kube.Clients, ref kube.ObjectRef, clk clock.Clock, logf func(string, ...any)) error {
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
 	what := k8s.Describe(ref.Kind, ref.Namespace, ref.Name)
-	var latest atomic.Pointer[unstructured.Unstructured]
 	ri := k8s.Scoped(c.Dynamic.Resource(ref.GVR), ref.Namespace)
+	var latest atomic.Pointer[unstructured.Unstructured]
+	current := func() *unstructured.Unstructured {
+		if o, seen, _ := c.Watches.Get(ref.GVR, ref.Namespace, ref.Name); seen {
+			u, _ := o.(*unstructured.Unstructured)
+			return u
+		}
+		return latest.Load()
+	}
 	var wait func() error
 	if c.Watches.Watching(ref.GVR, ref.Namespace, ref.Name) {
 		// A workload deployed by this run has its watch kept: it says when.
 		wait = func() error {
 			watched, err := c.Watches.WaitGone(ctx, ref.GVR, ref.Namespace, ref.Name, ref.UID)
 			if !watched { // the watch stopped meanwhile
-				return watchGone(ctx, ri, ref, what, latest.Store)
+				return k8s.WatchGone(ctx, ri, ref.Name, ref.UID, latest.Store)
 			}
-			if err != nil {
-				return fmt.Errorf("%s is still there (finalizers or terminating pods?) when the task timed out: %w", what, err)
-			}
-			return nil
+			return err
 		}
 	} else {
 		// Most objects are gone as soon as the delete returns (no
@@ -350,66 +352,20 @@ func waitGone(ctx context.Context, c *kube.Clients, ref kube.ObjectRef, clk cloc
 		if obj != nil {
 			latest.Store(obj)
 		}
-		wait = func() error { return watchGone(ctx, ri, ref, what, latest.Store) }
+		wait = func() error { return k8s.WatchGone(ctx, ri, ref.Name, ref.UID, latest.Store) }
 	}
-	done := make(chan error, 1)
-	go func() { done <- wait() }()
-	note := k8s.NewNote(clk)
-	defer note.Stop()
-	for {
-		select {
-		case err := <-done:
-			return err
-		case <-note.C():
-			u := latest.Load()
-			if o, seen, _ := c.Watches.Get(ref.GVR, ref.Namespace, ref.Name); seen {
-				u, _ = o.(*unstructured.Unstructured)
-			}
-			logf("%s", note.Say(what+" to be deleted", k8s.Holding(u, note.Now())))
-		}
-	}
-}
-
-// watchGone watches the object until it is gone; seen gets it each time
-// the watch shows it.
-func watchGone(ctx context.Context, ri dynamic.ResourceInterface, ref kube.ObjectRef, what string, seen func(*unstructured.Unstructured)) error {
-	lw := k8s.ListWatch(ri, fields.OneTermEqualSelector("metadata.name", ref.Name).String(), "")
-	ours := func(o any) *unstructured.Unstructured {
-		u, ok := o.(*unstructured.Unstructured)
-		if ok && u.GetName() == ref.Name && (ref.UID == "" || u.GetUID() == ref.UID) {
-			return u
-		}
+	err := k8s.WaitNoting(wait, clk, what+" to be deleted", k8s.HoldingNow(current), logf)
+	switch {
+	case err == nil:
 		return nil
+	case ctx.Err() != nil:
+		why := k8s.Holding(current(), clk.Now())
+		if why == "" {
+			why = "finalizers or terminating pods?"
+		}
+		return fmt.Errorf("%s is still there when the task timed out (%s): %w", what, why, context.Cause(ctx))
 	}
-	gone := func(s cache.Store) bool {
-		for _, o := range s.List() {
-			if u := ours(o); u != nil {
-				seen(u)
-				return false
-			}
-		}
-		return true
-	}
-	var store cache.Store
-	_, err := watchtools.UntilWithSync(ctx, lw, &unstructured.Unstructured{}, func(s cache.Store) (bool, error) {
-		store = s
-		return gone(s), nil
-	}, func(ev watch.Event) (bool, error) {
-		if ev.Type == watch.Deleted {
-			return gone(store), nil
-		}
-		if u := ours(ev.Object); u != nil {
-			seen(u)
-		}
-		return false, nil
-	})
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("%s is still there (finalizers or terminating pods?) when the task timed out: %w", what, ctx.Err())
-		}
-		return k8s.Classify(err, "watch", what)
-	}
-	return nil
+	return k8s.Classify(err, "watch", what)
 }
 
 // DryRunServer implements task.ServerDryRunner: each delete is sent with

@@ -4,56 +4,40 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/tools/cache"
-	watchtools "k8s.io/client-go/tools/watch"
+	"k8s.io/utils/clock"
 )
 
 // waitDeleted waits, by watch, until live, which is being deleted (a
 // namespace still terminating after a previous run's cleanup or `kubectl
-// delete`), is gone, so that it can be created anew. The task's timeout
-// bounds the wait.
-func waitDeleted(ctx context.Context, ri dynamic.ResourceInterface, live *unstructured.Unstructured, what string, logf func(string, ...any)) error {
-	since := time.Since(live.GetDeletionTimestamp().Time).Round(100 * time.Millisecond)
+// delete`), is gone, so that it can be created anew, saying what holds it
+// while that lasts. The task's timeout bounds the wait.
+func waitDeleted(ctx context.Context, ri dynamic.ResourceInterface, live *unstructured.Unstructured, what string, out func(string, ...any)) error {
+	c := clock.RealClock{}
+	since := c.Since(live.GetDeletionTimestamp().Time).Round(100 * time.Millisecond)
 	bound := "the task's timeout"
 	if dl, ok := ctx.Deadline(); ok {
 		bound = time.Until(dl).Round(time.Second).String()
 	}
-	if logf != nil {
-		logf("%s is being deleted (for %s now): waiting until it is gone to create it again (up to %s)", what, since, bound)
-	}
-	start := time.Now()
-	lw := ListWatch(ri, fields.OneTermEqualSelector("metadata.name", live.GetName()).String(), "")
-	gone := func(s cache.Store) bool {
-		for _, o := range s.List() {
-			if u, ok := o.(*unstructured.Unstructured); ok && u.GetUID() == live.GetUID() {
-				return false
-			}
-		}
-		return true
-	}
-	var store cache.Store
-	_, err := watchtools.UntilWithSync(ctx, lw, &unstructured.Unstructured{}, func(s cache.Store) (bool, error) {
-		store = s
-		return gone(s), nil
-	}, func(ev watch.Event) (bool, error) {
-		return ev.Type == watch.Deleted && gone(store), nil
-	})
+	say := logf(out)
+	say("%s is being deleted (for %s now): waiting until it is gone to create it again (up to %s)", what, since, bound)
+	var latest atomic.Pointer[unstructured.Unstructured]
+	latest.Store(live)
+	start := c.Now()
+	err := WaitNoting(func() error { return WatchGone(ctx, ri, live.GetName(), live.GetUID(), latest.Store) },
+		c, what+" to be deleted", HoldingNow(latest.Load), say)
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("%s was still being deleted when the task's time ran out (finalizers: %v): %w", what, live.GetFinalizers(), context.Cause(ctx))
+			return fmt.Errorf("%s was still being deleted when the task's time ran out (%s): %w", what, Holding(latest.Load(), c.Now()), context.Cause(ctx))
 		}
 		return Classify(err, "watch", what)
 	}
-	if logf != nil {
-		logf("%s is gone (waited %s)", what, time.Since(start).Round(100*time.Millisecond))
-	}
+	say("%s is gone (waited %s)", what, c.Since(start).Round(100*time.Millisecond))
 	return nil
 }
 

@@ -1,12 +1,19 @@
 package k8s
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/utils/clock"
 )
 
@@ -57,6 +64,68 @@ func (n *Note) Now() time.Time { return n.clock.Now() }
 
 // Stop ends the pacing.
 func (n *Note) Stop() { n.timer.Stop() }
+
+// WaitNoting runs wait and returns its error; while it lasts, it logs
+// what it waits for on the note's pace, with why(now) as the reason.
+func WaitNoting(wait func() error, c clock.Clock, what string, why func(now time.Time) string, logf func(string, ...any)) error {
+	done := make(chan error, 1)
+	go func() { done <- wait() }()
+	note := NewNote(c)
+	defer note.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-note.C():
+			logf("%s", note.Say(what, why(note.Now())))
+		}
+	}
+}
+
+// WatchGone watches the object name (with uid, when given) until it is
+// gone; seen gets it each time the watch shows it. When ctx ends first it
+// returns ctx's error.
+func WatchGone(ctx context.Context, ri dynamic.ResourceInterface, name string, uid types.UID, seen func(*unstructured.Unstructured)) error {
+	lw := ListWatch(ri, fields.OneTermEqualSelector("metadata.name", name).String(), "")
+	ours := func(o any) *unstructured.Unstructured {
+		u, ok := o.(*unstructured.Unstructured)
+		if ok && u.GetName() == name && (uid == "" || u.GetUID() == uid) {
+			return u
+		}
+		return nil
+	}
+	gone := func(s cache.Store) bool {
+		for _, o := range s.List() {
+			if u := ours(o); u != nil {
+				seen(u)
+				return false
+			}
+		}
+		return true
+	}
+	var store cache.Store
+	_, err := watchtools.UntilWithSync(ctx, lw, &unstructured.Unstructured{}, func(s cache.Store) (bool, error) {
+		store = s
+		return gone(s), nil
+	}, func(ev watch.Event) (bool, error) {
+		if ev.Type == watch.Deleted {
+			return gone(store), nil
+		}
+		if u := ours(ev.Object); u != nil {
+			seen(u)
+		}
+		return false, nil
+	})
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// HoldingNow is Holding of the object current returns, for WaitNoting.
+func HoldingNow(current func() *unstructured.Unstructured) func(time.Time) string {
+	return func(now time.Time) string { return Holding(current(), now) }
+}
 
 // Holding says what keeps an object that is being deleted from being
 // gone, as its own fields tell: a pod's grace period, a namespace's

@@ -1,14 +1,24 @@
 package k8s
 
 import (
+	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	dynfake "k8s.io/client-go/dynamic/fake"
 	clocktesting "k8s.io/utils/clock/testing"
 )
+
+func TestMain(m *testing.M) {
+	os.Setenv("KUBE_FEATURE_WatchListClient", "false") // fakes do not stream lists
+	os.Exit(m.Run())
+}
 
 // TestHolding: what keeps an object being deleted, from its own fields.
 func TestHolding(t *testing.T) {
@@ -105,5 +115,57 @@ func TestNotePace(t *testing.T) {
 	}
 	if got := n.Say("x", ""); !strings.HasPrefix(got, "waiting for x (12s so far)") || strings.Contains(got, ":") {
 		t.Errorf("second line %q", got)
+	}
+}
+
+// TestWatchGoneSeesChanges: what the lines say is what the watch last saw:
+// a finalizer added while waiting is passed on, and the wait ends when the
+// object is deleted.
+func TestWatchGoneSeesChanges(t *testing.T) {
+	cms := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	cm := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]any{"name": "held", "namespace": "ones", "uid": "u1"}}}
+	other := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]any{"name": "other", "namespace": "ones", "uid": "u2"}}}
+	dyn := dynfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{cms: "ConfigMapList"}, cm, other)
+	ri := dyn.Resource(cms).Namespace("ones")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	seen := make(chan *unstructured.Unstructured, 100)
+	done := make(chan error, 1)
+	go func() {
+		done <- WatchGone(ctx, ri, "held", "u1", func(u *unstructured.Unstructured) { seen <- u })
+	}()
+	if u := <-seen; u.GetName() != "held" || len(u.GetFinalizers()) != 0 {
+		t.Fatalf("first seen %v", u.Object)
+	}
+	held := cm.DeepCopy()
+	held.SetFinalizers([]string{"example.com/hold"})
+	if _, err := ri.Update(ctx, held, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for u := range seen { // the initial list first, then the update
+		if u.GetName() != "held" {
+			t.Fatalf("seen %s, not the object waited for", u.GetName())
+		}
+		if len(u.GetFinalizers()) == 1 {
+			break
+		}
+	}
+	// The fake ignores the field selector: another object's change is not ours.
+	if err := ri.Delete(ctx, "other", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ri.Delete(ctx, "held", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	close(seen)
+	for u := range seen {
+		if u.GetName() != "held" {
+			t.Errorf("seen %s, not the object waited for", u.GetName())
+		}
 	}
 }
