@@ -11,6 +11,7 @@ import (
 	"github.com/kbrun/kbrun/engine/pipeline"
 	"github.com/kbrun/kbrun/engine/secret"
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/engine/vars"
 )
 
 // steps are sprig (and text/template) functions applied to $v, the value
@@ -41,7 +42,7 @@ func FuzzSprigOverSecret(f *testing.F) {
 	f.Add("abc-DEF-123-ghi", []byte{39, 0, 2, 0, 44, 1})
 	f.Add("hunter2-Secret", []byte{40, 4}) // split on a letter the stand-ins lack
 	f.Fuzz(func(t *testing.T, pw string, seq []byte) {
-		if !utf8.ValidString(pw) || strings.ContainsAny(pw, "\r\n\x00") || len(strings.TrimSpace(pw)) < secret.MinLen || len(pw) > 64 {
+		if !utf8.ValidString(pw) || strings.ContainsAny(pw, "\r\n\x00") || vars.CaseLen(strings.TrimSpace(pw)) < secret.MinLen || len(pw) > 64 {
 			return // refused before any template sees it
 		}
 		text := "{{ $v := .vars.pw }}"

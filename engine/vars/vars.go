@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/kbrun/kbrun/engine/pipeline"
 	"github.com/kbrun/kbrun/engine/valid"
@@ -94,10 +96,13 @@ func check(v *pipeline.Var, value any) error {
 		// Without its surrounding white space too: it is masked in that
 		// form as well (secret.Set.Add).
 		s := fmt.Sprint(value)
-		if t := strings.TrimSpace(s); s != "" && len(t) < MinSecretLen {
+		if t := strings.TrimSpace(s); s != "" && CaseLen(t) < MinSecretLen {
 			got := fmt.Sprint(len(t))
 			if t != s {
 				got += " without the surrounding white space"
+			}
+			if n := CaseLen(t); n < len(t) {
+				got += fmt.Sprintf(", %d once its case is changed", n)
 			}
 			return fmt.Errorf("a secret must be at least %d characters long to be masked safely (got %s)", MinSecretLen, got)
 		}
@@ -113,11 +118,28 @@ func shortLine(s string) error {
 		return nil
 	}
 	for i, line := range strings.Split(s, "\n") {
-		if t := strings.TrimSpace(line); t != "" && len(t) < MinSecretLen {
+		if t := strings.TrimSpace(line); t != "" && CaseLen(t) < MinSecretLen {
 			return fmt.Errorf("line %d of the secret is %d characters long: a multi-line secret is masked line by line, so each of its lines must be at least %d characters long (give such a file base64-encoded, and b64dec it where it is used)", i+1, len(t), MinSecretLen)
 		}
 	}
 	return nil
+}
+
+// CaseLen is the length in bytes of the shortest string a change of case
+// makes of s (upper, lower, swapcase: İ lowers to i): a secret is masked
+// in those forms too, so each must be long enough to mask.
+func CaseLen(s string) int {
+	n := 0
+	for len(s) > 0 {
+		r, size := utf8.DecodeRuneInString(s)
+		s = s[size:]
+		if r == utf8.RuneError {
+			n += size // not UTF-8: no case to change
+			continue
+		}
+		n += min(size, utf8.RuneLen(unicode.ToLower(r)), utf8.RuneLen(unicode.ToUpper(r)), utf8.RuneLen(unicode.ToTitle(r)))
+	}
+	return n
 }
 
 // Pattern compiles a var's pattern, anchored at both ends.

@@ -124,6 +124,12 @@ func TestShortSecretRefused(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, `--set pw: var "pw": a secret must be at least 6 characters long`) || out != "" {
 		t.Errorf("short --set: exit %d\n%s%s", code, out, errOut)
 	}
+	// 6 bytes, but 5 once lower-cased (İ lowers to i): that form could not
+	// be masked.
+	code, out, errOut = kbrun("run", file, "--set", "pw=ܡ00İ")
+	if code != 2 || !strings.Contains(errOut, "got 6, 5 once its case is changed") || out != "" {
+		t.Errorf("short once lower-cased: exit %d\n%s%s", code, out, errOut)
+	}
 }
 
 // TestSetFile: --set-file gives a var the content of a file as it is (for
