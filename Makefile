@@ -80,7 +80,7 @@ test-integration:
 
 test-e2e:
 	@test -n "$$KBRUN_TEST_KUBECONFIG" || { echo "FAIL: KBRUN_TEST_KUBECONFIG is not set (use make test, or test/cluster/up.sh and export it)"; exit 1; }
-	$(GO) test -count=1 -tags e2e -timeout 40m ./test/e2e/...
+	$(GO) test -count=1 -tags e2e -timeout 60m ./test/e2e/...
 
 # Engine microbenchmarks (no cluster).
 bench:
