@@ -176,14 +176,15 @@ func (r *run) waitFor(t *testing.T, s string) {
 	}
 }
 
-// wait waits for the run to exit and returns its exit error and its whole
-// stderr.
-func (r *run) wait(t *testing.T) (error, string) {
+// wait waits for the run to exit and returns its whole stderr and its exit
+// error.
+func (r *run) wait(t *testing.T) (string, error) {
 	t.Helper()
 	for line := range r.lines {
 		r.stderr.WriteString(line + "\n")
 	}
-	return r.cmd.Wait(), r.stderr.String()
+	err := r.cmd.Wait()
+	return r.stderr.String(), err
 }
 
 func lastLine(s string) string {
@@ -198,7 +199,7 @@ func TestBuildStreamsKaniko(t *testing.T) {
 	a := startBuild(t, c)
 	a.waitFor(t, "step 1, waiting for release") // printed while Kaniko still runs
 	release(t, dir, "ok")
-	err, stderr := a.wait(t)
+	stderr, err := a.wait(t)
 	if err != nil {
 		t.Fatalf("%v:\n%s", err, stderr)
 	}
@@ -219,7 +220,7 @@ func TestBuildReportsKanikoFailure(t *testing.T) {
 	a := startBuild(t, c)
 	a.waitFor(t, "step 1")
 	release(t, dir, "fail")
-	err, stderr := a.wait(t)
+	stderr, err := a.wait(t)
 	if err == nil {
 		t.Fatalf("a failed Kaniko gave exit 0:\n%s", stderr)
 	}
@@ -255,7 +256,7 @@ func TestResumeFollowsSurvivingKaniko(t *testing.T) {
 	b.waitFor(t, "still runs in this pod")
 	b.waitFor(t, "step 1") // the log, from the start
 	release(t, dir, "ok")
-	err, stderr := b.wait(t)
+	stderr, err := b.wait(t)
 	if err != nil {
 		t.Fatalf("%v:\n%s", err, stderr)
 	}
@@ -283,7 +284,7 @@ func TestResumeRefusesAfterFailedKaniko(t *testing.T) {
 	b := startBuild(t, c)
 	b.waitFor(t, "still runs in this pod")
 	release(t, dir, "fail")
-	err, stderr := b.wait(t)
+	stderr, err := b.wait(t)
 	if err == nil {
 		t.Fatalf("exit 0 after a failed Kaniko:\n%s", stderr)
 	}
