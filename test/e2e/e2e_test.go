@@ -510,20 +510,18 @@ func TestMultistageNeedsDacOverride(t *testing.T) {
 }
 
 // TestPodSecurityStopsPrivilegedBuilder: a capability outside baseline makes
-// the builder privileged-level; the check fails before anything is applied.
+// the builder privileged-level; validation refuses it at the podSecurity
+// task's require (exit 2), before any task runs or anything is applied.
 func TestPodSecurityStopsPrivilegedBuilder(t *testing.T) {
 	r := runPipeline(t, "--set", "capabilities=[CHOWN,SETUID,SETGID,FOWNER,SYS_ADMIN]")
-	if r.code != 1 {
-		t.Fatalf("exit %d, want 1\n%s", r.code, r.summary())
+	if r.code != 2 {
+		t.Fatalf("exit %d, want 2\n%s", r.code, r.summary())
 	}
-	ps := r.ends["podSecurity"]
-	if ps.Status != "failed" || !strings.Contains(ps.Error, "SYS_ADMIN") || !strings.Contains(ps.Error, "privileged") {
-		t.Errorf("podSecurity end %+v, want failed naming SYS_ADMIN", ps)
+	if !strings.Contains(r.stderr, "podSecurity.require") || !strings.Contains(r.stderr, "SYS_ADMIN needs Pod Security level privileged") {
+		t.Errorf("stderr does not name the require and SYS_ADMIN's level:\n%s", r.stderr)
 	}
-	for _, later := range []string{"namespace", "builder", "build"} {
-		if e, ok := r.ends[later]; ok && e.Status == "ok" {
-			t.Errorf("task %s ran after the failed Pod Security check", later)
-		}
+	for name, e := range r.ends {
+		t.Errorf("task %s ran (%s) although the pipeline was refused", name, e.Status)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
