@@ -119,16 +119,20 @@ func TestWatchResumesAndRelistsOn410(t *testing.T) {
 	inf := cache.NewSharedIndexInformer(lw, &corev1.Pod{}, 0, cache.Indexers{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	seen := make(chan struct{})
+	var once sync.Once
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(o any) {
+		if p, ok := o.(*corev1.Pod); ok && p.Namespace == "ns" && p.Name == "c" {
+			once.Do(func() { close(seen) })
+		}
+	}}); err != nil {
+		t.Fatal(err)
+	}
 	go inf.RunWithContext(ctx)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, ok, _ := inf.GetStore().GetByKey("ns/c"); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pod c never seen; requests: %v", log.all())
-		}
-		time.Sleep(20 * time.Millisecond)
+	select {
+	case <-seen:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("pod c never seen; requests: %v", log.all())
 	}
 	got := log.all()
 	// As a plain list, the list then a watch from its version; as a
