@@ -183,6 +183,12 @@ func Run(ctx context.Context, p *pipeline.Pipeline, opts Options) *Result {
 		// the caller reports the error; there is no run to end.
 		return res
 	}
+	if r.workDir != "" && !opts.Keep {
+		// Before run.end, so that a folder left behind is said in the run.
+		if rmErr := os.RemoveAll(r.workDir); rmErr != nil {
+			r.rep.Report(report.Event{Time: time.Now(), Type: report.Cleanup, Reason: "could not remove the run's work folder (the next run removes it): " + rmErr.Error()})
+		}
+	}
 	code := exit.Code(err)
 	ev := report.Event{Time: time.Now(), Type: report.RunEnd, Pipeline: p.Name, RunID: opts.RunID, DurationMS: res.Duration.Milliseconds(), ExitCode: &code, DryRun: opts.DryRun != task.DryRunNone}
 	if err != nil {
@@ -190,9 +196,6 @@ func Run(ctx context.Context, p *pipeline.Pipeline, opts Options) *Result {
 	}
 	ev.CPUMS, ev.MaxRSSKB = selfUsage()
 	r.rep.Report(ev)
-	if r.workDir != "" && !opts.Keep {
-		_ = os.RemoveAll(r.workDir)
-	}
 	if r.workLock != nil {
 		if opts.Keep {
 			r.workLock.Close() // the next run removes the kept folder

@@ -323,9 +323,12 @@ func waitGone(ctx context.Context, c *kube.Clients, ref kube.ObjectRef, clk cloc
 	ri := k8s.Scoped(c.Dynamic.Resource(ref.GVR), ref.Namespace)
 	var latest atomic.Pointer[unstructured.Unstructured]
 	current := func() *unstructured.Unstructured {
+		// A deploy task's kept pod watch holds typed pods: Holding reads
+		// unstructured ones.
 		if o, seen, _ := c.Watches.Get(ref.GVR, ref.Namespace, ref.Name); seen {
-			u, _ := o.(*unstructured.Unstructured)
-			return u
+			if u := k8s.AsUnstructured(o, ref.GVR.GroupVersion().String(), ref.Kind); u != nil {
+				return u
+			}
 		}
 		return latest.Load()
 	}

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
@@ -120,6 +121,27 @@ func WatchGone(ctx context.Context, ri dynamic.ResourceInterface, name string, u
 		return ctx.Err()
 	}
 	return err
+}
+
+// AsUnstructured returns o as an unstructured object of apiVersion and
+// kind: typed objects from an informer carry no TypeMeta. nil when o is
+// nil or cannot be converted.
+func AsUnstructured(o any, apiVersion, kind string) *unstructured.Unstructured {
+	switch o := o.(type) {
+	case nil:
+		return nil
+	case *unstructured.Unstructured:
+		return o
+	default:
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
+		if err != nil {
+			return nil
+		}
+		u := &unstructured.Unstructured{Object: m}
+		u.SetAPIVersion(apiVersion)
+		u.SetKind(kind)
+		return u
+	}
 }
 
 // HoldingNow is Holding of the object current returns, for WaitNoting.

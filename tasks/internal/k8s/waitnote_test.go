@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -77,6 +78,25 @@ func TestHolding(t *testing.T) {
 		if got := Holding(tc.obj, now); got != tc.want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestHoldingTypedPod: a deploy task's kept watch holds typed pods, which
+// carry no apiVersion or kind; their notes still name the grace period.
+func TestHoldingTypedPod(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	ts := metav1.NewTime(now.Add(13 * time.Second))
+	grace := int64(15)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "stubborn-1", DeletionTimestamp: &ts, DeletionGracePeriodSeconds: &grace},
+		Spec:       corev1.PodSpec{NodeName: "n1"},
+	}
+	want := "its containers have not stopped on SIGTERM; its grace period of 15s ends in 13s, then they get SIGKILL"
+	if got := Holding(AsUnstructured(pod, "v1", "Pod"), now); got != want {
+		t.Errorf("typed pod:\n got %s\nwant %s", got, want)
+	}
+	if AsUnstructured(nil, "v1", "Pod") != nil {
+		t.Error("AsUnstructured(nil) is not nil")
 	}
 }
 
