@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -357,7 +358,17 @@ func waitGone(ctx context.Context, c *kube.Clients, ref kube.ObjectRef, clk cloc
 		}
 		wait = func() error { return k8s.WatchGone(ctx, ri, ref.Name, ref.UID, latest.Store) }
 	}
-	err := k8s.WaitNoting(wait, clk, what+" to be deleted", k8s.HoldingNow(current), logf)
+	why := k8s.HoldingNow(current)
+	if ref.GVR.Group == "" && ref.GVR.Resource == "namespaces" {
+		why = k8s.NamespaceHoldingNow(ctx, func(ctx context.Context) ([]corev1.Pod, error) {
+			l, err := c.Typed.CoreV1().Pods(ref.Name).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return nil, err
+			}
+			return l.Items, nil
+		}, current)
+	}
+	err := k8s.WaitNoting(wait, clk, what+" to be deleted", why, logf)
 	switch {
 	case err == nil:
 		return nil

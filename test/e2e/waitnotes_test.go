@@ -1,10 +1,4 @@
-//go:build e2e && waitnotes
-
-// Not in make test yet (make e2e-waitnotes runs it): on the project cluster
-// (2026-12-07) the pod's notes came without their reason ("waiting for pod
-// P to be deleted (2s so far)", no grace period) and the namespace's named
-// its finalizer, not its remaining pods: the wait-note path that deletes a
-// kept-watch workload's pod does not see the pod it waits for. Issue 34.
+//go:build e2e
 
 package e2e
 

@@ -144,6 +144,47 @@ func AsUnstructured(o any, apiVersion, kind string) *unstructured.Unstructured {
 	}
 }
 
+// NamespaceHoldingNow is HoldingNow for a namespace being deleted, plus
+// the pods it still holds: the namespace controller's conditions say
+// "All content successfully removed" while pods are still in their grace
+// period (measured on Kubernetes 1.37), so only a list of its pods tells
+// what the wait is for. One list per note, and notes come only to waits
+// that last.
+func NamespaceHoldingNow(ctx context.Context, pods func(context.Context) ([]corev1.Pod, error), current func() *unstructured.Unstructured) func(time.Time) string {
+	return func(now time.Time) string {
+		why := Holding(current(), now)
+		list, err := pods(ctx)
+		if err != nil || len(list) == 0 {
+			return why
+		}
+		const named = 3
+		var parts []string
+		for i, p := range list {
+			if i == named {
+				parts = append(parts, fmt.Sprintf("%d more", len(list)-named))
+				break
+			}
+			part := p.Name
+			if p.DeletionTimestamp != nil {
+				part += " (" + podGrace(AsUnstructured(&p, "v1", "Pod"), now) + ")"
+			}
+			parts = append(parts, part)
+		}
+		held := fmt.Sprintf("%d %s remaining: %s", len(list), plural(len(list), "pod", "pods"), strings.Join(parts, ", "))
+		if why == "" {
+			return held
+		}
+		return held + "; " + why
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
 // HoldingNow is Holding of the object current returns, for WaitNoting.
 func HoldingNow(current func() *unstructured.Unstructured) func(time.Time) string {
 	return func(now time.Time) string { return Holding(current(), now) }

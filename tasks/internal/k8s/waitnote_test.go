@@ -2,6 +2,7 @@ package k8s
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -97,6 +98,37 @@ func TestHoldingTypedPod(t *testing.T) {
 	}
 	if AsUnstructured(nil, "v1", "Pod") != nil {
 		t.Error("AsUnstructured(nil) is not nil")
+	}
+}
+
+// TestNamespaceHolding: a namespace's note names the pods it still holds,
+// which its conditions do not.
+func TestNamespaceHolding(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	ts := metav1.NewTime(now.Add(9 * time.Second))
+	grace := int64(15)
+	ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "x"},
+		"spec": map[string]any{"finalizers": []any{"kubernetes"}}}}
+	del := metav1.NewTime(now)
+	ns.SetDeletionTimestamp(&del)
+	pods := []corev1.Pod{
+		{ObjectMeta: metav1.ObjectMeta{Name: "a", DeletionTimestamp: &ts, DeletionGracePeriodSeconds: &grace}, Spec: corev1.PodSpec{NodeName: "n1"}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "b"}}, {ObjectMeta: metav1.ObjectMeta{Name: "c"}}, {ObjectMeta: metav1.ObjectMeta{Name: "d"}},
+	}
+	for _, tc := range []struct {
+		pods []corev1.Pod
+		err  error
+		want string
+	}{
+		{pods[:1], nil, "1 pod remaining: a (its containers have not stopped on SIGTERM; its grace period of 15s ends in 9s, then they get SIGKILL); the namespace controller is deleting what it holds (finalizer kubernetes)"},
+		{pods, nil, "4 pods remaining: a (its containers have not stopped on SIGTERM; its grace period of 15s ends in 9s, then they get SIGKILL), b, c, 1 more; the namespace controller is deleting what it holds (finalizer kubernetes)"},
+		{nil, nil, "the namespace controller is deleting what it holds (finalizer kubernetes)"},
+		{pods, errors.New("forbidden"), "the namespace controller is deleting what it holds (finalizer kubernetes)"},
+	} {
+		list := func(context.Context) ([]corev1.Pod, error) { return tc.pods, tc.err }
+		if got := NamespaceHoldingNow(context.Background(), list, func() *unstructured.Unstructured { return ns })(now); got != tc.want {
+			t.Errorf("%d pods (err %v):\n got %s\nwant %s", len(tc.pods), tc.err, got, tc.want)
+		}
 	}
 }
 
