@@ -1,7 +1,7 @@
 // Package tasks lists the task types this build of kbrun knows. Adding a
 // type is one package under tasks/ (its Type, schema.json and tests) and one
-// line here; the tests of this package and of schemas/ name anything else
-// that is missing (CONTRIBUTING.md).
+// line here; the tests of this package and of schemas/ name most of what
+// else is missing (CONTRIBUTING.md counts it all).
 package tasks
 
 import (

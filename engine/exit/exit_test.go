@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// The exit codes are kbrun's interface (README "Exit codes"): each error
+// The exit codes are kbrun's interface (docs/flags.md, "Exit codes"): each error
 // kind maps to its code however deeply it is wrapped.
 func TestCode(t *testing.T) {
 	wrap := func(err error) error { return fmt.Errorf("outer: %w", &TaskError{Task: "t", Err: err}) }

@@ -49,7 +49,7 @@ finally:
 }
 
 // TestSelectionRules: --only, --from, --skip and --keep, decided once on
-// the plan tree, as the README says them, for every kind of node.
+// the plan tree, as docs/flags.md says them, for every kind of node.
 func TestSelectionRules(t *testing.T) {
 	all := []string{"a", "b", "c", "mc1", "mc2", "md1", "md2", "l1", "l2", "d", "f1", "f2"}
 	fin := []string{"f1", "f2"}

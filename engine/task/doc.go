@@ -5,8 +5,8 @@ import (
 	"strings"
 )
 
-// MarkdownTable is the README's table of task types (`kbrun tasks -o
-// markdown`): each type's summary and its outputs, so that the README
+// MarkdownTable is the table of task types in docs/tasks.md (`kbrun tasks
+// -o markdown`): each type's summary and its outputs, so that the page
 // cannot drift from what the types publish.
 func MarkdownTable(types []Type) string {
 	var b strings.Builder

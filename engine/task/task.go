@@ -23,7 +23,7 @@ type Type interface {
 	// Name is the key that selects this type in a pipeline task, e.g. "exec".
 	Name() string
 	// Summary is the one-sentence description that `kbrun tasks`, the
-	// README's table of task types and the schema show.
+	// table of task types in docs/tasks.md and the schema show.
 	Summary() string
 	// Schema is the JSON Schema (draft 2020-12) stanza of the parameters,
 	// merged into the pipeline schema under the task's type key.

@@ -34,7 +34,7 @@ func newTasksCommand(streams IO) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "tasks",
-		Short: "List the task types with their parameters and outputs (-o markdown: the README's table)",
+		Short: "List the task types with their parameters and outputs (-o markdown: the table in docs/tasks.md)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch output {
@@ -82,6 +82,6 @@ func newTasksCommand(streams IO) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text, or markdown: the table of task types in README.md")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text, or markdown: the table of task types in docs/tasks.md")
 	return cmd
 }

@@ -26,7 +26,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -35,9 +34,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
-	"sync"
 	"syscall"
 )
 
@@ -296,151 +293,4 @@ func copyFile(from, to string, mode os.FileMode) error {
 	return out.Close()
 }
 
-// quiet writes to w and ignores its errors: Kaniko must go on (and not
-// block on a full pipe) when the exec stream showing its output is gone.
-type quiet struct{ w io.Writer }
-
-func (q quiet) Write(p []byte) (int, error) {
-	_, _ = q.w.Write(p)
-	return len(p), nil
-}
-
 var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
-
-// repository strips the tag from an image reference (not a port).
-func repository(ref string) string {
-	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
-		return ref[:i]
-	}
-	return ref
-}
-
-// registryHost is the registry part of an image reference (host[:port]),
-// the name Kaniko keys --registry-certificate and credentials by.
-func registryHost(ref string) string {
-	host, _, found := strings.Cut(ref, "/")
-	if !found || (!strings.ContainsAny(host, ".:") && host != "localhost") {
-		return "index.docker.io" // a Docker Hub reference ("team/app:tag")
-	}
-	return host
-}
-
-// accounts says which registries the docker config has accounts for (never
-// the accounts themselves), and whether the destination is one of them.
-func accounts(path, registry string) string {
-	raw, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return "no registry account (" + path + " does not exist): pushing to " + registry + " anonymously"
-	}
-	if err != nil {
-		return "registry accounts: " + err.Error()
-	}
-	var cfg struct {
-		Auths       map[string]json.RawMessage `json:"auths"`
-		CredHelpers map[string]string          `json:"credHelpers"`
-	}
-	if err := json.Unmarshal(raw, &cfg); err != nil {
-		return fmt.Sprintf("registry accounts: %s is not a docker config: %v", path, err)
-	}
-	var names []string
-	for name := range cfg.Auths {
-		names = append(names, name)
-	}
-	for name := range cfg.CredHelpers {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	_, auth := cfg.Auths[registry]
-	_, helper := cfg.CredHelpers[registry]
-	if !auth && !helper {
-		return fmt.Sprintf("%s has accounts for %s, none for %s: pushing to it anonymously", path, strings.Join(names, ", "), registry)
-	}
-	return fmt.Sprintf("registry accounts from %s (for %s)", path, strings.Join(names, ", "))
-}
-
-// registryHint says what to change for the registry errors Kaniko's words
-// identify, in the pipeline's vars.
-func registryHint(msg string, c config) string {
-	switch {
-	case strings.Contains(msg, "server gave HTTP response to HTTPS client"):
-		return "the registry speaks plain HTTP: set registryInsecure=true for it (or serve it over TLS)"
-	case strings.Contains(msg, "certificate signed by unknown authority"):
-		if c.registryCA != "" {
-			return "the registry's certificate is not signed by the CA in registryCA"
-		}
-		return "a CA the builder does not trust signed the registry's certificate: give that CA's certificate as registryCA (--set-file registryCA=ca.crt)"
-	case strings.Contains(msg, "x509: certificate is valid for"):
-		return "pushRegistry is not a name in the registry's certificate: use one it lists"
-	case strings.Contains(msg, "UNAUTHORIZED") || strings.Contains(msg, "401 Unauthorized"):
-		if _, err := os.Stat(c.dockerConfig); err != nil {
-			return "the registry asks for an account: give registryUser and registryPassword, or registryAuthSecret"
-		}
-		return "the registry refused the account: check registryUser and registryPassword, or the Secret registryAuthSecret names"
-	case strings.Contains(msg, "DENIED") || strings.Contains(msg, "403 Forbidden"):
-		return "the account may not push to " + repository(c.destination)
-	}
-	return ""
-}
-
-// errorLines keeps the lines of Kaniko's output that report errors, the
-// last ones last, so a failure can quote Kaniko instead of a bare exit code.
-type errorLines struct {
-	mu      sync.Mutex
-	partial []byte
-	lines   []string
-}
-
-var errorLineRE = regexp.MustCompile(`(?i)^(error|erro\[|fata\[)|level=(error|fatal)`)
-
-func (e *errorLines) Write(p []byte) (int, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.partial = append(e.partial, p...)
-	for {
-		i := strings.IndexByte(string(e.partial), '\n')
-		if i < 0 {
-			break
-		}
-		e.add(string(e.partial[:i]))
-		e.partial = e.partial[i+1:]
-	}
-	return len(p), nil
-}
-
-func (e *errorLines) flush() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if len(e.partial) > 0 {
-		e.add(string(e.partial))
-		e.partial = nil
-	}
-}
-
-func (e *errorLines) add(line string) {
-	line = strings.TrimSpace(stripANSI(line))
-	if errorLineRE.MatchString(line) {
-		e.lines = append(e.lines, line)
-		if len(e.lines) > 5 {
-			e.lines = e.lines[1:]
-		}
-	}
-}
-
-func (e *errorLines) String() string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	// The last line is Kaniko's fatal error; earlier ones give context.
-	seen := map[string]bool{}
-	var out []string
-	for i := len(e.lines) - 1; i >= 0 && len(out) < 3; i-- {
-		if !seen[e.lines[i]] {
-			seen[e.lines[i]] = true
-			out = append([]string{e.lines[i]}, out...)
-		}
-	}
-	return strings.Join(out, " | ")
-}
-
-var ansiRE = regexp.MustCompile("\x1b\\[[0-9;]*m")
-
-func stripANSI(s string) string { return ansiRE.ReplaceAllString(s, "") }
