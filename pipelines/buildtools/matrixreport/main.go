@@ -2,11 +2,14 @@
 // kaniko-least-privilege.yaml (lib/probe-build.yaml cells, as kbrun's
 // .tasks.NAME.cells, JSON on stdin) into what a person reads:
 //
-//	matrixreport table  [-out FILE]   the capability matrix: a text table, a
+//	matrixreport table  [-out FILE] [-html FILE]
+//	                                  the capability matrix: a text table, a
 //	                                  Markdown table, every failing cell with
-//	                                  its quoted error; JSON to FILE
+//	                                  its quoted error; JSON to -out, a
+//	                                  self-contained page to -html
 //	                                  (stdin: {"reference": cells, "cells": cells})
-//	matrixreport ladder [-out FILE]   the least privilege a Dockerfile needs:
+//	matrixreport ladder [-out FILE] [-html FILE]
+//	                                  the least privilege a Dockerfile needs:
 //	                                  the verdict, what each set below it
 //	                                  said, and the value to paste
 //	matrixreport key -context DIR -dockerfile F [INPUT...]
@@ -30,11 +33,12 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: matrixreport table|ladder [-out FILE] < cells.json, or matrixreport key -context DIR [-dockerfile F] [INPUT...]")
+		fmt.Fprintln(os.Stderr, "usage: matrixreport table|ladder [-out FILE] [-html FILE] < cells.json, or matrixreport key -context DIR [-dockerfile F] [INPUT...]")
 		os.Exit(2)
 	}
 	fl := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	out := fl.String("out", "", "write the result as JSON to this file")
+	html := fl.String("html", "", "write the result as a self-contained HTML page to this file")
 	dir := fl.String("context", "", "key: the build context folder")
 	dockerfile := fl.String("dockerfile", "Dockerfile", "key: the Dockerfile's path in the context")
 	_ = fl.Parse(os.Args[2:])
@@ -51,20 +55,22 @@ func main() {
 		fail(err)
 	}
 	var res any
+	var pg page
 	switch os.Args[1] {
 	case "table":
 		var t tableInput
 		if err := json.Unmarshal(in, &t); err != nil {
 			fail(fmt.Errorf("reading the cells: %w", err))
 		}
-		res = table(os.Stdout, t)
+		m := table(os.Stdout, t)
+		res, pg = m, matrixPage(m)
 	case "ladder":
 		var l ladderInput
 		if err := json.Unmarshal(in, &l); err != nil {
 			fail(fmt.Errorf("reading the ladder: %w", err))
 		}
 		v := ladder(os.Stdout, l)
-		res = v
+		res, pg = v, ladderPage(v, l.Dockerfile, l.Context)
 		defer func() {
 			if v.Needs == nil {
 				os.Exit(1)
@@ -79,6 +85,12 @@ func main() {
 			fail(err)
 		}
 		fmt.Printf("\nJSON: %s\n", *out)
+	}
+	if *html != "" {
+		if err := writePage(*html, pg); err != nil {
+			fail(err)
+		}
+		fmt.Printf("\nHTML: %s\n", *html)
 	}
 }
 

@@ -60,14 +60,7 @@ func table(w io.Writer, in tableInput) matrixResult {
 		at[[2]string{p.Set.Name, p.Kind}] = p
 	}
 	res.Cells = ps
-	levels := map[string]string{}
-	for _, p := range ps {
-		if l := levels[p.Set.Name]; l == "" || l == p.Level {
-			levels[p.Set.Name] = p.Level
-		} else {
-			levels[p.Set.Name] = "mixed"
-		}
-	}
+	levels := setLevels(ps)
 	// Notes: every cell that did not pass, numbered, quoted.
 	notes := map[string]int{}
 	var noteList []probe
@@ -174,4 +167,18 @@ func mdHeads(sets []set, levels map[string]string) []string {
 		out = append(out, fmt.Sprintf("`%s` (%s)", s.Name, levels[s.Name]))
 	}
 	return out
+}
+
+// setLevels is each set's Pod Security level over its cells ("mixed" when
+// they differ).
+func setLevels(ps []probe) map[string]string {
+	levels := map[string]string{}
+	for _, p := range ps {
+		if l := levels[p.Set.Name]; l == "" || l == p.Level {
+			levels[p.Set.Name] = p.Level
+		} else {
+			levels[p.Set.Name] = "mixed"
+		}
+	}
+	return levels
 }
