@@ -182,6 +182,7 @@ func (l *Live) finish(e Event) {
 			l.bar.Abort(false) // stopped: the bar stays as it was
 		}
 		l.p.Wait()
+		l.p, l.bar = nil, nil // a late note (the API server back) prints as it is
 	}
 	if len(l.answer) > 0 {
 		fmt.Fprintln(l.out)
