@@ -16,7 +16,7 @@ LDFLAGS   := -X github.com/kbrun/kbrun/cmd/kbrun/app.Version=$(VERSION)
 CLUSTER   := test/cluster
 KUBECONFIG_LOCAL := /var/lib/kbrun-cluster/kubeconfig
 
-.PHONY: build schema test test-unit test-editor yls test-cluster test-integration test-e2e bench bench-compare \
+.PHONY: build schema test test-unit test-editor yls chromium test-browser test-cluster test-integration test-e2e bench bench-compare \
         bench-requests bench-concurrent soak userns-matrix capabilities-matrix fault-matrix measure-exec fuzz demo cluster-up cluster-down cluster-status vet fmt
 
 build:
@@ -41,11 +41,11 @@ vet:
 	$(GO) vet -tags $(VET_TAGS) ./...
 	$(GO) build -C test/tools -o $(CURDIR)/$(STATICCHECK) honnef.co/go/tools/cmd/staticcheck
 	$(STATICCHECK) -tags $(VET_TAGS) ./...
-	@for m in $(NESTED_MODULES); do echo "== $$m"; (cd $$m && $(GO) vet ./... && $(CURDIR)/$(STATICCHECK) ./...) || exit 1; done
+	@for m in $(NESTED_MODULES); do echo "== $$m"; (cd $$m && $(GO) vet -tags browser ./... && $(CURDIR)/$(STATICCHECK) -tags browser ./...) || exit 1; done
 
 # The README's test command: unit tests, then the cluster suites on a real
 # cluster, then a check that teardown left the machine clean.
-test: vet test-unit test-editor
+test: vet test-unit test-editor test-browser
 	@if [ -n "$$KBRUN_TEST_KUBECONFIG" ] || $(CLUSTER)/status.sh >/dev/null 2>&1; then \
 		echo "== using the running cluster (left running)"; \
 		$(CLUSTER)/with-cluster.sh $(MAKE) --no-print-directory test-cluster; \
@@ -69,6 +69,14 @@ yls:
 
 test-editor: yls
 	KBRUN_YLS=$(YLS) $(GO) test -count=1 -tags editor ./schemas/
+
+# The capability matrix's HTML page (matrixreport -html) in headless
+# Chromium, Debian's package, installed when missing (about 30 s).
+chromium:
+	@command -v chromium >/dev/null || apt-get install -y chromium
+
+test-browser: chromium
+	cd pipelines/buildtools && $(GO) test -count=1 -tags browser -run InChromium ./matrixreport/
 
 # Needs KBRUN_TEST_KUBECONFIG (with-cluster.sh sets it).
 test-cluster: test-integration test-e2e

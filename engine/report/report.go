@@ -65,14 +65,16 @@ type Event struct {
 	Manifests []string `json:"manifests,omitempty"`
 	// Changes are what a server-side dry run says each object would
 	// undergo (--dry-run=server).
-	Changes     []Change `json:"changes,omitempty"`
-	Attempt     int      `json:"attempt,omitempty"`
-	MaxAttempts int      `json:"maxAttempts,omitempty"`
-	Stream      string   `json:"stream,omitempty"`
-	Line        string   `json:"line,omitempty"`
-	Status      string   `json:"status,omitempty"`
-	Reason      string   `json:"reason,omitempty"`
-	Error       string   `json:"error,omitempty"`
+	Changes []Change `json:"changes,omitempty"`
+	// Cells is the number of cells a matrix task runs (task.start).
+	Cells       int    `json:"cells,omitempty"`
+	Attempt     int    `json:"attempt,omitempty"`
+	MaxAttempts int    `json:"maxAttempts,omitempty"`
+	Stream      string `json:"stream,omitempty"`
+	Line        string `json:"line,omitempty"`
+	Status      string `json:"status,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	Error       string `json:"error,omitempty"`
 	// Wait is the backoff before the next attempt (task.retry).
 	WaitMS int64 `json:"waitMs,omitempty"`
 	// DurationMS is the task's or run's wall time (task.end, run.end).

@@ -274,8 +274,9 @@ func (w *walker) ok(n *node, start time.Time, attempts int, outputs task.Outputs
 	w.end(n, TaskResult{Status: report.StatusOK, Attempts: attempts, Duration: time.Since(start), Outputs: outputs}, reason, s)
 }
 
-// started reports that n starts.
-func (w *walker) started(n *node, describe string) {
+// started reports that n starts; cells is the number of a matrix's cells
+// (0 for other tasks), so that a live view knows how far it has to go.
+func (w *walker) started(n *node, describe string, cells int) {
 	t := n.task
-	w.r.rep.Report(report.Event{Time: time.Now(), Type: report.TaskStart, Task: t.Name, TaskType: t.Type, Index: n.index, Finally: n.finally, Describe: describe})
+	w.r.rep.Report(report.Event{Time: time.Now(), Type: report.TaskStart, Task: t.Name, TaskType: t.Type, Index: n.index, Finally: n.finally, Describe: describe, Cells: cells})
 }

@@ -23,7 +23,7 @@ func (w *walker) group(ctx context.Context, n *node, d prepare.Data, s *scope, s
 		w.compiled(n, s)
 		return nil
 	}
-	w.started(n, fmt.Sprintf("run %d tasks in parallel", len(n.children)))
+	w.started(n, fmt.Sprintf("run %d tasks in parallel", len(n.children)), 0)
 	gctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var (

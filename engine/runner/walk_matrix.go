@@ -47,7 +47,7 @@ func (w *walker) matrix(ctx context.Context, n *node, d prepare.Data, s *scope, 
 	if limit <= 0 || limit > len(cells) {
 		limit = len(cells)
 	}
-	w.started(n, describeMatrix(t, len(cells), limit))
+	w.started(n, describeMatrix(t, len(cells), limit), len(cells))
 	gctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	sem := make(chan struct{}, limit)

@@ -34,7 +34,7 @@ func (w *walker) use(ctx context.Context, n *node, d prepare.Data, s *scope, sta
 	}
 	inner := newScope(prepare.UseData(r.base, params, nil))
 	if w.run {
-		w.started(n, describeUse(t))
+		w.started(n, describeUse(t), 0)
 	}
 	failure, _ := w.seq(ctx, n.children, inner, false)
 	if !w.run {

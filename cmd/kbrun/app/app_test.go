@@ -49,6 +49,7 @@ func TestExitCodes(t *testing.T) {
 		{"unknown flag", []string{"run", "--bogus", "testdata/ok.yaml"}, 2, "", "unknown flag"},
 		{"no args", []string{"run"}, 2, "", "accepts 1 arg"},
 		{"bad output", []string{"run", "-o", "xml", "testdata/ok.yaml"}, 2, "", "--output"},
+		{"log dir a file", []string{"run", "--log-dir", "testdata/ok.yaml", "testdata/ok.yaml"}, 2, "", "--log-dir testdata/ok.yaml: mkdir testdata/ok.yaml: not a directory; nothing was run"},
 		{"unknown only", []string{"run", "--only", "x", "testdata/ok.yaml"}, 2, "", `no task "x"`},
 		{"validate ok", []string{"validate", "testdata/ok.yaml"}, 0, "valid", ""},
 		{"validate bad", []string{"validate", "testdata/ok.yaml", "testdata/bad.yaml"}, 2, "testdata/ok.yaml: valid", "2 problems found"},

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 	"strings"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/klog/v2"
 
@@ -28,6 +30,8 @@ var Version = ""
 type IO struct {
 	In       io.Reader
 	Out, Err io.Writer
+	// Term is stdout when it is a terminal (Out writes to it).
+	Term *os.File
 }
 
 // Main runs kbrun with args and returns the exit code.
@@ -35,9 +39,10 @@ func Main(args []string, in io.Reader, out, errOut io.Writer) int {
 	// client-go logs transient trouble through klog ("Couldn't get current
 	// server API group list"); kbrun reports errors itself, with context.
 	klog.SetLogger(logr.Discard())
+	rawOut := out
 	ctx, out, errOut, stop := signalContext(out, errOut)
 	defer stop()
-	streams := IO{In: in, Out: out, Err: errOut}
+	streams := IO{In: in, Out: out, Err: errOut, Term: terminal(rawOut)}
 	prof := &profileFlags{}
 	cmd := newRootCommand(ctx, streams, prof)
 	cmd.SetArgs(args)
@@ -54,6 +59,14 @@ func Main(args []string, in io.Reader, out, errOut io.Writer) int {
 		fmt.Fprintf(streams.Err, "error: %v\n", err)
 	}
 	return code
+}
+
+// terminal returns w when it is a terminal.
+func terminal(w io.Writer) *os.File {
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return f
+	}
+	return nil
 }
 
 // silentError is an error already shown to the user (e.g. by the run's

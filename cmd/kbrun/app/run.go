@@ -40,6 +40,8 @@ type RunOptions struct {
 	RunID          string
 	ShowManifests  bool
 	LeaseDuration  time.Duration
+	LogDir         string
+	Verbose        bool
 
 	// Completed.
 	dryRun    task.DryRun
@@ -82,6 +84,8 @@ func newRunCommand(streams IO, kubeFlags *genericclioptions.ConfigFlags, planOnl
 		cmd.Flags().DurationVar(&o.Timeout, "timeout", 0, "Bound on the whole run (finally excluded), e.g. 15m; 0 means none")
 		cmd.Flags().DurationVar(&o.FinallyTimeout, "finally-timeout", 10*time.Minute, "Bound on the finally tasks together")
 		cmd.Flags().StringVar(&o.JUnitFile, "junit", "", "Write a JUnit XML report (one testcase per task) to this file")
+		cmd.Flags().StringVar(&o.LogDir, "log-dir", "", "Write every task's lines to DIR/kbrun-RUNID.log; in a terminal, a run with many tasks or cells shows a live view and keeps its lines there (default: the folder of temporary files, $TMPDIR or /tmp)")
+		cmd.Flags().BoolVarP(&o.Verbose, "verbose", "v", false, "In a terminal too, print every task's lines as they come instead of the live view")
 		cmd.Flags().DurationVar(&o.LeaseDuration, "lease-duration", ownership.DefaultLeaseDuration, "How long the cluster counts this run as alive after it last renewed its lease (every third of it); a killed run's objects are taken over by later runs after this")
 	}
 	cmd.Flags().BoolVar(&o.Keep, "keep", false, "Skip the finally tasks, leaving what the run created (for debugging); a plan shows them skipped")
@@ -151,12 +155,16 @@ func (o *RunOptions) Validate() error {
 // Run runs (or plans) the pipeline and reports it.
 func (o *RunOptions) Run(cmd *cobra.Command) error {
 	ctxs := contexts(cmd.Context())
-	var reps report.Multi
-	if o.Output == "json" {
-		reps = append(reps, report.NewJSON(o.Out))
-	} else {
-		reps = append(reps, report.NewText(o.Out, taskNames(o.pipeline)))
+	runID := o.RunID
+	if runID == "" {
+		runID = runner.NewRunID()
 	}
+	shown, closeLog, err := o.printers(runID)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	reps := report.Multi{shown}
 	var junit *report.JUnit
 	if o.JUnitFile != "" {
 		junit = report.NewJUnit()
@@ -165,10 +173,6 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 	explicitNS, _ := nsFlag(o.KubeFlags)
 	provider := kube.NewFlagsProvider(o.KubeFlags)
 	provider.Patience.Notify = func(out kube.Outage) { reps.Report(outageEvent(out)) }
-	runID := o.RunID
-	if runID == "" {
-		runID = runner.NewRunID()
-	}
 	registry := mustRegistry()
 	var own *runOwnership
 	if o.dryRun == task.DryRunNone {

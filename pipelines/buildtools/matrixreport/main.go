@@ -2,11 +2,14 @@
 // kaniko-least-privilege.yaml (lib/probe-build.yaml cells, as kbrun's
 // .tasks.NAME.cells, JSON on stdin) into what a person reads:
 //
-//	matrixreport table  [-out FILE]   the capability matrix: a text table, a
+//	matrixreport table  [-out FILE] [-html FILE]
+//	                                  the capability matrix: a text table, a
 //	                                  Markdown table, every failing cell with
-//	                                  its quoted error; JSON to FILE
+//	                                  its quoted error; JSON to -out, a
+//	                                  self-contained page to -html
 //	                                  (stdin: {"reference": cells, "cells": cells})
-//	matrixreport ladder [-out FILE]   the least privilege a Dockerfile needs:
+//	matrixreport ladder [-out FILE] [-html FILE]
+//	                                  the least privilege a Dockerfile needs:
 //	                                  the verdict, what each set below it
 //	                                  said, and the value to paste
 //	matrixreport key -context DIR -dockerfile F [INPUT...]
@@ -30,11 +33,12 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: matrixreport table|ladder [-out FILE] < cells.json, or matrixreport key -context DIR [-dockerfile F] [INPUT...]")
+		fmt.Fprintln(os.Stderr, "usage: matrixreport table|ladder [-out FILE] [-html FILE] < cells.json, or matrixreport key -context DIR [-dockerfile F] [INPUT...]")
 		os.Exit(2)
 	}
 	fl := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	out := fl.String("out", "", "write the result as JSON to this file")
+	html := fl.String("html", "", "write the result as a self-contained HTML page to this file")
 	dir := fl.String("context", "", "key: the build context folder")
 	dockerfile := fl.String("dockerfile", "Dockerfile", "key: the Dockerfile's path in the context")
 	_ = fl.Parse(os.Args[2:])
@@ -51,20 +55,22 @@ func main() {
 		fail(err)
 	}
 	var res any
+	var pg page
 	switch os.Args[1] {
 	case "table":
 		var t tableInput
 		if err := json.Unmarshal(in, &t); err != nil {
 			fail(fmt.Errorf("reading the cells: %w", err))
 		}
-		res = table(os.Stdout, t)
+		m := table(os.Stdout, t)
+		res, pg = m, matrixPage(m)
 	case "ladder":
 		var l ladderInput
 		if err := json.Unmarshal(in, &l); err != nil {
 			fail(fmt.Errorf("reading the ladder: %w", err))
 		}
 		v := ladder(os.Stdout, l)
-		res = v
+		res, pg = v, ladderPage(v, l.Dockerfile, l.Context)
 		defer func() {
 			if v.Needs == nil {
 				os.Exit(1)
@@ -79,6 +85,12 @@ func main() {
 			fail(err)
 		}
 		fmt.Printf("\nJSON: %s\n", *out)
+	}
+	if *html != "" {
+		if err := writePage(*html, pg); err != nil {
+			fail(err)
+		}
+		fmt.Printf("\nHTML: %s\n", *html)
 	}
 }
 
@@ -235,176 +247,6 @@ func usernsText(s set) string {
 		return ", own user namespace"
 	}
 	return ""
-}
-
-// tableInput is what kaniko-capabilities.yaml gives: each kind's reference
-// builds (the most privileged set, twice) and the cells.
-type tableInput struct {
-	Reference []rawCell `json:"reference"`
-	Cells     []rawCell `json:"cells"`
-}
-
-// matrixResult is the JSON of a table.
-type matrixResult struct {
-	Sets      []set    `json:"sets"`
-	Kinds     []string `json:"kinds"`
-	Cells     []probe  `json:"cells"`
-	Reference []probe  `json:"reference"`
-}
-
-// unverified: a cell that built while its kind has no reference image
-// cannot be judged (the most privileged set did not build it), so it is
-// not OK.
-func unverified(ps []probe, refs []probe) {
-	built := map[string]bool{}
-	why := map[string]string{}
-	for _, r := range refs {
-		if r.Result == "ok" {
-			built[r.Kind] = true
-		} else if why[r.Kind] == "" {
-			why[r.Kind] = fmt.Sprintf("no reference image: %s %s: %s", r.Set.Name, r.Result, r.Short)
-		}
-	}
-	for i, p := range ps {
-		if p.Result == "ok" && !built[p.Kind] {
-			ps[i].Result, ps[i].Error, ps[i].Short = "unverified", why[p.Kind], why[p.Kind]
-		}
-	}
-}
-
-// table prints the matrix: kinds down, sets across.
-func table(w io.Writer, in tableInput) matrixResult {
-	ps, refs := probes(in.Cells), probes(in.Reference)
-	unverified(ps, refs)
-	res := matrixResult{Reference: refs}
-	seenSet, seenKind := map[string]bool{}, map[string]bool{}
-	at := map[[2]string]probe{}
-	for _, p := range ps {
-		if !seenSet[p.Set.Name] {
-			seenSet[p.Set.Name] = true
-			res.Sets = append(res.Sets, p.Set)
-		}
-		if !seenKind[p.Kind] {
-			seenKind[p.Kind] = true
-			res.Kinds = append(res.Kinds, p.Kind)
-		}
-		at[[2]string{p.Set.Name, p.Kind}] = p
-	}
-	res.Cells = ps
-	levels := map[string]string{}
-	for _, p := range ps {
-		if l := levels[p.Set.Name]; l == "" || l == p.Level {
-			levels[p.Set.Name] = p.Level
-		} else {
-			levels[p.Set.Name] = "mixed"
-		}
-	}
-	// Notes: every cell that did not pass, numbered, quoted.
-	notes := map[string]int{}
-	var noteList []probe
-	for _, k := range res.Kinds {
-		for _, s := range res.Sets {
-			p := at[[2]string{s.Name, k}]
-			if p.Result != "ok" && p.Result != "" {
-				noteList = append(noteList, p)
-				notes[p.Cell] = len(noteList)
-			}
-		}
-	}
-	cellText := func(p probe, md bool) string {
-		switch p.Result {
-		case "":
-			return "–"
-		case "ok":
-			return "OK"
-		}
-		if md {
-			if p.Short == "" {
-				return p.Result
-			}
-			return fmt.Sprintf("%s: `%s`", p.Result, strings.ReplaceAll(p.Short, "|", `\|`))
-		}
-		return fmt.Sprintf("%s [%d]", p.Result, notes[p.Cell])
-	}
-	// Text.
-	head := []string{"Dockerfile"}
-	for _, s := range res.Sets {
-		head = append(head, fmt.Sprintf("%s (%s)", s.Name, levels[s.Name]))
-	}
-	rows := [][]string{head}
-	for _, k := range res.Kinds {
-		row := []string{k}
-		for _, s := range res.Sets {
-			row = append(row, cellText(at[[2]string{s.Name, k}], false))
-		}
-		rows = append(rows, row)
-	}
-	fmt.Fprintln(w, "Which builds work with which privileges (rows: Dockerfile kinds; columns: builder privilege sets, with their Pod Security level):")
-	if len(refs) > 0 {
-		fmt.Fprintf(w, "each cell's image compared with its row's reference, the kind built by %s (file tree and config); image differs: not the reference's image\n", refs[0].Set.Name)
-	}
-	fmt.Fprintln(w)
-	widths := make([]int, len(head))
-	for _, r := range rows {
-		for i, c := range r {
-			if n := len([]rune(c)); n > widths[i] {
-				widths[i] = n
-			}
-		}
-	}
-	for _, r := range rows {
-		var b strings.Builder
-		for i, c := range r {
-			fmt.Fprintf(&b, "%-*s  ", widths[i], c)
-		}
-		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Sets:")
-	for _, s := range res.Sets {
-		fmt.Fprintf(w, "  %-12s %s\n", s.Name, setText(s))
-	}
-	if len(noteList) > 0 {
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, "Cells that did not pass:")
-		for i, p := range noteList {
-			fmt.Fprintf(w, "  [%d] %s: %s: %s\n", i+1, p.Cell, p.Result, p.Short)
-			if p.LikelyMissing != "" {
-				fmt.Fprintf(w, "      likely missing: %s\n", p.LikelyMissing)
-			}
-		}
-	}
-	for _, r := range refs {
-		if r.Result != "ok" {
-			fmt.Fprintf(w, "  reference %s: %s: %s\n", r.Cell, r.Result, r.Short)
-		}
-	}
-	// Markdown.
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Markdown:")
-	fmt.Fprintln(w)
-	fmt.Fprintf(w, "| Dockerfile | %s |\n", strings.Join(mdHeads(res.Sets, levels), " | "))
-	fmt.Fprintf(w, "|---|%s\n", strings.Repeat("---|", len(res.Sets)))
-	for _, k := range res.Kinds {
-		var cells []string
-		for _, s := range res.Sets {
-			cells = append(cells, cellText(at[[2]string{s.Name, k}], true))
-		}
-		fmt.Fprintf(w, "| `%s` | %s |\n", k, strings.Join(cells, " | "))
-	}
-	fmt.Fprintln(w)
-	for _, s := range res.Sets {
-		fmt.Fprintf(w, "- `%s`: %s\n", s.Name, setText(s))
-	}
-	return res
-}
-
-func mdHeads(sets []set, levels map[string]string) []string {
-	var out []string
-	for _, s := range sets {
-		out = append(out, fmt.Sprintf("`%s` (%s)", s.Name, levels[s.Name]))
-	}
-	return out
 }
 
 func ownUserNamespace(s set) bool {
