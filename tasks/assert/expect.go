@@ -139,14 +139,14 @@ const maxQuoted = 40
 func (e *expectation) quote(obj *unstructured.Unstructured) string {
 	shown := project(e.m, obj.DeepCopy().Object)
 	if m, ok := shown.(map[string]any); ok {
+		// The heading names the object.
+		delete(m, "apiVersion")
+		delete(m, "kind")
 		meta, _ := m["metadata"].(map[string]any)
-		if meta == nil {
-			meta = map[string]any{}
-			m["metadata"] = meta
-		}
-		meta["name"] = obj.GetName()
-		if ns := obj.GetNamespace(); ns != "" {
-			meta["namespace"] = ns
+		delete(meta, "name")
+		delete(meta, "namespace")
+		if len(meta) == 0 {
+			delete(m, "metadata")
 		}
 		if obj.GetKind() == "Secret" {
 			for _, f := range []string{"data", "stringData"} {

@@ -302,12 +302,22 @@ func containsAll(list, part []Mismatch) bool {
 	return true
 }
 
-// closest is the index of the shortest list of differences (the first
-// of equals).
+// closest is the index of the shortest list of differences; of equals,
+// one whose name or type (what tells list items apart) is as expected,
+// else the first.
 func closest(diffs [][]Mismatch) int {
+	score := func(d []Mismatch) int {
+		s := 2 * len(d)
+		for _, m := range d {
+			if m.Depth == 0 && (strings.HasSuffix(m.Path, "].name") || strings.HasSuffix(m.Path, "].type")) {
+				return s + 1
+			}
+		}
+		return s
+	}
 	best := 0
 	for i, d := range diffs {
-		if len(d) < len(diffs[best]) {
+		if score(d) < score(diffs[best]) {
 			best = i
 		}
 	}

@@ -23,7 +23,11 @@ func report(rs []result) string {
 			bad = append(bad, r.explain())
 		}
 	}
-	return fmt.Sprintf("every expected object matches; %d of %d do not:\n%s", len(bad), len(rs), strings.Join(bad, "\n"))
+	verb := "do"
+	if len(bad) == 1 {
+		verb = "does"
+	}
+	return fmt.Sprintf("every expected object matches; %d of %d %s not:\n%s", len(bad), len(rs), verb, strings.Join(bad, "\n"))
 }
 
 func (r result) explain() string {
@@ -52,7 +56,11 @@ func (r result) explain() string {
 	}
 	sort.Strings(names)
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s, all to match: %d of %d differ", head, len(names), len(r.found))
+	verb := "differ"
+	if len(names) == 1 {
+		verb = "differs"
+	}
+	fmt.Fprintf(&b, "%s, all to match: %d of %d %s", head, len(names), len(r.found), verb)
 	for i, n := range names {
 		if i == maxObjects {
 			fmt.Fprintf(&b, "\n  and %d more: %s", len(names)-maxObjects, strings.Join(names[maxObjects:], ", "))

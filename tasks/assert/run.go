@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/kbrun/kbrun/engine/task"
@@ -29,8 +30,9 @@ type watched struct {
 // has them now.
 func (w *watched) objects() []*unstructured.Unstructured {
 	var out []*unstructured.Unstructured
+	sel, _ := labels.Parse(w.e.selector) // made by labels.SelectorFromSet
 	for _, o := range w.inf.GetStore().List() {
-		if u, ok := o.(*unstructured.Unstructured); ok && (w.e.name == "" || u.GetName() == w.e.name) {
+		if u, ok := o.(*unstructured.Unstructured); ok && (w.e.name == "" || u.GetName() == w.e.name) && sel.Matches(labels.Set(u.GetLabels())) {
 			out = append(out, u)
 		}
 	}
