@@ -135,8 +135,15 @@ func (a *action) Describe() string {
 		return fmt.Sprintf("assert for %s that nothing matches %s", a.stable, list)
 	case a.Absent:
 		return "assert that nothing matches " + list
-	case a.Match == MatchAny:
-		return "assert that " + list + " match (any one of those named by labels)"
 	}
-	return "assert that " + list + " match"
+	verb := " match"
+	if len(objs) == 1 && a.expected[0].name != "" {
+		verb = " matches"
+	}
+	for _, e := range a.expected {
+		if e.name == "" && a.Match == MatchAny {
+			return "assert that " + list + verb + " (any one of those named by labels)"
+		}
+	}
+	return "assert that " + list + verb
 }
