@@ -122,9 +122,13 @@ func (a *action) ManifestFiles() []task.ManifestFile { return a.manifests.ShownF
 // Describe implements task.Action.
 func (a *action) Describe() string {
 	ns := cmp.Or(a.Namespace, "<run namespace>")
+	mode := a.Match
+	if a.Absent {
+		mode = ""
+	}
 	var objs []string
 	for _, e := range a.expected {
-		objs = append(objs, e.what(cmp.Or(e.namespace, ns)))
+		objs = append(objs, e.what(cmp.Or(e.namespace, ns), mode))
 	}
 	if !a.manifests.Complete() {
 		objs = append(objs, "the objects of "+task.JoinAnd(a.manifests.RunTime))
@@ -135,15 +139,8 @@ func (a *action) Describe() string {
 		return fmt.Sprintf("assert for %s that nothing matches %s", a.stable, list)
 	case a.Absent:
 		return "assert that nothing matches " + list
+	case len(objs) == 1 && (a.expected[0].name != "" || a.Match == MatchAny):
+		return "assert that " + list + " matches"
 	}
-	verb := " match"
-	if len(objs) == 1 && a.expected[0].name != "" {
-		verb = " matches"
-	}
-	for _, e := range a.expected {
-		if e.name == "" && a.Match == MatchAny {
-			return "assert that " + list + verb + " (any one of those named by labels)"
-		}
-	}
-	return "assert that " + list + verb
+	return "assert that " + list + " match"
 }

@@ -79,9 +79,10 @@ func TestDescribe(t *testing.T) {
 	const two = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n---\napiVersion: v1\nkind: Pod\nmetadata: {labels: {app: web}, namespace: other}\n"
 	for p, want := range map[*map[string]any]string{
 		{"manifest": two}:                 "assert that deployment ones/web and every pod labelled app=web in other match",
-		{"manifest": two, "match": "any"}: "assert that deployment ones/web and every pod labelled app=web in other match (any one of those named by labels)",
-		{"manifest": two, "absent": true}: "assert that nothing matches deployment ones/web and every pod labelled app=web in other",
-		{"manifest": "apiVersion: v1\nkind: Pod\n", "absent": true, "stableFor": "30s"}: "assert for 30s that nothing matches every pod in ones",
+		{"manifest": two, "match": "any"}: "assert that deployment ones/web and a pod labelled app=web in other match",
+		{"manifest": two, "absent": true}: "assert that nothing matches deployment ones/web and pods labelled app=web in other",
+		{"manifest": "apiVersion: v1\nkind: Pod\n", "absent": true, "stableFor": "30s"}:         "assert for 30s that nothing matches pods in ones",
+		{"manifest": "apiVersion: v1\nkind: Pod\nmetadata: {labels: {a: b}}\n", "match": "any"}: "assert that a pod labelled a=b in ones matches",
 	} {
 		if got := mustPrep(t, *p).Describe(); got != want {
 			t.Errorf("got  %s\nwant %s", got, want)

@@ -88,22 +88,23 @@ func plainLabels(meta map[string]any) string {
 }
 
 // what names the live objects of the expectation in namespace ns ("" for
-// cluster-scoped).
-func (e *expectation) what(ns string) string {
+// cluster-scoped): mode is MatchAll, MatchAny, or "" (absent).
+func (e *expectation) what(ns, mode string) string {
 	kind := strings.ToLower(e.gvk.Kind)
-	in := ""
-	if ns != "" {
-		in = " in " + ns
-	}
-	switch {
-	case e.name != "" && ns != "":
-		return kind + " " + ns + "/" + e.name
-	case e.name != "":
+	if e.name != "" {
+		if ns != "" {
+			return kind + " " + ns + "/" + e.name
+		}
 		return kind + " " + e.name
-	case e.selector != "":
-		return "every " + kind + " labelled " + e.selector + in
 	}
-	return "every " + kind + in
+	s := map[string]string{MatchAll: "every " + kind, MatchAny: "a " + kind, "": kind + "s"}[mode]
+	if e.selector != "" {
+		s += " labelled " + e.selector
+	}
+	if ns != "" {
+		s += " in " + ns
+	}
+	return s
 }
 
 // check is how obj differs from the expectation, Secret data hidden.

@@ -32,7 +32,7 @@ func report(rs []result) string {
 
 func (r result) explain() string {
 	e := r.w.e
-	head := fmt.Sprintf("%s (%s)", e.what(r.w.ns), e.source)
+	head := fmt.Sprintf("%s (%s)", e.what(r.w.ns, r.match), e.source)
 	if len(r.found) == 0 {
 		if e.name != "" {
 			return head + ": not found"
@@ -52,7 +52,7 @@ func (r result) explain() string {
 			di, dj := len(r.diffs[names[i]]), len(r.diffs[names[j]])
 			return di < dj || di == dj && names[i] < names[j]
 		})
-		return fmt.Sprintf("%s, any one to match: %d found, none matches; the closest, %s, differs:\n%s", head, len(r.found), names[0], diffLines(r.diffs[names[0]]))
+		return fmt.Sprintf("%s: %d found, none matches; the closest, %s, differs:\n%s", head, len(r.found), names[0], diffLines(r.diffs[names[0]]))
 	}
 	sort.Strings(names)
 	var b strings.Builder
@@ -60,7 +60,7 @@ func (r result) explain() string {
 	if len(names) == 1 {
 		verb = "differs"
 	}
-	fmt.Fprintf(&b, "%s, all to match: %d of %d %s", head, len(names), len(r.found), verb)
+	fmt.Fprintf(&b, "%s: %d of %d %s", head, len(names), len(r.found), verb)
 	for i, n := range names {
 		if i == maxObjects {
 			fmt.Fprintf(&b, "\n  and %d more: %s", len(names)-maxObjects, strings.Join(names[maxObjects:], ", "))
