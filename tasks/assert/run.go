@@ -118,7 +118,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 		defer t.Stop()
 		stableEnd = t.C
 	}
-	for {
+	for first := true; ; first = false {
 		results := a.evaluate(ws)
 		switch {
 		case a.Absent && a.stable > 0 && matching(results) != "":
@@ -127,6 +127,9 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 			return outputs(nil), nil
 		case !a.Absent && allMatch(results):
 			return outputs(results), nil
+		}
+		if first {
+			a.sayWatching(env, results)
 		}
 		select {
 		case <-poke:
@@ -141,6 +144,25 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 			return nil, fmt.Errorf("timed out (%w) waiting until %s", ctx.Err(), report(results))
 		}
 	}
+}
+
+// sayWatching tells, once, that the task waits: what does not match yet.
+func (a *action) sayWatching(env *task.Env, rs []result) {
+	if a.Absent {
+		if a.stable > 0 {
+			k8s.Logf(env, "watching for %s that nothing matches", a.stable)
+		} else {
+			k8s.Logf(env, "watching until nothing matches (something does)")
+		}
+		return
+	}
+	n := 0
+	for _, r := range rs {
+		if !r.ok {
+			n++
+		}
+	}
+	k8s.Logf(env, "watching until they match: %d of %d expected objects do not yet", n, len(rs))
 }
 
 // result is how the live objects of one expectation compare with it.
