@@ -2,6 +2,7 @@ package assert
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -9,12 +10,14 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynfake "k8s.io/client-go/dynamic/fake"
+	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/prepare"
@@ -222,5 +225,19 @@ func TestAbsent(t *testing.T) {
 	_, err = run(t, mustPrep(t, map[string]any{"manifest": "apiVersion: v1\nkind: Secret\nmetadata: {name: token}\n", "absent": true}), env, 300*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "timed out (context deadline exceeded) waiting until nothing matches: secret ones/token matches what must be absent") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestForbidden: a refused list fails the task at once, naming the
+// resource, instead of waiting out the timeout.
+func TestForbidden(t *testing.T) {
+	dyn, env := cluster()
+	dyn.PrependReactor("list", "pods", func(clienttesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New("no RBAC"))
+	})
+	start := time.Now()
+	_, err := run(t, mustPrep(t, map[string]any{"manifest": "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n"}), env, time.Minute)
+	if err == nil || time.Since(start) > 30*time.Second || !strings.Contains(err.Error(), "inline manifest#1: ") || !strings.Contains(err.Error(), "forbidden") {
+		t.Fatalf("after %s: %v", time.Since(start), err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -72,7 +73,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 			return nil, fmt.Errorf("%s: %w", e.source, err)
 		}
 		w := &watched{e: e, resource: m.Resource.Resource}
-		if m.Scope.Name() == "namespace" {
+		if m.Scope.Name() == meta.RESTScopeNameNamespace {
 			w.ns = cmp.Or(e.namespace, k8s.Namespace(a.Namespace, env))
 		}
 		fs := ""
@@ -138,6 +139,9 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 		case err := <-refused:
 			return nil, err
 		case <-ctx.Done():
+			if a.Absent && a.stable > 0 {
+				return nil, fmt.Errorf("timed out (%w) before the %s that nothing may match had passed", ctx.Err(), a.stable)
+			}
 			if a.Absent {
 				return nil, fmt.Errorf("timed out (%w) waiting until nothing matches: %s", ctx.Err(), matching(results))
 			}
