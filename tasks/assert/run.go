@@ -111,7 +111,10 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	select {
 	case err := <-refused:
 		return nil, err
-	case <-syncDone:
+	case ok := <-syncDone:
+		if !ok {
+			return nil, fmt.Errorf("timed out (%w) before the expected objects' resources were listed", ctx.Err())
+		}
 	}
 	var stableEnd <-chan time.Time
 	if a.stable > 0 {
