@@ -58,6 +58,7 @@ var Gallery = []Example{
 	{Name: "canary"},
 	{Name: "smoke-test", SetFiles: map[string]string{"token": "testdata/token"}},
 	{Name: "multi-arch"},
+	{Name: "assertions"},
 	{Name: "environments", Values: "environments/values/dev.yaml", SetFiles: map[string]string{"apiToken": "testdata/token"}},
 	{Name: "environments", Values: "environments/values/prod.yaml", SetFiles: map[string]string{"apiToken": "testdata/token"}},
 }

@@ -243,7 +243,7 @@ func keys(m map[string]string) []string {
 }
 
 // TestEditorCompletion: in a pipeline, a task offers uses and with with
-// their documentation; in a library (kind: Tasks) the top level offers
+// their documentation, and assert its parameters; in a library (kind: Tasks) the top level offers
 // params and outputs; a schema error in uses is underlined at its line.
 func TestEditorCompletion(t *testing.T) {
 	dir := t.TempDir()
@@ -262,10 +262,20 @@ func TestEditorCompletion(t *testing.T) {
 
 	head := "# yaml-language-server: $schema=kbrun.schema.json\napiVersion: kbrun.dev/v1alpha1\n"
 	task := c.completion(t, dir, "pipeline.yaml", head+"kind: Pipeline\nmetadata: {name: p}\ntasks:\n  - name: build\n    |\n")
-	for _, want := range []string{"uses", "with", "run", "exec", "http", "parallel", "timeout"} {
+	for _, want := range []string{"uses", "with", "run", "exec", "http", "assert", "parallel", "timeout"} {
 		if _, ok := task[want]; !ok {
 			t.Errorf("a task does not offer %q; it offers %v", want, keys(task))
 		}
+	}
+	// An assert's parameters, with their documentation.
+	assert := c.completion(t, dir, "assert.yaml", head+"kind: Pipeline\nmetadata: {name: p}\ntasks:\n  - name: up\n    assert:\n      |\n")
+	for _, want := range []string{"files", "manifest", "match", "absent", "stableFor"} {
+		if _, ok := assert[want]; !ok {
+			t.Errorf("assert does not offer %q; it offers %v", want, keys(assert))
+		}
+	}
+	if !strings.Contains(assert["match"], "every live object of its kind and labels must match") {
+		t.Errorf("assert's match without its documentation: %q", assert["match"])
 	}
 	if !strings.Contains(task["uses"], "library file (kind: Tasks)") || !strings.Contains(task["with"], "the library's params") {
 		t.Errorf("uses/with without their documentation: %q / %q", task["uses"], task["with"])

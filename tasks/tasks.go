@@ -7,6 +7,7 @@ package tasks
 import (
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/tasks/apply"
+	"github.com/kbrun/kbrun/tasks/assert"
 	"github.com/kbrun/kbrun/tasks/assertlogs"
 	"github.com/kbrun/kbrun/tasks/compile"
 	taskcopy "github.com/kbrun/kbrun/tasks/copy"
@@ -24,6 +25,7 @@ import (
 func Registry() *task.Registry {
 	return task.NewRegistry(
 		apply.Type{},
+		assert.Type{},
 		assertlogs.Type{},
 		compile.Type{},
 		taskcopy.Type{},

@@ -120,6 +120,12 @@ func TestGallery(t *testing.T) {
 				t.Errorf("platform %q", p)
 			}
 		},
+		"assertions": func(t *testing.T, r result) {
+			ok(t, r, "app", "rollout", "pods", "images", "noCrash")
+			if objs := fmt.Sprint(r.ends["rollout"].Outputs["objects"]); !strings.Contains(objs, "job/report") || !strings.Contains(objs, "deployment/web") || strings.Count(objs, "pod/web-") != 2 {
+				t.Errorf("rollout matched %s, want the job, the deployment and its 2 pods", objs)
+			}
+		},
 		"environments-dev": func(t *testing.T, r result) {
 			ok(t, r, "podSecurity", "token", "app", "replicas", "config", "tokenMounted")
 		},
@@ -174,6 +180,24 @@ func TestGallery(t *testing.T) {
 			t.Errorf("cleanup %+v kept %+v", r.ends["cleanup"], r.ends["kept"])
 		}
 		namespaceGone(t, "ex-db-migration-fails")
+	})
+
+	// An assertion that cannot hold: the timeout names the closest live
+	// object and its differences, field by field.
+	t.Run("assertions-timeout", func(t *testing.T) {
+		t.Parallel()
+		r := galleryRun(t, byID["assertions"], "--set", "wantReplicas=3", "--set", "assertTimeout=20s", "--set", "namespace=ex-assertions-timeout")
+		if r.code != 1 {
+			t.Fatalf("exit %d, want 1\n%s", r.code, r.summary())
+		}
+		e := r.ends["rollout"]
+		for _, want := range []string{"timed out (context deadline exceeded) waiting until every expected object matches; ",
+			"deployment ex-assertions-timeout/web (", ") differs:\n", "status.availableReplicas: expected ${ self >= 3 }, got 2"} {
+			if !strings.Contains(e.Error, want) {
+				t.Errorf("rollout's error lacks %q:\n%s", want, e.Error)
+			}
+		}
+		namespaceGone(t, "ex-assertions-timeout")
 	})
 
 	// A canary that answers wrong: its check fails as data, rollback runs

@@ -20,6 +20,9 @@ import (
 type Manifest struct {
 	Object *unstructured.Unstructured
 	Source string // "file.yaml#2" (document index from 1)
+	// file and doc place problems found later in the object (ErrorAt).
+	file string
+	doc  document
 }
 
 // Manifests are a task's manifests, read, rendered and parsed when the task
@@ -49,6 +52,16 @@ func (m *Manifests) ShownFiles() []task.ManifestFile {
 // unless render is false) and the inline text (already rendered as a
 // parameter). Empty documents are skipped; a v1 List is flattened.
 func LoadManifests(p task.Params, files []string, inline string, render bool) (*Manifests, error) {
+	return loadManifests(p, files, inline, render, DecodeManifests)
+}
+
+// LoadExpected is LoadManifests for objects that are expectations, not
+// objects to apply (DecodeExpected).
+func LoadExpected(p task.Params, files []string, inline string, render bool) (*Manifests, error) {
+	return loadManifests(p, files, inline, render, DecodeExpected)
+}
+
+func loadManifests(p task.Params, files []string, inline string, render bool, decode func(name, text string) ([]Manifest, error)) (*Manifests, error) {
 	out := &Manifests{}
 	errs := &pipeline.Errors{}
 	for i, f := range files {
@@ -76,7 +89,7 @@ func LoadManifests(p task.Params, files []string, inline string, render bool) (*
 				out.RunTime = append(out.RunTime, mf.Name)
 				continue
 			}
-			ms, err := DecodeManifests(mf.Name, mf.Text)
+			ms, err := decode(mf.Name, mf.Text)
 			if err != nil {
 				var pes *pipeline.Errors
 				var pe *pipeline.Error
@@ -103,7 +116,7 @@ func LoadManifests(p task.Params, files []string, inline string, render bool) (*
 			out.RunTime = append(out.RunTime, "inline manifest")
 			return out, nil
 		}
-		ms, err := DecodeManifests("inline manifest", inline)
+		ms, err := decode(inlineName, inline)
 		if err != nil {
 			return nil, inlineErrors(err)
 		}
@@ -117,13 +130,46 @@ func LoadManifests(p task.Params, files []string, inline string, render bool) (*
 // (checkObject). Problems are *pipeline.Error values at their line in the
 // text (a *pipeline.Errors when the objects have several).
 func DecodeManifests(name, text string) ([]Manifest, error) {
+	return decodeManifests(name, text, true)
+}
+
+// DecodeExpected decodes objects that state what live objects must look
+// like: a name is optional (a nameless one stands for every object of its
+// kind and labels) and values need not be valid (they may be CEL
+// expressions), so only apiVersion and kind are required.
+func DecodeExpected(name, text string) ([]Manifest, error) {
+	return decodeManifests(name, text, false)
+}
+
+// ErrorAt is a problem at path in the object, placed at its line in the
+// file (at the manifest parameter, with the line, for an inline one).
+func (m Manifest) ErrorAt(path []string, msg string) error {
+	pos := pipeline.Pos{Line: 1, Col: 1}
+	if _, src, _ := pipeline.Parse(m.file, []byte(m.doc.text)); src != nil {
+		pos = src.Value(path)
+	}
+	pos.Line += m.doc.line - 1
+	if len(path) > 0 {
+		msg = joinPath(path) + ": " + msg
+	}
+	if m.file == inlineName {
+		return task.Fieldf([]string{"manifest"}, "line %d: %s", pos.Line, msg)
+	}
+	return &pipeline.Error{File: m.file, Pos: pos, Msg: msg}
+}
+
+const inlineName = "inline manifest"
+
+func decodeManifests(name, text string, apply bool) ([]Manifest, error) {
 	var out []Manifest
 	problems := &pipeline.Errors{}
 	checked := func(doc document, i int, u *unstructured.Unstructured) Manifest {
-		for _, e := range objectErrors(name, doc, i+1, u, checkObject(u)) {
-			problems.Add(e)
+		if apply {
+			for _, e := range objectErrors(name, doc, i+1, u, checkObject(u)) {
+				problems.Add(e)
+			}
 		}
-		return Manifest{Object: u, Source: fmt.Sprintf("%s#%d", name, i+1)}
+		return Manifest{Object: u, Source: fmt.Sprintf("%s#%d", name, i+1), file: name, doc: doc}
 	}
 	for i, doc := range splitDocuments(text) {
 		at := func(line int, format string, args ...any) error {
@@ -155,7 +201,7 @@ func DecodeManifests(name, text string) ([]Manifest, error) {
 		if u.IsList() {
 			err := u.EachListItem(func(o runtime.Object) error {
 				item := o.(*unstructured.Unstructured)
-				if item.GetName() == "" && item.GetGenerateName() == "" {
+				if apply && item.GetName() == "" && item.GetGenerateName() == "" {
 					return at(doc.line, "document %d: a %s in the list has no metadata.name", i+1, item.GetKind())
 				}
 				out = append(out, checked(doc, i, item))
@@ -166,7 +212,7 @@ func DecodeManifests(name, text string) ([]Manifest, error) {
 			}
 			continue
 		}
-		if u.GetName() == "" {
+		if apply && u.GetName() == "" {
 			return nil, at(doc.line, "document %d: %s has no metadata.name (server-side apply needs one)", i+1, u.GetKind())
 		}
 		out = append(out, checked(doc, i, u))
