@@ -32,6 +32,9 @@ type fakeParams struct {
 	FatalIf string `json:"fatalIf"`
 	// Sleep: each attempt waits this long (or until cancelled).
 	Sleep string `json:"sleep"`
+	// WaitingFor: when its context ends during Sleep, the action says so
+	// (wrapping the context's error), as wait and assert tasks do.
+	WaitingFor string `json:"waitingFor"`
 	// Out is published as the output "value".
 	Out string `json:"out"`
 	// Print is written to stdout.
@@ -104,6 +107,9 @@ func (a *fakeAction) Run(ctx context.Context, env *task.Env) (task.Outputs, erro
 		d, _ := time.ParseDuration(a.p.Sleep)
 		select {
 		case <-ctx.Done():
+			if a.p.WaitingFor != "" {
+				return nil, fmt.Errorf("timed out (%w) waiting until %s", ctx.Err(), a.p.WaitingFor)
+			}
 			return nil, ctx.Err()
 		case <-time.After(d):
 		}

@@ -51,15 +51,30 @@ func stopped(ctx context.Context, last error, attempt int) error {
 	cause := context.Cause(ctx)
 	var te *timeoutError
 	if errors.As(cause, &te) {
-		if last != nil && !errors.Is(last, context.DeadlineExceeded) && !errors.Is(last, context.Canceled) && !errors.As(last, &te) {
+		switch {
+		case last == nil || bare(last, cause):
+			return fmt.Errorf("%w (attempt %d)", te, attempt)
+		case errors.Is(last, context.DeadlineExceeded) || errors.As(last, &te):
+			// The task said what it was waiting for when its time ran out
+			// (a wait's state, an assert's diff): that is the cause to show.
+			return fmt.Errorf("%w (attempt %d): %v", te, attempt, last)
+		default:
 			return fmt.Errorf("%w (attempt %d); last error: %v", te, attempt, last)
 		}
-		return fmt.Errorf("%w (attempt %d)", te, attempt)
 	}
 	if cause == nil {
 		cause = ctx.Err()
 	}
 	return cause
+}
+
+// bare tells whether err says no more than that the context ended.
+func bare(err, cause error) bool {
+	switch err.Error() {
+	case cause.Error(), context.DeadlineExceeded.Error(), context.Canceled.Error():
+		return true
+	}
+	return false
 }
 
 // withOutage adds to the error of a task that timed out while the API

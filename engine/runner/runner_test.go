@@ -180,6 +180,19 @@ finally:
 			t.Fatalf("the timeout did not bound the task: run took %v", res.Duration)
 		}
 	})
+	t.Run("timeout keeps what the task was waiting for", func(t *testing.T) {
+		h := newHarness()
+		res := h.run(t, `
+tasks:
+  - name: slow
+    timeout: 30ms
+    fake: {id: slow, sleep: 10s, waitingFor: "pod p is Ready; now: ContainerCreating"}
+`, nil)
+		want := "timed out after 30ms (attempt 1): timed out (context deadline exceeded) waiting until pod p is Ready; now: ContainerCreating"
+		if res.Err == nil || !strings.Contains(res.Err.Error(), want) {
+			t.Fatalf("err %v\nwant it to hold %q", res.Err, want)
+		}
+	})
 	t.Run("templated timeout", func(t *testing.T) {
 		h := newHarness()
 		res := h.run(t, `
