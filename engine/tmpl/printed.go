@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"text/template"
 	"text/template/parse"
@@ -76,4 +77,39 @@ func guardPrints(n parse.Node) {
 		id := parse.NewIdentifier(printFunc).SetPos(a.Pos)
 		a.Pipe.Cmds = append(a.Pipe.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: a.Pos, Args: []parse.Node{id}})
 	})
+}
+
+// Whole reports whether text is nothing but one action that prints a
+// field of the data, as "{{ .vars.zones }}", and returns its path (root
+// first): a list or map param given so takes the value itself, where a
+// template's text could only be the text of one.
+func Whole(text string) ([]string, bool) {
+	if strings.Count(text, "{{") != 1 {
+		return nil, false
+	}
+	t, err := Parse("value", text)
+	if err != nil || t.Tree == nil {
+		return nil, false
+	}
+	var field []string
+	for _, n := range t.Tree.Root.Nodes {
+		switch x := n.(type) {
+		case *parse.TextNode:
+			if strings.TrimSpace(string(x.Text)) != "" {
+				return nil, false
+			}
+		case *parse.ActionNode:
+			if len(x.Pipe.Decl) > 0 || len(x.Pipe.Cmds) != 1 || len(x.Pipe.Cmds[0].Args) != 1 {
+				return nil, false
+			}
+			f, ok := x.Pipe.Cmds[0].Args[0].(*parse.FieldNode)
+			if !ok {
+				return nil, false
+			}
+			field = f.Ident
+		default:
+			return nil, false
+		}
+	}
+	return field, field != nil
 }

@@ -144,11 +144,12 @@ func readFile(file string, byName map[string]*pipeline.Var, out Overrides, faile
 	}
 	data, err := ReadRegular(file, MaxValuesFileSize)
 	if err != nil {
-		return Problems{fmt.Sprintf("--values %s: %v", file, err)}
+		// At 1:1, as a pipeline file that cannot be read is.
+		return Problems{fmt.Sprintf("%s:1:1: cannot read values file (--values): %v", file, err)}
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return Problems{fmt.Sprintf("%s: YAML syntax: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))}
+		return Problems{pipeline.YAMLError(file, err).Error()}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil // an empty values file sets nothing

@@ -202,6 +202,11 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	ps.Keep(err)
 	if err == nil && interval <= 0 {
 		ps.Add([]string{"interval"}, fmt.Errorf("%q: the wait between attempts must be longer than 0", params.Interval))
+	} else if err == nil && params.Interval != "" && !task.IsUnknown(params.Interval) {
+		// One that the timeout always ends first never repeats.
+		if err := valid.AtMost("interval", interval, p.Timeout); err != nil {
+			ps.Add([]string{"interval"}, err)
+		}
 	}
 	a := &action{Params: params, interval: interval}
 	for i, m := range params.Expect.Matches {

@@ -161,6 +161,11 @@ outputs:
 		{name: "piece in an inline Secret's data", vars: pwVar, tasks: "  - name: s\n    apply:\n      manifest: |\n        apiVersion: v1\n        kind: Secret\n        metadata: {name: s}\n        stringData:\n          user: '{{ trunc 5 .vars.pw }}'\n          pw: '{{ .vars.pw }}'\n", run: 2},
 		{name: "piece in an inline Secret's label", vars: pwVar, tasks: "  - name: s\n    apply:\n      manifest: |\n        apiVersion: v1\n        kind: Secret\n        metadata: {name: s, labels: {u: '{{ trunc 5 .vars.pw | lower }}'}}\n        stringData:\n          user: '{{ trunc 5 .vars.pw }}'\n", run: 2, checked: 2},
 		{name: "piece in an inline ConfigMap", vars: pwVar, tasks: "  - name: s\n    apply:\n      manifest: |\n        apiVersion: v1\n        kind: ConfigMap\n        metadata: {name: s}\n        data:\n          user: '{{ substr 1 6 .vars.pw }}'\n", run: 2, checked: 2},
+		printed("base32", `{{ .vars.pw | b32enc }}`),
+		printed("hex", `{{ printf "%x" .vars.pw }}`),
+		printed("case styles", `{{ .vars.pw | kebabcase }} {{ .vars.pw | snakecase }} {{ .vars.pw | camelcase }}`),
+		{name: "folder from a secret", vars: pwVar, tasks: "  - name: d\n    run: {command: [ls], dir: '{{ .vars.pw | upper }}'}\n", run: 2, checked: 2},
+		{name: "expectation from a secret", vars: pwVar, tasks: "  - name: e\n    run: {command: [echo, x], expect: {stdout: {contains: '{{ .vars.pw | upper }}'}}}\n", run: 1, masked: true},
 		{name: "when on a secret", vars: pwVar, tasks: "  - name: w\n    when: '{{ eq .vars.pw \"x\" }}'\n    run: {command: [echo, '{{ .vars.pw }}']}\n"},
 	}
 }
