@@ -244,7 +244,7 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 }
 
 // bodyless says why a body expectation can never hold: the answer to a
-// HEAD request, and a 204 or 304 answer, have no body.
+// HEAD request, and a 204, 205 or 304 answer, have no body (RFC 9110).
 func bodyless(p Params) ([]string, string) {
 	var body []string
 	for _, f := range []struct {
@@ -266,7 +266,7 @@ func bodyless(p Params) ([]string, string) {
 		return nil, ""
 	}
 	for _, s := range p.Expect.Status {
-		if s != nethttp.StatusNoContent && s != nethttp.StatusNotModified {
+		if s != nethttp.StatusNoContent && s != nethttp.StatusResetContent && s != nethttp.StatusNotModified {
 			return nil, ""
 		}
 	}
