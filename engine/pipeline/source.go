@@ -181,6 +181,10 @@ func (c *converter) scalar(n *yaml.Node, path []string) any {
 
 // yamlError turns a yaml.v3 syntax error ("yaml: line 3: ...") into an
 // Error with the position it names.
+// YAMLError is a YAML syntax error of file at its line (yaml.v3 says
+// "yaml: line N: ..."), for any YAML file kbrun reads.
+func YAMLError(file string, err error) *Error { return yamlError(file, err) }
+
 func yamlError(file string, err error) *Error {
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, "yaml: ")

@@ -15,6 +15,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kbrun/kbrun/engine/pipeline"
@@ -34,6 +35,10 @@ type Preparer struct {
 	// from one.
 	secrets *secret.Set
 	cwd     string
+	// shown maps an inline manifest that holds pieces of a secret in a
+	// Secret's data to the text plans show (forPlan); shared by the
+	// copies scope makes.
+	shown *sync.Map
 }
 
 // Config is what a Preparer needs.
@@ -50,7 +55,7 @@ type Config struct {
 // New returns a Preparer.
 func New(c Config) *Preparer {
 	cwd, _ := os.Getwd()
-	return &Preparer{p: c.Pipeline, reg: c.Registry, ns: c.Namespace, secrets: c.Secrets, cwd: cwd}
+	return &Preparer{p: c.Pipeline, reg: c.Registry, ns: c.Namespace, secrets: c.Secrets, cwd: cwd, shown: &sync.Map{}}
 }
 
 // Data is what templates see when a task is prepared: .vars, .env,
@@ -141,7 +146,7 @@ func (pp *Preparer) Task(t *pipeline.Task, d Data) (*Step, error) {
 	if !ok {
 		return st, errs
 	}
-	st.Params = params
+	st.Params = pp.forPlan(params)
 	typ, _ := pp.reg.Get(t.Type)
 	a, err := typ.Prepare(task.Params{Value: params, Dir: pp.p.Dir, Rendered: true, Namespace: pp.ns,
 		Manifests: &manifestReader{pp: pp, d: d, field: typePath}, Timeout: st.Timeout})

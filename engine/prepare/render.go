@@ -179,6 +179,14 @@ func (pp *Preparer) renderTree(v any, path []string, d Data, errs *pipeline.Erro
 			pp.secrets.AddLeaf(cut.out) // shown as *** wherever it is listed
 			return cut.out, true
 		}
+		if cut != nil && pp.inlineManifest(path) {
+			// As in a manifest file: pieces only in a Secret's data,
+			// which plans show as ***.
+			if shown, ok := pp.secretDataOnly(cut); ok {
+				pp.shown.Store(cut.out, shown)
+				return cut.out, true
+			}
+		}
 		if err != nil {
 			pp.add(errs, path, pp.explain(err, d))
 			return nil, false

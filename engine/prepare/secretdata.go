@@ -34,6 +34,38 @@ func (pp *Preparer) secretDataOnly(cut *errCut) (string, bool) {
 	return shown, true
 }
 
+// inlineManifest reports whether path is a task type's inline manifest
+// (apply, deploy, delete: manifest).
+func (pp *Preparer) inlineManifest(path []string) bool {
+	n := len(path)
+	if n < 2 || path[n-1] != "manifest" {
+		return false
+	}
+	_, ok := pp.reg.Get(path[n-2])
+	return ok
+}
+
+// forPlan returns a task's rendered params as plans show them: an inline
+// manifest that holds pieces of a secret in a Secret's data with those
+// values blanked (the action gets params itself).
+func (pp *Preparer) forPlan(params any) any {
+	m, ok := params.(map[string]any)
+	if !ok {
+		return params
+	}
+	text, _ := m["manifest"].(string)
+	shown, ok := pp.shown.Load(text)
+	if !ok {
+		return params
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	out["manifest"] = shown
+	return out
+}
+
 // blankSecretData returns YAML text (documents) with the values of data
 // and stringData of every v1 Secret replaced by ***, as YAML again, and
 // whether the text parsed.

@@ -45,6 +45,14 @@ func (pp *Preparer) Use(t *pipeline.Task, d Data) (map[string]any, error) {
 	for _, k := range names {
 		raw, v := t.Uses.With[k], decl[k]
 		path := sub(t.Path, "with", k)
+		if val, ok := whole(raw, v, d); ok {
+			if err := vars.Check(v, val); err != nil {
+				pp.add(errs, path, fmt.Errorf("param %q of %s: %v", k, lib.File, err))
+			} else {
+				given[k] = val
+			}
+			continue
+		}
 		val, ok := pp.renderTree(raw, path, d, errs)
 		if !ok || v == nil {
 			continue
@@ -129,6 +137,34 @@ func (pp *Preparer) UseOutputs(t *pipeline.Task, d Data) (task.Outputs, error) {
 		out[o.Name] = v
 	}
 	return out, errs.OrNil()
+}
+
+// whole is the value a list or map param is given by a template that only
+// prints one (with: {zones: "{{ .vars.zones }}"}): the list or map itself.
+func whole(raw any, v *pipeline.Var, d Data) (any, bool) {
+	s, _ := raw.(string)
+	if v == nil || v.Type != pipeline.TypeList && v.Type != pipeline.TypeMap {
+		return nil, false
+	}
+	path, ok := tmpl.Whole(s)
+	if !ok {
+		return nil, false
+	}
+	var cur any = d.Values
+	for _, name := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = m[name]; !ok {
+			return nil, false
+		}
+	}
+	switch cur.(type) {
+	case []any, map[string]any:
+		return cur, true
+	}
+	return nil, false
 }
 
 // computesWithUnknownParam reports whether a template computes with a

@@ -215,7 +215,8 @@ func (r *runner) maskError(err error) error {
 	masked := errors.New(r.secrets.Mask(err.Error()))
 	switch exit.Code(err) {
 	case exit.Invalid:
-		return &exit.InvalidError{Err: masked}
+		// Kept a list, so that run prints the problems as validate does.
+		return prepare.MaskErrors(r.secrets, err)
 	case exit.TaskFailed:
 		var te *exit.TaskError
 		if errors.As(err, &te) {

@@ -6,9 +6,11 @@ import (
 	"hash/fnv"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"text/template"
 	"unicode"
 	"unicode/utf8"
 
@@ -80,7 +82,7 @@ var encodings = []func([]byte) string{
 }
 
 // variantPairs returns e and its common forms (base64, quoted, JSON- and
-// URL-escaped, upper, lower and title case), each with the same form of
+// URL-, HTML- and JavaScript-escaped, upper, lower and title case), each with the same form of
 // its stand-ins.
 func variantPairs(e *entry) []*entry {
 	out := []*entry{e}
@@ -96,13 +98,29 @@ func variantPairs(e *entry) []*entry {
 	}
 	apply(func(s string) string { q := strconv.Quote(s); return q[1 : len(q)-1] })
 	apply(func(s string) string { j, _ := json.Marshal(s); return string(j[1 : len(j)-1]) })
-	apply(url.QueryEscape)
+	apply(url.QueryEscape) // urlquery's too
 	apply(url.PathEscape)
+	// Templates' own escapes (html, js): whole forms, masked as such.
+	apply(template.HTMLEscapeString)
+	apply(template.JSEscapeString)
 	apply(strings.ToUpper)
 	apply(strings.ToLower)
 	apply(title.String)
+	// Inside a single-quoted shell word, as plans and live lines quote
+	// argv: a ' is written '\''.
+	for _, v := range slices.Clone(out) {
+		if strings.Contains(v.s, "'") {
+			w := &entry{s: shellQuoted(v.s)}
+			for f := range Families {
+				w.alt[f] = shellQuoted(v.alt[f])
+			}
+			out = append(out, w)
+		}
+	}
 	return out
 }
+
+func shellQuoted(s string) string { return strings.ReplaceAll(s, "'", `'\''`) }
 
 // Alt returns str with every secret (and every part of a value that a
 // secret made) replaced by its stand-in of family f.

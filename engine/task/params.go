@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -127,4 +128,26 @@ func Field(err error) ([]string, bool) {
 		return fe.Path, true
 	}
 	return nil, false
+}
+
+// Local checks that a local path of a task's parameters exists (a folder
+// when dir), resolved as Path resolves it. what names it in the message
+// ("folder", "package folder"); the message says where a relative path starts
+// and, when the path exists from the working directory instead (a --set
+// value typed as a shell sees it), how to give that one.
+func (p Params) Local(path, what string, dir bool) error {
+	st, err := os.Stat(p.Path(path))
+	switch {
+	case err != nil:
+		msg := fmt.Sprintf("%s %q does not exist (relative paths start at the pipeline file's folder", what, path)
+		if !filepath.IsAbs(path) {
+			if _, err := os.Stat(path); err == nil {
+				msg += "; it exists from the working directory: give it as an absolute path, e.g. $PWD/" + path
+			}
+		}
+		return errors.New(msg + ")")
+	case dir && !st.IsDir():
+		return fmt.Errorf("%q is a file, not a folder", path)
+	}
+	return nil
 }

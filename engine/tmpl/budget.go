@@ -170,6 +170,7 @@ func newInstance(t *template.Template) (*instance, error) {
 		stepFunc:  func() (string, error) { return "", in.b.step() },
 		enterFunc: func() (string, error) { return "", in.b.enter() },
 		leaveFunc: func() string { in.b.leave(); return "" },
+		printFunc: printable, // a check, not work: no step
 	}
 	for name := range used {
 		fn, ok := funcs[name]
@@ -198,8 +199,10 @@ func needsBudget(t *template.Template) bool {
 func loopsOrCalls(n parse.Node) bool {
 	found := false
 	visit(n, func(n parse.Node) {
-		switch n.(type) {
-		case *parse.RangeNode, *parse.IdentifierNode, *parse.TemplateNode:
+		switch x := n.(type) {
+		case *parse.IdentifierNode:
+			found = found || x.Ident != printFunc
+		case *parse.RangeNode, *parse.TemplateNode:
 			found = true
 		}
 	})

@@ -83,6 +83,9 @@ func Parse(name, text string) (*template.Template, error) {
 	// callers say which field in their own error messages.
 	t, err := template.New(tmplName).Option("missingkey=error").Funcs(funcs).Parse(text)
 	if err != nil {
+		if e := blockError(text, err.Error()); e != nil {
+			return nil, e
+		}
 		return nil, cleanError(err)
 	}
 	cache.mu.Lock()
@@ -109,6 +112,9 @@ func Render(name, text string, data map[string]any) (string, error) {
 	}
 	t, err := Parse(name, text)
 	if err != nil {
+		return "", err
+	}
+	if t, err = forRender(t, text); err != nil {
 		return "", err
 	}
 	out, err := execute(t, text, data)
@@ -201,7 +207,7 @@ func cleanError(err error) error {
 	msg = strings.TrimPrefix(msg, tmplName+":")
 	msg = strings.Replace(msg, `executing "`+tmplName+`" `, "", 1)
 	msg = strings.ReplaceAll(msg, " at "+tmplName+":", " at line ")
-	for _, f := range []string{stepFunc, enterFunc} {
+	for _, f := range []string{stepFunc, enterFunc, printFunc} {
 		msg = strings.Replace(msg, "at <"+f+">: error calling "+f+": ", "", 1)
 	}
 	e := &Error{Line: 1, Msg: msg}

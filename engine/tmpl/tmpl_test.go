@@ -26,7 +26,7 @@ func TestRender(t *testing.T) {
 		{"{{ .pipeline.runId | trunc 8 }}", "20000101", ""},
 		{"{{ .vars.nope }}", "", `map has no entry for key "nope"`},
 		{"{{ .tasks.later.pod }}", "", `map has no entry for key "later"`},
-		{"{{ .vars.ns ", "", "unclosed action"},
+		{"{{ .vars.ns ", "", "line 1:1: this action has no closing }}"},
 		{"{{ .env.HOME }}", "/root", ""},
 	}
 	for _, tc := range tests {

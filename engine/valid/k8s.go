@@ -166,7 +166,10 @@ func AnnotationKey(key string) error {
 // by the label rules.
 func Selector(sel string) error {
 	if _, err := labels.Parse(sel); err != nil {
-		return fmt.Errorf("%q is not a label selector: %v", sel, err)
+		// apimachinery's words for its own structures ("unable to parse
+		// requirement: <nil>: ") say nothing to the author.
+		msg := strings.NewReplacer("unable to parse requirement: ", "", "<nil>: ", "").Replace(err.Error())
+		return fmt.Errorf("%q is not a label selector: %s", sel, msg)
 	}
 	return nil
 }

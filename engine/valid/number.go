@@ -42,6 +42,9 @@ func Backoff(backoff, maxBackoff time.Duration, attempts int, jitter float64) er
 	if attempts < 2 || backoff <= 0 {
 		return nil
 	}
+	if maxBackoff > 0 && backoff > maxBackoff {
+		return fmt.Errorf("backoff %s is longer than maxBackoff %s (15s unless given): every wait would be maxBackoff; lower backoff or raise maxBackoff", backoff, maxBackoff)
+	}
 	longest := float64(backoff) * math.Pow(2, float64(attempts-2))
 	if maxBackoff > 0 && longest > float64(maxBackoff) {
 		longest = float64(maxBackoff)

@@ -49,14 +49,21 @@ func Platform(goos, goarch string) error {
 	if slices.Contains(arches, goarch) {
 		return nil
 	}
-	if !knownArch(goarch) {
-		return fmt.Errorf("GOARCH %q is not an architecture Go supports%s", goarch, suggest(goarch, allArches()))
+	if err := GOARCH(goarch); err != nil {
+		return err
 	}
 	sorted := slices.Sorted(slices.Values(arches))
 	return fmt.Errorf("%s/%s is not a GOOS/GOARCH pair Go supports: %s supports %s", goos, goarch, goos, strings.Join(sorted, ", "))
 }
 
-func knownArch(a string) bool { return slices.Contains(allArches(), a) }
+// GOARCH checks an architecture name alone, as GOOS does an operating
+// system's: a target with both wrong gets both reported.
+func GOARCH(goarch string) error {
+	if !slices.Contains(allArches(), goarch) {
+		return fmt.Errorf("GOARCH %q is not an architecture Go supports%s", goarch, suggest(goarch, allArches()))
+	}
+	return nil
+}
 
 func allArches() []string {
 	var out []string

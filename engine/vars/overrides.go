@@ -48,14 +48,27 @@ const MaxValuesFileSize = pipeline.MaxFileSize
 // wins), and checks every value against its var. It reports all problems
 // at once.
 func Read(p *pipeline.Pipeline, files, sets, setFiles []string) (Overrides, error) {
+	out, probs := ReadAll(p, files, sets, setFiles)
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return out, nil
+}
+
+// ReadAll is Read that keeps going: the values that fit their vars, the
+// problems of the others (a var whose last given value does not fit has
+// none), so that the pipeline can still be checked with the good ones and
+// every problem reported at once.
+func ReadAll(p *pipeline.Pipeline, files, sets, setFiles []string) (Overrides, Problems) {
 	byName := map[string]*pipeline.Var{}
 	for i := range p.Vars {
 		byName[p.Vars[i].Name] = &p.Vars[i]
 	}
 	out := Overrides{}
+	failed := map[string]bool{}
 	var probs Problems
 	for _, f := range files {
-		probs = append(probs, readFile(f, byName, out)...)
+		probs = append(probs, readFile(f, byName, out, failed)...)
 	}
 	for _, s := range setFiles {
 		name, path, ok := strings.Cut(s, "=")
@@ -71,6 +84,8 @@ func Read(p *pipeline.Pipeline, files, sets, setFiles []string) (Overrides, erro
 		data, err := ReadRegular(path, MaxValuesFileSize)
 		if err != nil {
 			probs = append(probs, fmt.Sprintf("--set-file %s: cannot read %s: %v", name, path, err))
+			failed[name] = true
+			delete(out, name)
 			continue
 		}
 		val, err := FromText(v, string(data))
@@ -80,9 +95,12 @@ func Read(p *pipeline.Pipeline, files, sets, setFiles []string) (Overrides, erro
 		if err != nil {
 			// The content is not shown: the file may hold a secret.
 			probs = append(probs, fmt.Sprintf("--set-file %s: var %q: the content of %s: %v", name, name, path, problem(v, err, string(data))))
+			failed[name] = true
+			delete(out, name)
 			continue
 		}
 		out[name] = Override{Value: val, Source: "--set-file " + path}
+		delete(failed, name)
 	}
 	for _, s := range sets {
 		name, text, ok := strings.Cut(s, "=")
@@ -101,12 +119,15 @@ func Read(p *pipeline.Pipeline, files, sets, setFiles []string) (Overrides, erro
 		}
 		if err != nil {
 			probs = append(probs, fmt.Sprintf("--set %s: var %q: %v", name, name, problem(v, err, text)))
+			failed[name] = true
+			delete(out, name)
 			continue
 		}
 		out[name] = Override{Value: val, Source: "--set"}
+		delete(failed, name)
 	}
 	for _, v := range p.Vars {
-		if _, given := out[v.Name]; v.Required && !given {
+		if _, given := out[v.Name]; v.Required && !given && !failed[v.Name] {
 			pos := pipeline.Pos{Line: 1, Col: 1}
 			if p.Source != nil {
 				pos = p.Source.Key(v.DefPath)
@@ -114,23 +135,21 @@ func Read(p *pipeline.Pipeline, files, sets, setFiles []string) (Overrides, erro
 			probs = append(probs, fmt.Sprintf("%s:%d:%d: vars.%s: var %q is required: give it with --set %s=VALUE or in a values file (-f)", p.File, pos.Line, pos.Col, v.Name, v.Name, v.Name))
 		}
 	}
-	if len(probs) > 0 {
-		return nil, probs
-	}
-	return out, nil
+	return out, probs
 }
 
-func readFile(file string, byName map[string]*pipeline.Var, out Overrides) Problems {
+func readFile(file string, byName map[string]*pipeline.Var, out Overrides, failed map[string]bool) Problems {
 	at := func(n *yaml.Node, format string, args ...any) string {
 		return fmt.Sprintf("%s:%d:%d: %s", file, n.Line, n.Column, fmt.Sprintf(format, args...))
 	}
 	data, err := ReadRegular(file, MaxValuesFileSize)
 	if err != nil {
-		return Problems{fmt.Sprintf("--values %s: %v", file, err)}
+		// At 1:1, as a pipeline file that cannot be read is.
+		return Problems{fmt.Sprintf("%s:1:1: cannot read values file (--values): %v", file, err)}
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return Problems{fmt.Sprintf("%s: YAML syntax: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))}
+		return Problems{pipeline.YAMLError(file, err).Error()}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil // an empty values file sets nothing
@@ -153,9 +172,12 @@ func readFile(file string, byName map[string]*pipeline.Var, out Overrides) Probl
 		}
 		if err != nil {
 			probs = append(probs, at(n, "var %q: %v", k.Value, problem(v, err, nodeValue(n))))
+			failed[k.Value] = true
+			delete(out, k.Value)
 			continue
 		}
 		out[k.Value] = Override{Value: val, Source: fmt.Sprintf("%s:%d:%d", file, n.Line, n.Column)}
+		delete(failed, k.Value)
 	}
 	return probs
 }

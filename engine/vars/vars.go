@@ -5,6 +5,7 @@
 package vars
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -280,11 +281,19 @@ func describe(v any) string {
 	return article(t) + " (" + show(v) + ")"
 }
 
+// show quotes a value as a pipeline's author writes it: a string quoted,
+// a list or map in JSON, never in Go's syntax (map[a:1]).
 func show(v any) string {
 	if s, ok := v.(string); ok {
 		return strconv.Quote(s)
 	}
 	s := fmt.Sprint(v)
+	switch v.(type) {
+	case []any, map[string]any:
+		if b, err := json.Marshal(v); err == nil {
+			s = string(b)
+		}
+	}
 	if len(s) > 60 {
 		s = s[:57] + "..."
 	}

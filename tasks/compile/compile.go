@@ -72,11 +72,10 @@ func (Type) Check(p task.Params) []task.FieldError {
 // (from a var, or an output known only at run time) is reported as such,
 // before go is started in it.
 func packageDir(p task.Params, pkg string) error {
-	st, err := os.Stat(p.Path(pkg))
-	switch {
-	case err != nil:
-		return fmt.Errorf("package folder %q does not exist (relative paths start at the pipeline file's folder)", pkg)
-	case !st.IsDir():
+	if err := p.Local(pkg, "package folder", false); err != nil {
+		return err
+	}
+	if st, err := os.Stat(p.Path(pkg)); err == nil && !st.IsDir() {
 		return fmt.Errorf("%q is a file; give the folder of the main package", pkg)
 	}
 	return nil
@@ -132,6 +131,9 @@ func checkPlatform(ps *task.Problems, params Params) {
 	if goos != "" {
 		if err := valid.GOOS(goos); err != nil {
 			ps.Add(osField, err)
+			if goarch != "" { // no pair to check, but the arch alone
+				ps.Check(archField, goarch, valid.GOARCH)
+			}
 			return
 		}
 	}

@@ -71,8 +71,8 @@ func (Type) Check(p task.Params) []task.FieldError {
 		if s == "" || tmpl.Has(s) {
 			continue
 		}
-		if _, err := statLocal(p.Path(s)); err != nil {
-			errs = append(errs, task.FieldError{Path: []string{"files", fmt.Sprint(i), "from"}, Message: fmt.Sprintf("%s does not exist", s)})
+		if err := p.Local(s, "local path", false); err != nil {
+			errs = append(errs, task.FieldError{Path: []string{"files", fmt.Sprint(i), "from"}, Message: err.Error()})
 		}
 	}
 	return errs
@@ -94,6 +94,15 @@ func (t Type) Prepare(p task.Params) (task.Action, error) {
 	a := &action{Params: params, executor: t.Executor, attempts: params.Attempts, verify: params.Verify == nil || *params.Verify}
 	if a.attempts <= 0 {
 		a.attempts = 3
+	}
+	var ps task.Problems
+	for i, f := range params.Files {
+		// A source from a var is checked as a literal one is, before
+		// anything runs.
+		ps.Check([]string{"files", fmt.Sprint(i), "from"}, f.From, func(s string) error { return p.Local(s, "local path", false) })
+	}
+	if err := ps.Err(); err != nil {
+		return nil, err
 	}
 	for i, f := range params.Files {
 		if f.From == "" || !path.IsAbs(f.To) {

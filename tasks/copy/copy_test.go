@@ -379,7 +379,12 @@ func TestDownloadRejectsEvilTar(t *testing.T) {
 }
 
 func TestDescribe(t *testing.T) {
-	a := newAction(t, "/p", map[string]any{"files": []any{
+	dir := t.TempDir()
+	for _, f := range []string{"build/kaniko-rootless-demo", "server/main"} {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(f)), 0o755)
+		os.WriteFile(filepath.Join(dir, f), nil, 0o644)
+	}
+	a := newAction(t, dir, map[string]any{"files": []any{
 		map[string]any{"from": "build/kaniko-rootless-demo", "to": "/workspace/kaniko-rootless-demo"},
 		map[string]any{"from": "server/main", "to": "/workspace/server/"},
 	}, "namespace": "ones"})
@@ -394,9 +399,11 @@ func TestPrepareRejects(t *testing.T) {
 		{"pod": "x", "files": []any{map[string]any{"from": "a", "to": "relative"}}},
 		{"pod": "x", "selector": "a=b", "files": []any{map[string]any{"from": "a", "to": "/x"}}},
 		{"pod": "x"},
+		{"pod": "x", "files": []any{map[string]any{"from": "missing", "to": "/x"}}},
 		{"pod": "x", "download": []any{map[string]any{"from": "/", "to": "x"}}},
 	} {
-		if _, err := (Type{}).Prepare(task.Params{Value: p, Rendered: true}); err == nil {
+		// "a" exists: each is refused for its own fault.
+		if _, err := (Type{}).Prepare(task.Params{Value: p, Dir: "testdata/prepare", Rendered: true}); err == nil {
 			t.Errorf("Prepare(%v) accepted", p)
 		}
 	}

@@ -306,6 +306,4 @@ func verify(ctx context.Context, r *remote, ups []upload, entries []*entry) ([]u
 	return bad, strings.Join(reasons, ", "), nil
 }
 
-func statLocal(p string) (fs.FileInfo, error) { return os.Stat(p) }
-
 func baseName(p string) string { return filepath.Base(filepath.Clean(p)) }

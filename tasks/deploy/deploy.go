@@ -53,6 +53,12 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	ps.Keep(err)
 	grace, err := k8s.ParseDuration("unschedulableGrace", params.UnschedulableGrace, 30*time.Second)
 	ps.Keep(err)
+	if err == nil && params.UnschedulableGrace != "" && !task.IsUnknown(params.UnschedulableGrace) {
+		// A grace the timeout always ends first never fails fast.
+		if err := valid.AtMost("unschedulableGrace", grace, p.Timeout); err != nil {
+			ps.Add([]string{"unschedulableGrace"}, err)
+		}
+	}
 	stable, err := k8s.ParseDuration("stableFor", params.StableFor, 0)
 	ps.Keep(err)
 	if err == nil {

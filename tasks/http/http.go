@@ -195,6 +195,11 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	ps.Keep(err)
 	if err == nil && interval <= 0 {
 		ps.Add([]string{"interval"}, fmt.Errorf("%q: the wait between attempts must be longer than 0", params.Interval))
+	} else if err == nil && params.Interval != "" && !task.IsUnknown(params.Interval) {
+		// One that the timeout always ends first never repeats.
+		if err := valid.AtMost("interval", interval, p.Timeout); err != nil {
+			ps.Add([]string{"interval"}, err)
+		}
 	}
 	a := &action{Params: params, interval: interval}
 	for i, m := range params.Expect.Matches {
@@ -232,7 +237,7 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 }
 
 // bodyless says why a body expectation can never hold: the answer to a
-// HEAD request, and a 204 or 304 answer, have no body.
+// HEAD request, and a 204, 205 or 304 answer, have no body (RFC 9110).
 func bodyless(p Params) ([]string, string) {
 	var body []string
 	for _, f := range []struct {
@@ -254,7 +259,7 @@ func bodyless(p Params) ([]string, string) {
 		return nil, ""
 	}
 	for _, s := range p.Expect.Status {
-		if s != nethttp.StatusNoContent && s != nethttp.StatusNotModified {
+		if s != nethttp.StatusNoContent && s != nethttp.StatusResetContent && s != nethttp.StatusNotModified {
 			return nil, ""
 		}
 	}

@@ -86,7 +86,9 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 			ps.Add([]string{"env", k}, err)
 		}
 	}
-	ps.Check([]string{"dir"}, params.Dir, func(dir string) error { return workDir(p.Path(dir), dir) })
+	// A missing folder would fail as "fork/exec ...: no such file or
+	// directory", naming the program, not the folder.
+	ps.Check([]string{"dir"}, params.Dir, func(dir string) error { return p.Local(dir, "folder", true) })
 	if err := ps.Err(); err != nil {
 		return nil, err
 	}
@@ -95,20 +97,6 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 		a.dir = p.Path(params.Dir)
 	}
 	return a, nil
-}
-
-// workDir checks that the folder a command runs in exists (a missing one
-// would fail as "fork/exec ...: no such file or directory", naming the
-// program, not the folder).
-func workDir(abs, shown string) error {
-	st, err := os.Stat(abs)
-	switch {
-	case err != nil:
-		return fmt.Errorf("folder %q does not exist (relative paths start at the pipeline file's folder)", shown)
-	case !st.IsDir():
-		return fmt.Errorf("%q is a file, not a folder", shown)
-	}
-	return nil
 }
 
 type action struct {

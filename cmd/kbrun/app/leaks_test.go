@@ -11,10 +11,12 @@ import (
 // The secrets of the leak corpus: none of their pieces of 4 letters or
 // more turns up in kbrun's own output by chance.
 const (
-	leakPW    = "Qz7vXk-9Jw3Tp"
-	leakPW2   = "9Jw3TpMn8Rq4"
-	leakCyr   = "пароль-секрет"
-	leakPEM   = "-----BEGIN ZQX VKJ-----\nMIIBVgIBADANBgkqhkiG9w0BAQEFAASCAUAwggE8AgEAAkEAx7m\nZr4pQw9TbLk2Vn8Hs5Yc1Ud6Fe3Jg0Ki7Lh4Mj2Nb9Pv5Rx8Sw\n-----END ZQX VKJ-----\n"
+	leakPW  = "Qz7vXk-9Jw3Tp"
+	leakPW2 = "9Jw3TpMn8Rq4"
+	leakCyr = "пароль-секрет"
+	leakPEM = "-----BEGIN ZQX VKJ-----\nMIIBVgIBADANBgkqhkiG9w0BAQEFAASCAUAwggE8AgEAAkEAx7m\nZr4pQw9TbLk2Vn8Hs5Yc1Ud6Fe3Jg0Ki7Lh4Mj2Nb9Pv5Rx8Sw\n-----END ZQX VKJ-----\n"
+	// leakQuote has what escapes and shell quoting change: ' " < > &.
+	leakQuote = `Zq8'Wx5"Lm3<Kt>&Vb6`
 	leakLines = `printf "%s\n" "$PW" | sed "s/^/> /"`
 )
 
@@ -151,6 +153,19 @@ outputs:
 			files: map[string]string{"secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData:\n  user: '{{ trunc 5 .vars.pw }}'\n  pw: '{{ .vars.pw }}'\n"}},
 		{name: "piece in a Secret's label", vars: pwVar, tasks: "  - name: s\n    apply: {files: [secret.yaml]}\n", run: 2, checked: 2,
 			files: map[string]string{"secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: s, labels: {u: '{{ trunc 5 .vars.pw | lower }}'}}\nstringData:\n  user: '{{ trunc 5 .vars.pw }}'\n"}},
+		printed("html", `{{ .vars.pw | html }}`),
+		printed("js", `{{ js .vars.pw }}`),
+		printed("urlquery builtin", `{{ urlquery .vars.pw "x" }}`),
+		{name: "quotes escaped", vars: pwVar + "  q: {secret: true}\n", tasks: echo(`{{ .vars.q }} {{ .vars.q | html }} {{ .vars.q | js }} {{ .vars.q | urlquery }} {{ .vars.q | quote }}`),
+			args: []string{"--set", "q=" + leakQuote}, masked: true},
+		{name: "piece in an inline Secret's data", vars: pwVar, tasks: "  - name: s\n    apply:\n      manifest: |\n        apiVersion: v1\n        kind: Secret\n        metadata: {name: s}\n        stringData:\n          user: '{{ trunc 5 .vars.pw }}'\n          pw: '{{ .vars.pw }}'\n", run: 2},
+		{name: "piece in an inline Secret's label", vars: pwVar, tasks: "  - name: s\n    apply:\n      manifest: |\n        apiVersion: v1\n        kind: Secret\n        metadata: {name: s, labels: {u: '{{ trunc 5 .vars.pw | lower }}'}}\n        stringData:\n          user: '{{ trunc 5 .vars.pw }}'\n", run: 2, checked: 2},
+		{name: "piece in an inline ConfigMap", vars: pwVar, tasks: "  - name: s\n    apply:\n      manifest: |\n        apiVersion: v1\n        kind: ConfigMap\n        metadata: {name: s}\n        data:\n          user: '{{ substr 1 6 .vars.pw }}'\n", run: 2, checked: 2},
+		printed("base32", `{{ .vars.pw | b32enc }}`),
+		printed("hex", `{{ printf "%x" .vars.pw }}`),
+		printed("case styles", `{{ .vars.pw | kebabcase }} {{ .vars.pw | snakecase }} {{ .vars.pw | camelcase }}`),
+		{name: "folder from a secret", vars: pwVar, tasks: "  - name: d\n    run: {command: [ls], dir: '{{ .vars.pw | upper }}'}\n", run: 2, checked: 2},
+		{name: "expectation from a secret", vars: pwVar, tasks: "  - name: e\n    run: {command: [echo, x], expect: {stdout: {contains: '{{ .vars.pw | upper }}'}}}\n", run: 1, masked: true},
 		{name: "when on a secret", vars: pwVar, tasks: "  - name: w\n    when: '{{ eq .vars.pw \"x\" }}'\n    run: {command: [echo, '{{ .vars.pw }}']}\n"},
 	}
 }
@@ -163,7 +178,7 @@ func TestLeaks(t *testing.T) {
 	if len(corpus) < 40 {
 		t.Fatalf("the corpus has %d attempts, want at least 40", len(corpus))
 	}
-	secrets := []string{leakPW, leakPW2, leakCyr, leakPEM}
+	secrets := []string{leakPW, leakPW2, leakCyr, leakPEM, leakQuote}
 	for _, lk := range corpus {
 		t.Run(lk.name, func(t *testing.T) {
 			dir := t.TempDir()

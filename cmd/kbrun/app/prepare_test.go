@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 
 // positioned is a problem line that says where: FILE:LINE:COL, or the
 // --set it is about.
-var positioned = regexp.MustCompile(`^(\S+:\d+:\d+: \S|--set \w+: )`)
+var positioned = regexp.MustCompile(`^(\S+:\d+:\d+: \S|--set(-file)? \w+: )`)
 
 // TestPreparedCorpus: every file of testdata/prepare is a pipeline (with
 // its --set/-f arguments in NAME.args) that the loader accepts but that

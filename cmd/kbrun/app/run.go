@@ -15,7 +15,6 @@ import (
 	"github.com/kbrun/kbrun/engine/report"
 	"github.com/kbrun/kbrun/engine/runner"
 	"github.com/kbrun/kbrun/engine/task"
-	"github.com/kbrun/kbrun/engine/vars"
 	"github.com/kbrun/kbrun/tasks/ownership"
 )
 
@@ -120,17 +119,14 @@ func (o *RunOptions) Complete(args []string) error {
 		return err
 	}
 	p, err := loader.Load(o.File)
+	explicitNS, _ := nsFlag(o.KubeFlags)
+	ov, err := withValues(p, err, valueFlags{o.ValuesFiles, o.Sets, o.SetFiles}, runner.Options{Registry: mustRegistry(),
+		Environ: environ(), Namespace: explicitNS, DryRun: task.DryRunClient, Only: o.Only, From: o.From, Skip: o.Skip}, false)
 	if err != nil {
-		explicitNS, _ := nsFlag(o.KubeFlags)
-		return invalid(o.Err, o.File, allProblems(err, o.ValuesFiles, o.Sets, o.SetFiles, runner.Options{Registry: mustRegistry(),
-			Environ: environ(), Namespace: explicitNS, DryRun: task.DryRunClient, Only: o.Only, From: o.From, Skip: o.Skip}))
+		return invalid(o.Err, o.File, err)
 	}
 	o.pipeline = p
-	ov, err := vars.Read(p, o.ValuesFiles, o.Sets, o.SetFiles)
-	if err != nil {
-		return invalidValues(o.Err, o.File, err)
-	}
-	o.overrides = ov.Values()
+	o.overrides = ov
 	return nil
 }
 

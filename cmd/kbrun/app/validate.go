@@ -10,7 +10,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/kbrun/kbrun/engine/exit"
-	"github.com/kbrun/kbrun/engine/load"
 	"github.com/kbrun/kbrun/engine/pipeline"
 	"github.com/kbrun/kbrun/engine/runner"
 	"github.com/kbrun/kbrun/engine/task"
@@ -41,23 +40,12 @@ does not fail run for any of these reasons.`,
 			for _, f := range args {
 				opts := runner.Options{Registry: mustRegistry(), Environ: environ(), Namespace: explicitNS, DryRun: task.DryRunClient}
 				p, err := loader.LoadAny(f)
-				if err != nil {
-					bad = invalid(streams.Err, f, allProblems(err, files, sets, setFiles, opts))
-					continue
-				}
-				if p.IsLibrary() {
+				if err == nil && p.IsLibrary() {
 					// Its params are known only where a pipeline uses it.
 					fmt.Fprintf(streams.Out, "%s: valid (a library of tasks: its tasks are prepared where a pipeline uses it)\n", f)
 					continue
 				}
-				ov, err := vars.Read(p, files, sets, setFiles)
-				if err != nil {
-					bad = invalidValues(streams.Err, f, err)
-					continue
-				}
-				opts.Overrides = ov.Values()
-				err = runner.Check(p, opts)
-				if err != nil {
+				if _, err := withValues(p, err, valueFlags{files, sets, setFiles}, opts, true); err != nil {
 					bad = invalid(streams.Err, f, err)
 					continue
 				}
@@ -72,28 +60,6 @@ does not fail run for any of these reasons.`,
 	return cmd
 }
 
-// allProblems adds to the problems of a pipeline that failed to load
-// those the compile walk finds in its sound tasks (load.Partial), so that
-// every problem comes at once, not some only after the first are fixed.
-// The walk needs the values: when they have problems of their own, those
-// come once the pipeline's are fixed.
-func allProblems(err error, files, sets, setFiles []string, opts runner.Options) error {
-	var part *load.Partial
-	if !errors.As(err, &part) {
-		return err
-	}
-	ov, verr := vars.Read(part.Pipeline, files, sets, setFiles)
-	if verr != nil {
-		return part.Errs
-	}
-	opts.Overrides = ov.Values()
-	var more *pipeline.Errors
-	if errors.As(runner.Check(part.Pipeline, opts), &more) {
-		part.Errs.AddAll(more)
-	}
-	return part.Errs
-}
-
 // MaxShownProblems caps the problems printed for one file: past a point,
 // more lines only hide the first ones.
 const MaxShownProblems = 50
@@ -101,6 +67,11 @@ const MaxShownProblems = 50
 // invalid prints the problems of a pipeline (every problem on its own line,
 // at most MaxShownProblems) and returns the typed error for exit code 2.
 func invalid(w io.Writer, file string, err error) error {
+	var all *problems
+	if errors.As(err, &all) {
+		all.print(w, file)
+		return &silentError{err: &exit.InvalidError{Err: err}}
+	}
 	var errs *pipeline.Errors
 	if errors.As(err, &errs) {
 		list := errs.List()
