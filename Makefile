@@ -5,6 +5,8 @@
 #                       tests on a real cluster (brought up and torn down here
 #                       unless KBRUN_TEST_KUBECONFIG names one)
 #   make demo           run the default pipeline on the local cluster
+#   make release        dist/: binaries, kubectl plugin, krew manifest, SBOM,
+#                       SHA256SUMS (docs/releases.md); make release-image
 #   make bench-compare | bench-requests | bench-concurrent | soak
 #                       measurements on the local cluster (BENCHMARKS.md)
 #   make cluster-up | cluster-down | cluster-status
@@ -17,10 +19,50 @@ CLUSTER   := test/cluster
 KUBECONFIG_LOCAL := /var/lib/kbrun-cluster/kubeconfig
 
 .PHONY: build schema test test-unit test-editor yls chromium test-browser test-cluster test-integration test-e2e bench bench-compare \
-        bench-requests bench-concurrent soak userns-matrix capabilities-matrix fault-matrix measure-exec fuzz demo cluster-up cluster-down cluster-status vet fmt
+        bench-requests bench-concurrent soak release release-check release-image userns-matrix capabilities-matrix fault-matrix measure-exec fuzz demo cluster-up cluster-down cluster-status vet fmt
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kbrun
+
+# A release (docs/releases.md): static binaries for RELEASE_PLATFORMS with
+# VERSION stamped in, each also as kubectl-kbrun (a hard link: the same
+# binary) with its krew archive, the krew manifest (checked with krew's own
+# validator), a CycloneDX SBOM of the module graph and SHA256SUMS, all in
+# DIST. Reproducible: no paths, build IDs, VCS state or times go in, which
+# make release-check verifies by building twice. The tools are pinned in
+# test/tools/release/go.mod, out of kbrun's own dependencies.
+DIST              ?= dist
+RELEASE_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+RELEASE_URL       ?= https://github.com/kbrun/kbrun/releases/download/$(VERSION)
+RELEASE_BUILD     := CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags '-s -w -buildid= $(LDFLAGS)'
+
+release:
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	@set -e; for p in $(RELEASE_PLATFORMS); do os=$${p%/*}; arch=$${p#*/}; \
+		echo "== kbrun $(VERSION) $$os/$$arch"; \
+		GOOS=$$os GOARCH=$$arch $(RELEASE_BUILD) -o $(DIST)/kbrun-$$os-$$arch ./cmd/kbrun; \
+		ln $(DIST)/kbrun-$$os-$$arch $(DIST)/kubectl-kbrun-$$os-$$arch; \
+	done
+	$(GO) build -C test/tools/release -o $(CURDIR)/bin/ github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod sigs.k8s.io/krew/cmd/validate-krew-manifest
+	bin/cyclonedx-gomod mod -json -noserial -notimestamp -output $(DIST)/kbrun.cdx.json .
+	$(GO) run ./test/release -dist $(DIST) -version $(VERSION) -url $(RELEASE_URL)
+	@out=$$(bin/validate-krew-manifest -manifest $(DIST)/kbrun.yaml -skip-install 2>&1) || { echo "$$out"; exit 1; }; \
+		echo "krew's validate-krew-manifest: $(DIST)/kbrun.yaml is valid"
+	@cd $(DIST) && sha256sum -c --quiet SHA256SUMS && cat SHA256SUMS
+	@echo "== the image of the same version (needs a cluster): make release-image VERSION=$(VERSION), which runs"
+	@echo "   $(RELEASE_IMAGE_RUN)"
+
+# Two releases of the same commit, the second from a copy of the tree
+# elsewhere with an empty build cache, must have the same SHA256SUMS
+# (RELEASE_PLATFORMS narrows it: a cold build of all four takes a while).
+release-check:
+	RELEASE_PLATFORMS='$(RELEASE_PLATFORMS)' VERSION=$(VERSION) test/release/reproducible.sh
+
+# kbrun's image (pipelines/kbrun-image.yaml) tagged VERSION, pushed to the
+# local cluster's registry (brought up if needed, like make test).
+RELEASE_IMAGE_RUN = $(BIN) run pipelines/kbrun-image.yaml --set version=$(VERSION) --set imageTag=$(VERSION)
+release-image: build
+	$(CLUSTER)/with-cluster.sh sh -c '$(RELEASE_IMAGE_RUN) --kubeconfig "$$KBRUN_TEST_KUBECONFIG"'
 
 # Regenerate the committed schema (a unit test fails when it is stale).
 schema: build

@@ -19,7 +19,7 @@ import (
 // TestMain lets the test binary act as kbrun in a subprocess (for signals).
 func TestMain(m *testing.M) {
 	if os.Getenv("KBRUN_TEST_AS_MAIN") == "1" {
-		os.Exit(app.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		os.Exit(app.MainAs(os.Args[0], os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }

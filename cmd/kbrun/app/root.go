@@ -36,6 +36,12 @@ type IO struct {
 
 // Main runs kbrun with args and returns the exit code.
 func Main(args []string, in io.Reader, out, errOut io.Writer) int {
+	return MainAs("kbrun", args, in, out, errOut)
+}
+
+// MainAs is Main for the program arg0 (os.Args[0]): run as kubectl-kbrun,
+// kbrun calls itself "kubectl kbrun" in its help and errors.
+func MainAs(arg0 string, args []string, in io.Reader, out, errOut io.Writer) int {
 	// client-go logs transient trouble through klog ("Couldn't get current
 	// server API group list"); kbrun reports errors itself, with context.
 	klog.SetLogger(logr.Discard())
@@ -44,7 +50,7 @@ func Main(args []string, in io.Reader, out, errOut io.Writer) int {
 	defer stop()
 	streams := IO{In: in, Out: out, Err: errOut, Term: terminal(rawOut)}
 	prof := &profileFlags{}
-	cmd := newRootCommand(ctx, streams, prof)
+	cmd := newRootCommand(ctx, streams, prof, commandName(arg0))
 	cmd.SetArgs(args)
 	err := cmd.Execute()
 	if perr := prof.stop(); perr != nil && err == nil {
@@ -78,10 +84,10 @@ func (e *silentError) Unwrap() error { return e.err }
 
 // NewRootCommand builds the kbrun command tree.
 func NewRootCommand(ctx context.Context, streams IO) *cobra.Command {
-	return newRootCommand(ctx, streams, &profileFlags{})
+	return newRootCommand(ctx, streams, &profileFlags{}, "kbrun")
 }
 
-func newRootCommand(ctx context.Context, streams IO, prof *profileFlags) *cobra.Command {
+func newRootCommand(ctx context.Context, streams IO, prof *profileFlags, name string) *cobra.Command {
 	kubeFlags := genericclioptions.NewConfigFlags(true)
 	root := &cobra.Command{
 		Use:   "kbrun",
@@ -106,7 +112,7 @@ Exit codes: 0 success, 1 a task failed, 2 invalid pipeline or usage,
 	root.Args = cobra.ArbitraryArgs
 	root.RunE = func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {
-			return exit.Usagef("unknown command %q for \"kbrun\"%s\nRun 'kbrun --help' for usage.", args[0], suggestCommand(cmd, args[0]))
+			return exit.Usagef("unknown command %q for %q%s\nRun '%s --help' for usage.", args[0], name, suggestCommand(cmd, args[0]), name)
 		}
 		return cmd.Help()
 	}
@@ -128,6 +134,7 @@ Exit codes: 0 success, 1 a task failed, 2 invalid pipeline or usage,
 	for _, c := range root.Commands() {
 		wrapArgs(c)
 	}
+	setCommandName(root, name)
 	return root
 }
 
