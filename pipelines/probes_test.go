@@ -22,7 +22,7 @@ func TestProbePipelines(t *testing.T) {
 		want   []string
 	}{
 		{"", []string{"plan", "kaniko-capabilities.yaml"}, []string{
-			"cells[nopriv,copy]", "cells[userns,daemon]", "run 70 cells of the matrix set × kind, 4 at once; a failing cell is recorded, the others go on",
+			"cells[nopriv,copy]", "cells[userns,daemon]", "run 77 cells of the matrix set × kind, 4 at once; a failing cell is recorded, the others go on",
 		}},
 		{"kaniko-capabilities.plan.golden", []string{"plan", "kaniko-capabilities.yaml", "--set", "kinds=[copy,multistage]"}, []string{
 			"cells[seed,multistage]", "run 14 cells",

@@ -20,16 +20,20 @@ import (
 // unlink /app/f, now 1000's, without DAC_OVERRIDE). The ladder then
 // recommends CHOWN and DAC_OVERRIDE, not the empty set that "built", and
 // its trim finds that without CHOWN the image differs. The secret kind
-// fails loudly without DAC_OVERRIDE.
+// fails loudly without DAC_OVERRIDE. The locked kind (a RUN leaves a mode
+// 000 file) is the silent loss: Kaniko without DAC_OVERRIDE exits 0 and
+// pushes an image that has lost most of its files, even the base's
+// (/bin); both small sets read image differs.
 func TestImageDiffers(t *testing.T) {
-	r, cells, at := measureCapabilities(t, "--set", "kinds=[tolerant,secret]", "--set",
+	r, cells, at := measureCapabilities(t, "--set", "kinds=[tolerant,secret,locked]", "--set",
 		"capabilitySets=[{name: none, builder: kaniko, add: []}, {name: seed, builder: kaniko, add: [CHOWN,SETUID,SETGID,FOWNER]}, {name: shipwright, builder: kaniko, add: [CHOWN,DAC_OVERRIDE,FOWNER,SETGID,SETUID,SETFCAP,KILL]}]")
-	if len(cells) != 6 {
-		t.Fatalf("%d cells, want 6", len(cells))
+	if len(cells) != 9 {
+		t.Fatalf("%d cells, want 9", len(cells))
 	}
 	want := map[string]string{
 		"none,tolerant": "image differs", "seed,tolerant": "fails", "shipwright,tolerant": "ok",
 		"none,secret": "fails", "seed,secret": "fails", "shipwright,secret": "ok",
+		"none,locked": "image differs", "seed,locked": "image differs", "shipwright,locked": "ok",
 	}
 	for _, c := range cells {
 		t.Logf("%s: %s %s", c.Cell, c.Result, c.Short)
@@ -42,6 +46,11 @@ func TestImageDiffers(t *testing.T) {
 	}
 	if c := at["seed,secret"]; !strings.Contains(c.Short+c.Error, "/data/secret") {
 		t.Errorf("seed,secret: %q does not name /data/secret", c.Short)
+	}
+	for _, k := range []string{"none,locked", "seed,locked"} {
+		if c := at[k]; !strings.Contains(c.Short+c.Error, "missing") {
+			t.Errorf("%s: %q does not say what is missing", k, c.Short)
+		}
 	}
 	assertProbesGone(t, "kbrun-capabilities")
 
