@@ -17,8 +17,7 @@ const maxLines = 400
 
 // pending are files over maxLines that another change is splitting; each
 // entry goes when its file is short again (the test says so).
-var pending = map[string]string{
-}
+var pending = map[string]string{}
 
 // TestGoFilesAreShort: every Go file git tracks or would (not ignored),
 // tests aside, in every module of the repository (test tooling too: it is
