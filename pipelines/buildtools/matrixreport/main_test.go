@@ -54,7 +54,7 @@ func TestTable(t *testing.T) {
 	}
 	cells[2].Why, cells[3].Why = naErr, mkdirErr
 	var b strings.Builder
-	res := table(&b, tableInput{Cells: cells, Reference: []rawCell{cell(t, `{"name":"reference[copy,a]","matrix":{"set":{"name":"seed"},"kind":"copy"},"status":"ok","result":"ok"}`)}})
+	res := table(&b, tableInput{Cells: cells, Reference: []rawCell{cell(t, `{"name":"reference[copy,a]","matrix":{"kind":"copy","build":"a"},"status":"ok","result":"ok"}`)}})
 	out := b.String()
 	for _, want := range []string{
 		"| Dockerfile | `nopriv` (restricted) | `seed` (baseline) |",

@@ -103,7 +103,13 @@ func table(w io.Writer, in tableInput) matrixResult {
 	}
 	fmt.Fprintln(w, "Which builds work with which privileges (rows: Dockerfile kinds; columns: builder privilege sets, with their Pod Security level):")
 	if len(refs) > 0 {
-		fmt.Fprintf(w, "each cell's image compared with its row's reference, the kind built by %s (file tree and config); image differs: not the reference's image\n", refs[0].Set.Name)
+		// Reference cells carry no set: the pipeline builds them with the
+		// last one, the last column.
+		ref := refs[0].Set.Name
+		if ref == "" && len(res.Sets) > 0 {
+			ref = res.Sets[len(res.Sets)-1].Name
+		}
+		fmt.Fprintf(w, "each cell's image compared with its row's reference, the kind built by %s (file tree and config); image differs: not the reference's image\n", ref)
 	}
 	fmt.Fprintln(w)
 	widths := make([]int, len(head))
