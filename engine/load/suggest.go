@@ -3,19 +3,13 @@ package load
 import (
 	"fmt"
 	"sort"
-	"strings"
+
+	"github.com/kbrun/kbrun/engine/valid"
 )
 
 // suggest finds a known field close to a misspelt one.
 func (c *checker) suggest(loc []string, prop string) string {
-	known := c.knownFields(loc)
-	best, bestD := "", 3
-	for _, k := range known {
-		if d := distance(strings.ToLower(k), strings.ToLower(prop)); d < bestD {
-			best, bestD = k, d
-		}
-	}
-	return best
+	return valid.Closest(prop, c.knownFields(loc), true)
 }
 
 // knownFields lists the fields allowed at an instance location, for
@@ -38,27 +32,6 @@ func (c *checker) knownFields(loc []string) []string {
 	return nil
 }
 
-// distance is the Levenshtein edit distance.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
-
 func keys(m map[string]bool) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -69,12 +42,7 @@ func keys(m map[string]bool) []string {
 }
 
 func didYouMean(s string, known []string) string {
-	best, bestD := "", 3
-	for _, k := range known {
-		if d := distance(strings.ToLower(k), strings.ToLower(s)); d < bestD {
-			best, bestD = k, d
-		}
-	}
+	best := valid.Closest(s, known, true)
 	if best == "" {
 		return ""
 	}

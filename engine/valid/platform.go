@@ -95,37 +95,10 @@ func suggest(s string, known []string) string {
 			return fmt.Sprintf(" (names are lower case: %q)", k)
 		}
 	}
-	best, bestD := "", 3
-	for _, k := range known {
-		if d := distance(k, s); d < bestD {
-			best, bestD = k, d
-		}
-	}
-	if best != "" {
+	if best := Closest(s, known, false); best != "" {
 		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
 	return "; it is one of " + strings.Join(known, ", ")
-}
-
-// distance is the Levenshtein distance of a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // GOOS checks an operating system name alone (goos given, goarch not
