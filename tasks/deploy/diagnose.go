@@ -10,9 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
@@ -90,13 +88,10 @@ func (w *waiter) waitingOn(now time.Time) string {
 		var s string
 		switch {
 		case p.DeletionTimestamp != nil:
-			u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(p)
-			if err != nil {
+			pod := k8s.AsUnstructured(p, "v1", "Pod")
+			if pod == nil {
 				continue
 			}
-			pod := &unstructured.Unstructured{Object: u}
-			pod.SetAPIVersion("v1")
-			pod.SetKind("Pod")
 			s = fmt.Sprintf("pod %s is terminating: %s", p.Name, k8s.Holding(pod, now))
 		case !k8s.IsPodReady(p):
 			s = fmt.Sprintf("pod %s: %s", p.Name, podState(p))
