@@ -192,9 +192,6 @@ func judged(out task.Outputs, captures map[string]any, unmet []string, what stri
 	return out, fmt.Errorf("%s", msg)
 }
 
-// drainScript runs "$@" and then reads what it left of stdin.
-const drainScript = `"$@"; rc=$?; cat >/dev/null 2>&1; exit $rc`
-
 // maxKept bounds each output kept for templates (its start is kept).
 const maxKept = 1 << 20
 
@@ -205,24 +202,47 @@ func Exec(ctx context.Context, env *task.Env, ex k8s.RemoteExecutor, ns, pod, co
 	tail := k8s.NewTail(64 << 10)
 	stdout := k8s.NewCapture(maxKept, io.MultiWriter(judge.Stdout(), tail, orDiscard(env.Stdout)))
 	stderr := k8s.NewCapture(maxKept, io.MultiWriter(judge.Stderr(), tail, orDiscard(env.Stderr)))
-	req := k8s.ExecRequest{Namespace: ns, Pod: pod, Container: container, Command: argv, Stdout: stdout, Stderr: stderr}
-	if stdin != nil {
-		req.Stdin = strings.NewReader(*stdin)
+	mark := newMark()
+	status := newStatusFilter(stderr, mark)
+	req := k8s.ExecRequest{Namespace: ns, Pod: pod, Container: container, Stdout: stdout, Stderr: status}
+	stdinReader := func() io.Reader {
+		if stdin == nil {
+			return nil
+		}
+		return strings.NewReader(*stdin)
 	}
 	k8s.Logf(env, "exec %s in %s/%s (container %s)", k8s.QuoteArgv(argv), ns, pod, container)
-	var err error
+	// The command runs under sh, which reports its exit status in a record
+	// on stderr (see statusScript); a container without sh runs it as is,
+	// its exit status then taken from the stream.
+	script := statusScript
 	if stdin != nil && *stdin != "" {
-		// The stream only ends once the remote side has read all of stdin
-		// (client-go's WebSocket executor waits otherwise): run the command
-		// under sh, which drains what the command left unread.
-		req.Command = append([]string{"sh", "-c", drainScript, "kbrun-exec"}, argv...)
+		script = drainStatusScript
+	}
+	req.Command = append([]string{"sh", "-c", script, "kbrun-exec", mark}, argv...)
+	req.Stdin = stdinReader()
+	err := ex.Execute(ctx, req)
+	wrapped := true
+	if err != nil && k8s.ExitCode(err) < 0 && k8s.IsNotFoundInContainer(err) {
+		wrapped = false
+		req.Command, req.Stdin, req.Stderr = argv, stdinReader(), stderr
 		err = ex.Execute(ctx, req)
-		if err != nil && k8s.ExitCode(err) < 0 && k8s.IsNotFoundInContainer(err) {
-			req.Command, req.Stdin = argv, strings.NewReader(*stdin) // no sh: as is
-			err = ex.Execute(ctx, req)
+	}
+	if cerr := status.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	// A cut stream looks like exit code 0; a non-zero code is a status
+	// the runtime sent (the shell itself killed, say), so it stands.
+	if code := k8s.ExitCode(err); wrapped && code >= 0 {
+		if real, ok := status.Status(); !ok && code == 0 {
+			out := task.Outputs{"stdout": strings.TrimRight(stdout.String(), "\n"), "stderr": strings.TrimRight(stderr.String(), "\n"), "exitCode": -1, "pod": pod}
+			return out, task.Retryablef("%s in %s/%s: the exec stream ended (reported as exit code %d) before the command's exit status arrived, so its outcome is unknown: the kubelet or the container runtime may have restarted under it", prog, ns, pod, code)
+		} else if ok && real != code {
+			err = &k8s.ExitError{Code: real}
+			if real == 0 {
+				err = nil
+			}
 		}
-	} else {
-		err = ex.Execute(ctx, req)
 	}
 	code := k8s.ExitCode(err)
 	expect.NoteCut(env, "stdout", maxKept+stdout.Cut(), maxKept, "first") // said only when something was cut

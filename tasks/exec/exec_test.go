@@ -22,6 +22,27 @@ type stub func(ctx context.Context, r k8s.ExecRequest) error
 
 func (s stub) Execute(ctx context.Context, r k8s.ExecRequest) error { return s(ctx, r) }
 
+// withShell is a container with sh: it plays kbrun's status script around
+// the command, which inner plays (inner sees the command's own argv).
+func withShell(inner stub) stub {
+	return func(ctx context.Context, r k8s.ExecRequest) error {
+		if len(r.Command) < 5 || r.Command[0] != "sh" || r.Command[3] != "kbrun-exec" {
+			return inner(ctx, r)
+		}
+		mark := r.Command[4]
+		r.Command = r.Command[5:]
+		err := inner(ctx, r)
+		if k8s.IsNotFoundInContainer(err) && k8s.ExitCode(err) < 0 {
+			fmt.Fprintf(r.Stderr, "sh: %s: not found\n", r.Command[0])
+			err = &k8s.ExitError{Code: 127}
+		}
+		if code := k8s.ExitCode(err); code >= 0 {
+			fmt.Fprintf(r.Stderr, "\036%s:%d\036", mark, code)
+		}
+		return err
+	}
+}
+
 func readyPod() *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "builder-1", Namespace: "ones", Labels: map[string]string{"app": "b"},
@@ -33,7 +54,7 @@ func readyPod() *corev1.Pod {
 
 func run(t *testing.T, params map[string]any, ex stub) (task.Outputs, string, error) {
 	t.Helper()
-	a, err := Type{Executor: ex}.Prepare(task.Params{Value: params, Rendered: true})
+	a, err := Type{Executor: withShell(ex)}.Prepare(task.Params{Value: params, Rendered: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +80,7 @@ func TestExecStreamsAndCaptures(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.Pod != "builder-1" || got.Container != "work" || got.Namespace != "ones" || stdin != "in" ||
-		k8s.QuoteArgv(got.Command) != `sh -c '"$@"; rc=$?; cat >/dev/null 2>&1; exit $rc' kbrun-exec sh -c cat` {
+		k8s.QuoteArgv(got.Command) != `sh -c cat` {
 		t.Fatalf("request %+v stdin %q", got, stdin)
 	}
 	if out["stdout"] != "out line" || out["stderr"] != "err line" || out["exitCode"] != 0 || out["pod"] != "builder-1" {
@@ -104,16 +125,94 @@ func TestExecExpectExitCode(t *testing.T) {
 }
 
 func TestExecMissingProgram(t *testing.T) {
+	notFound := func(name string) error {
+		return fmt.Errorf(`OCI runtime exec failed: exec failed: unable to start container process: exec: %q: executable file not found in $PATH`, name)
+	}
+	// A container with sh: sh says so, with 127.
 	_, _, err := run(t, map[string]any{"pod": "builder-1", "command": []any{"nope"}}, func(ctx context.Context, r k8s.ExecRequest) error {
-		return fmt.Errorf(`OCI runtime exec failed: exec failed: unable to start container process: exec: "nope": executable file not found in $PATH`)
+		return notFound(r.Command[0])
 	})
-	if err == nil || !strings.Contains(err.Error(), "nope does not exist in container work of pod ones/builder-1") {
+	if err == nil || !strings.Contains(err.Error(), "nope in ones/builder-1 exited with code 127, expected 0 (nope is missing or not executable in container work)") {
 		t.Fatalf("err = %v", err)
+	}
+	// A container without sh: the runtime says so.
+	var sent [][]string
+	a, _ := Type{Executor: stub(func(ctx context.Context, r k8s.ExecRequest) error {
+		sent = append(sent, r.Command)
+		return notFound(r.Command[0])
+	})}.Prepare(task.Params{Value: map[string]any{"pod": "builder-1", "command": []any{"nope"}}, Rendered: true})
+	env := &task.Env{Namespace: "ones", Stdout: io.Discard, Stderr: io.Discard, Logf: func(string, ...any) {},
+		Kube: kube.StaticProvider{C: &kube.Clients{Typed: fake.NewSimpleClientset(readyPod())}}}
+	_, err = a.Run(context.Background(), env)
+	if err == nil || !strings.Contains(err.Error(), "nope does not exist in container work of pod ones/builder-1") || len(sent) != 2 || sent[0][0] != "sh" || k8s.QuoteArgv(sent[1]) != "nope" {
+		t.Fatalf("err = %v, commands sent %q", err, sent)
+	}
+}
+
+// TestExecExitStatusFromTheCommand: the exec protocol reports a stream cut
+// under a running command (the container runtime restarting) as exit code
+// 0. A verdict needs the command's own status: without its record the
+// outcome is unknown (a retryable error, never an OK), and the record's
+// code is the one judged.
+func TestExecExitStatusFromTheCommand(t *testing.T) {
+	params := map[string]any{"pod": "builder-1", "command": []any{"/build"}}
+	cut := func(ctx context.Context, r k8s.ExecRequest) error {
+		fmt.Fprintln(r.Stdout, "INFO building layer 3")
+		return nil // the stream ended without a status
+	}
+	a, _ := Type{Executor: stub(cut)}.Prepare(task.Params{Value: params, Rendered: true})
+	env := &task.Env{Namespace: "ones", Stdout: io.Discard, Stderr: io.Discard, Logf: func(string, ...any) {},
+		Kube: kube.StaticProvider{C: &kube.Clients{Typed: fake.NewSimpleClientset(readyPod())}}}
+	out, err := a.Run(context.Background(), env)
+	if err == nil || !task.IsRetryable(err) || !strings.Contains(err.Error(), "/build in ones/builder-1: the exec stream ended (reported as exit code 0) before the command's exit status arrived, so its outcome is unknown") || out["exitCode"] != -1 {
+		t.Fatalf("a cut stream: err = %v, outputs %v", err, out)
+	}
+	// The stream says 0, the command said 3 (the stream lost the status).
+	a, _ = Type{Executor: stub(func(ctx context.Context, r k8s.ExecRequest) error {
+		fmt.Fprintf(r.Stderr, "failed\n\036%s:3\036", r.Command[4])
+		return nil
+	})}.Prepare(task.Params{Value: params, Rendered: true})
+	out, err = a.Run(context.Background(), env)
+	if err == nil || task.IsRetryable(err) || !strings.Contains(err.Error(), "exited with code 3, expected 0") || out["stderr"] != "failed" {
+		t.Fatalf("the command's own status: err = %v, outputs %v", err, out)
+	}
+}
+
+// TestStatusFilter: the record is taken out of stderr wherever the writes
+// split it, the command's bytes pass unchanged, and text that only looks
+// like a record (another mark, no digits) is the command's.
+func TestStatusFilter(t *testing.T) {
+	const mark = "kbrun-exit-0123"
+	text := "warn: \036kbrun-exit-0123x\036 \036kbrun-exit-0123:\036 \036kbrun-exit-9:1\036 end\n"
+	stream := text + "\036" + mark + ":42\036"
+	for cut := 0; cut <= len(stream); cut++ {
+		for cut2 := cut; cut2 <= len(stream); cut2 += 7 {
+			var got strings.Builder
+			f := newStatusFilter(&got, mark)
+			for _, part := range []string{stream[:cut], stream[cut:cut2], stream[cut2:]} {
+				if _, err := f.Write([]byte(part)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if code, ok := f.Status(); got.String() != text || !ok || code != 42 {
+				t.Fatalf("writes split at %d,%d: passed %q, status %d %v", cut, cut2, got.String(), code, ok)
+			}
+		}
+	}
+	var got strings.Builder
+	f := newStatusFilter(&got, mark)
+	_, _ = f.Write([]byte("cut here \036kbrun-exit-01"))
+	_ = f.Close()
+	if _, ok := f.Status(); ok || got.String() != "cut here \036kbrun-exit-01" {
+		t.Fatalf("a stream cut inside a record's start: passed %q, found %v", got.String(), ok)
 	}
 }
 
 func TestExecTimeoutStopsStream(t *testing.T) {
-	a, _ := Type{Executor: stub(func(ctx context.Context, r k8s.ExecRequest) error {
+	a, _ := Type{Executor: withShell(func(ctx context.Context, r k8s.ExecRequest) error {
 		fmt.Fprintln(r.Stdout, "working")
 		<-ctx.Done()
 		return fmt.Errorf("exec: %w (stream stopped)", ctx.Err())
@@ -212,7 +311,7 @@ func TestExecExpectPrepare(t *testing.T) {
 // output fails `absent`, a string and a pattern at its end are found, and
 // the task's log says how much of .stdout was cut.
 func TestExecExpectSeesAll(t *testing.T) {
-	a, err := Type{Executor: stub(func(ctx context.Context, r k8s.ExecRequest) error {
+	a, err := Type{Executor: withShell(func(ctx context.Context, r k8s.ExecRequest) error {
 		fmt.Fprintln(r.Stdout, "FATAL ERROR: disk full")
 		filler := strings.Repeat("still going\n", 1024)
 		for range 256 {

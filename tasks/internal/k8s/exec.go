@@ -112,16 +112,19 @@ func (e *ClientExecutor) Execute(ctx context.Context, r ExecRequest) error {
 		// connection dropped before it), the command did not start: trying
 		// again is safe even for a task that must not run twice. With stdin
 		// it is not (the reader may be spent); callers retry those.
-		err = Idempotent(ctx, func() error {
-			err := stream()
-			if err != nil && neverStarted(err) {
-				return task.Retryable(kube.NotStarted(err))
-			}
-			return err
-		})
-	} else {
-		err = stream()
+		once := stream
+		stream = func() error {
+			return Idempotent(ctx, func() error {
+				err := once()
+				if err != nil && neverStarted(err) {
+					return task.Retryable(kube.NotStarted(err))
+				}
+				return err
+			})
+		}
 	}
+	what := fmt.Sprintf("pod %s/%s (container %s)", r.Namespace, r.Pod, r.Container)
+	err = waitForKubelet(ctx, what, e.podAliveIn(r.Namespace, r.Pod, r.Container), stream)
 	if err == nil {
 		return nil
 	}
