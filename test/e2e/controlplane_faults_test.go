@@ -152,6 +152,12 @@ func cpRun(t *testing.T, f cpFault, p cpPoint, wantFail string) cpOutcome {
 	relLogf(t, "fault %q at %s: injected %v, exit %d in %s, outage (signal to healthy) %s, objects left %d, api notes %d/%d; %s",
 		f.kind, p.task, in.started, r.code, r.duration.Round(100*time.Millisecond), o.outage.Round(100*time.Millisecond), o.left,
 		len(r.eventsOf("api.down")), len(r.eventsOf("api.back")), strings.TrimSpace(lastLine(in.out.String())))
+	// What the run waited out and repeated, to see which path absorbed the fault.
+	for _, e := range r.events {
+		if e.Type == "task.retry" || e.Type == "request.retry" {
+			relLogf(t, "  %s %s attempt %d: %s", e.Type, e.Task, e.Attempt, strings.SplitN(e.Error, "\n", 2)[0])
+		}
+	}
 	if !in.started {
 		t.Errorf("task %s never started: fault not injected\n%s", p.task, r.summary())
 		return o
