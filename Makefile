@@ -7,8 +7,9 @@
 #   make demo           run the default pipeline on the local cluster
 #   make release        dist/: binaries, kubectl plugin, krew manifest, SBOM,
 #                       SHA256SUMS (docs/releases.md); make release-image
-#   make bench-compare | bench-requests | bench-concurrent | soak
+#   make bench-compare | bench-requests | bench-concurrent | soak | fault-matrix
 #                       measurements on the local cluster (BENCHMARKS.md)
+#   make two-node       the two-node suite (a second node joins the local cluster)
 #   make cluster-up | cluster-down | cluster-status
 
 GO        ?= go
@@ -19,7 +20,7 @@ CLUSTER   := test/cluster
 KUBECONFIG_LOCAL := /var/lib/kbrun-cluster/kubeconfig
 
 .PHONY: build schema test test-unit test-editor yls chromium test-browser test-cluster test-integration test-e2e bench bench-compare \
-        bench-requests bench-concurrent soak release release-check release-image userns-matrix capabilities-matrix fault-matrix measure-exec fuzz demo cluster-up cluster-down cluster-status vet fmt
+        bench-requests bench-concurrent soak release release-check release-image userns-matrix capabilities-matrix fault-matrix two-node measure-exec fuzz demo cluster-up cluster-down cluster-status vet fmt
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kbrun
@@ -72,7 +73,7 @@ schema: build
 # over the nested modules.
 # staticcheck's version is pinned in test/tools/go.mod (built from the Go
 # module proxy, kept in the Go build cache).
-VET_TAGS    := integration,e2e,editor,matrix,measure,capmatrix,faultmatrix
+VET_TAGS    := integration,e2e,editor,matrix,measure,capmatrix,faultmatrix,twonode
 STATICCHECK := bin/staticcheck
 # The repository's other Go modules (programs the pipelines build, the
 # cluster harness), which ./... does not reach.
@@ -161,6 +162,14 @@ capabilities-matrix:
 # The cut form (3 faults) is TestControlPlaneFaults in test-e2e.
 fault-matrix:
 	KBRUN_FAULT_OUT=$(CURDIR)/fault-matrix.md $(CLUSTER)/with-cluster.sh $(GO) test -count=1 -tags 'e2e faultmatrix' -timeout 60m -run TestFaultMatrix -v ./test/e2e/
+
+# The two-node suite (issue 32): a second node (test/cluster/node2.sh: its own
+# containerd, kubelet and kube-proxy in a network namespace) joins the local
+# cluster (brought up if needed); the default pipeline runs with its pods on
+# either node: the localhost registry trap, the registryProxy mode, a node
+# drained during a rollout. The second node is removed after, whatever the outcome.
+two-node:
+	$(CLUSTER)/with-cluster.sh sh -c '$(CLUSTER)/node2.sh up && $(GO) test -count=1 -tags "e2e twonode" -timeout 40m -run TestTwoNodes -v ./test/e2e/; rc=$$?; $(CLUSTER)/node2.sh down || rc=1; exit $$rc'
 
 # client-go's exec streams measured on the local cluster (races in code kbrun
 # does not own, counted rather than asserted; figures in BENCHMARKS.md).

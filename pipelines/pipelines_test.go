@@ -157,7 +157,7 @@ func TestTestDeploymentImage(t *testing.T) {
 	}
 	data := func(tasks map[string]any) map[string]any {
 		return map[string]any{
-			"vars": map[string]any{"namespace": "ones", "testName": "t", "pullRegistry": "localhost:5000", "authSecret": "",
+			"vars": map[string]any{"namespace": "ones", "testName": "t", "pullRegistry": "localhost:5000", "authSecret": "", "testNode": "",
 				"imageRepository": "new-kaniko-rootless-image", "imageTag": "20000101000000-0000"},
 			"pipeline": map[string]any{"runId": "20000101000000-0000"},
 			"tasks":    tasks,

@@ -24,7 +24,7 @@ harness_pids() {
     cl=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
     argv0=${cl%% *}
     case "$argv0" in "$K8S_DIR"/* | "$COREDNS_BIN") echo "${p#/proc/}"; continue ;; esac
-    case "$cl" in *"--config $CTRD_DIR/config.toml"*) echo "${p#/proc/}" ;; esac
+    case "$cl" in *"--config $CTRD_DIR/config.toml"* | *"--config $STATE/node2/containerd/config.toml"*) echo "${p#/proc/}" ;; esac
   done
 }
 
@@ -61,6 +61,12 @@ stop() {
   done
   for name in "$@"; do rm -f "$PIDS/$name.pid"; done   # only once they are gone
 }
+
+# The second node first (node2.sh), when one was started: it is idempotent.
+if [ -d "$STATE/node2" ] || [ -e /run/netns/kbrun-node2 ]; then
+  say "stopping the second node"
+  "$CLUSTER_SRC/node2.sh" down || warn "node2.sh down reported errors"
+fi
 
 if [ -d "$PIDS" ]; then
   # Reverse start order, one tier at a time: node agents and DNS (kubelet must not

@@ -27,6 +27,10 @@ if [ $bad = 0 ]; then
   if http_ok http://localhost:5000/v2/; then row "registry" - "ok (localhost:5000/v2/)"; else row registry - "NOT ANSWERING on localhost:5000"; bad=1; fi
   if registry_tls_ok; then row "registry-tls" - "ok (https://$REGISTRY_TLS_NODE/v2/: 401 anonymous, 200 with an account)"; else row registry-tls - "NOT ANSWERING as expected on https://$REGISTRY_TLS_NODE/v2/"; bad=1; fi
 fi
+# The second node, when one was started (node2.sh).
+if [ -d "$STATE/node2" ]; then
+  "$CLUSTER_SRC/node2.sh" status || bad=1
+fi
 if [ $bad = 0 ]; then
   echo "healthy; kubeconfig: $KUBECONFIG_PATH"
 else

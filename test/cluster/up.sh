@@ -7,10 +7,21 @@
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 need_root
 T0=$SECONDS
+NODES=1
+case "${1:-}" in
+  --nodes) NODES="${2:-}"; [ "$NODES" = 1 ] || [ "$NODES" = 2 ] || die "--nodes takes 1 or 2" ;;
+  "") ;;
+  *) die "usage: $0 [--nodes 1|2]" ;;
+esac
 cluster_lock
+with_nodes() { # the second node, when asked for, on a healthy cluster
+  [ "$NODES" = 2 ] || return 0
+  "$CLUSTER_SRC/node2.sh" up
+}
 
 if [ -s "$KUBECONFIG_PATH" ] && "$CLUSTER_SRC/status.sh" >/dev/null 2>&1; then
   log "cluster already up and healthy"
+  with_nodes
   echo "kubeconfig: $KUBECONFIG_PATH"
   echo "export KBRUN_TEST_KUBECONFIG=$KUBECONFIG_PATH"
   exit 0
@@ -387,11 +398,11 @@ EOF
 start coredns "$COREDNS_BIN" -conf "$STATE/Corefile"
 
 # ---- registry pod + Service -------------------------------------------------------------------
-kc apply -f "$CLUSTER_SRC/manifests/registry.yaml" >>"$LOGS/bootstrap.log" 2>&1 ||
+sed -e "s/__NODE_NAME__/$NODE_NAME/" "$CLUSTER_SRC/manifests/registry.yaml" | kc apply -f - >>"$LOGS/bootstrap.log" 2>&1 ||
   { cat "$LOGS/bootstrap.log" >&2; die "applying manifests/registry.yaml failed"; }
 kc -n "$REGISTRY_NS" create secret generic registry-tls --from-file=tls.crt="$PKI/registry-tls.crt" \
   --from-file=tls.key="$PKI/registry-tls.key" --from-file=htpasswd="$REGISTRY_TLS_DIR/htpasswd" >>"$LOGS/bootstrap.log" 2>&1 &&
-  sed -e "s/__NODE_IP__/$NODE_IP/" "$CLUSTER_SRC/manifests/registry-tls.yaml" | kc apply -f - >>"$LOGS/bootstrap.log" 2>&1 ||
+  sed -e "s/__NODE_IP__/$NODE_IP/" -e "s/__NODE_NAME__/$NODE_NAME/" "$CLUSTER_SRC/manifests/registry-tls.yaml" | kc apply -f - >>"$LOGS/bootstrap.log" 2>&1 ||
   { cat "$LOGS/bootstrap.log" >&2; die "applying manifests/registry-tls.yaml failed"; }
 
 node_ready() { [ "$(kc get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; }
@@ -408,6 +419,7 @@ mv "$KUBECONFIG_PATH" "$STATE/kubeconfig"
 KUBECONFIG_PATH="$STATE/kubeconfig"
 REG_IP=$(kc -n "$REGISTRY_NS" get svc registry -o 'jsonpath={.spec.clusterIP}')
 trap - EXIT
+with_nodes
 cat <<EOF
 
 kbrun test cluster is up (Kubernetes $K8S_VERSION, node $NODE_NAME at $NODE_IP) in $((SECONDS - T0)) s (build/cache check $((T_BUILD - T0)) s).
