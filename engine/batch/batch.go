@@ -33,8 +33,9 @@ type Outcome struct {
 }
 
 // RunFunc runs one pipeline, sending its events to rep (unmasked: the
-// runner masks them).
-type RunFunc func(ctx context.Context, j Job, rep report.Reporter) Outcome
+// runner masks them). The context that stops it is its own: the one Run
+// is given, which only keeps further pipelines from starting.
+type RunFunc func(j Job, rep report.Reporter) Outcome
 
 // Options configure a batch.
 type Options struct {
@@ -115,13 +116,13 @@ func Run(ctx context.Context, jobs []Job, o Options) []Result {
 					lines = &lineWriter{out: out, prefix: fmt.Sprintf("%-*s | ", width, j.Name())}
 					shown = report.NewText(lines, taskNames(j.Pipeline))
 				}
-				col := &collector{}
+				col := &Tracker{}
 				start := time.Now()
-				oc := o.Run(ctx, j, report.Multi{shown, r.JUnit, col})
+				oc := o.Run(j, report.Multi{shown, r.JUnit, col})
 				if lines != nil {
 					lines.flush()
 				}
-				r.finish(oc, col, time.Since(start))
+				*r = col.Result(j, oc, time.Since(start), r.JUnit)
 				if r.Status == Failed {
 					mu.Lock()
 					if firstFail == "" {
@@ -141,17 +142,15 @@ func Run(ctx context.Context, jobs []Job, o Options) []Result {
 	return results
 }
 
-// finish fills r from the run's outcome and what its events said.
-func (r *Result) finish(oc Outcome, col *collector, wall time.Duration) {
-	r.Duration = wall
-	if d, ok := col.duration(); ok {
+// Result is how the pipeline of j ended: its outcome, with what its
+// events said; wall is its duration should it have sent no run.end.
+func (c *Tracker) Result(j Job, oc Outcome, wall time.Duration, junit *report.JUnit) Result {
+	r := Result{Name: j.Name(), File: j.File, Duration: wall, Diagnostics: oc.Diagnostics, Err: oc.Err, JUnit: junit, Status: Passed}
+	if d, ok := c.duration(); ok {
 		r.Duration = d
 	}
-	r.Diagnostics = oc.Diagnostics
-	r.Err = oc.Err
 	if oc.Err == nil {
-		r.Status = Passed
-		return
+		return r
 	}
 	r.Status = Failed
 	var te *exit.TaskError
@@ -159,12 +158,13 @@ func (r *Result) finish(oc Outcome, col *collector, wall time.Duration) {
 		r.FailedTask = te.Task
 	}
 	if r.FailedTask == "" {
-		r.FailedTask = col.firstFailed()
+		r.FailedTask = c.firstFailed()
 	}
-	r.Cause = col.cause(r.FailedTask)
+	r.Cause = c.cause(r.FailedTask)
 	if r.Cause == "" {
 		r.Cause = firstLine(oc.Err.Error())
 	}
+	return r
 }
 
 // Err is the batch's error: nil when every pipeline passed; otherwise one

@@ -67,10 +67,10 @@ func named(name string, r report.Reporter) report.Reporter {
 	})
 }
 
-// collector keeps what the summary needs from one pipeline's events, which
-// reach it masked: the errors of the tasks that failed and the run's
-// duration.
-type collector struct {
+// Tracker keeps what the summary needs from one pipeline's events, which
+// reach it masked (report.Masked): the errors of the tasks that failed and
+// the run's duration.
+type Tracker struct {
 	mu     sync.Mutex
 	first  string
 	errs   map[string]string
@@ -79,7 +79,8 @@ type collector struct {
 	runErr string
 }
 
-func (c *collector) Report(e report.Event) {
+// Report implements report.Reporter.
+func (c *Tracker) Report(e report.Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -94,13 +95,13 @@ func (c *collector) Report(e report.Event) {
 	}
 }
 
-func (c *collector) duration() (time.Duration, bool) {
+func (c *Tracker) duration() (time.Duration, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.dur, c.ended
 }
 
-func (c *collector) firstFailed() string {
+func (c *Tracker) firstFailed() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.first
@@ -108,7 +109,7 @@ func (c *collector) firstFailed() string {
 
 // cause is the failed task's error, or the first failed task's, or the
 // run's, as the events said them (masked); "" when they said none.
-func (c *collector) cause(task string) string {
+func (c *Tracker) cause(task string) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if msg, ok := c.errs[task]; ok && task != "" {
