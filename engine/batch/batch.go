@@ -63,9 +63,9 @@ type Result struct {
 	Name, File string
 	Status     string
 	Duration   time.Duration
-	// FailedTask and Cause say why a failed pipeline failed: its first
-	// failed task and that task's error (masked, first line), or, when no
-	// task failed, the run's error; for one not run, why not.
+	// FailedTask and Cause say why a failed pipeline failed: its failed
+	// task and that task's error (masked, on one line, cut at MaxCause),
+	// or, when no task failed, the run's error; for one not run, why not.
 	FailedTask, Cause string
 	Diagnostics       string
 	Err               error
@@ -162,7 +162,7 @@ func (c *Tracker) Result(j Job, oc Outcome, wall time.Duration, junit *report.JU
 	}
 	r.Cause = c.cause(r.FailedTask)
 	if r.Cause == "" {
-		r.Cause = firstLine(oc.Err.Error())
+		r.Cause = oneLine(oc.Err.Error())
 	}
 	return r
 }

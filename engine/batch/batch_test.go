@@ -123,7 +123,7 @@ func TestFailFast(t *testing.T) {
 			t.Errorf("%s: %s, want %s", r.Name, r.Status, want[i])
 		}
 	}
-	if results[1].FailedTask != "t" || results[1].Cause != "exit code 3 …" {
+	if results[1].FailedTask != "t" || results[1].Cause != "exit code 3 last output: x" {
 		t.Errorf("b: failed task %q, cause %q", results[1].FailedTask, results[1].Cause)
 	}
 	if results[2].Cause != "not started: --fail-fast, pipeline b failed" {

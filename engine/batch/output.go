@@ -113,18 +113,24 @@ func (c *Tracker) cause(task string) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if msg, ok := c.errs[task]; ok && task != "" {
-		return firstLine(msg)
+		return oneLine(msg)
 	}
 	if c.first != "" {
-		return firstLine(c.errs[c.first])
+		return oneLine(c.errs[c.first])
 	}
-	return firstLine(c.runErr)
+	return oneLine(c.runErr)
 }
 
-func firstLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i] + " …"
+// MaxCause bounds a cause in the summaries, in characters: a command's
+// last output can be long, and the run's own report has all of it.
+const MaxCause = 300
+
+// oneLine puts an error on one line, for a table cell: its lines (a
+// command's last output, indented) joined by spaces, cut at MaxCause.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > MaxCause {
+		return string(r[:MaxCause]) + " …"
 	}
 	return s
 }

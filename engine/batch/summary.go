@@ -100,7 +100,7 @@ func dash(s string) string {
 // cell makes text safe in a Markdown table cell: one line, its pipes
 // escaped, nothing it holds read as HTML.
 func cell(s string) string {
-	s = strings.ReplaceAll(firstLine(s), "|", `\|`)
+	s = strings.ReplaceAll(oneLine(s), "|", `\|`)
 	return strings.NewReplacer("<", "&lt;", ">", "&gt;").Replace(s)
 }
 
