@@ -33,6 +33,7 @@ func (b *BatchOptions) addFlags(cmd *cobra.Command, planOnly bool) {
 	f := cmd.Flags()
 	f.StringVarP(&b.Selector, "selector", "l", "", "Run only the pipelines whose metadata.labels match this selector, as kubectl's: team=payments,tier!=db")
 	if planOnly {
+		b.Parallel = 1 // plans print one after the other
 		return
 	}
 	f.IntVar(&b.Parallel, "parallel", 1, "How many pipelines run at once (each in its own namespace, as it declares)")
