@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -8,6 +9,7 @@ import (
 
 	"github.com/kbrun/kbrun/engine/batch"
 	"github.com/kbrun/kbrun/engine/exit"
+	"github.com/kbrun/kbrun/engine/load"
 	"github.com/kbrun/kbrun/engine/report"
 	"github.com/kbrun/kbrun/engine/runner"
 	"github.com/kbrun/kbrun/engine/task"
@@ -64,10 +66,11 @@ func (b *BatchOptions) validate() error {
 	return nil
 }
 
-// completeBatch finds the pipelines of args, loads and checks every one of
-// them with the values given (all their problems are printed; one invalid
-// file runs nothing), then keeps those that -l and --rerun-failed select.
-// When that leaves one, it runs as a pipeline named alone does.
+// completeBatch finds the pipelines of args and loads every one (a file
+// with problems runs nothing, and all their problems are printed), keeps
+// those that -l and --rerun-failed select, then checks those with the
+// values given: a pipeline left out needs none. When one is left, it runs
+// as a pipeline named alone does.
 func (o *RunOptions) completeBatch(args []string) error {
 	paths, err := batch.Find(args)
 	if err != nil {
@@ -77,40 +80,66 @@ func (o *RunOptions) completeBatch(args []string) error {
 	if err != nil {
 		return err
 	}
-	explicitNS, _ := nsFlag(o.KubeFlags)
 	var jobs []batch.Job
+	loadErrs := map[string]error{}
 	var bad error
 	for _, path := range paths {
 		p, err := loader.Load(path.File)
-		ov, err := withValues(p, err, valueFlags{o.ValuesFiles, o.Sets, o.SetFiles}, runner.Options{Registry: mustRegistry(),
-			Environ: environ(), Namespace: explicitNS, DryRun: task.DryRunClient, Only: o.Only, From: o.From, Skip: o.Skip}, false)
-		if err != nil {
+		var part *load.Partial
+		if errors.As(err, &part) {
+			p = part.Pipeline // problems, but its name and labels are known
+		}
+		if p == nil {
 			bad = invalid(o.Err, path.File, err)
 			continue
 		}
-		jobs = append(jobs, batch.Job{File: path.File, Pipeline: p, Overrides: ov})
+		if err != nil {
+			loadErrs[path.File] = err
+		}
+		jobs = append(jobs, batch.Job{File: path.File, Pipeline: p})
 	}
-	if bad != nil {
-		return bad
-	}
-	if err := batch.Duplicates(jobs); err != nil {
-		return exit.Usagef("%v; nothing was run", err)
+	if err := batch.Duplicates(jobs); err != nil && bad == nil {
+		bad = exit.Usagef("%v; nothing was run", err)
 	}
 	found := len(jobs)
-	if jobs, err = batch.Select(jobs, o.Batch.Selector); err != nil {
+	selected, err := batch.Select(jobs, o.Batch.Selector)
+	if err != nil {
 		return exit.Usagef("%v", err)
 	}
-	if len(jobs) == 0 {
+	if len(selected) == 0 && bad == nil {
 		return exit.Usagef("--selector %q: none of the %d pipelines matches; nothing was run", o.Batch.Selector, found)
 	}
-	if jobs, err = o.Batch.rerun(o, jobs); err != nil || o.Batch.nothingFailed {
+	if selected, err = o.Batch.rerun(o, selected); err != nil {
 		return err
 	}
-	if len(jobs) == 1 {
-		o.File, o.pipeline, o.overrides = jobs[0].File, jobs[0].Pipeline, jobs[0].Overrides
+	explicitNS, _ := nsFlag(o.KubeFlags)
+	index := map[string]int{}
+	for i, j := range selected {
+		index[j.File] = i
+	}
+	for _, j := range jobs { // in file order, for the messages
+		i, ok := index[j.File]
+		if !ok {
+			if err := loadErrs[j.File]; err != nil {
+				bad = invalid(o.Err, j.File, err)
+			}
+			continue
+		}
+		ov, err := withValues(j.Pipeline, loadErrs[j.File], valueFlags{o.ValuesFiles, o.Sets, o.SetFiles}, runner.Options{Registry: mustRegistry(),
+			Environ: environ(), Namespace: explicitNS, DryRun: task.DryRunClient, Only: o.Only, From: o.From, Skip: o.Skip}, false)
+		if err != nil {
+			bad = invalid(o.Err, j.File, err)
+		}
+		selected[i].Overrides = ov
+	}
+	if bad != nil || o.Batch.nothingFailed {
+		return bad
+	}
+	if len(selected) == 1 {
+		o.File, o.pipeline, o.overrides = selected[0].File, selected[0].Pipeline, selected[0].Overrides
 		return nil
 	}
-	o.Batch.jobs = jobs
+	o.Batch.jobs = selected
 	return nil
 }
 
