@@ -135,6 +135,17 @@ func TestSelectorAndFailFast(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "alpha | ") || !strings.Contains(out, "beta  | ") || strings.Contains(out, "gamma") {
 		t.Errorf("-l team=payments: exit %d\n%s", code, out)
 	}
+	// A pipeline left out needs no values; selected, it does.
+	dir := t.TempDir()
+	alpha, _ := os.ReadFile("testdata/batch/ok/alpha.yaml")
+	os.WriteFile(filepath.Join(dir, "alpha.yaml"), alpha, 0o644)
+	os.WriteFile(filepath.Join(dir, "needy.yaml"), []byte("apiVersion: kbrun.dev/v1alpha1\nkind: Pipeline\nmetadata: {name: needy}\nvars:\n  token: {type: string, required: true}\ntasks:\n  - name: a\n    run: {command: [echo, needy]}\n"), 0o644)
+	if code, out, errOut := kbrun("run", dir, "-l", "team=payments"); code != 0 || !strings.Contains(out, "hello from alpha") {
+		t.Errorf("needy left out: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, _, errOut := kbrun("run", dir); code != 2 || !strings.Contains(errOut, `needy.yaml:5:3: vars.token: var "token" is required`) {
+		t.Errorf("needy selected: exit %d\n%s", code, errOut)
+	}
 	code, _, errOut = kbrun("run", "testdata/batch/ok", "-l", "team=nobody")
 	if code != 2 || !strings.Contains(errOut, `--selector "team=nobody": none of the 3 pipelines matches; nothing was run`) {
 		t.Errorf("no match: exit %d\n%s", code, errOut)
@@ -184,5 +195,26 @@ func TestNamedFileThatIsNotAPipeline(t *testing.T) {
 	code, out, _ = kbrun("validate", "testdata/batch/ok")
 	if code != 0 || strings.Count(out, ": valid\n") != 3 {
 		t.Errorf("validate a folder: exit %d\n%s", code, out)
+	}
+}
+
+func TestPlanFolderAndUsage(t *testing.T) {
+	code, out, errOut := kbrun("plan", "testdata/batch/ok", "-l", "team=payments")
+	if code != 0 || !strings.Contains(out, "alpha | 1. hello (run)\n") || !strings.Contains(out, "beta  | Plan OK: nothing was run.\n") || strings.Contains(out, "PIPELINE") {
+		t.Errorf("plan of a folder: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "testdata/batch/ok", "--parallel", "0"}, "--parallel must be 1 or more, got 0"},
+		{[]string{"run", "testdata/batch/ok", "-l", "=x"}, `--selector "=x"`},
+		{[]string{"run", t.TempDir()}, "no pipeline file (kind: Pipeline) in this folder or under it; nothing was run"},
+		{[]string{"run", "testdata/batch/ok", "--summary", "testdata/none/s.md"}, "--summary testdata/none/s.md: "},
+	} {
+		code, out, errOut := kbrun(tc.args...)
+		if code != 2 || out != "" || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, want 2 and %q\n%s%s", tc.args, code, tc.want, out, errOut)
+		}
 	}
 }
