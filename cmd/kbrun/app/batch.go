@@ -54,7 +54,11 @@ func (b *BatchOptions) wanted(args []string) bool {
 	return err == nil && info.IsDir()
 }
 
-func (b *BatchOptions) validate() error {
+func (b *BatchOptions) validate(logDir string) error {
+	if b.jobs != nil && logDir != "" {
+		// Its one file per run would hold one pipeline of several.
+		return exit.Usagef("--log-dir works with one pipeline; with several, their lines are printed, each under its pipeline's name")
+	}
 	if b.Parallel < 1 {
 		return exit.Usagef("--parallel must be 1 or more, got %d", b.Parallel)
 	}

@@ -208,6 +208,7 @@ func TestPlanFolderAndUsage(t *testing.T) {
 		want string
 	}{
 		{[]string{"run", "testdata/batch/ok", "--parallel", "0"}, "--parallel must be 1 or more, got 0"},
+		{[]string{"run", "testdata/batch/ok", "--log-dir", t.TempDir()}, "--log-dir works with one pipeline"},
 		{[]string{"run", "testdata/batch/ok", "-l", "=x"}, `--selector "=x"`},
 		{[]string{"run", t.TempDir()}, "no pipeline file (kind: Pipeline) in this folder or under it; nothing was run"},
 		{[]string{"run", "testdata/batch/ok", "--summary", "testdata/none/s.md"}, "--summary testdata/none/s.md: "},

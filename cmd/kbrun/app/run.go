@@ -152,7 +152,7 @@ func (o *RunOptions) Validate() error {
 			return exit.Usagef("--junit %s: %v; nothing was run", o.JUnitFile, err)
 		}
 	}
-	return o.Batch.validate()
+	return o.Batch.validate(o.LogDir)
 }
 
 // Run runs (or plans) the pipeline and reports it.
