@@ -21,6 +21,7 @@ func (c *checker) build(tree any) *pipeline.Pipeline {
 	if md, ok := root["metadata"].(map[string]any); ok {
 		p.Name, _ = md["name"].(string)
 		p.Description, _ = md["description"].(string)
+		p.Labels = c.labels(md["labels"])
 	}
 	p.Namespace, _ = root["namespace"].(string)
 	c.sections(root)

@@ -20,6 +20,8 @@ type Pipeline struct {
 
 	Name        string
 	Description string
+	// Labels are metadata.labels, for selecting pipelines (-l).
+	Labels map[string]string
 	// Namespace is the pipeline's default namespace (a template).
 	Namespace string
 	// Vars in file order.

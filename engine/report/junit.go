@@ -28,10 +28,14 @@ type junitSuites struct {
 }
 
 type junitSuite struct {
-	Name      string      `xml:"name,attr"`
-	Tests     int         `xml:"tests,attr"`
-	Failures  int         `xml:"failures,attr"`
-	Skipped   int         `xml:"skipped,attr"`
+	Name     string `xml:"name,attr"`
+	Tests    int    `xml:"tests,attr"`
+	Failures int    `xml:"failures,attr"`
+	Skipped  int    `xml:"skipped,attr"`
+	// Errors is 1 when the run failed with no task failing (a timeout of
+	// the whole run, a cluster it could not reach), so that CI still sees
+	// the suite fail.
+	Errors    int         `xml:"errors,attr,omitempty"`
 	Time      string      `xml:"time,attr"`
 	Timestamp string      `xml:"timestamp,attr,omitempty"`
 	Cases     []junitCase `xml:"testcase"`
@@ -93,19 +97,40 @@ func (j *JUnit) Report(e Event) {
 		j.suite.Tests++
 	case RunEnd:
 		j.suite.Time = seconds(e.DurationMS)
+		if e.Error != "" && j.suite.Failures == 0 {
+			j.suite.Errors = 1
+		}
 	}
 }
 
 // Write writes the XML document.
-func (j *JUnit) Write(w io.Writer) error {
+func (j *JUnit) Write(w io.Writer) error { return WriteJUnits(w, j) }
+
+// SetName names the suite if no run.start did: a pipeline of a batch that
+// failed before its first task still has its suite.
+func (j *JUnit) SetName(name string) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.suite.Name == "" {
+		j.suite.Name = name
+	}
+}
+
+// WriteJUnits writes one XML document with a testsuite per collector, in
+// order: the report of a batch of pipelines.
+func WriteJUnits(w io.Writer, js ...*JUnit) error {
+	doc := junitSuites{Suites: make([]junitSuite, 0, len(js))}
+	for _, j := range js {
+		j.mu.Lock()
+		doc.Suites = append(doc.Suites, j.suite)
+		j.mu.Unlock()
+	}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err
 	}
 	enc := xml.NewEncoder(w)
 	enc.Indent("", "  ")
-	if err := enc.Encode(junitSuites{Suites: []junitSuite{j.suite}}); err != nil {
+	if err := enc.Encode(doc); err != nil {
 		return err
 	}
 	_, err := io.WriteString(w, "\n")

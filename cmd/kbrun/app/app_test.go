@@ -47,7 +47,7 @@ func TestExitCodes(t *testing.T) {
 		{"invalid pipeline", []string{"run", "testdata/bad.yaml"}, 2, "", "testdata/bad.yaml:8:"},
 		{"missing file", []string{"run", "testdata/none.yaml"}, 2, "", "no such file"},
 		{"unknown flag", []string{"run", "--bogus", "testdata/ok.yaml"}, 2, "", "unknown flag"},
-		{"no args", []string{"run"}, 2, "", "accepts 1 arg"},
+		{"no args", []string{"run"}, 2, "", "requires at least 1 arg"},
 		{"bad output", []string{"run", "-o", "xml", "testdata/ok.yaml"}, 2, "", "--output"},
 		{"log dir a file", []string{"run", "--log-dir", "testdata/ok.yaml", "testdata/ok.yaml"}, 2, "", "--log-dir testdata/ok.yaml: mkdir testdata/ok.yaml: not a directory; nothing was run"},
 		{"unknown only", []string{"run", "--only", "x", "testdata/ok.yaml"}, 2, "", `no task "x"`},

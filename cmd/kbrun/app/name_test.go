@@ -35,7 +35,7 @@ func TestPluginName(t *testing.T) {
 		for _, want := range []string{
 			help + "\x00  " + tc.name + " [command]\n",
 			help + "\x00Use \"" + tc.name + " [command] --help\"",
-			runHelp + "\x00  " + tc.name + " run FILE [flags]\n",
+			runHelp + "\x00  " + tc.name + " run PATH... [flags]\n",
 			runHelp + "\x00  " + tc.name + " run pipelines/kaniko-rootless.yaml\n",
 			errOut + "\x00unknown command \"rnu\" for \"" + tc.name + "\"",
 			errOut + "\x00Run '" + tc.name + " --help' for usage.",
@@ -73,7 +73,7 @@ func TestKubectlRunsThePlugin(t *testing.T) {
 	cmd := exec.Command(kubectl, "kbrun", "validate", "--help")
 	cmd.Env = append(os.Environ(), "KBRUN_TEST_AS_MAIN=1", "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "\n  kubectl kbrun validate FILE... [flags]\n") {
+	if err != nil || !strings.Contains(string(out), "\n  kubectl kbrun validate PATH... [flags]\n") {
 		t.Fatalf("kubectl kbrun validate --help: %v, want its usage with kubectl kbrun:\n%s", err, out)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
+	"github.com/kbrun/kbrun/engine/batch"
 	"github.com/kbrun/kbrun/engine/exit"
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/pipeline"
@@ -41,6 +42,7 @@ type RunOptions struct {
 	LeaseDuration  time.Duration
 	LogDir         string
 	Verbose        bool
+	Batch          BatchOptions
 
 	// Completed.
 	dryRun    task.DryRun
@@ -51,12 +53,13 @@ type RunOptions struct {
 func newRunCommand(streams IO, kubeFlags *genericclioptions.ConfigFlags, planOnly bool) *cobra.Command {
 	o := &RunOptions{IO: streams, KubeFlags: kubeFlags}
 	cmd := &cobra.Command{
-		Use:   "run FILE",
-		Short: "Run a pipeline",
+		Use:   "run PATH...",
+		Short: "Run pipelines: files, and every pipeline file in folders",
 		Example: `  kbrun run pipelines/kaniko-rootless.yaml
   kbrun run pipelines/kaniko-rootless.yaml -n team-a --set capabilities='[CHOWN,SETUID,SETGID,FOWNER,DAC_OVERRIDE]'
-  kbrun run pipelines/kaniko-rootless.yaml --dry-run`,
-		Args: cobra.ExactArgs(1),
+  kbrun run pipelines/kaniko-rootless.yaml --dry-run
+  kbrun run examples/ --parallel 3 -l team=payments --junit report.xml`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if planOnly {
 				exitAtOnce(cmd.Context())
@@ -71,7 +74,7 @@ func newRunCommand(streams IO, kubeFlags *genericclioptions.ConfigFlags, planOnl
 		},
 	}
 	if planOnly {
-		cmd.Use = "plan FILE"
+		cmd.Use = "plan PATH..."
 		cmd.Short = "Print the numbered plan of a pipeline, rendered, without running anything"
 		cmd.Example = `  kbrun plan pipelines/kaniko-rootless.yaml
   kbrun plan pipelines/kaniko-rootless.yaml --show-manifests --set capabilities=CHOWN,SETUID,SETGID,FOWNER,DAC_OVERRIDE
@@ -98,10 +101,11 @@ func newRunCommand(streams IO, kubeFlags *genericclioptions.ConfigFlags, planOnl
 	cmd.Flags().StringSliceVar(&o.Skip, "skip", nil, "Skip these tasks (finally still runs)")
 	cmd.Flags().StringVar(&o.RunID, "run-id", "", "Run id (.pipeline.runId); default: time and a random suffix")
 	_ = cmd.Flags().MarkHidden("run-id")
+	o.Batch.addFlags(cmd, planOnly)
 	return cmd
 }
 
-// Complete loads the pipeline and the var overrides.
+// Complete loads the pipelines and the var overrides.
 func (o *RunOptions) Complete(args []string) error {
 	o.File = args[0]
 	switch o.DryRunFlag {
@@ -113,6 +117,9 @@ func (o *RunOptions) Complete(args []string) error {
 		o.dryRun = task.DryRunServer
 	default:
 		return exit.Usagef(`--dry-run must be "none", "client" or "server", got %q`, o.DryRunFlag)
+	}
+	if o.Batch.wanted(args) {
+		return o.completeBatch(args)
 	}
 	loader, err := newLoader()
 	if err != nil {
@@ -145,12 +152,19 @@ func (o *RunOptions) Validate() error {
 			return exit.Usagef("--junit %s: %v; nothing was run", o.JUnitFile, err)
 		}
 	}
-	return nil
+	return o.Batch.validate(o.LogDir)
 }
 
 // Run runs (or plans) the pipeline and reports it.
 func (o *RunOptions) Run(cmd *cobra.Command) error {
 	ctxs := contexts(cmd.Context())
+	switch {
+	case o.Batch.nothingFailed:
+		fmt.Fprintf(o.Err, "kbrun: --rerun-failed %s: no pipeline failed there; nothing to run\n", o.Batch.RerunFailed)
+		return nil
+	case o.Batch.jobs != nil:
+		return o.runBatch(ctxs)
+	}
 	runID := o.RunID
 	if runID == "" {
 		runID = runner.NewRunID()
@@ -166,6 +180,45 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 		junit = report.NewJUnit()
 		reps = append(reps, junit)
 	}
+	tracker := &batch.Tracker{}
+	reps = append(reps, tracker)
+	start := time.Now()
+	res, err := o.runPipeline(ctxs, o.pipeline, o.overrides, runID, reps)
+	if err != nil {
+		return err
+	}
+	var reportErr error
+	if junit != nil {
+		if reportErr = writeFile(o.JUnitFile, junit); reportErr != nil {
+			reportErr = fmt.Errorf("--junit %s: the report could not be written: %w", o.JUnitFile, reportErr)
+		}
+	}
+	job := batch.Job{File: o.File, Pipeline: o.pipeline}
+	if err := o.Batch.summarize([]batch.Result{tracker.Result(job, o.outcome(res), time.Since(start), junit)}, o.dryRun); err != nil && reportErr == nil {
+		reportErr = err
+	}
+	if res.Err != nil && reportErr != nil {
+		fmt.Fprintf(o.Err, "error: %v\n", reportErr)
+	}
+	if res.Err != nil && exit.Code(res.Err) == exit.Invalid {
+		return invalid(o.Err, o.File, res.Err)
+	}
+	if res.Err != nil {
+		// Errors before the run started (exit 2) go to stderr. After that
+		// the text report has shown them; with -o json, stderr still gets
+		// one line for the humans reading CI logs.
+		if exit.Code(res.Err) == exit.Invalid || o.Output == "json" {
+			return res.Err
+		}
+		return &silentError{err: res.Err}
+	}
+	return reportErr // a run CI cannot read about did not pass
+}
+
+// runPipeline runs (or plans) one pipeline with its own cluster clients
+// and Lease, sending its events to reps. The error is for flags wrong for
+// any run (--run-id, --lease-duration): nothing ran.
+func (o *RunOptions) runPipeline(ctxs runContexts, p *pipeline.Pipeline, overrides map[string]any, runID string, reps report.Reporter) (*runner.Result, error) {
 	explicitNS, _ := nsFlag(o.KubeFlags)
 	provider := kube.NewFlagsProvider(o.KubeFlags)
 	provider.Patience.Notify = func(out kube.Outage) { reps.Report(outageEvent(out)) }
@@ -173,12 +226,12 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 	var own *runOwnership
 	if o.dryRun == task.DryRunNone {
 		var err error
-		if own, err = newRunOwnership(runID, o.pipeline.Name, provider, o.LeaseDuration); err != nil {
-			return err // --run-id or --lease-duration, wrong for any run
+		if own, err = newRunOwnership(runID, p.Name, provider, o.LeaseDuration); err != nil {
+			return nil, err // --run-id or --lease-duration, wrong for any run
 		}
 		// Only a run with cluster tasks keeps a Lease: one of local tasks
 		// has nothing to record, and no cluster to warn about at its end.
-		if !runner.UsesCluster(o.pipeline, registry) {
+		if !runner.UsesCluster(p, registry) {
 			own = nil
 		}
 	}
@@ -188,7 +241,7 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 		Outage:         provider.Patience.Down,
 		Owner:          own.owner(),
 		Reporter:       reps,
-		Overrides:      o.overrides,
+		Overrides:      overrides,
 		Environ:        environ(),
 		RunID:          runID,
 		Namespace:      explicitNS,
@@ -209,31 +262,16 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 			return ns
 		},
 	}
-	res := runner.Run(ctxs.run, o.pipeline, opts)
+	res := runner.Run(ctxs.run, p, opts)
 	own.finish(ctxs.hard, o.FinallyTimeout, res, o.Keep, o.Err)
 	provider.Close()
-	var reportErr error
-	if junit != nil {
-		if reportErr = writeFile(o.JUnitFile, junit); reportErr != nil {
-			reportErr = fmt.Errorf("--junit %s: the report could not be written: %w", o.JUnitFile, reportErr)
-		}
-	}
-	if res.Err != nil && reportErr != nil {
-		fmt.Fprintf(o.Err, "error: %v\n", reportErr)
-	}
-	if res.Err != nil && exit.Code(res.Err) == exit.Invalid {
-		return invalid(o.Err, o.File, res.Err)
-	}
-	if res.Err != nil {
-		// Errors before the run started (exit 2) go to stderr. After that
-		// the text report has shown them; with -o json, stderr still gets
-		// one line for the humans reading CI logs.
-		if exit.Code(res.Err) == exit.Invalid || o.Output == "json" {
-			return res.Err
-		}
-		return &silentError{err: res.Err}
-	}
-	return reportErr // a run CI cannot read about did not pass
+	return res, nil
+}
+
+// outcome is what the summary of a run says about it. The diagnostics
+// folder (--diagnostics), when a run leaves one, goes in its Diagnostics.
+func (o *RunOptions) outcome(res *runner.Result) batch.Outcome {
+	return batch.Outcome{Err: res.Err}
 }
 
 // outageEvent is the one-line note that the API server stopped answering,

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
+	"github.com/kbrun/kbrun/engine/batch"
 	"github.com/kbrun/kbrun/engine/exit"
 	"github.com/kbrun/kbrun/engine/pipeline"
 	"github.com/kbrun/kbrun/engine/runner"
@@ -20,13 +21,14 @@ import (
 func newValidateCommand(streams IO, kubeFlags *genericclioptions.ConfigFlags) *cobra.Command {
 	var files, sets, setFiles []string
 	cmd := &cobra.Command{
-		Use:   "validate FILE...",
+		Use:   "validate PATH...",
 		Short: "Check pipeline files completely, as run would prepare them, without running anything",
 		Long: `validate loads each pipeline file and prepares every task exactly as run does
 before it starts (vars with --values and --set, when, timeouts, parameters,
 manifest files rendered and parsed), touching no cluster. A file it accepts
 does not fail run for any of these reasons.`,
 		Example: `  kbrun validate pipelines/kaniko-rootless.yaml
+  kbrun validate examples/   # every pipeline file in the folder, at any depth
   kbrun validate pipelines/kaniko-rootless.yaml --set dockerfile=multistage -f values.yaml`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -36,8 +38,13 @@ does not fail run for any of these reasons.`,
 				return err
 			}
 			explicitNS, _ := nsFlag(kubeFlags)
+			paths, err := batch.Find(args)
+			if err != nil {
+				return exit.Usagef("%v", err)
+			}
 			var bad error
-			for _, f := range args {
+			for _, path := range paths {
+				f := path.File
 				opts := runner.Options{Registry: mustRegistry(), Environ: environ(), Namespace: explicitNS, DryRun: task.DryRunClient}
 				p, err := loader.LoadAny(f)
 				if err == nil && p.IsLibrary() {

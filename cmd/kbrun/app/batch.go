@@ -1,0 +1,265 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kbrun/kbrun/engine/batch"
+	"github.com/kbrun/kbrun/engine/exit"
+	"github.com/kbrun/kbrun/engine/load"
+	"github.com/kbrun/kbrun/engine/report"
+	"github.com/kbrun/kbrun/engine/runner"
+	"github.com/kbrun/kbrun/engine/task"
+)
+
+// BatchOptions are the flags of `run` and `plan` for many pipelines at
+// once; engine/batch does the work.
+type BatchOptions struct {
+	Parallel    int
+	Selector    string
+	FailFast    bool
+	RerunFailed string
+	SummaryFile string
+
+	// Completed: the pipelines to run when they are not exactly one file
+	// named alone (nil: the one pipeline of RunOptions).
+	jobs []batch.Job
+	// nothingFailed: --rerun-failed found no failed pipeline.
+	nothingFailed bool
+}
+
+func (b *BatchOptions) addFlags(cmd *cobra.Command, planOnly bool) {
+	f := cmd.Flags()
+	f.StringVarP(&b.Selector, "selector", "l", "", "Run only the pipelines whose metadata.labels match this selector, as kubectl's: team=payments,tier!=db")
+	if planOnly {
+		b.Parallel = 1 // plans print one after the other
+		return
+	}
+	f.IntVar(&b.Parallel, "parallel", 1, "How many pipelines run at once (each in its own namespace, as it declares)")
+	f.BoolVar(&b.FailFast, "fail-fast", false, "After a pipeline fails, start no other; those running end normally, finally tasks included")
+	f.StringVar(&b.RerunFailed, "rerun-failed", "", "Run only the pipelines that failed in this report of an earlier run: its -o json lines or its --junit file")
+	f.StringVar(&b.SummaryFile, "summary", "", "Write a Markdown summary (per pipeline: result, duration, failed task and cause) to this file; default: $GITHUB_STEP_SUMMARY when set, appended to")
+}
+
+// wanted says whether args need the batch path: anything but one file
+// named alone.
+func (b *BatchOptions) wanted(args []string) bool {
+	if len(args) != 1 || b.Selector != "" || b.RerunFailed != "" {
+		return true
+	}
+	info, err := os.Stat(args[0])
+	return err == nil && info.IsDir()
+}
+
+func (b *BatchOptions) validate(logDir string) error {
+	if b.jobs != nil && logDir != "" {
+		// Its one file per run would hold one pipeline of several.
+		return exit.Usagef("--log-dir works with one pipeline; with several, their lines are printed, each under its pipeline's name")
+	}
+	if b.Parallel < 1 {
+		return exit.Usagef("--parallel must be 1 or more, got %d", b.Parallel)
+	}
+	if b.SummaryFile != "" {
+		if err := task.Writable(b.SummaryFile, false); err != nil {
+			return exit.Usagef("--summary %s: %v; nothing was run", b.SummaryFile, err)
+		}
+	}
+	return nil
+}
+
+// completeBatch finds the pipelines of args and loads every one (a file
+// with problems runs nothing, and all their problems are printed), keeps
+// those that -l and --rerun-failed select, then checks those with the
+// values given: a pipeline left out needs none. When one is left, it runs
+// as a pipeline named alone does.
+func (o *RunOptions) completeBatch(args []string) error {
+	paths, err := batch.Find(args)
+	if err != nil {
+		return exit.Usagef("%v; nothing was run", err)
+	}
+	loader, err := newLoader()
+	if err != nil {
+		return err
+	}
+	var jobs []batch.Job
+	loadErrs := map[string]error{}
+	var bad error
+	for _, path := range paths {
+		p, err := loader.Load(path.File)
+		var part *load.Partial
+		if errors.As(err, &part) {
+			p = part.Pipeline // problems, but its name and labels are known
+		}
+		if p == nil {
+			bad = invalid(o.Err, path.File, err)
+			continue
+		}
+		if err != nil {
+			loadErrs[path.File] = err
+		}
+		jobs = append(jobs, batch.Job{File: path.File, Pipeline: p})
+	}
+	if err := batch.Duplicates(jobs); err != nil && bad == nil {
+		bad = exit.Usagef("%v; nothing was run", err)
+	}
+	found := len(jobs)
+	selected, err := batch.Select(jobs, o.Batch.Selector)
+	if err != nil {
+		return exit.Usagef("%v", err)
+	}
+	if len(selected) == 0 && bad == nil {
+		return exit.Usagef("--selector %q: none of the %d pipelines matches; nothing was run", o.Batch.Selector, found)
+	}
+	if selected, err = o.Batch.rerun(o, selected); err != nil {
+		return err
+	}
+	explicitNS, _ := nsFlag(o.KubeFlags)
+	index := map[string]int{}
+	for i, j := range selected {
+		index[j.File] = i
+	}
+	for _, j := range jobs { // in file order, for the messages
+		i, ok := index[j.File]
+		if !ok {
+			if err := loadErrs[j.File]; err != nil {
+				bad = invalid(o.Err, j.File, err)
+			}
+			continue
+		}
+		ov, err := withValues(j.Pipeline, loadErrs[j.File], valueFlags{o.ValuesFiles, o.Sets, o.SetFiles}, runner.Options{Registry: mustRegistry(),
+			Environ: environ(), Namespace: explicitNS, DryRun: task.DryRunClient, Only: o.Only, From: o.From, Skip: o.Skip}, false)
+		if err != nil {
+			bad = invalid(o.Err, j.File, err)
+		}
+		selected[i].Overrides = ov
+	}
+	if bad != nil || o.Batch.nothingFailed {
+		return bad
+	}
+	if len(selected) == 1 {
+		o.File, o.pipeline, o.overrides = selected[0].File, selected[0].Pipeline, selected[0].Overrides
+		return nil
+	}
+	o.Batch.jobs = selected
+	return nil
+}
+
+// rerun keeps the jobs whose pipeline failed in --rerun-failed's report.
+func (b *BatchOptions) rerun(o *RunOptions, jobs []batch.Job) ([]batch.Job, error) {
+	if b.RerunFailed == "" {
+		return jobs, nil
+	}
+	names, err := batch.FailedIn(b.RerunFailed)
+	if err != nil {
+		return nil, exit.Usagef("%v; nothing was run", err)
+	}
+	if len(names) == 0 {
+		b.nothingFailed = true
+		return nil, nil
+	}
+	kept, missing := batch.Named(jobs, names)
+	for _, n := range missing {
+		fmt.Fprintf(o.Err, "kbrun: --rerun-failed %s: pipeline %s failed there but is not among the pipelines given (or selected)\n", b.RerunFailed, n)
+	}
+	if len(kept) == 0 {
+		return nil, exit.Usagef("--rerun-failed %s: none of the pipelines that failed there is among those given; nothing was run", b.RerunFailed)
+	}
+	return kept, nil
+}
+
+// runBatch runs the pipelines, then writes the summary table (to stderr
+// with -o json: stdout is for the events), the JUnit file and the
+// Markdown summary.
+func (o *RunOptions) runBatch(ctxs runContexts) error {
+	results := batch.Run(ctxs.run, o.Batch.jobs, batch.Options{
+		Parallel: o.Batch.Parallel,
+		FailFast: o.Batch.FailFast,
+		Out:      o.Out,
+		JSON:     o.Output == "json",
+		Run: func(j batch.Job, rep report.Reporter) batch.Outcome {
+			runID := runner.NewRunID()
+			if o.RunID != "" {
+				runID = o.RunID + "-" + j.Name()
+			}
+			res, err := o.runPipeline(ctxs, j.Pipeline, j.Overrides, runID, rep)
+			if err != nil {
+				return batch.Outcome{Err: err}
+			}
+			if exit.Code(res.Err) == exit.Invalid {
+				_ = invalid(o.Err, j.File, res.Err) // its problems, before any task
+			}
+			return o.outcome(res)
+		},
+	})
+	table := o.Out
+	if o.Output == "json" {
+		table = o.Err
+	}
+	if o.dryRun != task.DryRunNone {
+		table = nil
+	}
+	var reportErr error
+	if table != nil {
+		reportErr = batch.WriteTable(table, results)
+	}
+	if o.JUnitFile != "" {
+		if err := writeJUnits(o.JUnitFile, results); err != nil {
+			reportErr = fmt.Errorf("--junit %s: the report could not be written: %w", o.JUnitFile, err)
+		}
+	}
+	if err := o.Batch.summarize(results, o.dryRun); err != nil {
+		reportErr = err
+	}
+	if err := batch.Err(results); err != nil {
+		if reportErr != nil {
+			fmt.Fprintf(o.Err, "error: %v\n", reportErr)
+		}
+		if o.Output == "json" {
+			return err
+		}
+		return &silentError{err: err}
+	}
+	return reportErr
+}
+
+// summarize writes the Markdown summary to --summary, or appends it to
+// $GITHUB_STEP_SUMMARY (a CI page) when that is set; plans have none.
+func (b *BatchOptions) summarize(results []batch.Result, dry task.DryRun) error {
+	path, flags := b.SummaryFile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC
+	if path == "" {
+		path, flags = os.Getenv("GITHUB_STEP_SUMMARY"), os.O_CREATE|os.O_WRONLY|os.O_APPEND
+	}
+	if path == "" || dry != task.DryRunNone {
+		return nil
+	}
+	f, err := os.OpenFile(path, flags, 0o644)
+	if err == nil {
+		err = batch.WriteMarkdown(f, results)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("the summary %s could not be written: %w", path, err)
+	}
+	return nil
+}
+
+func writeJUnits(path string, results []batch.Result) error {
+	suites := make([]*report.JUnit, len(results))
+	for i, r := range results {
+		suites[i] = r.JUnit
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := report.WriteJUnits(f, suites...); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
