@@ -111,10 +111,9 @@ type Env struct {
 	Kube kube.Provider
 	// Applied records the objects this run applied, for delete and cleanup.
 	Applied *kube.AppliedSet
-	// DryRun is the run's dry-run mode; actions only run when it is
-	// DryRunNone (ServerDryRunner actions are asked with DryRunServer).
-	DryRun DryRun
-	// ServerDryRun is the state of a server-side dry run.
+	// ServerDryRun is the state of a server-side dry run (nil in a run:
+	// actions run only when the run's mode is DryRunNone, and
+	// ServerDryRunner actions are asked only with DryRunServer).
 	ServerDryRun *ServerDryRun
 	// WorkDir returns a scratch folder of this run (made on first use,
 	// removed when the run ends), e.g. for compiled binaries.
