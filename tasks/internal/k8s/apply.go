@@ -16,9 +16,6 @@ import (
 	"github.com/kbrun/kbrun/engine/kube"
 )
 
-// FieldManager is the server-side apply field manager kbrun uses.
-const FieldManager = "kbrun"
-
 // ApplyOptions tune Apply.
 type ApplyOptions struct {
 	// Namespace is given to namespaced objects that name none.

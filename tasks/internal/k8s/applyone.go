@@ -114,12 +114,12 @@ func applyOne(ctx context.Context, c *kube.Clients, p placed, opts ApplyOptions)
 		} else if opts.DryRun && before != nil {
 			// A dry run claims nothing: the marks the object has stay, as
 			// the run keeps or renews them, and show as no change.
-			KeepOwnerMarks(before, obj)
+			kube.KeepOwnerMarks(before, obj)
 		}
 		guarded := guardCreate(obj, opts.Owner != nil && known && before == nil)
 		// Server-side apply is idempotent: repeat it on transient errors.
 		err = Idempotent(ctx, func() (err error) {
-			res, err = ri.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.Force, DryRun: dryRun})
+			res, err = ri.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: kube.FieldManager, Force: opts.Force, DryRun: dryRun})
 			return raced(guarded, err)
 		})
 		if isRace(err) && races < maxRaces {
