@@ -73,8 +73,6 @@ func (c *checker) tasks(path []string, v any, d pipeline.Defaults) []*pipeline.T
 	return out
 }
 
-var commonFields = map[string]bool{"name": true, "description": true, "timeout": true, "retry": true, "when": true, "continueOnError": true, "matrix": true, "maxParallel": true, "until": true, "with": true}
-
 func (c *checker) task(path []string, m map[string]any, d pipeline.Defaults) *pipeline.Task {
 	t := &pipeline.Task{Path: path}
 	t.Name, _ = m["name"].(string)
@@ -120,7 +118,7 @@ func (c *checker) task(path []string, m map[string]any, d pipeline.Defaults) *pi
 
 	var types []string
 	for k := range m {
-		if commonFields[k] {
+		if c.l.fields.common[k] {
 			continue
 		}
 		if _, known := c.l.reg.Get(k); known || k == pipeline.ParallelType || k == pipeline.UsesType {
@@ -159,7 +157,7 @@ func (c *checker) task(path []string, m map[string]any, d pipeline.Defaults) *pi
 
 func (c *checker) hasUnknownField(m map[string]any) bool {
 	for k := range m {
-		if _, known := c.l.reg.Get(k); !known && !commonFields[k] && k != pipeline.ParallelType && k != pipeline.UsesType {
+		if _, known := c.l.reg.Get(k); !known && !c.l.fields.common[k] && k != pipeline.ParallelType && k != pipeline.UsesType {
 			return true
 		}
 	}

@@ -25,6 +25,7 @@ type Loader struct {
 	reg        *task.Registry
 	schemaJSON []byte
 	schema     *jsonschema.Schema
+	fields     fields
 }
 
 // New builds the pipeline schema for the registry's task types and compiles it.
@@ -50,7 +51,11 @@ func New(reg *task.Registry) (*Loader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pipeline schema: %w", err)
 	}
-	return &Loader{reg: reg, schemaJSON: doc, schema: sch}, nil
+	fields, err := schemaFields(doc, reg.Names())
+	if err != nil {
+		return nil, err
+	}
+	return &Loader{reg: reg, schemaJSON: doc, schema: sch, fields: fields}, nil
 }
 
 // Schema returns the pipeline schema document.

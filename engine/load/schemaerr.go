@@ -121,7 +121,7 @@ func (c *checker) describe(e *jsonschema.ValidationError) []*pipeline.Error {
 		for _, prop := range props {
 			path := append(append([]string(nil), loc...), prop)
 			msg := fmt.Sprintf("unknown field %q", prop)
-			if s := c.suggest(loc, prop); s != "" {
+			if s := valid.Closest(prop, c.l.fields.allowed(e.SchemaURL), true); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			}
 			out = append(out, c.newErr(c.sm.Key(path), path, msg))

@@ -2,11 +2,13 @@
 // `when` decided, its timeout parsed, its parameters rendered and checked,
 // its manifest files read, rendered and parsed, and its action built.
 //
-// It is the one path that validate, plan and run share, so that they cannot
-// drift: validate and plan prepare every task before anything runs, with the
-// outputs of tasks that have not run as stand-ins (task.Placeholder,
-// task.RunTime); run prepares each task again right before it runs, with
-// the real values. Whatever validate accepts, run prepares the same way.
+// It is the one path that validate, plan and run share: validate and plan
+// prepare every task before anything runs, with the outputs of tasks that
+// have not run as stand-ins (task.Placeholder, task.RunTime); run prepares
+// each task again right before it runs, by the same code, with the real
+// values. What only the real values show (a rendered name that is not
+// valid, say) is found then: validate accepting a pipeline does not promise
+// that every run of it prepares.
 package prepare
 
 import (

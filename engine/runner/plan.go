@@ -128,7 +128,6 @@ func (r *runner) dryRunEnv(pl *planned, server *task.ServerDryRun) *task.Env {
 		},
 		Kube:         r.opts.Kube,
 		Applied:      r.applied,
-		DryRun:       task.DryRunServer,
 		ServerDryRun: server,
 		WorkDir:      r.work,
 	}

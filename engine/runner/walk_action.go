@@ -35,7 +35,6 @@ func (w *walker) action(ctx context.Context, n *node, st *prepare.Step, s *scope
 		},
 		Kube:    r.opts.Kube,
 		Applied: r.applied,
-		DryRun:  r.opts.DryRun,
 		WorkDir: r.work,
 	}
 	rctx := task.WithRetryNotice(ctx, func(attempt int, err error) {

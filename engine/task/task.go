@@ -17,8 +17,12 @@ import (
 	"github.com/kbrun/kbrun/engine/kube"
 )
 
-// Type is one kind of task. Implementations must be safe for concurrent use:
-// Prepare is called once per task run and may run concurrently in parallel groups.
+// Type is one kind of task. Implementations must be safe for concurrent
+// use, and Prepare only builds the action, touching nothing: it is called
+// several times for one task, with stand-ins for what is known only at run
+// time when the pipeline is checked (validate, plan, and run before its
+// first task), then with the real values right before the task runs (once
+// per matrix cell), concurrently in parallel groups and matrices.
 type Type interface {
 	// Name is the key that selects this type in a pipeline task, e.g. "exec".
 	Name() string
@@ -111,10 +115,9 @@ type Env struct {
 	Kube kube.Provider
 	// Applied records the objects this run applied, for delete and cleanup.
 	Applied *kube.AppliedSet
-	// DryRun is the run's dry-run mode; actions only run when it is
-	// DryRunNone (ServerDryRunner actions are asked with DryRunServer).
-	DryRun DryRun
-	// ServerDryRun is the state of a server-side dry run.
+	// ServerDryRun is the state of a server-side dry run (nil in a run:
+	// actions run only when the run's mode is DryRunNone, and
+	// ServerDryRunner actions are asked only with DryRunServer).
 	ServerDryRun *ServerDryRun
 	// WorkDir returns a scratch folder of this run (made on first use,
 	// removed when the run ends), e.g. for compiled binaries.

@@ -92,5 +92,5 @@ func outputs(applied []k8s.Applied) task.Outputs {
 
 // DryRunServer implements task.ServerDryRunner.
 func (a *action) DryRunServer(ctx context.Context, env *task.Env) ([]task.Change, error) {
-	return k8s.DryRunApply(ctx, env, a.params, a.manifests)
+	return k8s.DryRunChanges(ctx, env, a.params, a.manifests)
 }

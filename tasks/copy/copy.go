@@ -201,7 +201,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	ex := a.executor
 	if ex == nil {
 		// SPDY first: a copy is bulk stdin/stdout, which WebSocket makes
-		// the kubelet translate (1.4x slower here, see k8s.SPDYFirst). SPDY's
+		// the kubelet translate (slower, see k8s.SPDYFirst). SPDY's
 		// weak spot, a wrong exit code when the command leaves stdin unread,
 		// is closed by the scripts below draining stdin and by the
 		// verification after the upload.

@@ -16,10 +16,10 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/kbrun/kbrun/engine/kube"
+	"github.com/kbrun/kbrun/engine/ownership"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/valid"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
-	"github.com/kbrun/kbrun/tasks/ownership"
 )
 
 //go:embed schema.json

@@ -47,9 +47,9 @@ func waitGone(ctx context.Context, c *kube.Clients, ref kube.ObjectRef, clk cloc
 	} else {
 		// Most objects are gone as soon as the delete returns (no
 		// finalizers, background propagation): one GET says so. Starting a
-		// watch costs about 100 ms here (the API server waits for its cache
-		// to be fresh before the initial list), so it is only started for
-		// what is left.
+		// watch costs more (the API server waits for its cache to be fresh
+		// before the initial list; BENCHMARKS.md), so it is only started
+		// for what is left.
 		obj, err := k8s.GetIfExists(ctx, ri, ref.Name)
 		if err == nil && (obj == nil || (ref.UID != "" && obj.GetUID() != ref.UID)) {
 			return nil

@@ -193,5 +193,5 @@ func isCancelCascade(err error) bool {
 // DryRunServer implements task.ServerDryRunner: the apply only (nothing
 // rolls out in a dry run).
 func (a *action) DryRunServer(ctx context.Context, env *task.Env) ([]task.Change, error) {
-	return k8s.DryRunApply(ctx, env, a.params.ApplyParams, a.manifests)
+	return k8s.DryRunChanges(ctx, env, a.params.ApplyParams, a.manifests)
 }

@@ -291,9 +291,9 @@ func TestJobStatus(t *testing.T) {
 		{[]map[string]any{{"type": "Complete", "status": "False"}, {"type": "Suspended", "status": "True"}}, false, ""},
 	} {
 		_, done, err := w.rolloutStatus(job(tc.conds...))
-		var jf *jobFailed
+		var jf *k8s.JobFailed
 		switch {
-		case tc.wantFailed != "" && (!errors.As(err, &jf) || jf.cond != tc.wantFailed):
+		case tc.wantFailed != "" && (!errors.As(err, &jf) || jf.Cond != tc.wantFailed):
 			t.Errorf("%v: err %v, want failed %q", tc.conds, err, tc.wantFailed)
 		case tc.wantFailed == "" && (err != nil || done != tc.done):
 			t.Errorf("%v: done %v err %v, want done %v", tc.conds, done, err, tc.done)
@@ -315,7 +315,7 @@ func TestJobFailureQuotesPod(t *testing.T) {
 	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "batch/v1", "kind": "Job",
 		"metadata": map[string]any{"name": "migrate", "namespace": "ones", "uid": "j-uid"},
 		"spec":     map[string]any{"selector": map[string]any{"matchLabels": map[string]any{"batch.kubernetes.io/controller-uid": "j-uid"}}}}}
-	err := w.jobError(context.Background(), u, &jobFailed{cond: "FailureTarget: BackoffLimitExceeded: Job has reached the specified backoff limit"})
+	err := w.jobError(context.Background(), u, &k8s.JobFailed{Cond: "FailureTarget: BackoffLimitExceeded: Job has reached the specified backoff limit"})
 	want := "job ones/migrate failed (FailureTarget: BackoffLimitExceeded: Job has reached the specified backoff limit)\n" +
 		"pod ones/migrate-new container migrate terminated: Error, exit code 3: schema v3 missing\nlast lines of its log:\n  | fake logs"
 	if err == nil || err.Error() != want {

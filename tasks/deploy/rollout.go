@@ -39,11 +39,6 @@ var stuckReasons = map[string]bool{
 	"InvalidImageName":           true,
 }
 
-// jobFailed is a Job whose failure is decided (Failed or FailureTarget).
-type jobFailed struct{ cond string }
-
-func (e *jobFailed) Error() string { return "job failed (" + e.cond + ")" }
-
 // rolloutStatus judges the workload as kubectl rollout status does; Jobs are
 // done when Complete (or SuccessTarget) and fail at once when Failed (or
 // FailureTarget).
@@ -56,7 +51,7 @@ func (w *waiter) rolloutStatus(u *unstructured.Unstructured) (string, bool, erro
 		done, failed := k8s.JobOutcome(u)
 		switch {
 		case failed != "":
-			return "", false, &jobFailed{cond: failed}
+			return "", false, &k8s.JobFailed{Job: u, Cond: failed}
 		case done:
 			return fmt.Sprintf("job %q completed (%d succeeded)", job.Name, job.Status.Succeeded), true, nil
 		}
@@ -72,8 +67,8 @@ func (w *waiter) rolloutStatus(u *unstructured.Unstructured) (string, bool, erro
 
 // jobError is the failure of a Job: the condition that decided it, and why
 // its newest failed pod failed, with the end of that pod's log.
-func (w *waiter) jobError(ctx context.Context, u *unstructured.Unstructured, jf *jobFailed) error {
-	msg := fmt.Sprintf("%s failed (%s)", w.what(), jf.cond)
+func (w *waiter) jobError(ctx context.Context, u *unstructured.Unstructured, jf *k8s.JobFailed) error {
+	msg := fmt.Sprintf("%s failed (%s)", w.what(), jf.Cond)
 	if why := k8s.JobFailure(ctx, w.c.Typed, u, 20); why != "" {
 		msg += "\n" + why
 	}

@@ -61,6 +61,9 @@ func (w *waiter) what() string {
 	return k8s.Describe(w.ap.Ref.Kind, w.ap.Ref.Namespace, w.ap.Ref.Name)
 }
 
+// noteAPI tells w.api how the API server answered a list or watch.
+func (w *waiter) noteAPI(ctx context.Context, err error) { w.api.record(ctx, err, w.now()) }
+
 // wait watches the workload and its pods until the rollout is done, a pod
 // is stuck, or ctx ends.
 func (w *waiter) wait(ctx context.Context) (_ result, err error) {
@@ -78,40 +81,14 @@ func (w *waiter) wait(ctx context.Context) (_ result, err error) {
 	// (its pods for copy, exec and logs; itself for cleanup).
 	var objW, podW *informerWatch
 	defer func() { w.handOver(objW, podW, err == nil) }()
-	objW = startWatch(cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = nameSel
-			l, err := ri.List(ctx, o)
-			w.api.record(ctx, err, w.now())
-			return l, err
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = nameSel
-			wi, err := ri.Watch(ctx, o)
-			w.api.record(ctx, err, w.now())
-			return wi, err
-		},
-	}, ri), &unstructured.Unstructured{})
+	objW = startWatch(k8s.ListWatchNoting(ri, nameSel, "", w.noteAPI), &unstructured.Unstructured{})
 
 	sel, err := w.selector(w.ap.Object)
 	if err != nil {
 		return result{}, err
 	}
 	pods := w.c.Typed.CoreV1().Pods(ns)
-	podW = startWatch(cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.LabelSelector = sel.String()
-			l, err := pods.List(ctx, o)
-			w.api.record(ctx, err, w.now())
-			return l, err
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.LabelSelector = sel.String()
-			wi, err := pods.Watch(ctx, o)
-			w.api.record(ctx, err, w.now())
-			return wi, err
-		},
-	}, pods), &corev1.Pod{})
+	podW = startWatch(k8s.ListWatchNoting(pods, "", sel.String(), w.noteAPI), &corev1.Pod{})
 	w.podStore = podW.store()
 
 	// The pod sandbox's errors reach only events, not the pod's status.
@@ -171,7 +148,7 @@ func (w *waiter) wait(ctx context.Context) (_ result, err error) {
 			}
 			w.latest = u
 			msg, done, err := w.rolloutStatus(u)
-			var jf *jobFailed
+			var jf *k8s.JobFailed
 			if errors.As(err, &jf) {
 				return result{}, w.jobError(ctx, u, jf)
 			}

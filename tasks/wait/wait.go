@@ -205,7 +205,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 			}
 			names = append(names, u.GetName())
 			if _, failed := k8s.JobOutcome(u); jobs && failed != "" {
-				return false, &jobFailed{job: u, cond: failed}
+				return false, &k8s.JobFailed{Job: u, Cond: failed}
 			}
 			ok, state := a.met(u)
 			states = append(states, u.GetName()+": "+state)
@@ -226,10 +226,10 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	if len(names) > 0 {
 		out["name"] = names[0]
 	}
-	var jf *jobFailed
+	var jf *k8s.JobFailed
 	if errors.As(err, &jf) {
-		msg := fmt.Sprintf("job %s/%s failed (%s) while waiting until it %s", jf.job.GetNamespace(), jf.job.GetName(), jf.cond, a.goal())
-		if why := k8s.JobFailure(ctx, c.Typed, jf.job, 20); why != "" {
+		msg := fmt.Sprintf("job %s/%s failed (%s) while waiting until it %s", jf.Job.GetNamespace(), jf.Job.GetName(), jf.Cond, a.goal())
+		if why := k8s.JobFailure(ctx, c.Typed, jf.Job, 20); why != "" {
 			msg += "\n" + why
 		}
 		return out, errors.New(msg)
@@ -251,14 +251,6 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	}
 	return out, nil
 }
-
-// jobFailed stops a wait on a Job whose failure is decided.
-type jobFailed struct {
-	job  *unstructured.Unstructured
-	cond string
-}
-
-func (e *jobFailed) Error() string { return e.cond }
 
 func toAny(s []string) []any {
 	out := make([]any, 0, len(s))

@@ -12,7 +12,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/kbrun/kbrun/tasks/ownership"
+	"github.com/kbrun/kbrun/engine/ownership"
 )
 
 // racer is one run of a simultaneous apply.

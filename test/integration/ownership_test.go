@@ -21,7 +21,7 @@ import (
 	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/kbrun/kbrun/engine/kube"
-	"github.com/kbrun/kbrun/tasks/ownership"
+	"github.com/kbrun/kbrun/engine/ownership"
 )
 
 func ownedRun(t *testing.T, id string) (*ownership.Run, *kube.AppliedSet) {

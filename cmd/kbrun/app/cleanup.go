@@ -13,12 +13,12 @@ import (
 
 	"github.com/kbrun/kbrun/engine/exit"
 	"github.com/kbrun/kbrun/engine/kube"
+	"github.com/kbrun/kbrun/engine/ownership"
 	"github.com/kbrun/kbrun/engine/runner"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/tmpl"
 	"github.com/kbrun/kbrun/engine/vars"
 	"github.com/kbrun/kbrun/tasks"
-	"github.com/kbrun/kbrun/tasks/ownership"
 )
 
 // CleanupOptions are the options of `kbrun cleanup`.

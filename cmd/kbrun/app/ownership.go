@@ -8,8 +8,8 @@ import (
 
 	"github.com/kbrun/kbrun/engine/exit"
 	"github.com/kbrun/kbrun/engine/kube"
+	"github.com/kbrun/kbrun/engine/ownership"
 	"github.com/kbrun/kbrun/engine/runner"
-	"github.com/kbrun/kbrun/tasks/ownership"
 )
 
 // runOwnership is what a run records in the cluster about itself

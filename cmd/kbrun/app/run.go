@@ -12,11 +12,11 @@ import (
 	"github.com/kbrun/kbrun/engine/batch"
 	"github.com/kbrun/kbrun/engine/exit"
 	"github.com/kbrun/kbrun/engine/kube"
+	"github.com/kbrun/kbrun/engine/ownership"
 	"github.com/kbrun/kbrun/engine/pipeline"
 	"github.com/kbrun/kbrun/engine/report"
 	"github.com/kbrun/kbrun/engine/runner"
 	"github.com/kbrun/kbrun/engine/task"
-	"github.com/kbrun/kbrun/tasks/ownership"
 )
 
 // RunOptions are the options of `kbrun run` and `kbrun plan`, completed and

@@ -6,9 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -17,9 +15,6 @@ import (
 
 	"github.com/kbrun/kbrun/engine/kube"
 )
-
-// FieldManager is the server-side apply field manager kbrun uses.
-const FieldManager = "kbrun"
 
 // ApplyOptions tune Apply.
 type ApplyOptions struct {
@@ -35,6 +30,11 @@ type ApplyOptions struct {
 	// the run's namespace Home.
 	Owner kube.Owner
 	Home  string
+	// DryRun sends each apply with dryRun=All, as kubectl apply
+	// --dry-run=server does: the API server admits, validates and defaults
+	// the objects and stores nothing. It waits for nothing (a namespace
+	// being deleted, a CRD); give it no Owner, which would record claims.
+	DryRun bool
 }
 
 // Applied is one object after server-side apply.
@@ -85,125 +85,24 @@ func SortForApply(ms []Manifest) []Manifest {
 // Apply server-side applies the objects in dependency order (CRDs first,
 // waiting for them to be established before their custom resources).
 func Apply(ctx context.Context, c *kube.Clients, ms []Manifest, opts ApplyOptions) ([]Applied, error) {
-	ms = SortForApply(ms)
 	var out []Applied
-	for _, m := range ms {
-		obj := m.Object.DeepCopy()
-		gvk := obj.GroupVersionKind()
-		var mapping *meta.RESTMapping
-		err := Idempotent(ctx, func() (err error) {
-			mapping, err = Mapping(c, gvk)
-			return err
-		})
+	for _, m := range SortForApply(ms) {
+		p, err := place(ctx, c, m, opts.Namespace)
 		if err != nil {
-			return out, fmt.Errorf("%s: %w", m.Source, err)
+			return out, err
 		}
-		ns := ""
-		if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
-			ns = obj.GetNamespace()
-			if ns == "" {
-				ns = opts.Namespace
-				obj.SetNamespace(ns)
-			}
-		} else {
-			obj.SetNamespace("")
-		}
-		what := Describe(gvk.Kind, ns, obj.GetName())
-		// Fields that must not be sent with an apply configuration.
-		unstructured.RemoveNestedField(obj.Object, "metadata", "managedFields")
-		unstructured.RemoveNestedField(obj.Object, "metadata", "resourceVersion")
-		unstructured.RemoveNestedField(obj.Object, "metadata", "uid")
-		unstructured.RemoveNestedField(obj.Object, "metadata", "creationTimestamp")
-		unstructured.RemoveNestedField(obj.Object, "status")
-		ri := Scoped(c.Dynamic.Resource(mapping.Resource), ns)
-		base := obj
-		var (
-			ref kube.ObjectRef
-			res *unstructured.Unstructured
-		)
-		for races := 0; ; races++ {
-			obj := base.DeepCopy()
-			// Server-side apply does not say whether it created the object (a
-			// 201 whose answer was dropped comes back as 200 when repeated):
-			// cleanup deletes only what this run created. What a run applies
-			// is usually new, so the first try assumes it is absent and lets
-			// the guarded apply say otherwise (createguard.go); Namespaces are
-			// usually there already (a team's) and are read first.
-			var before *unstructured.Unstructured
-			var gerr error
-			optimistic := races == 0 && opts.Owner != nil && !(gvk.Group == "" && gvk.Kind == "Namespace")
-			if !optimistic {
-				before, gerr = GetIfExists(ctx, ri, obj.GetName())
-			}
-			existed, known := before != nil, gerr == nil
-			if err = gerr; err != nil {
-				if !apierrors.IsForbidden(err) {
-					return out, fmt.Errorf("%s: %w", m.Source, Classify(err, "get", what))
-				}
-				// Without the right to read it, assume it was there: cleanup
-				// must never delete what this run did not create.
-				existed = true
-				if opts.Logf != nil {
-					opts.Logf("cannot tell whether %s existed before (get is forbidden): cleanup will leave it", what)
-				}
-			}
-			if existed && known && before.GetDeletionTimestamp() != nil {
-				// Applying it now would update what is about to vanish.
-				if err := waitDeleted(ctx, ri, before, what, opts.Logf); err != nil {
-					return out, fmt.Errorf("%s: %w", m.Source, err)
-				}
-				before, existed = nil, false
-			}
-			ref = kube.ObjectRef{GVR: mapping.Resource, Kind: gvk.Kind, Namespace: ns, Name: obj.GetName(), Task: opts.Task, Existed: existed}
-			if opts.Owner != nil && known {
-				claim, err := opts.Owner.Claim(ctx, opts.Home, ref, before, logf(opts.Logf))
-				if err != nil {
-					return out, fmt.Errorf("%s: %w", m.Source, err)
-				}
-				ref.Existed, ref.Run, ref.LeftBy = claim.Existed, claim.Run, claim.LeftBy
-				if claim.Mark != nil {
-					claim.Mark(obj)
-				}
-			}
-			guarded := guardCreate(obj, opts.Owner != nil && known && before == nil)
-			// Server-side apply is idempotent: repeat it on transient errors.
-			err = Idempotent(ctx, func() (err error) {
-				res, err = ri.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.Force})
-				return raced(guarded, err)
-			})
-			if isRace(err) && races < maxRaces {
-				if opts.Logf != nil && !optimistic {
-					opts.Logf("%s was created by someone else after this run found it absent: deciding again whose it is", what)
-				}
-				continue
-			}
-			break
-		}
+		a, _, err := applyOne(ctx, c, p, opts)
 		if err != nil {
-			if isApplyConflict(err) && !opts.Force {
-				return out, fmt.Errorf("%s: apply %s: %w (another field manager owns these fields; set force: true to take them over)", m.Source, what, err)
-			}
-			return out, fmt.Errorf("%s: %w", m.Source, Classify(err, "apply", what))
+			return out, err
 		}
-		if opts.Logf != nil {
-			switch {
-			case ref.LeftBy != "":
-				opts.Logf("applied %s (taken over from run %s)", what, ref.LeftBy)
-			case ref.Existed:
-				opts.Logf("applied %s (it existed: updated)", what)
-			default:
-				opts.Logf("applied %s (created)", what)
-			}
-		}
-		ref.Name, ref.UID = res.GetName(), res.GetUID()
-		out = append(out, Applied{Ref: ref, Mapping: mapping, Object: res})
-		if opts.Owner != nil && ref.Run != "" {
-			if err := opts.Owner.Applied(ctx, opts.Home, ref); err != nil {
+		out = append(out, a)
+		if opts.Owner != nil && a.Ref.Run != "" {
+			if err := opts.Owner.Applied(ctx, opts.Home, a.Ref); err != nil {
 				return out, fmt.Errorf("%s: %w", m.Source, err)
 			}
 		}
-		if gvk.Group == "apiextensions.k8s.io" && gvk.Kind == "CustomResourceDefinition" {
-			if err := waitEstablished(ctx, c, mapping, res.GetName()); err != nil {
+		if gvk := p.obj.GroupVersionKind(); gvk.Group == "apiextensions.k8s.io" && gvk.Kind == "CustomResourceDefinition" {
+			if err := waitEstablished(ctx, c, a.Mapping, a.Object.GetName()); err != nil {
 				return out, err
 			}
 			meta.MaybeResetRESTMapper(c.Mapper)

@@ -1,3 +1,6 @@
+// Package k8s holds what the cluster task types share: the run's clients,
+// namespace defaulting, pod target resolution, the remote-exec seam,
+// manifest reading and server-side apply.
 package k8s
 
 import (

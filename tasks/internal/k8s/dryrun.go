@@ -1,7 +1,6 @@
 package k8s
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"reflect"
@@ -11,8 +10,6 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
@@ -33,11 +30,12 @@ const (
 	maxFieldsDiff = 12
 )
 
-// DryRunApply sends each object as a server-side apply with dryRun=All and
-// compares the answer with the live object (kubectl apply --dry-run=server
-// and kubectl diff do the same). Admission (Pod Security included), RBAC
-// and schema refusals come back as the error. Nothing is changed.
-func DryRunApply(ctx context.Context, env *task.Env, p ApplyParams, ms *Manifests) ([]task.Change, error) {
+// DryRunChanges is kubectl apply --dry-run=server followed by kubectl
+// diff: each object is sent as the run sends it (applyOne, with dryRun=All),
+// then the answer is compared with the live object. Admission (Pod Security
+// included), RBAC and schema refusals come back as the error. Nothing is
+// changed.
+func DryRunChanges(ctx context.Context, env *task.Env, p ApplyParams, ms *Manifests) ([]task.Change, error) {
 	var out []task.Change
 	for _, f := range ms.RunTime {
 		out = append(out, task.Change{Object: f, Action: NotChecked, Note: "rendered at run time: it computes with outputs of earlier tasks"})
@@ -49,7 +47,6 @@ func DryRunApply(ctx context.Context, env *task.Env, p ApplyParams, ms *Manifest
 	if err != nil {
 		return out, err
 	}
-	defNS := Namespace(p.Namespace, env)
 	// A client of its own, to read the API server's warnings per request:
 	// Pod Security checks workloads (Deployments, Jobs...) only with
 	// warnings, and refuses their pods later.
@@ -60,63 +57,53 @@ func DryRunApply(ctx context.Context, env *task.Env, p ApplyParams, ms *Manifest
 	if err != nil {
 		return out, err
 	}
-	for _, m := range SortForApply(ms.Objects) {
-		obj := m.Object.DeepCopy()
-		gvk := obj.GroupVersionKind()
-		var mapping *meta.RESTMapping
-		if err := Idempotent(ctx, func() (err error) { mapping, err = Mapping(c, gvk); return err }); err != nil {
-			return out, fmt.Errorf("%s: %w", m.Source, err)
+	warned := *c
+	warned.Dynamic = dyn
+	changes, err := dryRunChanges(ctx, &warned, warn, env, p, ms.Objects)
+	return append(out, changes...), err
+}
+
+// dryRunChanges dry-runs the objects' applies with c, whose requests warn
+// collects, and judges each answer.
+func dryRunChanges(ctx context.Context, c *kube.Clients, warn *warnings, env *task.Env, p ApplyParams, objects []Manifest) ([]task.Change, error) {
+	var out []task.Change
+	opts := ApplyOptions{Namespace: Namespace(p.Namespace, env), Force: p.Force, Task: env.Task, DryRun: true}
+	for _, m := range SortForApply(objects) {
+		pl, err := place(ctx, c, m, opts.Namespace)
+		if err != nil {
+			return out, err
 		}
-		ns := ""
-		if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
-			ns = cmp.Or(obj.GetNamespace(), defNS)
-			obj.SetNamespace(ns)
-		} else {
-			obj.SetNamespace("")
-		}
-		what := Describe(gvk.Kind, ns, obj.GetName())
+		ns := pl.obj.GetNamespace()
 		if ns != "" && env.ServerDryRun != nil && env.ServerDryRun.WillCreate(ns) {
-			out = append(out, task.Change{Object: what, Action: NotChecked, Note: "its namespace " + ns + " does not exist yet: this run creates it"})
+			out = append(out, task.Change{Object: pl.what, Action: NotChecked, Note: "its namespace " + ns + " does not exist yet: this run creates it"})
 			continue
 		}
-		ri := Scoped(c.Dynamic.Resource(mapping.Resource), ns)
-		live, err := GetIfExists(ctx, ri, obj.GetName())
-		if err != nil && !apierrors.IsForbidden(err) {
-			return out, fmt.Errorf("%s: %w", m.Source, Classify(err, "get", what))
-		}
-		if live != nil {
-			KeepOwnerMarks(live, obj)
-		}
-		var res *unstructured.Unstructured
 		warn.reset()
-		err = Idempotent(ctx, func() (err error) {
-			res, err = Scoped(dyn.Resource(mapping.Resource), ns).Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: p.Force, DryRun: []string{metav1.DryRunAll}})
-			return err
-		})
+		a, live, err := applyOne(ctx, c, pl, opts)
 		if err != nil {
-			return out, fmt.Errorf("%s: %w", m.Source, Classify(err, "apply (dry run)", what))
+			return out, err
 		}
-		ch := task.Change{Object: what}
+		ch := task.Change{Object: pl.what}
 		if w := warn.podSecurity(); w != "" {
 			if level := enforced(ctx, c, ns); level != "" {
-				return out, fmt.Errorf("%s: Pod Security (enforce=%s in namespace %s) would refuse the pods of %s: %s", m.Source, level, ns, what, w)
+				return out, fmt.Errorf("%s: Pod Security (enforce=%s in namespace %s) would refuse the pods of %s: %s", m.Source, level, ns, pl.what, w)
 			}
 			ch.Note = "warning: " + w
 		}
-		switch {
+		switch gvk := pl.obj.GroupVersionKind(); {
 		case live == nil:
 			ch.Action = Created
 			if gvk.Group == "" && gvk.Kind == "Namespace" && env.ServerDryRun != nil {
-				env.ServerDryRun.Created(obj.GetName())
+				env.ServerDryRun.Created(pl.obj.GetName())
 			}
 		default:
-			if fields := ChangedFields(live, res); len(fields) > 0 {
+			if fields := ChangedFields(live, a.Object); len(fields) > 0 {
 				ch.Action, ch.Fields = Configured, fields
 			} else {
 				ch.Action = Unchanged
 			}
 		}
-		Logf(env, "%s: %s", what, ch.Action)
+		Logf(env, "%s: %s", pl.what, ch.Action)
 		out = append(out, ch)
 	}
 	return out, nil

@@ -73,9 +73,8 @@ const (
 	// SPDYFirst tries SPDY first and falls back to WebSocket when the SPDY
 	// upgrade is refused. For bulk stdin: on a v1.37 cluster the API server
 	// tunnels SPDY bytes as they are, while WebSocket streams are translated
-	// to SPDY by the kubelet, which costs about three times its CPU (measured
-	// here: 256 MiB into `cat` at 119 MB/s over SPDY, 86 MB/s over
-	// WebSocket; kubelet 0.67 s against 2.13 s of CPU).
+	// to SPDY by the kubelet, at a multiple of its CPU (BENCHMARKS.md, "What
+	// made the copy fast").
 	SPDYFirst
 )
 

@@ -24,6 +24,15 @@ const (
 	JobSuccessTarget batchv1.JobConditionType = "SuccessTarget"
 )
 
+// JobFailed stops a wait on a Job whose failure is decided: Cond is
+// JobOutcome's failed.
+type JobFailed struct {
+	Job  *unstructured.Unstructured
+	Cond string
+}
+
+func (e *JobFailed) Error() string { return "job failed (" + e.Cond + ")" }
+
 // JobOutcome reads a Job's decided outcome: done when it succeeded
 // (Complete or SuccessTarget), failed with the condition that says so
 // ("Failed: BackoffLimitExceeded: Job has reached the specified backoff

@@ -2,18 +2,13 @@ package k8s
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/kbrun/kbrun/engine/task"
@@ -100,45 +95,6 @@ func TestTargetValidate(t *testing.T) {
 	}
 }
 
-func TestClassify(t *testing.T) {
-	gr := schema.GroupResource{Group: "apps", Resource: "deployments"}
-	cases := []struct {
-		err       error
-		retryable bool
-		contains  string
-	}{
-		{apierrors.NewTooManyRequests("slow down", 1), true, ""},
-		{apierrors.NewInternalError(errors.New("boom")), true, ""},
-		{apierrors.NewServiceUnavailable("x"), true, ""},
-		{apierrors.NewTimeoutError("x", 1), true, ""},
-		{apierrors.NewConflict(gr, "b", errors.New("x")), true, ""},
-		{fmt.Errorf("dial: %w", syscall.ECONNREFUSED), true, ""},
-		{errors.New("read tcp: connection reset by peer"), true, ""},
-		// What the exec stream said when the kubelet was killed during a build (measured).
-		{errors.New("error reading from error stream: next reader: websocket: close 1006 (abnormal closure): unexpected EOF"), true, ""},
-		{apierrors.NewForbidden(gr, "b", errors.New("no")), false, "forbidden: kbrun's user may not patch deployments.apps ones/b"},
-		{apierrors.NewInvalid(schema.GroupKind{Kind: "Deployment"}, "b", nil), false, ""},
-		{apierrors.NewBadRequest("x"), false, ""},
-		{apierrors.NewNotFound(gr, "b"), false, ""},
-		{context.DeadlineExceeded, false, ""},
-		// NamespaceLifecycle's refusal is a 403 too, but not about rights.
-		{apierrors.NewForbidden(gr, "b", errors.New("unable to create new content in namespace ones because it is being terminated")), false,
-			"cannot patch deployments.apps ones/b: namespace ones is being deleted (terminating), and the API server admits nothing new into it until it is gone (not a missing right)"},
-	}
-	for _, c := range cases {
-		err := Classify(c.err, "patch", "deployments.apps ones/b")
-		if task.IsRetryable(err) != c.retryable {
-			t.Errorf("%v: retryable = %v", c.err, !c.retryable)
-		}
-		if !errors.Is(err, c.err) {
-			t.Errorf("%v: not wrapped", c.err)
-		}
-		if c.contains != "" && !strings.Contains(err.Error(), c.contains) {
-			t.Errorf("%v: message %q", c.err, err)
-		}
-	}
-}
-
 func TestDecodeManifests(t *testing.T) {
 	ms, err := DecodeManifests("m.yaml", `# leading comment
 ---
@@ -207,20 +163,3 @@ func TestCaptureAndTail(t *testing.T) {
 
 // A dry run applies an object with the marks kbrun put on it, and nothing
 // else of the live object's.
-func TestKeepOwnerMarks(t *testing.T) {
-	live := &unstructured.Unstructured{}
-	live.SetLabels(map[string]string{"kbrun.dev/run": "r", "kbrun.dev/pipeline": "p", "team": "a"})
-	live.SetAnnotations(map[string]string{"kbrun.dev/lease": "ones/kbrun-run-r", "note": "x"})
-	live.SetOwnerReferences([]metav1.OwnerReference{
-		{APIVersion: "coordination.k8s.io/v1", Kind: "Lease", Name: "kbrun-run-r", UID: "u1"},
-		{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "rs", UID: "u2"},
-	})
-	obj := &unstructured.Unstructured{}
-	obj.SetLabels(map[string]string{"app": "web"})
-	KeepOwnerMarks(live, obj)
-	if fmt.Sprint(obj.GetLabels()) != "map[app:web kbrun.dev/pipeline:p kbrun.dev/run:r]" ||
-		fmt.Sprint(obj.GetAnnotations()) != "map[kbrun.dev/lease:ones/kbrun-run-r]" ||
-		len(obj.GetOwnerReferences()) != 1 || obj.GetOwnerReferences()[0].UID != "u1" {
-		t.Fatalf("labels %v, annotations %v, owner references %v", obj.GetLabels(), obj.GetAnnotations(), obj.GetOwnerReferences())
-	}
-}

@@ -131,6 +131,12 @@ type Lister[L runtime.Object] interface {
 // ListWatch builds a ListerWatcher over ri with fixed field and label
 // selectors, for watchtools.UntilWithSync and informers.
 func ListWatch[L runtime.Object](ri Lister[L], fieldSelector, labelSelector string) cache.ListerWatcher {
+	return ListWatchNoting(ri, fieldSelector, labelSelector, nil)
+}
+
+// ListWatchNoting is ListWatch that tells note (when not nil) how the API
+// server answered each list and watch request.
+func ListWatchNoting[L runtime.Object](ri Lister[L], fieldSelector, labelSelector string, note func(ctx context.Context, err error)) cache.ListerWatcher {
 	set := func(o *metav1.ListOptions) {
 		if fieldSelector != "" {
 			o.FieldSelector = fieldSelector
@@ -142,11 +148,19 @@ func ListWatch[L runtime.Object](ri Lister[L], fieldSelector, labelSelector stri
 	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			set(&o)
-			return ri.List(ctx, o)
+			l, err := ri.List(ctx, o)
+			if note != nil {
+				note(ctx, err)
+			}
+			return l, err
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			set(&o)
-			return ri.Watch(ctx, o)
+			wi, err := ri.Watch(ctx, o)
+			if note != nil {
+				note(ctx, err)
+			}
+			return wi, err
 		},
 	}, ri)
 }

@@ -3,11 +3,9 @@ package k8s
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync/atomic"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/utils/clock"
@@ -39,23 +37,6 @@ func waitDeleted(ctx context.Context, ri dynamic.ResourceInterface, live *unstru
 	}
 	say("%s is gone (waited %s)", what, c.Since(start).Round(100*time.Millisecond))
 	return nil
-}
-
-// terminatingNamespace tells the NamespaceLifecycle admission's refusal
-// ("unable to create new content in namespace X because it is being
-// terminated") from missing rights: both are 403 Forbidden.
-func terminatingNamespace(err error) (string, bool) {
-	if !apierrors.IsForbidden(err) {
-		return "", false
-	}
-	msg := err.Error()
-	const pre, post = "unable to create new content in namespace ", " because it is being terminated"
-	i := strings.Index(msg, pre)
-	j := strings.Index(msg, post)
-	if i < 0 || j < i {
-		return "", false
-	}
-	return msg[i+len(pre) : j], true
 }
 
 // logf is f, or a logger that drops lines when f is nil.

@@ -12,8 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/kube"
-	"github.com/kbrun/kbrun/tasks/internal/k8s"
 )
 
 // scan is the judgement, started with the run's Lease, of the other runs
@@ -214,7 +214,7 @@ func (r *Run) pipelineLeases(ctx context.Context, obs *Observer, ns string) ([]c
 // list lists kbrun's Leases in ns ("" for all) matching selector.
 func (o *Observer) list(ctx context.Context, ns, selector string) ([]coordv1.Lease, error) {
 	var list *coordv1.LeaseList
-	err := k8s.Idempotent(ctx, func() (err error) {
+	err := apicall.Idempotent(ctx, func() (err error) {
 		list, err = o.Typed.CoordinationV1().Leases(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		return err
 	})
@@ -223,7 +223,7 @@ func (o *Observer) list(ctx context.Context, ns, selector string) ([]coordv1.Lea
 		if ns == "" {
 			where = "all namespaces"
 		}
-		return nil, k8s.Classify(err, "list", "leases in "+where)
+		return nil, apicall.Classify(err, "list", "leases in "+where)
 	}
 	return list.Items, nil
 }
@@ -235,7 +235,7 @@ func (o *Observer) list(ctx context.Context, ns, selector string) ([]coordv1.Lea
 func (o *Observer) Unrecorded(ctx context.Context, names []string) ([]kube.ObjectRef, error) {
 	var nss []metav1.ObjectMeta
 	nsi := o.Typed.CoreV1().Namespaces()
-	err := k8s.Idempotent(ctx, func() error {
+	err := apicall.Idempotent(ctx, func() error {
 		nss = nil
 		if len(names) == 0 {
 			list, err := nsi.List(ctx, metav1.ListOptions{LabelSelector: LabelRun})
@@ -265,7 +265,7 @@ func (o *Observer) Unrecorded(ctx context.Context, names []string) ([]kube.Objec
 		return nil, nil
 	}
 	if err != nil {
-		return nil, k8s.Classify(err, "read", "namespaces")
+		return nil, apicall.Classify(err, "read", "namespaces")
 	}
 	var out []kube.ObjectRef
 	for _, n := range nss {

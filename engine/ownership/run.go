@@ -11,8 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/kube"
-	"github.com/kbrun/kbrun/tasks/internal/k8s"
 )
 
 // Options configure a run's ownership.
@@ -123,7 +123,7 @@ func (r *Run) Claim(ctx context.Context, home string, ref kube.ObjectRef, live *
 			logf("%s belongs to run %s, which still runs (%s): this run works in it and leaves it to that run", what, owner, v.Explain(r.now()))
 			// Applied with its owner's marks, so that the apply (same
 			// field manager) does not take them off.
-			return kube.Claim{Existed: true, Run: owner, Mark: func(obj *unstructured.Unstructured) { k8s.KeepOwnerMarks(live, obj) }}, nil
+			return kube.Claim{Existed: true, Run: owner, Mark: func(obj *unstructured.Unstructured) { kube.KeepOwnerMarks(live, obj) }}, nil
 		}
 		return kube.Claim{}, fmt.Errorf("%s belongs to run %s, which still runs (%s): two runs must not share an object; use another namespace or other names (e.g. --set), or wait until that run ends", what, owner, v.Explain(r.now()))
 	}
@@ -271,7 +271,7 @@ func (r *Run) waitLeaseOfYoungNamespace(ctx context.Context, obs *Observer, live
 	leases := obs.Typed.CoordinationV1().Leases(ns)
 	w, err := leases.Watch(wctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
 	if err != nil {
-		return Verdict{}, k8s.Classify(err, "watch", "lease "+ns+"/"+name)
+		return Verdict{}, apicall.Classify(err, "watch", "lease "+ns+"/"+name)
 	}
 	defer w.Stop()
 	for ev := range w.ResultChan() {

@@ -10,8 +10,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/kube"
-	"github.com/kbrun/kbrun/tasks/internal/k8s"
 )
 
 // ensureLease creates the run's Lease in its namespace with the records
@@ -39,8 +39,8 @@ func (r *Run) ensureLease(ctx context.Context) (created bool, err error) {
 		return false, err
 	}
 	var got *coordv1.Lease
-	err = k8s.Idempotent(ctx, func() (err error) {
-		got, err = leases.Create(ctx, want, metav1.CreateOptions{FieldManager: k8s.FieldManager})
+	err = apicall.Idempotent(ctx, func() (err error) {
+		got, err = leases.Create(ctx, want, metav1.CreateOptions{FieldManager: kube.FieldManager})
 		if apierrors.IsAlreadyExists(err) {
 			// A create repeated after its answer was lost finds its own
 			// Lease; any other is another run's with the same id.
@@ -52,7 +52,7 @@ func (r *Run) ensureLease(ctx context.Context) (created bool, err error) {
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("recording this run in the cluster: %w", k8s.Classify(err, "create", "lease "+r.home+"/"+want.Name))
+		return false, fmt.Errorf("recording this run in the cluster: %w", apicall.Classify(err, "create", "lease "+r.home+"/"+want.Name))
 	}
 	r.lease = got
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -88,19 +88,19 @@ func (r *Run) write(ctx context.Context) error {
 		return err
 	}
 	leases := c.Typed.CoordinationV1().Leases(r.home)
-	return k8s.Idempotent(ctx, func() error {
+	return apicall.Idempotent(ctx, func() error {
 		want := r.lease.DeepCopy()
 		want.Spec.RenewTime = microNow(r.now())
 		if err := setRecords(want, r.records); err != nil {
 			return err
 		}
-		got, err := leases.Update(ctx, want, metav1.UpdateOptions{FieldManager: k8s.FieldManager})
+		got, err := leases.Update(ctx, want, metav1.UpdateOptions{FieldManager: kube.FieldManager})
 		if apierrors.IsNotFound(err) {
 			// Deleted under the run (by hand, or with its namespace):
 			// the records must live on; objects made from now on point to
 			// the new Lease.
 			want.ResourceVersion, want.UID = "", ""
-			got, err = leases.Create(ctx, want, metav1.CreateOptions{FieldManager: k8s.FieldManager})
+			got, err = leases.Create(ctx, want, metav1.CreateOptions{FieldManager: kube.FieldManager})
 		}
 		switch {
 		case err == nil:
@@ -166,7 +166,7 @@ func (r *Run) Finish(ctx context.Context, remaining []kube.ObjectRef, why string
 		// wire, or its answer lost) may still have made the Lease: find it,
 		// or it would outlive the run.
 		var got *coordv1.Lease
-		err := k8s.Idempotent(ctx, func() (err error) {
+		err := apicall.Idempotent(ctx, func() (err error) {
 			got, err = leases.Get(ctx, r.leaseName(), metav1.GetOptions{})
 			return err
 		})
@@ -184,11 +184,11 @@ func (r *Run) Finish(ctx context.Context, remaining []kube.ObjectRef, why string
 	what := "lease " + r.home + "/" + r.lease.Name
 	if len(left) == 0 {
 		uid := r.lease.UID
-		err := k8s.Idempotent(ctx, func() error {
+		err := apicall.Idempotent(ctx, func() error {
 			return leases.Delete(ctx, r.lease.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 		})
 		if err != nil && !apierrors.IsNotFound(err) {
-			return k8s.Classify(err, "delete", what)
+			return apicall.Classify(err, "delete", what)
 		}
 		if shared {
 			return r.lastOut(ctx, c)
@@ -202,7 +202,7 @@ func (r *Run) Finish(ctx context.Context, remaining []kube.ObjectRef, why string
 	}
 	r.lease.Annotations[AnnotationEnded] = why
 	if err := r.write(ctx); err != nil {
-		return fmt.Errorf("releasing %s: %w", what, k8s.Classify(err, "update", what))
+		return fmt.Errorf("releasing %s: %w", what, apicall.Classify(err, "update", what))
 	}
 	for _, rec := range left {
 		shared = shared || rec.Kind == "Namespace" && rec.Name == r.home
@@ -252,19 +252,19 @@ func (r *Run) lastOut(ctx context.Context, c *kube.Clients) error {
 	}
 	nss := c.Typed.CoreV1().Namespaces()
 	what := "namespace " + r.home
-	return k8s.Idempotent(ctx, func() error {
+	return apicall.Idempotent(ctx, func() error {
 		ns, err := nss.Get(ctx, r.home, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
 			return nil
 		case err != nil:
-			return k8s.Classify(err, "get", what)
+			return apicall.Classify(err, "get", what)
 		case ns.Labels[LabelRun] != creator || uid != "" && string(ns.UID) != uid || ns.DeletionTimestamp != nil:
 			return nil // not the one recorded, or already going
 		}
 		err = nss.Delete(ctx, r.home, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &ns.UID}})
 		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-			return k8s.Classify(err, "delete", what)
+			return apicall.Classify(err, "delete", what)
 		}
 		return nil
 	})

@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/engine/apicall"
 )
 
 // State is what is known about a run from its Lease.
@@ -232,7 +232,7 @@ func watchRenewal(ctx context.Context, leases leaseClient, seen *coordv1.Lease) 
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if apierrors.IsGone(err) || apierrors.IsResourceExpired(err) || k8s.IsTransient(err) {
+		if apierrors.IsGone(err) || apierrors.IsResourceExpired(err) || apicall.IsTransient(err) {
 			return nil, errWatchEnded
 		}
 		return nil, fmt.Errorf("watch lease %s/%s: %w", seen.Namespace, seen.Name, err)
@@ -268,7 +268,7 @@ type leaseClient interface {
 // getLease reads a Lease, repeating on transient errors; absent is nil.
 func getLease(ctx context.Context, leases leaseClient, name string) (*coordv1.Lease, error) {
 	var l *coordv1.Lease
-	err := k8s.Idempotent(ctx, func() (err error) {
+	err := apicall.Idempotent(ctx, func() (err error) {
 		l, err = leases.Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			l = nil

@@ -1,10 +1,11 @@
-package k8s
+package kube
 
 import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-
-	"github.com/kbrun/kbrun/engine/kube"
 )
+
+// FieldManager is the server-side apply field manager kbrun uses.
+const FieldManager = "kbrun"
 
 // KeepOwnerMarks copies kbrun's ownership marks (labels, the Lease
 // annotation, owner references to a run's Lease) from live onto obj, so
@@ -12,7 +13,7 @@ import (
 // changes: a real run marks the object again as it applies it.
 func KeepOwnerMarks(live, obj *unstructured.Unstructured) {
 	labels := obj.GetLabels()
-	for _, k := range []string{kube.LabelRun, kube.LabelPipeline} {
+	for _, k := range []string{LabelRun, LabelPipeline} {
 		if v, ok := live.GetLabels()[k]; ok {
 			if labels == nil {
 				labels = map[string]string{}
@@ -21,12 +22,12 @@ func KeepOwnerMarks(live, obj *unstructured.Unstructured) {
 		}
 	}
 	obj.SetLabels(labels)
-	if v, ok := live.GetAnnotations()[kube.AnnotationLease]; ok {
+	if v, ok := live.GetAnnotations()[AnnotationLease]; ok {
 		ann := obj.GetAnnotations()
 		if ann == nil {
 			ann = map[string]string{}
 		}
-		ann[kube.AnnotationLease] = v
+		ann[AnnotationLease] = v
 		obj.SetAnnotations(ann)
 	}
 	refs := obj.GetOwnerReferences()

@@ -1,7 +1,7 @@
-// Package k8s holds what the cluster task types share: the run's clients,
-// namespace defaulting, pod target resolution, the remote-exec seam,
-// manifest reading and server-side apply, and error classification.
-package k8s
+// Package apicall is what every request to the API server goes through:
+// its error classified in kbrun's terms (retryable or not, and why), and an
+// idempotent request repeated while the fault passes.
+package apicall
 
 import (
 	"context"
@@ -119,4 +119,21 @@ func IsTransient(err error) bool {
 		return true
 	}
 	return false
+}
+
+// terminatingNamespace tells the NamespaceLifecycle admission's refusal
+// ("unable to create new content in namespace X because it is being
+// terminated") from missing rights: both are 403 Forbidden.
+func terminatingNamespace(err error) (string, bool) {
+	if !apierrors.IsForbidden(err) {
+		return "", false
+	}
+	msg := err.Error()
+	const pre, post = "unable to create new content in namespace ", " because it is being terminated"
+	i := strings.Index(msg, pre)
+	j := strings.Index(msg, post)
+	if i < 0 || j < i {
+		return "", false
+	}
+	return msg[i+len(pre) : j], true
 }
