@@ -72,7 +72,7 @@ func (c *checker) tasks(path []string, v any, d pipeline.Defaults) []*pipeline.T
 	return out
 }
 
-var commonFields = map[string]bool{"name": true, "description": true, "timeout": true, "retry": true, "when": true, "continueOnError": true, "matrix": true, "maxParallel": true, "until": true, "with": true}
+var commonFields = map[string]bool{"name": true, "description": true, "timeout": true, "retry": true, "when": true, "continueOnError": true, "matrix": true, "maxParallel": true, "until": true, "with": true, "diagnose": true}
 
 func (c *checker) task(path []string, m map[string]any, d pipeline.Defaults) *pipeline.Task {
 	t := &pipeline.Task{Path: path}
@@ -84,6 +84,9 @@ func (c *checker) task(path []string, m map[string]any, d pipeline.Defaults) *pi
 		t.MaxParallel = int(mp)
 	}
 	t.Until, _ = m["until"].(string)
+	if v, ok := m["diagnose"]; ok {
+		t.Diagnose = c.diagnose(sub(path, "diagnose"), v)
+	}
 	if mx, ok := m["matrix"].(map[string]any); ok {
 		t.MatrixAllowEmpty, _ = mx[pipeline.AllowEmptyKey].(bool)
 		keys := make([]string, 0, len(mx))

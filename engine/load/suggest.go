@@ -16,7 +16,7 @@ func (c *checker) suggest(loc []string, prop string) string {
 // suggestions; it understands the pipeline's main places.
 func (c *checker) knownFields(loc []string) []string {
 	top := []string{"apiVersion", "kind", "metadata", "namespace", "vars", "defaults", "tasks", "finally", "params", "outputs"}
-	taskFields := append([]string{"name", "description", "timeout", "retry", "when", "continueOnError", "matrix", "maxParallel", "parallel", "uses", "with"}, c.l.reg.Names()...)
+	taskFields := append([]string{"name", "description", "timeout", "retry", "when", "continueOnError", "matrix", "maxParallel", "parallel", "uses", "with", "diagnose"}, c.l.reg.Names()...)
 	switch {
 	case len(loc) == 0:
 		return top
