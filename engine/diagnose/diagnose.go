@@ -110,7 +110,7 @@ func Collect(ctx context.Context, req Request) (*Summary, error) {
 	if n := len(f.notes); n > 0 {
 		s.Lines = append(s.Lines, fmt.Sprintf("  %d thing(s) could not be collected: see summary.txt", n))
 	}
-	f.write("summary.txt", strings.Join(s.Lines, "\n")+"\n"+c.notes())
+	f.save("summary.txt", f.mask(strings.Join(s.Lines, "\n")+"\n"+c.notes()))
 	return s, nil
 }
 
@@ -206,7 +206,11 @@ func (c *collector) summary() []string {
 	for _, t := range c.req.Failed {
 		tasks = append(tasks, t.Task)
 	}
-	lines := []string{fmt.Sprintf("diagnostics of the failed run (task %s) in %s", strings.Join(tasks, ", "), c.req.Dir)}
+	failed := ""
+	if len(tasks) > 0 {
+		failed = " (failed: " + strings.Join(tasks, ", ") + ")"
+	}
+	lines := []string{fmt.Sprintf("diagnostics of the failed run%s in %s", failed, c.req.Dir)}
 	if c.req.Clients != nil {
 		warnings := 0
 		for _, e := range c.events {

@@ -37,16 +37,23 @@ func newFolder(dir string, total int64, mask func(string) string) (*folder, erro
 func (f *folder) write(name, text string) {
 	text = f.mask(text)
 	f.mu.Lock()
-	if f.left <= 0 {
-		f.mu.Unlock()
+	left := f.left
+	f.left -= min(int64(len(text)), left)
+	f.mu.Unlock()
+	switch {
+	case left <= 0:
 		f.note("%s not written: the folder reached its size bound", name)
 		return
+	case int64(len(text)) > left:
+		text = text[:left] + "\n[cut: the folder reached its size bound]\n"
+		f.note("%s cut: the folder reached its size bound", name)
 	}
-	if int64(len(text)) > f.left {
-		text = text[:f.left] + "\n[cut: the folder reached its size bound]\n"
-	}
-	f.left -= int64(len(text))
-	f.mu.Unlock()
+	f.save(name, text)
+}
+
+// save writes a file whatever the bound (the summary: it says what the
+// bound left out).
+func (f *folder) save(name, text string) {
 	path := filepath.Join(f.dir, name)
 	err := os.MkdirAll(filepath.Dir(path), 0o755)
 	if err == nil {
