@@ -63,7 +63,7 @@ func newAPI(t *testing.T) *fakeAPI {
 			"/api/v1/namespaces/team/pods": &corev1.PodList{Items: []corev1.Pod{healthy(), crashing()}},
 		},
 		logs: map[string]string{
-			"/api/v1/namespaces/team/pods/web-1/log":           "starting\nlogin with " + token + "\n",
+			"/api/v1/namespaces/team/pods/web-1/log":          "starting\nlogin with " + token + "\n",
 			"/api/v1/namespaces/team/pods/web-1/log?previous": "starting\npanic: exit 1\n",
 		},
 	}
