@@ -99,10 +99,7 @@ func Collect(ctx context.Context, req Request) (*Summary, error) {
 		return nil, err
 	}
 	c := &collector{req: req, limits: req.Limits, f: f}
-	c.local()
-	if req.Clients != nil {
-		c.cluster(ctx)
-	}
+	c.collect(ctx)
 	if ctx.Err() != nil {
 		f.note("collection stopped: %v (its time budget)", context.Cause(ctx))
 	}
@@ -112,6 +109,20 @@ func Collect(ctx context.Context, req Request) (*Summary, error) {
 	}
 	f.save("summary.txt", f.mask(strings.Join(s.Lines, "\n")+"\n"+c.notes()))
 	return s, nil
+}
+
+// collect writes the folder's files. A diagnosis must never end the run
+// it explains: a panic in it is noted, like any problem it meets.
+func (c *collector) collect(ctx context.Context) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.f.note("collection stopped by an internal error: %v", p)
+		}
+	}()
+	c.local()
+	if c.req.Clients != nil {
+		c.cluster(ctx)
+	}
 }
 
 // local writes what needs no request: the run's events and the failed

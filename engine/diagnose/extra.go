@@ -65,6 +65,9 @@ func (c *collector) extra(ctx context.Context, t Failed) {
 // resource gets the object r names, or those its selector matches.
 func (c *collector) resource(ctx context.Context, r pipeline.DiagnoseResource, ns string) ([]*unstructured.Unstructured, error) {
 	cl := c.req.Clients
+	if cl.Mapper == nil || cl.Dynamic == nil {
+		return nil, fmt.Errorf("the run has no dynamic client")
+	}
 	gv, err := schema.ParseGroupVersion(r.APIVersion)
 	if err != nil {
 		return nil, err
