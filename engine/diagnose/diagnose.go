@@ -55,8 +55,10 @@ type Manifest struct{ Name, Text string }
 
 // Request is what a diagnosis works from.
 type Request struct {
-	// Clients are the run's (nil: a run that never used the cluster).
-	Clients *kube.Clients
+	// Clients are the run's (nil: nothing is asked of the cluster; NoCluster
+	// says why).
+	Clients   *kube.Clients
+	NoCluster string
 	// Namespaces the run used; Objects what it applied.
 	Namespaces []string
 	Objects    []kube.ObjectRef
@@ -120,6 +122,9 @@ func (c *collector) collect(ctx context.Context) {
 		}
 	}()
 	c.local()
+	if c.req.NoCluster != "" {
+		c.f.note("the cluster's state: %s", c.req.NoCluster)
+	}
 	if c.req.Clients != nil {
 		c.cluster(ctx)
 	}

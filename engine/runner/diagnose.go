@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -104,8 +105,19 @@ func (r *runner) diagnose(ctx context.Context) {
 	namespaces := append([]string{r.namespace}, d.namespaces...)
 	d.mu.Unlock()
 	var clients *kube.Clients
+	var noCluster string
 	if r.opts.Kube != nil {
-		clients, _ = r.opts.Kube.Clients()
+		var err error
+		if clients, err = r.opts.Kube.Clients(); err != nil {
+			noCluster = err.Error()
+		}
+	}
+	if r.opts.Outage != nil {
+		// Requests wait for a server that does not answer: they would
+		// only spend the budget the finally tasks need.
+		if o, down := r.opts.Outage(); down {
+			clients, noCluster = nil, fmt.Sprintf("not collected: the API server has not answered since %s (%v)", o.Since.Format("15:04:05"), o.Err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, diagnose.Budget(r.opts.FinallyTimeout))
 	defer cancel()
@@ -113,7 +125,7 @@ func (r *runner) diagnose(ctx context.Context) {
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
 	}
-	s, err := diagnose.Collect(ctx, diagnose.Request{Clients: clients, Namespaces: namespaces, Objects: r.applied.List(),
+	s, err := diagnose.Collect(ctx, diagnose.Request{Clients: clients, NoCluster: noCluster, Namespaces: namespaces, Objects: r.applied.List(),
 		Failed: failed, RunEvents: d.runEvents(), Mask: r.secrets.Mask, Dir: dir})
 	if err != nil {
 		r.rep.Report(report.Event{Time: time.Now(), Type: report.Diagnostics, Reason: "the diagnostics folder could not be made: " + err.Error()})

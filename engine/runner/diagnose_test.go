@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -68,7 +70,7 @@ finally:
 // diagRun runs diagPipeline (failing when fail) against the counting API
 // with diagnostics under dir; it returns the requests sent, the JUnit
 // report and the events.
-func diagRun(t *testing.T, fail, dir string) (*runner.Result, int64, string, []report.Event) {
+func diagRun(t *testing.T, fail, dir string, mod func(*runner.Options)) (*runner.Result, int64, string, []report.Event) {
 	t.Helper()
 	api := &countingAPI{}
 	typed, err := kubernetes.NewForConfig(&rest.Config{Host: "http://cluster.invalid", Transport: api})
@@ -84,6 +86,9 @@ func diagRun(t *testing.T, fail, dir string) (*runner.Result, int64, string, []r
 	o.Kube = kube.StaticProvider{C: &kube.Clients{Typed: typed, Namespace: "team"}}
 	o.Namespace = "team"
 	o.Diagnostics = dir
+	if mod != nil {
+		mod(&o)
+	}
 	res := runner.Run(context.Background(), p, o)
 	var b bytes.Buffer
 	if err := junit.Write(&b); err != nil {
@@ -96,7 +101,7 @@ func diagRun(t *testing.T, fail, dir string) (*runner.Result, int64, string, []r
 // request for a diagnosis and writes no folder.
 func TestPassingRunSendsNoDiagnosisRequest(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "diag")
-	res, requests, _, _ := diagRun(t, "false", dir)
+	res, requests, _, _ := diagRun(t, "false", dir, nil)
 	if res.Err != nil {
 		t.Fatal(res.Err)
 	}
@@ -112,7 +117,7 @@ func TestPassingRunSendsNoDiagnosisRequest(t *testing.T) {
 // so in its events and its JUnit failure, before finally runs.
 func TestFailedRunIsDiagnosed(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "diag")
-	res, requests, junit, events := diagRun(t, "true", dir)
+	res, requests, junit, events := diagRun(t, "true", dir, nil)
 	if res.Err == nil {
 		t.Fatal("the run passed")
 	}
@@ -157,5 +162,30 @@ func TestFailedRunIsDiagnosed(t *testing.T) {
 	}
 	if !strings.Contains(junit, "diagnostics: "+folder) {
 		t.Errorf("the JUnit failure does not link the folder:\n%s", junit)
+	}
+}
+
+// TestDiagnosisDuringAnOutage: while the API server does not answer, a
+// diagnosis asks it nothing (its requests would wait, spending the
+// finally tasks' time) and says why.
+func TestDiagnosisDuringAnOutage(t *testing.T) {
+	dir := t.TempDir()
+	res, requests, _, _ := diagRun(t, "true", dir, func(o *runner.Options) {
+		o.Outage = func() (kube.Outage, bool) {
+			return kube.Outage{Since: time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC), Err: errors.New("connection refused")}, true
+		}
+	})
+	if res.Err == nil {
+		t.Fatal("the run passed")
+	}
+	if requests != 0 {
+		t.Errorf("%d requests to a server that does not answer", requests)
+	}
+	summary, err := os.ReadFile(filepath.Join(dir, "20000101000000-0000", "summary.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "the API server has not answered since 10:00:00 (connection refused)"; !strings.Contains(string(summary), want) {
+		t.Errorf("summary.txt lacks %q:\n%s", want, summary)
 	}
 }
