@@ -104,6 +104,11 @@ func (r *runner) diagnose(ctx context.Context) {
 	failed := append([]diagnose.Failed(nil), d.failed...)
 	namespaces := append([]string{r.namespace}, d.namespaces...)
 	d.mu.Unlock()
+	for i := range failed {
+		// A diagnose: stanza without a namespace means the task's, else
+		// the run's.
+		failed[i].Namespace = cmp.Or(failed[i].Namespace, r.namespace)
+	}
 	var clients *kube.Clients
 	var noCluster string
 	if r.opts.Kube != nil {
