@@ -87,7 +87,7 @@ func newRunCommand(streams IO, kubeFlags *genericclioptions.ConfigFlags, planOnl
 		cmd.Flags().StringVar(&o.JUnitFile, "junit", "", "Write a JUnit XML report (one testcase per task) to this file")
 		cmd.Flags().StringVar(&o.LogDir, "log-dir", "", "Write every task's lines to DIR/kbrun-RUNID.log; in a terminal, a run with many tasks or cells shows a live view and keeps its lines there (default: the folder of temporary files, $TMPDIR or /tmp)")
 		cmd.Flags().BoolVarP(&o.Verbose, "verbose", "v", false, "In a terminal too, print every task's lines as they come instead of the live view")
-		cmd.Flags().StringVar(&o.Diagnostics, "diagnostics", DefaultDiagnostics, "When the run fails, write what explains it (events, pod states, failing containers' logs, the failed task's manifests, the run's events) to DIR/RUNID (docs/diagnostics.md)")
+		cmd.Flags().StringVar(&o.Diagnostics, "diagnostics", defaultDiagnostics, "When the run fails, write what explains it (events, pod states, failing containers' logs, the failed task's manifests, the run's events) to DIR/RUNID (docs/diagnostics.md)")
 		cmd.Flags().BoolVar(&o.NoDiagnostics, "no-diagnostics", false, "Collect no diagnostics when the run fails")
 		cmd.Flags().DurationVar(&o.LeaseDuration, "lease-duration", ownership.DefaultLeaseDuration, "How long the cluster counts this run as alive after it last renewed its lease (every third of it); a killed run's objects are taken over by later runs after this")
 	}
@@ -142,7 +142,7 @@ func (o *RunOptions) Validate() error {
 	if len(o.Only) > 0 && o.From != "" {
 		return exit.Usagef("--only and --from cannot be used together")
 	}
-	if o.NoDiagnostics && o.Diagnostics != DefaultDiagnostics {
+	if o.NoDiagnostics && o.Diagnostics != defaultDiagnostics {
 		return exit.Usagef("--diagnostics and --no-diagnostics cannot be used together")
 	}
 	// A report that could not be written would be lost after the whole
@@ -244,10 +244,11 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 	return reportErr // a run CI cannot read about did not pass
 }
 
-// DefaultDiagnostics is the folder, in the working directory, under which
+// defaultDiagnostics is the folder, in the working directory, under which
 // failed runs write their diagnostics: beside the run, where CI keeps
-// artifacts, and never in the work folder the run removes.
-const DefaultDiagnostics = "kbrun-diagnostics"
+// artifacts, and never in the work folder the run removes. (A variable:
+// the package's tests move it out of the source tree.)
+var defaultDiagnostics = "kbrun-diagnostics"
 
 // diagnostics is where a failed run writes its diagnostics ("": none).
 func (o *RunOptions) diagnostics() string {
