@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 )
@@ -18,7 +17,6 @@ type folder struct {
 
 	mu    sync.Mutex
 	left  int64
-	files []string
 	notes []string
 }
 
@@ -63,9 +61,6 @@ func (f *folder) save(name, text string) {
 		f.note("%s: %v", name, err)
 		return
 	}
-	f.mu.Lock()
-	f.files = append(f.files, name)
-	f.mu.Unlock()
 }
 
 // note records a problem of the collection, for the summary.
@@ -73,15 +68,6 @@ func (f *folder) note(format string, args ...any) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.notes = append(f.notes, f.mask(fmt.Sprintf(format, args...)))
-}
-
-// written lists the files written, sorted.
-func (f *folder) written() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := append([]string(nil), f.files...)
-	sort.Strings(out)
-	return out
 }
 
 // fileName makes s usable as one file name.
