@@ -83,6 +83,9 @@ func (c *checker) task(path []string, m map[string]any, d pipeline.Defaults) *pi
 		t.MaxParallel = int(mp)
 	}
 	t.Until, _ = m["until"].(string)
+	if v, ok := m["diagnose"]; ok {
+		t.Diagnose = c.diagnose(sub(path, "diagnose"), v)
+	}
 	if mx, ok := m["matrix"].(map[string]any); ok {
 		t.MatrixAllowEmpty, _ = mx[pipeline.AllowEmptyKey].(bool)
 		keys := make([]string, 0, len(mx))

@@ -202,6 +202,9 @@ type Task struct {
 	// MatrixScope are the matrix keys the task's templates may use as
 	// .matrix.KEY: its own, or its matrix group's.
 	MatrixScope []string
+	// Diagnose is what to collect besides the default when the run fails
+	// (nil: the default only).
+	Diagnose *Diagnose
 
 	// Path is the task's instance path, e.g. ["tasks","2"], for errors.
 	Path []string

@@ -95,6 +95,15 @@ func (j *JUnit) Report(e Event) {
 		}
 		j.suite.Cases = append(j.suite.Cases, *c)
 		j.suite.Tests++
+	case Diagnostics:
+		// The failed cases ended before the folder was written: each
+		// links it.
+		for i := range j.suite.Cases {
+			if c := &j.suite.Cases[i]; c.Failure != nil {
+				c.Failure.Body += "\n\ndiagnostics: " + e.Diagnostics
+				c.SystemOut += "diagnostics: " + e.Diagnostics + "\n"
+			}
+		}
 	case RunEnd:
 		j.suite.Time = seconds(e.DurationMS)
 		if e.Error != "" && j.suite.Failures == 0 {

@@ -89,6 +89,8 @@ func (l *Live) Report(e Event) {
 		l.above("! the API server answers again, after %s\n", round(time.Duration(e.DurationMS)*time.Millisecond))
 	case Cleanup:
 		l.above("! %s\n", indent(e.Reason))
+	case Diagnostics:
+		l.above("? %s\n", e.Reason)
 	case TaskEnd:
 		unit := t.end(e)
 		l.ended(e, unit)

@@ -16,7 +16,7 @@ func Masked(s *secret.Set, r Reporter) Reporter {
 			return
 		}
 		for _, f := range []*string{&e.Pipeline, &e.RunID, &e.Task, &e.TaskType, &e.Index, &e.Describe,
-			&e.Namespace, &e.Origin, &e.Stream, &e.Line, &e.Status, &e.Reason, &e.Error} {
+			&e.Namespace, &e.Origin, &e.Stream, &e.Line, &e.Status, &e.Reason, &e.Error, &e.Diagnostics} {
 			*f = s.Mask(*f)
 		}
 		e.Params = s.Value(e.Params)

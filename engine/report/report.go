@@ -21,6 +21,9 @@ const (
 	TaskEnd      = "task.end"
 	RunEnd       = "run.end"
 	Cleanup      = "run.cleanup"
+	// Diagnostics says where a failed run's diagnostics folder is
+	// (Diagnostics) and what is in it (Reason: a few lines).
+	Diagnostics = "run.diagnostics"
 )
 
 // APIDown and APIBack say that the API server stopped answering (Time:
@@ -89,6 +92,8 @@ type Event struct {
 	// Outputs of the task (task.end), masked.
 	Outputs map[string]any `json:"outputs,omitempty"`
 	DryRun  bool           `json:"dryRun,omitempty"`
+	// Diagnostics is the diagnostics folder of a failed run (run.diagnostics).
+	Diagnostics string `json:"diagnostics,omitempty"`
 }
 
 // Change is the API server's verdict on one object in a server-side dry

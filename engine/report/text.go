@@ -76,6 +76,8 @@ func (t *Text) Report(e Event) {
 		}
 	case Cleanup:
 		fmt.Fprintf(t.w, "! %s\n", indent(e.Reason))
+	case Diagnostics:
+		fmt.Fprintf(t.w, "? %s\n", e.Reason)
 	case RunEnd:
 		if !e.DryRun {
 			t.summary()

@@ -69,6 +69,9 @@ type Options struct {
 	// Outage reports whether the API server is not answering, and since
 	// when (nil: never): a task that times out during one says so.
 	Outage func() (kube.Outage, bool)
+	// Diagnostics is the folder under which a failed run writes its
+	// diagnostics (DIR/RUNID, engine/diagnose); "" writes none.
+	Diagnostics string
 	// Sleep waits between attempts; tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Rand returns a number in [0,1) for jitter; tests replace it.
@@ -94,6 +97,9 @@ type Result struct {
 	Err      error
 	// Applied is what the run applied and did not delete.
 	Applied []kube.ObjectRef
+	// Diagnostics is the folder a failed run's diagnosis was written to
+	// ("": none).
+	Diagnostics string
 }
 
 // NewRunID returns a run id usable in Kubernetes names and image tags.
@@ -125,6 +131,9 @@ type runner struct {
 	workDir   string
 	workLock  *os.File
 	workErr   error
+	// diag is what a diagnosis needs, kept while the run goes (nil:
+	// none will be made).
+	diag *diag
 }
 
 func (o Options) defaults() Options {
@@ -165,7 +174,12 @@ func Run(ctx context.Context, p *pipeline.Pipeline, opts Options) *Result {
 	}
 	started := err == nil
 	if started {
-		r.rep = report.Masked(r.secrets, opts.Reporter)
+		r.diag = r.newDiag()
+		if r.diag != nil {
+			r.rep = report.Masked(r.secrets, report.Multi{opts.Reporter, r.diag})
+		} else {
+			r.rep = report.Masked(r.secrets, opts.Reporter)
+		}
 		r.rep.Report(report.Event{Time: time.Now(), Type: report.RunStart, Pipeline: p.Name, RunID: opts.RunID, DryRun: opts.DryRun != task.DryRunNone})
 		if opts.DryRun != task.DryRunNone {
 			err = r.report(ctx)
@@ -178,6 +192,9 @@ func Run(ctx context.Context, p *pipeline.Pipeline, opts Options) *Result {
 	res.Err = r.maskError(err)
 	res.Tasks = r.results
 	res.Applied = r.applied.List()
+	if r.diag != nil {
+		res.Diagnostics = r.diag.dir
+	}
 	if !started {
 		// Nothing ran (bad values, selection or cluster configuration):
 		// the caller reports the error; there is no run to end.
@@ -282,7 +299,15 @@ func (r *runner) execute(ctx context.Context) error {
 		failure = context.Cause(runCtx)
 	}
 
-	finErr := r.finally(w, top)
+	// The finally tasks' bound starts now: a diagnosis takes its time from
+	// it, before cleanup deletes what it would look at. A run stopped by a
+	// signal is not diagnosed: its user wants it to end.
+	finCtx, cancel := context.WithTimeoutCause(r.opts.HardCtx, r.opts.FinallyTimeout, fmt.Errorf("finally timeout of %s exceeded", r.opts.FinallyTimeout))
+	defer cancel()
+	if failure != nil && interrupted == nil {
+		r.diagnose(finCtx)
+	}
+	finErr := r.finally(finCtx, w, top)
 	if ie, ok := interruption(ctx).(*exit.InterruptedError); ok && !ie.Stream && interrupted == nil {
 		// A signal while finally ran (it runs to its end, unless a second
 		// signal stops it): the run ends as stopped by it.
@@ -299,16 +324,14 @@ func (r *runner) execute(ctx context.Context) error {
 	return nil
 }
 
-// finally runs the finally tasks with their own context: the run's may be
-// cancelled or timed out already. Every finally task runs even when an
+// finally runs the finally tasks with their own context (ctx, bounded by
+// --finally-timeout): the run's may be cancelled or timed out already. Every finally task runs even when an
 // earlier one failed: each may clean up something different. With --keep
 // none runs (the selection skipped them).
-func (r *runner) finally(w *walker, top *scope) error {
+func (r *runner) finally(ctx context.Context, w *walker, top *scope) error {
 	if len(r.fin) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeoutCause(r.opts.HardCtx, r.opts.FinallyTimeout, fmt.Errorf("finally timeout of %s exceeded", r.opts.FinallyTimeout))
-	defer cancel()
 	first, _ := w.seq(ctx, r.fin, top, true)
 	switch left := r.applied.List(); {
 	case len(left) == 0:

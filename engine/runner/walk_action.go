@@ -21,6 +21,7 @@ func (w *walker) action(ctx context.Context, n *node, st *prepare.Step, s *scope
 		return nil
 	}
 	r, t := w.r, n.task
+	r.diag.used(st.Namespace)
 	r.rep.Report(report.Event{Time: time.Now(), Type: report.TaskStart, Task: t.Name, TaskType: t.Type, Index: n.index, Finally: n.finally, Describe: st.Action.Describe(), Namespace: st.Namespace, MaxAttempts: t.Retry.Attempts})
 	stdout := &lineWriter{emit: r.emitter(t, "stdout")}
 	stderr := &lineWriter{emit: r.emitter(t, "stderr")}
@@ -47,6 +48,7 @@ func (w *walker) action(ctx context.Context, n *node, st *prepare.Step, s *scope
 	stdout.Flush()
 	stderr.Flush()
 	if err != nil {
+		r.diag.fail(st)
 		return w.fail(n, start, attempts, outputs, err, s)
 	}
 	w.ok(n, start, attempts, outputs, "", s)

@@ -24,4 +24,10 @@ func MarkdownTable(types []Type) string {
 	return b.String()
 }
 
+// CommonFields says, after `kbrun tasks`' list, what every task takes
+// besides its type's parameters.
+const CommonFields = `every task also takes: name, description, timeout, retry, when, continueOnError, matrix (with maxParallel and until), and
+    diagnose: what to collect besides the default when the run fails (resources: kind with name or selector, and
+    namespace, dumped as YAML; commands: pod or selector, container, command, timeout, run in a pod)`
+
 func escapeCell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }

@@ -18,10 +18,16 @@ import (
 
 // TestMain lets the test binary act as kbrun in a subprocess (for signals).
 func TestMain(m *testing.M) {
+	// Failed runs write their diagnostics under the working directory by
+	// default: here, the package's source folder.
+	diag := filepath.Join(os.TempDir(), "kbrun-app-test-diagnostics")
+	app.SetDefaultDiagnostics(diag)
 	if os.Getenv("KBRUN_TEST_AS_MAIN") == "1" {
 		os.Exit(app.MainAs(os.Args[0], os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	os.RemoveAll(diag)
+	os.Exit(code)
 }
 
 func kbrun(args ...string) (code int, stdout, stderr string) {

@@ -43,6 +43,8 @@ type RunOptions struct {
 	LogDir         string
 	Verbose        bool
 	Batch          BatchOptions
+	Diagnostics    string
+	NoDiagnostics  bool
 
 	// Completed.
 	dryRun    task.DryRun
@@ -88,6 +90,8 @@ func newRunCommand(streams IO, kubeFlags *genericclioptions.ConfigFlags, planOnl
 		cmd.Flags().StringVar(&o.JUnitFile, "junit", "", "Write a JUnit XML report (one testcase per task) to this file")
 		cmd.Flags().StringVar(&o.LogDir, "log-dir", "", "Write every task's lines to DIR/kbrun-RUNID.log; in a terminal, a run with many tasks or cells shows a live view and keeps its lines there (default: the folder of temporary files, $TMPDIR or /tmp)")
 		cmd.Flags().BoolVarP(&o.Verbose, "verbose", "v", false, "In a terminal too, print every task's lines as they come instead of the live view")
+		cmd.Flags().StringVar(&o.Diagnostics, "diagnostics", defaultDiagnostics, "When the run fails, write what explains it (events, pod states, failing containers' logs, the failed task's manifests, the run's events) to DIR/RUNID (docs/diagnostics.md)")
+		cmd.Flags().BoolVar(&o.NoDiagnostics, "no-diagnostics", false, "Collect no diagnostics when the run fails")
 		cmd.Flags().DurationVar(&o.LeaseDuration, "lease-duration", ownership.DefaultLeaseDuration, "How long the cluster counts this run as alive after it last renewed its lease (every third of it); a killed run's objects are taken over by later runs after this")
 	}
 	cmd.Flags().BoolVar(&o.Keep, "keep", false, "Skip the finally tasks, leaving what the run created (for debugging); a plan shows them skipped")
@@ -144,6 +148,9 @@ func (o *RunOptions) Validate() error {
 	}
 	if len(o.Only) > 0 && o.From != "" {
 		return exit.Usagef("--only and --from cannot be used together")
+	}
+	if o.NoDiagnostics && o.Diagnostics != defaultDiagnostics {
+		return exit.Usagef("--diagnostics and --no-diagnostics cannot be used together")
 	}
 	// A report that could not be written would be lost after the whole
 	// run: find out before it starts.
@@ -254,6 +261,7 @@ func (o *RunOptions) runPipeline(ctxs runContexts, p *pipeline.Pipeline, overrid
 		From:           o.From,
 		Skip:           o.Skip,
 		HardCtx:        ctxs.hard,
+		Diagnostics:    o.diagnostics(),
 		ContextNamespace: func() string {
 			ns, _, err := o.KubeFlags.ToRawKubeConfigLoader().Namespace()
 			if err != nil {
@@ -271,7 +279,21 @@ func (o *RunOptions) runPipeline(ctxs runContexts, p *pipeline.Pipeline, overrid
 // outcome is what the summary of a run says about it. The diagnostics
 // folder (--diagnostics), when a run leaves one, goes in its Diagnostics.
 func (o *RunOptions) outcome(res *runner.Result) batch.Outcome {
-	return batch.Outcome{Err: res.Err}
+	return batch.Outcome{Err: res.Err, Diagnostics: res.Diagnostics}
+}
+
+// defaultDiagnostics is the folder, in the working directory, under which
+// failed runs write their diagnostics: beside the run, where CI keeps
+// artifacts, and never in the work folder the run removes. (A variable:
+// the package's tests move it out of the source tree.)
+var defaultDiagnostics = "kbrun-diagnostics"
+
+// diagnostics is where a failed run writes its diagnostics ("": none).
+func (o *RunOptions) diagnostics() string {
+	if o.NoDiagnostics {
+		return ""
+	}
+	return o.Diagnostics
 }
 
 // outageEvent is the one-line note that the API server stopped answering,

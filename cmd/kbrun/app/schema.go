@@ -79,6 +79,7 @@ func newTasksCommand(streams IO) *cobra.Command {
 				}
 				fmt.Fprintln(streams.Out)
 			}
+			fmt.Fprintln(streams.Out, task.CommonFields)
 			return nil
 		},
 	}
