@@ -331,10 +331,12 @@ func TestStopSignalsLeaveNothing(t *testing.T) {
 					}
 					sort.Strings(stopped)
 					sort.Strings(notStarted)
-					if sig.sig == syscall.SIGPIPE && len(stopped) == 0 && len(notStarted) == 0 {
-						// The reader left before kbrun wrote again, and by
-						// then every task had ended: a broken stream never
-						// turns a green run red.
+					if len(stopped) == 0 && len(notStarted) == 0 && cases["health"] == "ok" {
+						// Every task had ended when the signal took effect
+						// (the last ones take ~100 ms after logs starts,
+						// and the test hears of a start only after it):
+						// a signal, or a reader leaving, after the work
+						// is done never turns a green run red.
 						want = 0
 					}
 					objects, folders := relRunObjects(t, ns, r.runID), relWorkFolders(r.runID)
