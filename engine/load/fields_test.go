@@ -11,7 +11,7 @@ import (
 // read are the task fields, besides its type, that build.go's task reads
 // into pipeline.Task. The schema is the list; this test names a field the
 // schema gains (or loses) that the builder does not read yet.
-var read = []string{"continueOnError", "description", "matrix", "maxParallel", "name", "retry", "timeout", "until", "when", "with"}
+var read = []string{"continueOnError", "description", "diagnose", "matrix", "maxParallel", "name", "retry", "timeout", "until", "when", "with"}
 
 func TestTaskFieldsComeFromTheSchema(t *testing.T) {
 	l, err := New(task.NewRegistry())

@@ -77,7 +77,7 @@ func pipelineData(caps []any) map[string]any {
 			"namespace": "ones", "builderName": "kaniko-rootless-demo-deployment",
 			"testName": "test-kaniko-rootless-deployment", "kanikoImage": "gcr.io/kaniko-project/executor:v1.24.0-debug",
 			"kanikoImagePullPolicy": "IfNotPresent", "capabilities": caps,
-			"userNamespace": false, "runtimeClassName": "", "authSecret": "", "registryCA": "",
+			"userNamespace": false, "runtimeClassName": "", "builderNode": "", "testNode": "", "authSecret": "", "registryCA": "",
 			"pullRegistry": "localhost:5000", "imageRepository": "demo", "imageTag": "t1",
 			"registryNamespace": "kaniko-registry", "registryImage": "registry:3", "registryPort": 5000,
 		},
