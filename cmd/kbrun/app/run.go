@@ -15,6 +15,7 @@ import (
 	"github.com/kbrun/kbrun/engine/report"
 	"github.com/kbrun/kbrun/engine/runner"
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/engine/trace"
 	"github.com/kbrun/kbrun/tasks/ownership"
 )
 
@@ -41,6 +42,7 @@ type RunOptions struct {
 	LeaseDuration  time.Duration
 	LogDir         string
 	Verbose        bool
+	Trace          bool
 
 	// Completed.
 	dryRun    task.DryRun
@@ -85,6 +87,7 @@ func newRunCommand(streams IO, kubeFlags *genericclioptions.ConfigFlags, planOnl
 		cmd.Flags().StringVar(&o.JUnitFile, "junit", "", "Write a JUnit XML report (one testcase per task) to this file")
 		cmd.Flags().StringVar(&o.LogDir, "log-dir", "", "Write every task's lines to DIR/kbrun-RUNID.log; in a terminal, a run with many tasks or cells shows a live view and keeps its lines there (default: the folder of temporary files, $TMPDIR or /tmp)")
 		cmd.Flags().BoolVarP(&o.Verbose, "verbose", "v", false, "In a terminal too, print every task's lines as they come instead of the live view")
+		cmd.Flags().BoolVar(&o.Trace, "trace", false, "Export the run as OpenTelemetry spans over OTLP, to OTEL_EXPORTER_OTLP_ENDPOINT (default localhost:4318); on by itself when an OTEL_EXPORTER_OTLP_ENDPOINT or _TRACES_ENDPOINT variable is set, --trace=false turns it off")
 		cmd.Flags().DurationVar(&o.LeaseDuration, "lease-duration", ownership.DefaultLeaseDuration, "How long the cluster counts this run as alive after it last renewed its lease (every third of it); a killed run's objects are taken over by later runs after this")
 	}
 	cmd.Flags().BoolVar(&o.Keep, "keep", false, "Skip the finally tasks, leaving what the run created (for debugging); a plan shows them skipped")
@@ -160,7 +163,9 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 		return err
 	}
 	defer closeLog()
-	reps := report.Multi{shown}
+	tr := trace.Start(ctxs.run, trace.Options{Flag: traceFlag(cmd), Getenv: os.Getenv, Warn: o.Err, Version: version()})
+	defer tr.End() // after everything else: a failed or interrupted run's spans are sent too
+	reps := report.Multi{shown, tr.Pipeline()}
 	var junit *report.JUnit
 	if o.JUnitFile != "" {
 		junit = report.NewJUnit()
