@@ -54,6 +54,7 @@ func traced(t *testing.T, body string, files map[string]string) []otlpsink.Span 
 		Reporter: report.Multi{tr.Pipeline()},
 		RunID:    "20000101000000-0000",
 		Sleep:    func(ctx context.Context, d time.Duration) error { return ctx.Err() },
+		Rand:     func() float64 { return 0.5 }, // no jitter
 	})
 	tr.End()
 	if warn.Len() > 0 {
