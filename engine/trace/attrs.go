@@ -17,7 +17,7 @@ const (
 
 // outputAttrs are a task's outputs (masked already) as attributes: the
 // objects it applied, checked or deleted as kbrun.objects and
-// kbrun.deleted ("Kind namespace/name"), and every other output that is
+// kbrun.deleted ("Kind/namespace/name", as delete says them), and every other output that is
 // one value or a list of values as kbrun.output.NAME, cut to bounds.
 // Outputs made of maps (a matrix's cells, a query's result) are left out.
 func outputAttrs(outs map[string]any) []attribute.KeyValue {
@@ -79,11 +79,11 @@ func objectRefs(v any) []string {
 			out = append(out, fmt.Sprintf("… %d more", len(list)-maxItems))
 			break
 		}
-		ref := fmt.Sprint(m["name"])
+		ref := fmt.Sprintf("%v/%v", m["kind"], m["name"])
 		if ns, _ := m["namespace"].(string); ns != "" {
-			ref = ns + "/" + ref
+			ref = fmt.Sprintf("%v/%s/%v", m["kind"], ns, m["name"])
 		}
-		out = append(out, cut(fmt.Sprintf("%v %s", m["kind"], ref)))
+		out = append(out, cut(ref))
 	}
 	return out
 }

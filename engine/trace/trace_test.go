@@ -147,7 +147,7 @@ tasks:
 			t.Errorf("task first: %s = %#v, want %#v", k, first.Attrs[k], v)
 		}
 	}
-	if objs, _ := first.Attrs["kbrun.objects"].([]any); len(objs) != 1 || objs[0] != "ConfigMap ns1/first" {
+	if objs, _ := first.Attrs["kbrun.objects"].([]any); len(objs) != 1 || objs[0] != "ConfigMap/ns1/first" {
 		t.Errorf("task first: kbrun.objects = %#v", first.Attrs["kbrun.objects"])
 	}
 	if cl := one(t, spans, "task cleanup"); cl.Attrs["kbrun.task.finally"] != true || cl.Attrs["kbrun.task.index"] != "F1" {

@@ -87,7 +87,7 @@ func TestTraceMultiArch(t *testing.T) {
 		}
 		checkAttempts(t, sp, kids(sp, "attempt"))
 	}
-	if objs := fmt.Sprint(tasks["namespace"].Attrs["kbrun.objects"]); !strings.Contains(objs, "Namespace "+ns) {
+	if objs := fmt.Sprint(tasks["namespace"].Attrs["kbrun.objects"]); !strings.Contains(objs, "Namespace/"+ns) {
 		t.Errorf("task namespace: kbrun.objects %s", objs)
 	}
 	if got := tasks["runner"].Attrs["k8s.namespace.name"]; got != ns {
