@@ -16,7 +16,8 @@ import (
 
 // Pipeline turns the events of one pipeline's run into spans under the
 // run's root span: one Pipeline per runner.Run, so that several pipelines
-// of one kbrun process are siblings. A nil *Pipeline (tracing off)
+// of one kbrun process are siblings (pipelines run one after another may
+// share one; pipelines run at once may not: their indexes would mix). A nil *Pipeline (tracing off)
 // reports nothing: the cost of an event is the nil check.
 type Pipeline struct {
 	run  *Run
@@ -60,6 +61,9 @@ func (p *Pipeline) Report(e report.Event) {
 	defer p.mu.Unlock()
 	switch e.Type {
 	case report.RunStart:
+		// A reporter used again for the next pipeline starts afresh.
+		clear(p.tasks)
+		clear(p.running)
 		p.ctx, p.span = p.run.tracer.Start(p.run.ctx, "pipeline "+e.Pipeline, trace.WithTimestamp(e.Time), trace.WithAttributes(
 			attribute.String("kbrun.pipeline", e.Pipeline),
 			attribute.String("kbrun.run_id", e.RunID),

@@ -2,6 +2,7 @@ package trace_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -251,4 +252,39 @@ func TestMatrix(t *testing.T) {
 	if bad := one(t, spans, "cell ma[bad]"); bad.Message != "fatal failure of ma-bad" || bad.Attrs["kbrun.task.index"] != "2.2" {
 		t.Errorf("cell ma[bad]: %q %v", bad.Message, bad.Attrs)
 	}
+}
+
+// TestPipelinesUnderOneRun: pipelines run by one kbrun process are
+// siblings under its root span, each with its own tasks, whether each has
+// its own reporter or one is used again.
+func TestPipelinesUnderOneRun(t *testing.T) {
+	sink := otlpsink.New(t)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", sink.URL)
+	reg := task.NewRegistry(&flaky{calls: map[string]int{}})
+	l, err := load.New(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := trace.Start(context.Background(), trace.Options{Getenv: os.Getenv, Warn: t.Output()})
+	again := tr.Pipeline()
+	for i, rep := range []*trace.Pipeline{tr.Pipeline(), again, again} {
+		body := strings.Replace(header, "name: t", fmt.Sprintf("name: p%d", i+1), 1) + fmt.Sprintf("tasks:\n  - {name: a, flaky: {id: a%d}}\n", i)
+		p, err := l.LoadBytes("p.yaml", []byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		runner.Run(context.Background(), p, runner.Options{Registry: reg, Reporter: rep})
+	}
+	tr.End()
+	wantTree(t, sink.Spans(), `kbrun run [Ok]
+  pipeline p1 [Ok]
+    task a [Ok]
+      attempt [Ok]
+  pipeline p2 [Ok]
+    task a [Ok]
+      attempt [Ok]
+  pipeline p3 [Ok]
+    task a [Ok]
+      attempt [Ok]
+`)
 }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -163,7 +164,9 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 		return err
 	}
 	defer closeLog()
-	tr := trace.Start(ctxs.run, trace.Options{Flag: traceFlag(cmd), Getenv: os.Getenv, Warn: o.Err, Version: version()})
+	// Not the run's context: a signal that stops the run must not stop
+	// the sending of its trace.
+	tr := trace.Start(context.Background(), trace.Options{Flag: o.traceFlag(cmd), Getenv: os.Getenv, Warn: o.Err, Version: version()})
 	defer tr.End() // after everything else: a failed or interrupted run's spans are sent too
 	reps := report.Multi{shown, tr.Pipeline()}
 	var junit *report.JUnit

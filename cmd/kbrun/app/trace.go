@@ -5,15 +5,14 @@ import "github.com/spf13/cobra"
 // traceFlag is --trace as given: nil when it was not (the OTEL_*
 // variables decide), false for plan, which has no such flag and is not
 // traced.
-func traceFlag(cmd *cobra.Command) *bool {
+func (o *RunOptions) traceFlag(cmd *cobra.Command) *bool {
 	f := cmd.Flags().Lookup("trace")
-	if f == nil {
+	switch {
+	case f == nil:
 		off := false
 		return &off
-	}
-	if !f.Changed {
+	case !f.Changed:
 		return nil
 	}
-	on := f.Value.String() == "true"
-	return &on
+	return &o.Trace
 }
