@@ -13,6 +13,7 @@ import (
 	"github.com/kbrun/kbrun/engine/report"
 	"github.com/kbrun/kbrun/engine/runner"
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/engine/trace"
 )
 
 // BatchOptions are the flags of `run` and `plan` for many pipelines at
@@ -173,7 +174,7 @@ func (b *BatchOptions) rerun(o *RunOptions, jobs []batch.Job) ([]batch.Job, erro
 // runBatch runs the pipelines, then writes the summary table (to stderr
 // with -o json: stdout is for the events), the JUnit file and the
 // Markdown summary.
-func (o *RunOptions) runBatch(ctxs runContexts) error {
+func (o *RunOptions) runBatch(ctxs runContexts, tr *trace.Run) error {
 	results := batch.Run(ctxs.run, o.Batch.jobs, batch.Options{
 		Parallel: o.Batch.Parallel,
 		FailFast: o.Batch.FailFast,
@@ -184,7 +185,7 @@ func (o *RunOptions) runBatch(ctxs runContexts) error {
 			if o.RunID != "" {
 				runID = o.RunID + "-" + j.Name()
 			}
-			res, err := o.runPipeline(ctxs, j.Pipeline, j.Overrides, runID, rep)
+			res, err := o.runPipeline(ctxs, j.Pipeline, j.Overrides, runID, report.Multi{rep, tr.Pipeline()})
 			if err != nil {
 				return batch.Outcome{Err: err}
 			}

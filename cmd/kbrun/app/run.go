@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/kbrun/kbrun/engine/report"
 	"github.com/kbrun/kbrun/engine/runner"
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/engine/trace"
 )
 
 // RunOptions are the options of `kbrun run` and `kbrun plan`, completed and
@@ -45,6 +47,7 @@ type RunOptions struct {
 	Batch          BatchOptions
 	Diagnostics    string
 	NoDiagnostics  bool
+	Trace          bool
 
 	// Completed.
 	dryRun    task.DryRun
@@ -92,6 +95,7 @@ func newRunCommand(streams IO, kubeFlags *genericclioptions.ConfigFlags, planOnl
 		cmd.Flags().BoolVarP(&o.Verbose, "verbose", "v", false, "In a terminal too, print every task's lines as they come instead of the live view")
 		cmd.Flags().StringVar(&o.Diagnostics, "diagnostics", defaultDiagnostics, "When the run fails, write what explains it (events, pod states, failing containers' logs, the failed task's manifests, the run's events) to DIR/RUNID (docs/diagnostics.md)")
 		cmd.Flags().BoolVar(&o.NoDiagnostics, "no-diagnostics", false, "Collect no diagnostics when the run fails")
+		cmd.Flags().BoolVar(&o.Trace, "trace", false, "Export the run as OpenTelemetry spans over OTLP, to OTEL_EXPORTER_OTLP_ENDPOINT (default localhost:4318); on by itself when an OTEL_EXPORTER_OTLP_ENDPOINT or _TRACES_ENDPOINT variable is set, --trace=false turns it off")
 		cmd.Flags().DurationVar(&o.LeaseDuration, "lease-duration", ownership.DefaultLeaseDuration, "How long the cluster counts this run as alive after it last renewed its lease (every third of it); a killed run's objects are taken over by later runs after this")
 	}
 	cmd.Flags().BoolVar(&o.Keep, "keep", false, "Skip the finally tasks, leaving what the run created (for debugging); a plan shows them skipped")
@@ -165,12 +169,17 @@ func (o *RunOptions) Validate() error {
 // Run runs (or plans) the pipeline and reports it.
 func (o *RunOptions) Run(cmd *cobra.Command) error {
 	ctxs := contexts(cmd.Context())
-	switch {
-	case o.Batch.nothingFailed:
+	if o.Batch.nothingFailed {
 		fmt.Fprintf(o.Err, "kbrun: --rerun-failed %s: no pipeline failed there; nothing to run\n", o.Batch.RerunFailed)
 		return nil
-	case o.Batch.jobs != nil:
-		return o.runBatch(ctxs)
+	}
+	// One trace per process, a pipeline span per pipeline. Not the run's
+	// context: a signal that stops the run must not stop the sending of
+	// its trace.
+	tr := trace.Start(context.Background(), trace.Options{Flag: o.traceFlag(cmd), Getenv: os.Getenv, Warn: o.Err, Version: version()})
+	defer tr.End() // after everything else: a failed or interrupted run's spans are sent too
+	if o.Batch.jobs != nil {
+		return o.runBatch(ctxs, tr)
 	}
 	runID := o.RunID
 	if runID == "" {
@@ -181,7 +190,7 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 		return err
 	}
 	defer closeLog()
-	reps := report.Multi{shown}
+	reps := report.Multi{shown, tr.Pipeline()}
 	var junit *report.JUnit
 	if o.JUnitFile != "" {
 		junit = report.NewJUnit()
