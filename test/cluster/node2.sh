@@ -56,7 +56,8 @@ waitc() { # SECONDS COMPONENT DESCRIPTION CMD...
 }
 
 up() {
-  [ -s "$KUBECONFIG_PATH" ] && "$CLUSTER_SRC/status.sh" >/dev/null 2>&1 || die "the cluster is not up and healthy: start it with test/cluster/up.sh first"
+  # The first node's cluster (status.sh also judges this node, once started).
+  [ -s "$KUBECONFIG_PATH" ] && api_ok && alive kubelet && alive containerd || die "the cluster is not up: start it with test/cluster/up.sh first"
   if [ -e "/run/netns/$N2_NETNS" ] && status >/dev/null 2>&1; then log "node $N2_NAME already up"; return 0; fi
   down_node
   mkdir -p "$N2_CTRD" "$N2/cni/net.d" "$N2/cni/ipam" "$N2/kubelet" "$N2/pod-logs"
@@ -110,12 +111,23 @@ EOF
   sed -e "s|$CNI_BRIDGE|$N2_BRIDGE|" -e "s|$STATE/cni/ipam|$N2/cni/ipam|" -e "s|$POD_CIDR|$N2_POD_CIDR|" -e "s|\"$POD_GW\"|\"$N2_POD_GW\"|" \
     "$STATE/cni/net.d/10-kbrun.conflist" >"$N2/cni/net.d/10-kbrun.conflist"
   start node2-containerd "$CONTAINERD_DIR/containerd" --config "$N2_CTRD/config.toml"
-  waitc 20 node2-containerd "node2: containerd ready" ctr2 version
+  ctrd2_ok() { ctr2 version >/dev/null 2>&1; }
+  waitc 20 node2-containerd "node2: containerd ready" ctrd2_ok
   local f
   for f in "$IMAGES_DIR"/*.tar; do ctr2 -n k8s.io images import "$f" >>"$LOGS/node2-image-import.log" 2>&1 || die "node2: importing $f failed"; done
   log "node2: images imported"
 
-  # ---- kubelet ----
+  # ---- kubelet: its cgroup root must exist in every hierarchy (cgroup v1;
+  # a new cpuset starts empty and takes its parent's CPUs and memory nodes).
+  local ctrl
+  for ctrl in /sys/fs/cgroup/*/; do
+    [ -e "${ctrl}cgroup.procs" ] || continue
+    mkdir -p "$ctrl$N2_CGROUP"
+    if [ -e "${ctrl}cpuset.cpus" ]; then
+      cat "${ctrl}cpuset.cpus" >"$ctrl$N2_CGROUP/cpuset.cpus"
+      cat "${ctrl}cpuset.mems" >"$ctrl$N2_CGROUP/cpuset.mems"
+    fi
+  done
   sed -e "s|^address: .*|address: $N2_IP|" -e "s|unix://$CTRD_SOCK|unix://$N2_SOCK|" \
     -e "s|$PKI/kubelet-server|$PKI/node2-kubelet-server|g" "$STATE/kubelet/config.yaml" >"$N2/kubelet/config.yaml"
   printf 'cgroupRoot: /%s\npodLogsDir: %s\n' "$N2_CGROUP" "$N2/pod-logs" >>"$N2/kubelet/config.yaml"
@@ -132,7 +144,8 @@ EOF
 
   node_ready() { [ "$(kc get node "$N2_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; }
   waitc 90 node2-kubelet "node $N2_NAME Ready" node_ready
-  waitc 30 node2-kube-proxy "node2: kube-proxy healthy" in_ns curl -fsS -o /dev/null --max-time 2 http://127.0.0.1:10256/healthz
+  proxy2_ok() { in_ns curl -fsS -o /dev/null --max-time 2 http://127.0.0.1:10256/healthz 2>/dev/null; }
+  waitc 30 node2-kube-proxy "node2: kube-proxy healthy" proxy2_ok
   echo "node $N2_NAME is up at $N2_IP (pods $N2_POD_CIDR)"
 }
 
@@ -150,7 +163,7 @@ down_node() {
     rm -f "$PIDS/$name.pid"
   done
   if alive node2-containerd && [ -x "$KCLUSTER" ]; then
-    timeout 120 in_ns "$KCLUSTER" cri-reset "unix://$N2_SOCK" >/dev/null 2>&1 || log "WARNING: node2: cri-reset reported errors"
+    timeout 120 nsenter --net="/run/netns/$N2_NETNS" "$KCLUSTER" cri-reset "unix://$N2_SOCK" >/dev/null || log "WARNING: node2: cri-reset reported errors"
   fi
   pid=$(pid_of node2-containerd)
   if [ -n "$pid" ]; then
