@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kbrun/kbrun/test/otlpsink"
 )
 
 // quick are the gallery pipelines labelled gallery=quick: the three of
@@ -68,7 +70,8 @@ func keys(m map[string]time.Time) string {
 func TestManyPipelines(t *testing.T) {
 	dir := t.TempDir()
 	junit, summary := filepath.Join(dir, "report.xml"), filepath.Join(dir, "summary.md")
-	r := kbrunEnv(t, []string{"GITHUB_STEP_SUMMARY=" + summary},
+	sink := otlpsink.New(t)
+	r := kbrunEnv(t, []string{"GITHUB_STEP_SUMMARY=" + summary, "OTEL_EXPORTER_OTLP_ENDPOINT=" + sink.URL},
 		"run", "examples", "-l", "gallery=quick", "--parallel", "3", "-o", "json", "--junit", junit)
 	if r.code != 0 {
 		t.Fatalf("exit %d, want 0\n%s", r.code, r.summary())
@@ -134,6 +137,43 @@ func TestManyPipelines(t *testing.T) {
 	}
 	for _, p := range quick {
 		namespaceGone(t, "ex-"+p)
+	}
+
+	// The trace: one root for the process, a pipeline span under it for
+	// each pipeline, each with its tasks.
+	spans := sink.Spans()
+	var roots, pipelines []otlpsink.Span
+	for _, sp := range spans {
+		if sp.Parent == "" {
+			roots = append(roots, sp)
+		}
+	}
+	if len(roots) != 1 {
+		t.Fatalf("%d root spans, want 1 (one run):\n%s", len(roots), otlpsink.Tree(spans))
+	}
+	tasks := map[string]int{}
+	for _, sp := range spans {
+		if sp.Parent == roots[0].ID && strings.HasPrefix(sp.Name, "pipeline ") {
+			pipelines = append(pipelines, sp)
+		}
+	}
+	for _, sp := range spans {
+		for _, p := range pipelines {
+			if sp.Parent == p.ID && strings.HasPrefix(sp.Name, "task ") {
+				tasks[p.Name]++
+			}
+		}
+	}
+	var names []string
+	for _, p := range pipelines {
+		names = append(names, strings.TrimPrefix(p.Name, "pipeline "))
+		if p.Status != "Ok" || tasks[p.Name] == 0 {
+			t.Errorf("span %s: status %s, %d task spans", p.Name, p.Status, tasks[p.Name])
+		}
+	}
+	sort.Strings(names)
+	if strings.Join(names, ",") != strings.Join(quick, ",") {
+		t.Errorf("pipeline spans %v under the run's root, want %v:\n%s", names, quick, otlpsink.Tree(spans))
 	}
 
 	// A report of the same three where canary failed: only canary runs.
