@@ -201,7 +201,11 @@ if [ -d "$STATE" ]; then
   for p in "${FIXED_PATHS[@]}"; do
     [ -e "$p" ] || continue
     grep -qxF "$p" "$STATE/preexisting" 2>/dev/null && continue
-    if [ -f "$STATE/preexisting" ]; then say "removing $p"; rm -rf "$p" || warn "cannot remove $p"; fi
+    if [ -f "$STATE/preexisting" ]; then
+      # ip netns (node2.sh) leaves /run/netns a mount point of itself.
+      ! mountpoint -q "$p" || umount "$p" || umount -l "$p" || warn "cannot unmount $p"
+      say "removing $p"; rm -rf "$p" || warn "cannot remove $p"
+    fi
   done
 fi
 

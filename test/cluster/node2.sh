@@ -63,6 +63,8 @@ up() {
   mkdir -p "$N2_CTRD" "$N2/cni/net.d" "$N2/cni/ipam" "$N2/kubelet" "$N2/pod-logs"
 
   # ---- network ----
+  # ip netns makes /run/netns a mount point when it is not one: undone by down.
+  mountpoint -q /run/netns || touch "$N2/made-netns-mount"
   ip netns add "$N2_NETNS"
   ip link add "$N2_HOST_VETH" type veth peer name "$N2_NS_VETH" netns "$N2_NETNS"
   ip link set "$N2_HOST_VETH" up
@@ -193,6 +195,9 @@ down_node() {
   while iptables -t nat -C POSTROUTING "${NOMASQ[@]}" 2>/dev/null; do iptables -t nat -D POSTROUTING "${NOMASQ[@]}"; done
   ip link del "$N2_HOST_VETH" 2>/dev/null || true   # its peer, and the routes through it, go with it
   [ ! -e "/run/netns/$N2_NETNS" ] || ip netns del "$N2_NETNS"
+  if [ -e "$N2/made-netns-mount" ] && mountpoint -q /run/netns && [ -z "$(ls -A /run/netns)" ]; then
+    umount /run/netns || log "WARNING: node2: cannot unmount /run/netns"
+  fi
   if [ -s "$KUBECONFIG_PATH" ] && kc get node "$N2_NAME" >/dev/null 2>&1; then
     kc delete node "$N2_NAME" --wait=false >/dev/null 2>&1 || true
   fi
