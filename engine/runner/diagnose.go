@@ -105,6 +105,12 @@ func (r *runner) diagnose(ctx context.Context) {
 	failed := append([]diagnose.Failed(nil), d.failed...)
 	namespaces := append([]string{r.namespace}, d.namespaces...)
 	d.mu.Unlock()
+	if len(failed) == 0 {
+		// No task failed while it ran: the run stopped at a value refused
+		// before its task could run (or at a group's bound), which the
+		// cluster cannot explain, and nothing invalid may reach it.
+		return
+	}
 	for i := range failed {
 		// A diagnose: stanza without a namespace means the task's, else
 		// the run's.

@@ -189,3 +189,39 @@ func TestDiagnosisDuringAnOutage(t *testing.T) {
 		t.Errorf("summary.txt lacks %q:\n%s", want, summary)
 	}
 }
+
+// TestRefusedValueIsNotDiagnosed: a run that stops at a value refused
+// before its task could run (a timeout only known at run time) sends no
+// request for a diagnosis: the cluster cannot explain it, and nothing
+// about an invalid value may reach it.
+func TestRefusedValueIsNotDiagnosed(t *testing.T) {
+	api := &countingAPI{}
+	typed, err := kubernetes.NewForConfig(&rest.Config{Host: "http://cluster.invalid", Transport: api})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness()
+	h.reg = task.NewRegistry(clusterFake{h.fake}, run.Type{})
+	p := h.load(t, `tasks:
+  - name: first
+    kfake: {id: a, out: "not a duration"}
+  - name: check
+    timeout: "{{ .tasks.first.value }}"
+    kfake: {id: b}
+`)
+	o := h.opts()
+	o.Kube = kube.StaticProvider{C: &kube.Clients{Typed: typed, Namespace: "team"}}
+	o.Namespace = "team"
+	dir := filepath.Join(t.TempDir(), "diag")
+	o.Diagnostics = dir
+	res := runner.Run(context.Background(), p, o)
+	if res.Err == nil || !strings.Contains(res.Err.Error(), "not a duration") {
+		t.Fatalf("err = %v, want the refused timeout", res.Err)
+	}
+	if n := api.n.Load(); n != 0 {
+		t.Errorf("%d requests for a diagnosis of a refused value", n)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the diagnostics folder was made (%v)", err)
+	}
+}
