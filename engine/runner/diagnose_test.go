@@ -53,6 +53,17 @@ func (c *countingAPI) RoundTrip(r *http.Request) (*http.Response, error) {
 
 const diagSecret = "hunter2-s3cret"
 
+// countingClients are the run's clients over a countingAPI.
+func countingClients(t *testing.T) (*countingAPI, kube.StaticProvider) {
+	t.Helper()
+	api := &countingAPI{}
+	typed, err := kubernetes.NewForConfig(&rest.Config{Host: "http://cluster.invalid", Transport: api})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api, kube.StaticProvider{C: &kube.Clients{Typed: typed, Namespace: "team"}}
+}
+
 const diagPipeline = `vars:
   token: {default: ` + diagSecret + `, secret: true}
 tasks:
@@ -72,18 +83,14 @@ finally:
 // report and the events.
 func diagRun(t *testing.T, fail, dir string, mod func(*runner.Options)) (*runner.Result, int64, string, []report.Event) {
 	t.Helper()
-	api := &countingAPI{}
-	typed, err := kubernetes.NewForConfig(&rest.Config{Host: "http://cluster.invalid", Transport: api})
-	if err != nil {
-		t.Fatal(err)
-	}
+	api, kc := countingClients(t)
 	h := newHarness()
 	h.reg = task.NewRegistry(clusterFake{h.fake}, run.Type{})
 	junit := report.NewJUnit()
 	p := h.load(t, strings.Replace(diagPipeline, "vars:\n", "vars:\n  fail: "+fail+"\n", 1))
 	o := h.opts()
 	o.Reporter = report.Multi{h.rec, junit}
-	o.Kube = kube.StaticProvider{C: &kube.Clients{Typed: typed, Namespace: "team"}}
+	o.Kube = kc
 	o.Namespace = "team"
 	o.Diagnostics = dir
 	if mod != nil {
@@ -195,11 +202,7 @@ func TestDiagnosisDuringAnOutage(t *testing.T) {
 // request for a diagnosis: the cluster cannot explain it, and nothing
 // about an invalid value may reach it.
 func TestRefusedValueIsNotDiagnosed(t *testing.T) {
-	api := &countingAPI{}
-	typed, err := kubernetes.NewForConfig(&rest.Config{Host: "http://cluster.invalid", Transport: api})
-	if err != nil {
-		t.Fatal(err)
-	}
+	api, kc := countingClients(t)
 	h := newHarness()
 	h.reg = task.NewRegistry(clusterFake{h.fake}, run.Type{})
 	p := h.load(t, `tasks:
@@ -210,7 +213,7 @@ func TestRefusedValueIsNotDiagnosed(t *testing.T) {
     kfake: {id: b}
 `)
 	o := h.opts()
-	o.Kube = kube.StaticProvider{C: &kube.Clients{Typed: typed, Namespace: "team"}}
+	o.Kube = kc
 	o.Namespace = "team"
 	dir := filepath.Join(t.TempDir(), "diag")
 	o.Diagnostics = dir
