@@ -251,6 +251,9 @@ func relAdmin(t *testing.T) (*rest.Config, dynamic.Interface, discovery.Discover
 		// Listing every kind of a namespace is ~50 requests: client-go's
 		// default 5 per second would make each check take 10 s.
 		relCfg.QPS, relCfg.Burst = 100, 200
+		// Listing every kind includes v1 Endpoints, whose deprecation
+		// warning would otherwise fill the test output once per scan.
+		relCfg.WarningHandler = rest.NoWarnings{}
 		if relDyn, relCfgErr = dynamic.NewForConfig(relCfg); relCfgErr != nil {
 			return
 		}
