@@ -65,6 +65,32 @@ type Patience struct {
 	mu    sync.Mutex
 	down  Outage
 	noted bool // Notify was told of down
+	// past are the ended outages of at least NoteAfter, the newest last
+	// (at most keepPast): a task that times out after the API server came
+	// back still names the outage that used its time.
+	past []Outage
+}
+
+const keepPast = 32
+
+// Since returns the outages that overlapped the time from t to now, the
+// current one (Back zero) last (none for a nil p).
+func (p *Patience) Since(t time.Time) []Outage {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []Outage
+	for _, o := range p.past {
+		if o.Back.After(t) {
+			out = append(out, o)
+		}
+	}
+	if !p.down.Since.IsZero() {
+		out = append(out, p.down)
+	}
+	return out
 }
 
 // Down reports the current outage, if any (none for a nil p).
@@ -110,7 +136,14 @@ func (p *Patience) answered() {
 	back.Back = p.clock()
 	noted := p.noted
 	p.down, p.noted = Outage{}, false
-	if noted && p.Notify != nil {
+	if !noted {
+		return
+	}
+	p.past = append(p.past, back)
+	if len(p.past) > keepPast {
+		p.past = p.past[len(p.past)-keepPast:]
+	}
+	if p.Notify != nil {
 		p.Notify(back)
 	}
 }

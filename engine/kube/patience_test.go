@@ -147,7 +147,21 @@ func TestPatienceWaitsOutAnOutage(t *testing.T) {
 				if len(notes) != 0 {
 					t.Errorf("notes %v, want none", notes)
 				}
+				if past := p.Since(start); gotOK && len(past) != 0 {
+					t.Errorf("Since = %+v: a blip is not kept", past)
+				}
 				return
+			}
+			// The outage is kept for a task that times out later: over,
+			// when the server answered; still on, when it did not.
+			past := p.Since(start)
+			if len(past) != 1 || !past[0].Since.Equal(start) || past[0].Back.IsZero() != !gotOK {
+				t.Errorf("Since(start) = %+v, want the one outage (over: %v)", past, gotOK)
+			}
+			if gotOK {
+				if later := p.Since(clock.now().Add(time.Nanosecond)); len(later) != 0 {
+					t.Errorf("Since(after its end) = %+v, want none", later)
+				}
 			}
 			if len(notes) == 0 || !notes[0].Since.Equal(start) || notes[0].Err == nil {
 				t.Fatalf("notes %+v, want one saying unreachable since %s", notes, start)

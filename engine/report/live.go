@@ -86,7 +86,7 @@ func (l *Live) Report(e Event) {
 	case APIDown:
 		l.above("! the API server is not answering since %s (%s)\n", e.Time.Format("15:04:05"), firstLine(e.Error))
 	case APIBack:
-		l.above("! the API server answers again, after %s\n", round(time.Duration(e.DurationMS)*time.Millisecond))
+		l.above("! the API server answers again, after %s\n", Round(time.Duration(e.DurationMS)*time.Millisecond))
 	case Cleanup:
 		l.above("! %s\n", indent(e.Reason))
 	case Diagnostics:
@@ -116,7 +116,7 @@ func (l *Live) start() {
 
 // ended shows a top-level task's end and any unit's failure above the bar.
 func (l *Live) ended(e Event, unit bool) {
-	d := round(time.Duration(e.DurationMS) * time.Millisecond)
+	d := Round(time.Duration(e.DurationMS) * time.Millisecond)
 	switch {
 	case e.Status == StatusFailed && (unit || !strings.Contains(e.Index, ".")):
 		l.above("✗ %s %s failed after %s: %s\n", e.Index, e.Task, d, firstLine(e.Error))
@@ -205,7 +205,7 @@ func (l *Live) finish(e Event) {
 			fmt.Fprintln(l.out, strings.Join(lines.lines, "\n"))
 		}
 	}
-	d := round(time.Duration(e.DurationMS) * time.Millisecond)
+	d := Round(time.Duration(e.DurationMS) * time.Millisecond)
 	fmt.Fprintln(l.out)
 	if e.Error != "" {
 		fmt.Fprintf(l.out, "FAILED in %s: %s\n", d, indent(e.Error))

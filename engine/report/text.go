@@ -60,7 +60,7 @@ func (t *Text) Report(e Event) {
 	case APIDown:
 		fmt.Fprintf(t.w, "! the API server is not answering since %s (%s); requests wait for it up to their task's timeout\n", e.Time.Format("15:04:05"), firstLine(e.Error))
 	case APIBack:
-		fmt.Fprintf(t.w, "! the API server answers again, after %s\n", round(time.Duration(e.DurationMS)*time.Millisecond))
+		fmt.Fprintf(t.w, "! the API server answers again, after %s\n", Round(time.Duration(e.DurationMS)*time.Millisecond))
 	case TaskRetry:
 		fmt.Fprintf(t.w, "↻ %s attempt %d of %d failed, retrying in %s: %s\n", e.Task, e.Attempt, e.MaxAttempts, time.Duration(e.WaitMS)*time.Millisecond, firstLine(e.Error))
 	case TaskEnd:
@@ -68,11 +68,11 @@ func (t *Text) Report(e Event) {
 		t.rows = append(t.rows, row{index: e.Index, name: e.Task, typ: e.TaskType, status: e.Status, reason: e.Reason, attempts: e.Attempt, dur: d})
 		switch e.Status {
 		case StatusOK:
-			fmt.Fprintf(t.w, "✓ %s %s (%s)\n", e.Index, e.Task, round(d))
+			fmt.Fprintf(t.w, "✓ %s %s (%s)\n", e.Index, e.Task, Round(d))
 		case StatusSkipped:
 			fmt.Fprintf(t.w, "- %s %s skipped: %s\n", e.Index, e.Task, e.Reason)
 		case StatusFailed:
-			fmt.Fprintf(t.w, "✗ %s %s failed after %s: %s\n", e.Index, e.Task, round(d), indent(e.Error))
+			fmt.Fprintf(t.w, "✗ %s %s failed after %s: %s\n", e.Index, e.Task, Round(d), indent(e.Error))
 		}
 	case Cleanup:
 		fmt.Fprintf(t.w, "! %s\n", indent(e.Reason))
@@ -84,11 +84,11 @@ func (t *Text) Report(e Event) {
 		}
 		d := time.Duration(e.DurationMS) * time.Millisecond
 		if e.Error != "" {
-			fmt.Fprintf(t.w, "FAILED in %s: %s\n", round(d), indent(e.Error))
+			fmt.Fprintf(t.w, "FAILED in %s: %s\n", Round(d), indent(e.Error))
 		} else if e.DryRun {
 			fmt.Fprintf(t.w, "Plan OK: nothing was run.\n")
 		} else {
-			fmt.Fprintf(t.w, "PASSED in %s\n", round(d))
+			fmt.Fprintf(t.w, "PASSED in %s\n", Round(d))
 		}
 	}
 }
@@ -141,7 +141,7 @@ func (t *Text) summary() {
 		if r.attempts > 0 {
 			att = fmt.Sprint(r.attempts)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", r.index, r.name, r.typ, r.status, att, round(r.dur))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", r.index, r.name, r.typ, r.status, att, Round(r.dur))
 	}
 	tw.Flush()
 }
@@ -164,7 +164,9 @@ func indexLess(a, b string) bool {
 	return len(pa) < len(pb)
 }
 
-func round(d time.Duration) time.Duration {
+// Round shortens d for people: to 100 ms from a second up, else to the
+// millisecond.
+func Round(d time.Duration) time.Duration {
 	switch {
 	case d >= time.Second:
 		return d.Round(100 * time.Millisecond)

@@ -178,8 +178,8 @@ func TestFailedRunIsDiagnosed(t *testing.T) {
 func TestDiagnosisDuringAnOutage(t *testing.T) {
 	dir := t.TempDir()
 	res, requests, _, _ := diagRun(t, "true", dir, func(o *runner.Options) {
-		o.Outage = func() (kube.Outage, bool) {
-			return kube.Outage{Since: time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC), Err: errors.New("connection refused")}, true
+		o.Outages = func(time.Time) []kube.Outage {
+			return []kube.Outage{{Since: time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC), Err: errors.New("connection refused")}}
 		}
 	})
 	if res.Err == nil {

@@ -78,19 +78,33 @@ func bare(err, cause error) bool {
 }
 
 // withOutage adds to the error of a task that timed out while the API
-// server was not answering that it was not: the likely cause, which the
-// task's last error (often none: its requests were still waiting) does not
-// give.
+// server was not answering, or after it had not answered for part of the
+// task's time, that it was not: the likely cause, which the task's last
+// error (often none: its requests were still waiting) does not give.
 func (r *runner) withOutage(ctx context.Context, err error) error {
 	var te *timeoutError
-	if r.opts.Outage == nil || !errors.As(context.Cause(ctx), &te) {
+	if r.opts.Outages == nil || !errors.As(context.Cause(ctx), &te) {
 		return err
 	}
-	o, down := r.opts.Outage()
-	if !down {
+	now := time.Now()
+	os := r.opts.Outages(now.Add(-te.d))
+	if len(os) == 0 {
 		return err
 	}
-	return fmt.Errorf("%w: the API server has not answered since %s (%s)", err, o.Since.Format("15:04:05"), time.Since(o.Since).Round(100*time.Millisecond))
+	if last := os[len(os)-1]; last.Back.IsZero() {
+		return fmt.Errorf("%w: the API server has not answered since %s (%s)", err, last.Since.Format("15:04:05"), now.Sub(last.Since).Round(100*time.Millisecond))
+	}
+	var lost time.Duration
+	start := now.Add(-te.d)
+	for _, o := range os {
+		from := o.Since
+		if from.Before(start) {
+			from = start
+		}
+		lost += o.Back.Sub(from)
+	}
+	return fmt.Errorf("%w: the API server did not answer for %s of the task's %s (%s to %s)", err, report.Round(lost), te.d,
+		os[0].Since.Format("15:04:05"), os[len(os)-1].Back.Format("15:04:05"))
 }
 
 // Backoff is exponential from Backoff, capped at MaxBackoff, spread by Jitter.

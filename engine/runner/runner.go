@@ -66,9 +66,10 @@ type Options struct {
 	Owner kube.Owner
 	// HardCtx, when cancelled, stops finally too (a second interrupt).
 	HardCtx context.Context
-	// Outage reports whether the API server is not answering, and since
-	// when (nil: never): a task that times out during one says so.
-	Outage func() (kube.Outage, bool)
+	// Outages reports the times the API server did not answer since a
+	// moment, the current one (Back zero) last (nil: never): a task that
+	// times out during or after one says so.
+	Outages func(since time.Time) []kube.Outage
 	// Diagnostics is the folder under which a failed run writes its
 	// diagnostics (DIR/RUNID, engine/diagnose); "" writes none.
 	Diagnostics string

@@ -1029,28 +1029,65 @@ finally:
 }
 
 // A task that times out while the API server is not answering says so:
-// its own error (a request still waiting) would not.
+// its own error (a request still waiting) would not. So does one that
+// times out after the server came back, having lost part of its time.
 func TestTimeoutNamesOutage(t *testing.T) {
-	since := time.Now().Add(-25 * time.Second)
-	for _, down := range []bool{true, false} {
-		h := newHarness()
-		res := h.run(t, `
+	// Outages are placed relative to the moment the runner asks from (the
+	// task's start): from..back, back zero while it lasts.
+	type outage struct{ from, back time.Duration }
+	for _, c := range []struct {
+		name    string
+		outages []outage
+		want    func(start time.Time) string // nil: no outage named
+	}{
+		{"down now", []outage{{from: 5 * time.Millisecond}}, func(start time.Time) string {
+			return "the API server has not answered since " + start.Add(5*time.Millisecond).Format("15:04:05")
+		}},
+		{"back before the timeout", []outage{{-time.Second, 5 * time.Millisecond}, {10 * time.Millisecond, 25 * time.Millisecond}}, func(start time.Time) string {
+			return "the API server did not answer for 20ms of the task's 30ms (" + start.Add(-time.Second).Format("15:04:05") + " to " + start.Add(25*time.Millisecond).Format("15:04:05") + ")"
+		}},
+		{"none", nil, nil},
+		{"one before the task", []outage{{-time.Hour, -time.Minute}}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness()
+			var start time.Time
+			res := h.run(t, `
 tasks:
   - name: slow
     timeout: 30ms
     fake: {id: slow, sleep: 10s}
 `, func(o *runner.Options) {
-			o.Outage = func() (kube.Outage, bool) {
-				if !down {
-					return kube.Outage{}, false
+				o.Outages = func(since time.Time) []kube.Outage {
+					start = since
+					var out []kube.Outage
+					for _, o := range c.outages {
+						ko := kube.Outage{Since: since.Add(o.from)}
+						if o.back != 0 {
+							ko.Back = since.Add(o.back)
+						}
+						if ko.Back.IsZero() || ko.Back.After(since) {
+							out = append(out, ko)
+						}
+					}
+					return out
 				}
-				return kube.Outage{Since: since}, true
+			})
+			if res.Err == nil || !strings.Contains(res.Err.Error(), "timed out after 30ms") {
+				t.Fatalf("err %v, want the timeout", res.Err)
+			}
+			if c.want == nil {
+				if strings.Contains(res.Err.Error(), "API server") {
+					t.Errorf("err %v names an outage that did not overlap the task", res.Err)
+				}
+				return
+			}
+			if want := c.want(start); !strings.Contains(res.Err.Error(), want) {
+				t.Errorf("err %v\nwant it to contain %q", res.Err, want)
+			}
+			if time.Since(start) < 30*time.Millisecond {
+				t.Errorf("outages asked since %v: want the task's start, at least its timeout ago", start)
 			}
 		})
-		named := res.Err != nil && strings.Contains(res.Err.Error(), "timed out after 30ms") &&
-			strings.Contains(res.Err.Error(), "the API server has not answered since "+since.Format("15:04:05"))
-		if named != down {
-			t.Errorf("API server down %v: err %v", down, res.Err)
-		}
 	}
 }

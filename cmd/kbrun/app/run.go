@@ -254,7 +254,7 @@ func (o *RunOptions) runPipeline(ctxs runContexts, p *pipeline.Pipeline, overrid
 	opts := runner.Options{
 		Registry:       registry,
 		Kube:           provider,
-		Outage:         provider.Patience.Down,
+		Outages:        provider.Patience.Since,
 		Owner:          own.owner(),
 		Reporter:       reps,
 		Overrides:      overrides,
