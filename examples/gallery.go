@@ -59,6 +59,8 @@ var Gallery = []Example{
 	{Name: "smoke-test", SetFiles: map[string]string{"token": "testdata/token"}},
 	{Name: "multi-arch"},
 	{Name: "assertions"},
+	{Name: "custom-resource"},
+	{Name: "job-result"},
 	{Name: "environments", Values: "environments/values/dev.yaml", SetFiles: map[string]string{"apiToken": "testdata/token"}},
 	{Name: "environments", Values: "environments/values/prod.yaml", SetFiles: map[string]string{"apiToken": "testdata/token"}},
 }

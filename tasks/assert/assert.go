@@ -128,7 +128,11 @@ func (a *action) Describe() string {
 	}
 	var objs []string
 	for _, e := range a.expected {
-		objs = append(objs, e.what(cmp.Or(e.namespace, ns), mode))
+		ens := cmp.Or(e.namespace, ns)
+		if k8s.ClusterScoped(e.gvk.GroupKind()) {
+			ens = ""
+		}
+		objs = append(objs, e.what(ens, mode))
 	}
 	if !a.manifests.Complete() {
 		objs = append(objs, "the objects of "+task.JoinAnd(a.manifests.RunTime))

@@ -86,6 +86,8 @@ func TestDescribe(t *testing.T) {
 		{"manifest": two, "absent": true}: "assert that nothing matches deployment ones/web and pods labelled app=web in other",
 		{"manifest": "apiVersion: v1\nkind: Pod\n", "absent": true, "stableFor": "30s"}:         "assert for 30s that nothing matches pods in ones",
 		{"manifest": "apiVersion: v1\nkind: Pod\nmetadata: {labels: {a: b}}\n", "match": "any"}: "assert that a pod labelled a=b in ones matches",
+		// Cluster-scoped: no namespace, whatever the task's.
+		{"manifest": "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\n"}: "assert that customresourcedefinition widgets.example.com matches",
 	} {
 		if got := mustPrep(t, *p).Describe(); got != want {
 			t.Errorf("got  %s\nwant %s", got, want)

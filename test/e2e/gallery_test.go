@@ -14,6 +14,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kbrun/kbrun/examples"
 )
@@ -51,6 +52,19 @@ func namespaceGone(t *testing.T, ns string) {
 	defer cancel()
 	if _, err := client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("namespace %s after the run: err=%v, want NotFound", ns, err)
+	}
+}
+
+// crdGone checks that an example's CustomResourceDefinition (cluster-scoped,
+// so not in its namespace) was deleted by its cleanup.
+func crdGone(t *testing.T, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, dyn, _ := relAdmin(t)
+	crds := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	if _, err := dyn.Resource(crds).Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("CRD %s after the run: err=%v, want NotFound", name, err)
 	}
 }
 
@@ -124,6 +138,19 @@ func TestGallery(t *testing.T) {
 			ok(t, r, "app", "rollout", "pods", "images", "noCrash")
 			if objs := fmt.Sprint(r.ends["rollout"].Outputs["objects"]); !strings.Contains(objs, "job/report") || !strings.Contains(objs, "deployment/web") || strings.Count(objs, "pod/web-") != 2 {
 				t.Errorf("rollout matched %s, want the job, the deployment and its 2 pods", objs)
+			}
+		},
+		"custom-resource": func(t *testing.T, r result) {
+			ok(t, r, "crd", "established", "widget", "stored", "notStored", "removeWidget")
+			if e := r.ends["tooBig"]; e.Status != "failed" || !strings.Contains(e.Error, "size must not exceed maxSize") {
+				t.Errorf("tooBig %+v, want refused by the CRD's CEL rule", e)
+			}
+			crdGone(t, "widgets.gallery.kbrun.dev")
+		},
+		"job-result": func(t *testing.T, r result) {
+			ok(t, r, "job", "done", "report", "removeJob", "reportGone")
+			if o := output(r, "report", "objects"); o != "[configmap/report]" {
+				t.Errorf("report matched %s, want the Job's ConfigMap", o)
 			}
 		},
 		"environments-dev": func(t *testing.T, r result) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	psapi "k8s.io/pod-security-admission/api"
 
 	"github.com/kbrun/kbrun/engine/kube"
@@ -62,7 +63,7 @@ func (m *Manifests) Summary(ns string) string {
 		}
 		u := o.Object
 		objNS := ""
-		if !clusterScoped[u.GroupVersionKind().GroupKind().String()] {
+		if !ClusterScoped(u.GroupVersionKind().GroupKind()) {
 			objNS = cmp.Or(u.GetNamespace(), ns)
 		}
 		parts = append(parts, Describe(u.GetKind(), objNS, u.GetName())+capabilityNote(u))
@@ -107,6 +108,10 @@ func capabilityNote(u *unstructured.Unstructured) string {
 	}
 	return " [adds " + strings.Join(parts, "; ") + "]"
 }
+
+// ClusterScoped reports whether gk is a built-in kind that has no
+// namespace (plans only: when running, discovery decides).
+func ClusterScoped(gk schema.GroupKind) bool { return clusterScoped[gk.String()] }
 
 // clusterScoped are the built-in kinds that have no namespace (plans only:
 // when applying, discovery decides).
