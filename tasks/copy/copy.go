@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/tmpl"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
@@ -250,7 +251,7 @@ func streamBroke(err error) bool {
 // runRepeated runs a command that only reads (probe, verify), repeating it
 // as an idempotent request when its stream broke.
 func (r *remote) runRepeated(ctx context.Context, argv []string) (stdout, stderr string, err error) {
-	_ = k8s.Idempotent(ctx, func() error {
+	_ = apicall.Idempotent(ctx, func() error {
 		stdout, stderr, err = r.run(ctx, argv, nil)
 		if streamBroke(err) {
 			return task.Retryable(err)

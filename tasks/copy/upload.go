@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
 )
@@ -83,7 +84,7 @@ func (e *errShortStdin) Unwrap() error { return e.err }
 
 func retryableCopy(err error) bool {
 	var s *errShortStdin
-	return errors.As(err, &s) || k8s.IsTransient(err) || streamBroke(err)
+	return errors.As(err, &s) || apicall.IsTransient(err) || streamBroke(err)
 }
 
 // extractScript checks for tar (exit 3 without it: Skaffold's exit-126

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/ownership"
 	"github.com/kbrun/kbrun/engine/task"
@@ -202,7 +203,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 		}
 		// A delete repeated after a dropped answer finds the object gone
 		// (NotFound, handled below): safe to repeat.
-		err := k8s.Idempotent(ctx, func() error {
+		err := apicall.Idempotent(ctx, func() error {
 			if t.ref.Namespace != "" {
 				return ri.Namespace(t.ref.Namespace).Delete(ctx, t.ref.Name, opts)
 			}
@@ -219,7 +220,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 			// and another with its name took its place; leave that one.
 			k8s.Logf(env, "%s was replaced by another object since this run applied it; leaving it", what)
 		default:
-			return task.Outputs{"deleted": task.List(deleted)}, k8s.Classify(err, "delete", what)
+			return task.Outputs{"deleted": task.List(deleted)}, apicall.Classify(err, "delete", what)
 		}
 		deleted = append(deleted, k8s.RefString(t.ref))
 		gone = append(gone, t.ref)
@@ -277,7 +278,7 @@ func (a *action) targets(ctx context.Context, env *task.Env, c *kube.Clients, ns
 		}
 		list, err := k8s.ResourceClient(c, res, ns).List(ctx, metav1.ListOptions{LabelSelector: a.Selector})
 		if err != nil {
-			return nil, k8s.Classify(err, "list", res.GVR.Resource+" "+a.Selector)
+			return nil, apicall.Classify(err, "list", res.GVR.Resource+" "+a.Selector)
 		}
 		for _, u := range list.Items {
 			out = append(out, target{ref: kube.ObjectRef{GVR: res.GVR, Kind: res.Kind, Namespace: refNS, Name: u.GetName(), UID: u.GetUID()}})
@@ -335,7 +336,7 @@ func (a *action) DryRunServer(ctx context.Context, env *task.Env) ([]task.Change
 	for _, t := range targets {
 		what := k8s.Describe(t.ref.Kind, t.ref.Namespace, t.ref.Name)
 		ri := k8s.Scoped(c.Dynamic.Resource(t.ref.GVR), t.ref.Namespace)
-		err := k8s.Idempotent(ctx, func() error {
+		err := apicall.Idempotent(ctx, func() error {
 			return ri.Delete(ctx, t.ref.Name, metav1.DeleteOptions{PropagationPolicy: &policy, DryRun: []string{metav1.DryRunAll}})
 		})
 		switch {
@@ -344,7 +345,7 @@ func (a *action) DryRunServer(ctx context.Context, env *task.Env) ([]task.Change
 		case apierrors.IsNotFound(err):
 			out = append(out, task.Change{Object: what, Action: k8s.NotFound})
 		default:
-			return out, k8s.Classify(err, "delete (dry run)", what)
+			return out, apicall.Classify(err, "delete (dry run)", what)
 		}
 	}
 	return out, nil

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/clock"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
 )
@@ -80,5 +81,5 @@ func waitGone(ctx context.Context, c *kube.Clients, ref kube.ObjectRef, clk cloc
 		}
 		return fmt.Errorf("%s is still there when the task timed out (%s): %w", what, why, context.Cause(ctx))
 	}
-	return k8s.Classify(err, "watch", what)
+	return apicall.Classify(err, "watch", what)
 }

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/kubectl/pkg/polymorphichelpers"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
 )
 
@@ -185,7 +186,7 @@ func notReadySince(p *corev1.Pod) (time.Time, bool) {
 // read, e.g. without the right to get nodes).
 func (w *waiter) nodeDown(ctx context.Context, node string) string {
 	var n *corev1.Node
-	err := k8s.Idempotent(ctx, func() (err error) {
+	err := apicall.Idempotent(ctx, func() (err error) {
 		n, err = w.c.Typed.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
 		return err
 	})
@@ -273,7 +274,7 @@ func (w *waiter) finish(ctx context.Context) (result, error) {
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &d); err == nil {
 			rev := d.Annotations["deployment.kubernetes.io/revision"]
 			var rss *appsv1.ReplicaSetList
-			err := k8s.Idempotent(ctx, func() (err error) {
+			err := apicall.Idempotent(ctx, func() (err error) {
 				rss, err = w.c.Typed.AppsV1().ReplicaSets(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 				return err
 			})
@@ -292,12 +293,12 @@ func (w *waiter) finish(ctx context.Context) (result, error) {
 	keep := w.rolledOut(u, newRS, updateRev, watched)
 	if len(keep) == 0 {
 		var list *corev1.PodList
-		err := k8s.Idempotent(ctx, func() (err error) {
+		err := apicall.Idempotent(ctx, func() (err error) {
 			list, err = w.c.Typed.CoreV1().Pods(u.GetNamespace()).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 			return err
 		})
 		if err != nil {
-			return r, k8s.Classify(err, "list", "pods of "+w.what())
+			return r, apicall.Classify(err, "list", "pods of "+w.what())
 		}
 		keep = w.rolledOut(u, newRS, updateRev, list.Items)
 	}

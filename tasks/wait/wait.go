@@ -20,6 +20,7 @@ import (
 	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/client-go/util/jsonpath"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/valid"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
@@ -244,7 +245,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 			b.Namespace = ns
 			return out, fmt.Errorf("timed out waiting until %s %s (%w); now: %s", b.objects(), b.goal(), ctx.Err(), now)
 		}
-		return out, k8s.Classify(err, "watch", res.GVR.Resource)
+		return out, apicall.Classify(err, "watch", res.GVR.Resource)
 	}
 	if a.Delete {
 		out["name"] = a.Name

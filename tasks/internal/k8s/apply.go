@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	watchtools "k8s.io/client-go/tools/watch"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/kube"
 )
 
@@ -59,7 +60,7 @@ func Mapping(c *kube.Clients, gvk schema.GroupVersionKind) (*meta.RESTMapping, e
 		if meta.IsNoMatchError(err) {
 			return nil, fmt.Errorf("the cluster does not know kind %s (apiVersion %s): is its CRD installed?", gvk.Kind, gvk.GroupVersion())
 		}
-		return nil, Classify(err, "discover", gvk.String())
+		return nil, apicall.Classify(err, "discover", gvk.String())
 	}
 	return m, nil
 }

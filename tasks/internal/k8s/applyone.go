@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/kube"
 )
 
@@ -27,7 +28,7 @@ func place(ctx context.Context, c *kube.Clients, m Manifest, ns string) (placed,
 	obj := m.Object.DeepCopy()
 	gvk := obj.GroupVersionKind()
 	var mapping *meta.RESTMapping
-	err := Idempotent(ctx, func() (err error) {
+	err := apicall.Idempotent(ctx, func() (err error) {
 		mapping, err = Mapping(c, gvk)
 		return err
 	})
@@ -85,7 +86,7 @@ func applyOne(ctx context.Context, c *kube.Clients, p placed, opts ApplyOptions)
 		existed, known := before != nil, gerr == nil
 		if err = gerr; err != nil {
 			if !apierrors.IsForbidden(err) {
-				return Applied{}, nil, fmt.Errorf("%s: %w", p.source, Classify(err, "get", what))
+				return Applied{}, nil, fmt.Errorf("%s: %w", p.source, apicall.Classify(err, "get", what))
 			}
 			// Without the right to read it, assume it was there: cleanup
 			// must never delete what this run did not create.
@@ -118,7 +119,7 @@ func applyOne(ctx context.Context, c *kube.Clients, p placed, opts ApplyOptions)
 		}
 		guarded := guardCreate(obj, opts.Owner != nil && known && before == nil)
 		// Server-side apply is idempotent: repeat it on transient errors.
-		err = Idempotent(ctx, func() (err error) {
+		err = apicall.Idempotent(ctx, func() (err error) {
 			res, err = ri.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: kube.FieldManager, Force: opts.Force, DryRun: dryRun})
 			return raced(guarded, err)
 		})
@@ -134,7 +135,7 @@ func applyOne(ctx context.Context, c *kube.Clients, p placed, opts ApplyOptions)
 		if isApplyConflict(err) && !opts.Force {
 			return Applied{}, nil, fmt.Errorf("%s: %s %s: %w (another field manager owns these fields; set force: true to take them over)", p.source, verb, what, err)
 		}
-		return Applied{}, nil, fmt.Errorf("%s: %w", p.source, Classify(err, verb, what))
+		return Applied{}, nil, fmt.Errorf("%s: %w", p.source, apicall.Classify(err, verb, what))
 	}
 	if opts.Logf != nil {
 		switch {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/valid"
@@ -21,7 +22,7 @@ func Clients(env *task.Env) (*kube.Clients, error) {
 	}
 	c, err := env.Kube.Clients()
 	if err != nil {
-		if IsTransient(err) {
+		if apicall.IsTransient(err) {
 			return nil, task.Retryable(err)
 		}
 		return nil, err

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
 )
@@ -147,7 +148,7 @@ func enforced(ctx context.Context, c *kube.Clients, ns string) string {
 		return ""
 	}
 	var nsObj *corev1.Namespace
-	err := Idempotent(ctx, func() (err error) {
+	err := apicall.Idempotent(ctx, func() (err error) {
 		nsObj, err = c.Typed.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 		return err
 	})

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/kube"
 )
 
@@ -83,7 +84,7 @@ func ResolveKind(c *kube.Clients, kind string) (Resource, error) {
 		if meta.IsNoMatchError(err) {
 			return Resource{}, fmt.Errorf("the cluster has no resource type %q", kind)
 		}
-		return Resource{}, Classify(err, "discover", kind)
+		return Resource{}, apicall.Classify(err, "discover", kind)
 	}
 	return r, nil
 }
@@ -110,7 +111,7 @@ func Scoped(ri dynamic.NamespaceableResourceInterface, ns string) dynamic.Resour
 // object that is not there is (nil, nil).
 func GetIfExists(ctx context.Context, ri dynamic.ResourceInterface, name string) (*unstructured.Unstructured, error) {
 	var obj *unstructured.Unstructured
-	err := Idempotent(ctx, func() (err error) {
+	err := apicall.Idempotent(ctx, func() (err error) {
 		obj, err = ri.Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			obj = nil

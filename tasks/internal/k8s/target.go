@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/valid"
 )
@@ -89,12 +90,12 @@ type ResolveOptions struct {
 func ResolvePod(ctx context.Context, cs kubernetes.Interface, ns string, t Target, opts ResolveOptions) (*corev1.Pod, error) {
 	if t.Pod != "" {
 		var pod *corev1.Pod
-		err := Idempotent(ctx, func() (err error) {
+		err := apicall.Idempotent(ctx, func() (err error) {
 			pod, err = cs.CoreV1().Pods(ns).Get(ctx, t.Pod, metav1.GetOptions{})
 			return err
 		})
 		if err != nil {
-			return nil, Classify(err, "get", "pod "+ns+"/"+t.Pod)
+			return nil, apicall.Classify(err, "get", "pod "+ns+"/"+t.Pod)
 		}
 		// A pod named explicitly needs to be running, not Ready: kubectl
 		// exec works in a pod whose readiness probe fails, and so does kbrun.
@@ -108,12 +109,12 @@ func ResolvePod(ctx context.Context, cs kubernetes.Interface, ns string, t Targe
 		return pod, nil
 	}
 	var list *corev1.PodList
-	err := Idempotent(ctx, func() (err error) {
+	err := apicall.Idempotent(ctx, func() (err error) {
 		list, err = cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: t.Selector})
 		return err
 	})
 	if err != nil {
-		return nil, Classify(err, "list", "pods "+t.Selector+" in "+ns)
+		return nil, apicall.Classify(err, "list", "pods "+t.Selector+" in "+ns)
 	}
 	return PickPod(list.Items, ns, t.Selector, opts)
 }
@@ -122,12 +123,12 @@ func ResolvePod(ctx context.Context, cs kubernetes.Interface, ns string, t Targe
 // selector that matches none yet is a retryable error.
 func ResolvePods(ctx context.Context, cs kubernetes.Interface, ns, selector string, req PodRequirement) ([]*corev1.Pod, error) {
 	var list *corev1.PodList
-	err := Idempotent(ctx, func() (err error) {
+	err := apicall.Idempotent(ctx, func() (err error) {
 		list, err = cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		return err
 	})
 	if err != nil {
-		return nil, Classify(err, "list", "pods "+selector+" in "+ns)
+		return nil, apicall.Classify(err, "list", "pods "+selector+" in "+ns)
 	}
 	if _, err := PickPod(list.Items, ns, selector, ResolveOptions{Require: req}); err != nil {
 		return nil, err

@@ -9,6 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/utils/clock"
+
+	"github.com/kbrun/kbrun/engine/apicall"
 )
 
 // waitDeleted waits, by watch, until live, which is being deleted (a
@@ -33,7 +35,7 @@ func waitDeleted(ctx context.Context, ri dynamic.ResourceInterface, live *unstru
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s was still being deleted when the task's time ran out (%s): %w", what, Holding(latest.Load(), c.Now()), context.Cause(ctx))
 		}
-		return Classify(err, "watch", what)
+		return apicall.Classify(err, "watch", what)
 	}
 	say("%s is gone (waited %s)", what, c.Since(start).Round(100*time.Millisecond))
 	return nil
