@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/pod"
 )
 
 // apiTrouble remembers since when the API server refuses the waiter's list
@@ -93,7 +94,7 @@ func (w *waiter) waitingOn(now time.Time) string {
 				continue
 			}
 			s = fmt.Sprintf("pod %s is terminating: %s", p.Name, k8s.Holding(pod, now))
-		case !k8s.IsPodReady(p):
+		case !pod.IsReady(p):
 			s = fmt.Sprintf("pod %s: %s", p.Name, podState(p))
 		default:
 			continue
@@ -202,7 +203,7 @@ func (w *waiter) withPods(ctx context.Context, err error) error {
 	var unready *corev1.Pod
 	for _, p := range pods {
 		fmt.Fprintf(&b, "\n  %s: %s", p.Name, podState(p))
-		if unready == nil && !k8s.IsPodReady(p) {
+		if unready == nil && !pod.IsReady(p) {
 			unready = p
 		}
 	}
@@ -217,7 +218,7 @@ func (w *waiter) withPods(ctx context.Context, err error) error {
 // podState is a one-line state of a pod, as a reader would want it.
 func podState(p *corev1.Pod) string {
 	parts := []string{string(p.Status.Phase)}
-	if k8s.IsPodReady(p) {
+	if pod.IsReady(p) {
 		parts = append(parts, "Ready")
 	} else {
 		parts = append(parts, "not Ready")

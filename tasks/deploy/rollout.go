@@ -18,6 +18,7 @@ import (
 
 	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/pod"
 )
 
 // workloadKind names the workloads deploy waits for, "" for others.
@@ -88,7 +89,7 @@ func (w *waiter) checkPods(ctx context.Context, timer *time.Timer) error {
 			continue
 		}
 		reason, container, message := stuck(p)
-		if msg, ok := w.sandbox[p.UID]; ok && reason == "" && !k8s.IsPodReady(p) {
+		if msg, ok := w.sandbox[p.UID]; ok && reason == "" && !pod.IsReady(p) {
 			reason, message = "FailedCreatePodSandBox", msg
 		}
 		if reason == "" {
@@ -135,7 +136,7 @@ func (w *waiter) sortedPods() []*corev1.Pod {
 	for _, p := range w.pods {
 		out = append(out, p)
 	}
-	k8s.SortNewestFirst(out)
+	pod.SortNewestFirst(out)
 	return out
 }
 
@@ -302,7 +303,7 @@ func (w *waiter) finish(ctx context.Context) (result, error) {
 		}
 		keep = w.rolledOut(u, newRS, updateRev, list.Items)
 	}
-	k8s.SortNewestFirst(keep)
+	pod.SortNewestFirst(keep)
 	for _, p := range keep {
 		r.pods = append(r.pods, p.Name)
 	}
@@ -338,7 +339,7 @@ func (w *waiter) rolledOut(u *unstructured.Unstructured, newRS types.UID, update
 			keep = append(keep, p)
 			continue
 		}
-		if k8s.IsPodReady(p) {
+		if pod.IsReady(p) {
 			keep = append(keep, p)
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/pod"
 )
 
 // permanentSandbox are parts of FailedCreatePodSandBox messages that no
@@ -185,7 +186,7 @@ func (w *waiter) wait(ctx context.Context) (_ result, err error) {
 				continue
 			}
 			if prev, ok := restarts[p.Name]; stableTimer != nil && p.DeletionTimestamp == nil && w.currentRevision(ctx, p) &&
-				(!k8s.IsPodReady(p) || (ok && restartCount(p) > prev)) {
+				(!pod.IsReady(p) || (ok && restartCount(p) > prev)) {
 				unstable()
 			}
 			w.pods[p.Name] = p

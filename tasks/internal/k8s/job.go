@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/kbrun/kbrun/tasks/internal/pod"
 )
 
 // Job conditions since Kubernetes 1.31: the controller sets FailureTarget
@@ -81,7 +83,7 @@ func JobFailure(ctx context.Context, cs kubernetes.Interface, u *unstructured.Un
 	for i := range list.Items {
 		pods = append(pods, &list.Items[i])
 	}
-	SortNewestFirst(pods)
+	pod.SortNewestFirst(pods)
 	for _, p := range pods {
 		for _, st := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
 			term, previous := st.State.Terminated, false

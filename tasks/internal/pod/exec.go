@@ -1,4 +1,4 @@
-package k8s
+package pod
 
 import (
 	"context"
@@ -237,5 +237,3 @@ func IsNotFoundInContainer(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "executable file not found") || strings.Contains(msg, "no such file or directory") && strings.Contains(msg, "exec")
 }
-
-func QuoteArgv(argv []string) string { return proc.Quote(argv) }
