@@ -28,6 +28,7 @@ import (
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/prepare"
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/internal/batchjob"
 	"github.com/kbrun/kbrun/tasks/internal/fakeclock"
 	"github.com/kbrun/kbrun/tasks/internal/fakewatch"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
@@ -291,7 +292,7 @@ func TestJobStatus(t *testing.T) {
 		{[]map[string]any{{"type": "Complete", "status": "False"}, {"type": "Suspended", "status": "True"}}, false, ""},
 	} {
 		_, done, err := w.rolloutStatus(job(tc.conds...))
-		var jf *k8s.JobFailed
+		var jf *batchjob.Failed
 		switch {
 		case tc.wantFailed != "" && (!errors.As(err, &jf) || jf.Cond != tc.wantFailed):
 			t.Errorf("%v: err %v, want failed %q", tc.conds, err, tc.wantFailed)
@@ -315,7 +316,7 @@ func TestJobFailureQuotesPod(t *testing.T) {
 	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "batch/v1", "kind": "Job",
 		"metadata": map[string]any{"name": "migrate", "namespace": "ones", "uid": "j-uid"},
 		"spec":     map[string]any{"selector": map[string]any{"matchLabels": map[string]any{"batch.kubernetes.io/controller-uid": "j-uid"}}}}}
-	err := w.jobError(context.Background(), u, &k8s.JobFailed{Cond: "FailureTarget: BackoffLimitExceeded: Job has reached the specified backoff limit"})
+	err := w.jobError(context.Background(), u, &batchjob.Failed{Cond: "FailureTarget: BackoffLimitExceeded: Job has reached the specified backoff limit"})
 	want := "job ones/migrate failed (FailureTarget: BackoffLimitExceeded: Job has reached the specified backoff limit)\n" +
 		"pod ones/migrate-new container migrate terminated: Error, exit code 3: schema v3 missing\nlast lines of its log:\n  | fake logs"
 	if err == nil || err.Error() != want {

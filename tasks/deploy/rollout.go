@@ -17,7 +17,7 @@ import (
 	"k8s.io/kubectl/pkg/polymorphichelpers"
 
 	"github.com/kbrun/kbrun/engine/apicall"
-	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/batchjob"
 	"github.com/kbrun/kbrun/tasks/internal/pod"
 )
 
@@ -50,10 +50,10 @@ func (w *waiter) rolloutStatus(u *unstructured.Unstructured) (string, bool, erro
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &job); err != nil {
 			return "", false, err
 		}
-		done, failed := k8s.JobOutcome(u)
+		done, failed := batchjob.Outcome(u)
 		switch {
 		case failed != "":
-			return "", false, &k8s.JobFailed{Job: u, Cond: failed}
+			return "", false, &batchjob.Failed{Job: u, Cond: failed}
 		case done:
 			return fmt.Sprintf("job %q completed (%d succeeded)", job.Name, job.Status.Succeeded), true, nil
 		}
@@ -69,9 +69,9 @@ func (w *waiter) rolloutStatus(u *unstructured.Unstructured) (string, bool, erro
 
 // jobError is the failure of a Job: the condition that decided it, and why
 // its newest failed pod failed, with the end of that pod's log.
-func (w *waiter) jobError(ctx context.Context, u *unstructured.Unstructured, jf *k8s.JobFailed) error {
+func (w *waiter) jobError(ctx context.Context, u *unstructured.Unstructured, jf *batchjob.Failed) error {
 	msg := fmt.Sprintf("%s failed (%s)", w.what(), jf.Cond)
-	if why := k8s.JobFailure(ctx, w.c.Typed, u, 20); why != "" {
+	if why := batchjob.Failure(ctx, w.c.Typed, u, 20); why != "" {
 		msg += "\n" + why
 	}
 	return fmt.Errorf("%s", msg)

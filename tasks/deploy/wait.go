@@ -20,6 +20,7 @@ import (
 
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/internal/batchjob"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
 	"github.com/kbrun/kbrun/tasks/internal/pod"
 )
@@ -149,7 +150,7 @@ func (w *waiter) wait(ctx context.Context) (_ result, err error) {
 			}
 			w.latest = u
 			msg, done, err := w.rolloutStatus(u)
-			var jf *k8s.JobFailed
+			var jf *batchjob.Failed
 			if errors.As(err, &jf) {
 				return result{}, w.jobError(ctx, u, jf)
 			}
