@@ -20,6 +20,7 @@ import (
 	"github.com/kbrun/kbrun/engine/ownership"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/valid"
+	"github.com/kbrun/kbrun/tasks/internal/apply"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
 )
 
@@ -64,7 +65,7 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	modes := 0
 	if len(params.Files) > 0 || params.Manifest != "" {
 		modes++
-		ap := k8s.ApplyParams{Files: params.Files, Manifest: params.Manifest, Namespace: params.Namespace, Render: params.Render}
+		ap := apply.Params{Files: params.Files, Manifest: params.Manifest, Namespace: params.Namespace, Render: params.Render}
 		ms, err := ap.Load(p)
 		ps.Keep(err)
 		a.manifests, a.ap = ms, ap
@@ -99,7 +100,7 @@ type action struct {
 	wait      bool
 	clock     clock.Clock // nil: the real one
 	manifests *k8s.Manifests
-	ap        k8s.ApplyParams
+	ap        apply.Params
 }
 
 // Namespace is the namespace of what the task deletes (objects that name
@@ -186,7 +187,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 				waitFor = append(waitFor, t)
 				fallthrough
 			case outGone:
-				deleted = append(deleted, k8s.RefString(t.ref))
+				deleted = append(deleted, apply.RefString(t.ref))
 				gone = append(gone, t.ref)
 			case outNotOurs:
 				gone = append(gone, t.ref)
@@ -222,7 +223,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 		default:
 			return task.Outputs{"deleted": task.List(deleted)}, apicall.Classify(err, "delete", what)
 		}
-		deleted = append(deleted, k8s.RefString(t.ref))
+		deleted = append(deleted, apply.RefString(t.ref))
 		gone = append(gone, t.ref)
 	}
 	out["deleted"] = task.List(deleted)
@@ -287,7 +288,7 @@ func (a *action) targets(ctx context.Context, env *task.Env, c *kube.Clients, ns
 			k8s.Logf(env, "no %s labelled %s in %s", a.Kind, a.Selector, ns)
 		}
 	default:
-		ms := k8s.SortForApply(a.manifests.Objects)
+		ms := apply.Order(a.manifests.Objects)
 		for i := len(ms) - 1; i >= 0; i-- { // dependents first
 			u := ms[i].Object
 			m, err := k8s.Mapping(c, u.GroupVersionKind())
@@ -321,7 +322,7 @@ func (a *action) DryRunServer(ctx context.Context, env *task.Env) ([]task.Change
 	var out []task.Change
 	for _, f := range a.manifests.ShownFiles() {
 		if f.RunTime {
-			out = append(out, task.Change{Object: f.Name, Action: k8s.NotChecked, Note: "rendered at run time: it computes with outputs of earlier tasks"})
+			out = append(out, task.Change{Object: f.Name, Action: apply.NotChecked, Note: "rendered at run time: it computes with outputs of earlier tasks"})
 		}
 	}
 	c, err := k8s.Clients(env)
@@ -341,9 +342,9 @@ func (a *action) DryRunServer(ctx context.Context, env *task.Env) ([]task.Change
 		})
 		switch {
 		case err == nil:
-			out = append(out, task.Change{Object: what, Action: k8s.Deleted})
+			out = append(out, task.Change{Object: what, Action: apply.Deleted})
 		case apierrors.IsNotFound(err):
-			out = append(out, task.Change{Object: what, Action: k8s.NotFound})
+			out = append(out, task.Change{Object: what, Action: apply.NotFound})
 		default:
 			return out, apicall.Classify(err, "delete (dry run)", what)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/valid"
+	"github.com/kbrun/kbrun/tasks/internal/apply"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
 )
 
@@ -25,7 +26,7 @@ type Type struct{}
 
 // Params are the deploy task's parameters.
 type Params struct {
-	k8s.ApplyParams
+	apply.Params
 	FailFast           *bool  `json:"failFast,omitempty"`
 	UnschedulableGrace string `json:"unschedulableGrace,omitempty"`
 	StableFor          string `json:"stableFor,omitempty"`
@@ -111,8 +112,8 @@ func (a *action) Describe() string {
 
 // Run implements task.Action.
 func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
-	applied, err := k8s.RunApply(ctx, env, a.params.ApplyParams, a.manifests)
-	objects, _ := k8s.RefOutputs(k8s.Refs(applied))
+	applied, err := apply.Run(ctx, env, a.params.Params, a.manifests)
+	objects, _ := apply.RefOutputs(apply.Refs(applied))
 	ns := k8s.Namespace(a.params.Namespace, env)
 	out := task.Outputs{"pod": "", "pods": []any{}, "namespace": ns, "images": []any{}, "objects": task.List(objects)}
 	if err != nil {
@@ -193,5 +194,5 @@ func isCancelCascade(err error) bool {
 // DryRunServer implements task.ServerDryRunner: the apply only (nothing
 // rolls out in a dry run).
 func (a *action) DryRunServer(ctx context.Context, env *task.Env) ([]task.Change, error) {
-	return k8s.DryRunChanges(ctx, env, a.params.ApplyParams, a.manifests)
+	return apply.DryRunChanges(ctx, env, a.params.Params, a.manifests)
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/prepare"
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/internal/apply"
 	"github.com/kbrun/kbrun/tasks/internal/batchjob"
 	"github.com/kbrun/kbrun/tasks/internal/fakeclock"
 	"github.com/kbrun/kbrun/tasks/internal/fakewatch"
@@ -67,7 +68,7 @@ func newWaiter(t *testing.T, d *unstructured.Unstructured, pods ...runtime.Objec
 	w := &waiter{
 		c:   &kube.Clients{Typed: typed, Dynamic: dyn},
 		env: &task.Env{Stdout: io.Discard, Stderr: io.Discard, Logf: func(string, ...any) {}},
-		ap: k8s.Applied{Ref: kube.ObjectRef{GVR: deployGVR, Kind: "Deployment", Namespace: "ones", Name: "web"},
+		ap: apply.Applied{Ref: kube.ObjectRef{GVR: deployGVR, Kind: "Deployment", Namespace: "ones", Name: "web"},
 			Mapping: mapping, Object: d},
 		grace: 30 * time.Second, failFast: true,
 	}
@@ -271,7 +272,7 @@ func TestOldRevisionPodDoesNotFailRollout(t *testing.T) {
 // decided, pods still terminating) and fails at once when Failed or
 // FailureTarget, whatever else its status says.
 func TestJobStatus(t *testing.T) {
-	w := &waiter{ap: k8s.Applied{Ref: kube.ObjectRef{Kind: "Job"}}}
+	w := &waiter{ap: apply.Applied{Ref: kube.ObjectRef{Kind: "Job"}}}
 	job := func(conds ...map[string]any) *unstructured.Unstructured {
 		list := make([]any, len(conds))
 		for i, c := range conds {
@@ -312,7 +313,7 @@ func TestJobFailureQuotesPod(t *testing.T) {
 				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: code, Message: "schema v3 missing"}}}}}}
 	}
 	typed := fake.NewSimpleClientset(pod("migrate-old", time.Hour, 1), pod("migrate-new", time.Minute, 3))
-	w := &waiter{c: &kube.Clients{Typed: typed}, ap: k8s.Applied{Ref: kube.ObjectRef{Kind: "Job", Namespace: "ones", Name: "migrate"}}}
+	w := &waiter{c: &kube.Clients{Typed: typed}, ap: apply.Applied{Ref: kube.ObjectRef{Kind: "Job", Namespace: "ones", Name: "migrate"}}}
 	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "batch/v1", "kind": "Job",
 		"metadata": map[string]any{"name": "migrate", "namespace": "ones", "uid": "j-uid"},
 		"spec":     map[string]any{"selector": map[string]any{"matchLabels": map[string]any{"batch.kubernetes.io/controller-uid": "j-uid"}}}}}

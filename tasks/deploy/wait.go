@@ -20,6 +20,7 @@ import (
 
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/internal/apply"
 	"github.com/kbrun/kbrun/tasks/internal/batchjob"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
 	"github.com/kbrun/kbrun/tasks/internal/pod"
@@ -40,7 +41,7 @@ type result struct {
 type waiter struct {
 	c        *kube.Clients
 	env      *task.Env
-	ap       k8s.Applied
+	ap       apply.Applied
 	grace    time.Duration
 	stable   time.Duration
 	failFast bool

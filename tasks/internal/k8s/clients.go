@@ -42,6 +42,14 @@ func Namespace(param string, env *task.Env) string {
 	return "default"
 }
 
+// InNamespace renders the namespace part of a plan line.
+func InNamespace(ns string) string {
+	if ns == "" {
+		return "the run's namespace"
+	}
+	return "namespace " + ns
+}
+
 // Logf reports a progress line when the env has a logger.
 func Logf(env *task.Env, format string, args ...any) {
 	if env != nil && env.Logf != nil {

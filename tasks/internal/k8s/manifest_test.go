@@ -5,6 +5,8 @@ import (
 	"testing"
 )
 
+// TestDecodeManifests: every object of every document, a List's items
+// flattened, in the file's order, each with its document.
 func TestDecodeManifests(t *testing.T) {
 	ms, err := DecodeManifests("m.yaml", `# leading comment
 ---
@@ -30,10 +32,10 @@ items:
 		t.Fatal(err)
 	}
 	var got []string
-	for _, m := range SortForApply(ms) {
+	for _, m := range ms {
 		got = append(got, m.Object.GetKind()+"/"+m.Object.GetName()+"@"+m.Source)
 	}
-	want := "CustomResourceDefinition/crd@m.yaml#4 Namespace/ns@m.yaml#5 ConfigMap/a@m.yaml#2 Secret/s@m.yaml#4"
+	want := "ConfigMap/a@m.yaml#2 Secret/s@m.yaml#4 CustomResourceDefinition/crd@m.yaml#4 Namespace/ns@m.yaml#5"
 	if strings.Join(got, " ") != want {
 		t.Fatalf("got  %s\nwant %s", strings.Join(got, " "), want)
 	}

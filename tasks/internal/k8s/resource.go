@@ -165,3 +165,23 @@ func ListWatchNoting[L runtime.Object](ri Lister[L], fieldSelector, labelSelecto
 		},
 	}, ri)
 }
+
+// Mapping resolves an object's kind to its resource, resetting the cached
+// discovery once when the kind is unknown (e.g. a CRD just established).
+func Mapping(c *kube.Clients, gvk schema.GroupVersionKind) (*meta.RESTMapping, error) {
+	m, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil && meta.IsNoMatchError(err) {
+		meta.MaybeResetRESTMapper(c.Mapper)
+		if c.Discovery != nil {
+			c.Discovery.Invalidate()
+		}
+		m, err = c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	}
+	if err != nil {
+		if meta.IsNoMatchError(err) {
+			return nil, fmt.Errorf("the cluster does not know kind %s (apiVersion %s): is its CRD installed?", gvk.Kind, gvk.GroupVersion())
+		}
+		return nil, apicall.Classify(err, "discover", gvk.String())
+	}
+	return m, nil
+}
