@@ -11,6 +11,7 @@ import (
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/tasks/internal/apply"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/manifest"
 )
 
 //go:embed schema.json
@@ -45,11 +46,11 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 
 // Check implements task.Checker: manifest files without template syntax
 // must exist.
-func (Type) Check(p task.Params) []task.FieldError { return k8s.CheckFiles(p, "files") }
+func (Type) Check(p task.Params) []task.FieldError { return manifest.CheckFiles(p, "files") }
 
 type action struct {
 	params    apply.Params
-	manifests *k8s.Manifests
+	manifests *manifest.Manifests
 }
 
 // Namespace is where namespaced objects that name none go.

@@ -22,6 +22,7 @@ import (
 	"github.com/kbrun/kbrun/engine/valid"
 	"github.com/kbrun/kbrun/tasks/internal/apply"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/manifest"
 )
 
 //go:embed schema.json
@@ -99,7 +100,7 @@ type action struct {
 	Params
 	wait      bool
 	clock     clock.Clock // nil: the real one
-	manifests *k8s.Manifests
+	manifests *manifest.Manifests
 	ap        apply.Params
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/kbrun/kbrun/engine/valid"
 	"github.com/kbrun/kbrun/tasks/internal/apply"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/manifest"
 )
 
 //go:embed schema.json
@@ -40,7 +41,7 @@ func (Type) Schema() json.RawMessage { return schemaJSON }
 func (Type) Outputs() []string       { return []string{"pod", "pods", "namespace", "images", "objects"} }
 
 // Check implements task.Checker.
-func (Type) Check(p task.Params) []task.FieldError { return k8s.CheckFiles(p, "files") }
+func (Type) Check(p task.Params) []task.FieldError { return manifest.CheckFiles(p, "files") }
 
 // Prepare implements task.Type.
 func (Type) Prepare(p task.Params) (task.Action, error) {
@@ -77,7 +78,7 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 
 type action struct {
 	params    Params
-	manifests *k8s.Manifests
+	manifests *manifest.Manifests
 	grace     time.Duration
 	stable    time.Duration
 	failFast  bool

@@ -21,6 +21,7 @@ import (
 
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/manifest"
 )
 
 // Options tune Apply.
@@ -53,7 +54,7 @@ type Applied struct {
 
 // Order orders objects so that what others depend on comes first:
 // CRDs, then Namespaces, then the rest in their given order.
-func Order(ms []k8s.Manifest) []k8s.Manifest {
+func Order(ms []manifest.Manifest) []manifest.Manifest {
 	rank := func(u *unstructured.Unstructured) int {
 		gk := u.GroupVersionKind().GroupKind()
 		switch {
@@ -64,14 +65,14 @@ func Order(ms []k8s.Manifest) []k8s.Manifest {
 		}
 		return 2
 	}
-	out := append([]k8s.Manifest(nil), ms...)
+	out := append([]manifest.Manifest(nil), ms...)
 	sort.SliceStable(out, func(i, j int) bool { return rank(out[i].Object) < rank(out[j].Object) })
 	return out
 }
 
 // Apply server-side applies the objects in dependency order (CRDs first,
 // waiting for them to be established before their custom resources).
-func Apply(ctx context.Context, c *kube.Clients, ms []k8s.Manifest, opts Options) ([]Applied, error) {
+func Apply(ctx context.Context, c *kube.Clients, ms []manifest.Manifest, opts Options) ([]Applied, error) {
 	var out []Applied
 	for _, m := range Order(ms) {
 		p, err := place(ctx, c, m, opts.Namespace)

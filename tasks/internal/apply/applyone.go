@@ -13,6 +13,7 @@ import (
 	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/manifest"
 )
 
 // placed is a manifest's object with its resource and namespace resolved.
@@ -25,7 +26,7 @@ type placed struct {
 
 // place resolves m's resource by discovery and gives a namespaced object
 // that names no namespace ns (a cluster-scoped one loses any it names).
-func place(ctx context.Context, c *kube.Clients, m k8s.Manifest, ns string) (placed, error) {
+func place(ctx context.Context, c *kube.Clients, m manifest.Manifest, ns string) (placed, error) {
 	obj := m.Object.DeepCopy()
 	gvk := obj.GroupVersionKind()
 	var mapping *meta.RESTMapping

@@ -19,6 +19,7 @@ import (
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/manifest"
 )
 
 // Verdicts of a server-side dry run.
@@ -37,7 +38,7 @@ const (
 // then the answer is compared with the live object. Admission (Pod Security
 // included), RBAC and schema refusals come back as the error. Nothing is
 // changed.
-func DryRunChanges(ctx context.Context, env *task.Env, p Params, ms *k8s.Manifests) ([]task.Change, error) {
+func DryRunChanges(ctx context.Context, env *task.Env, p Params, ms *manifest.Manifests) ([]task.Change, error) {
 	var out []task.Change
 	for _, f := range ms.RunTime {
 		out = append(out, task.Change{Object: f, Action: NotChecked, Note: "rendered at run time: it computes with outputs of earlier tasks"})
@@ -67,7 +68,7 @@ func DryRunChanges(ctx context.Context, env *task.Env, p Params, ms *k8s.Manifes
 
 // dryRunChanges dry-runs the objects' applies with c, whose requests warn
 // collects, and judges each answer.
-func dryRunChanges(ctx context.Context, c *kube.Clients, warn *warnings, env *task.Env, p Params, objects []k8s.Manifest) ([]task.Change, error) {
+func dryRunChanges(ctx context.Context, c *kube.Clients, warn *warnings, env *task.Env, p Params, objects []manifest.Manifest) ([]task.Change, error) {
 	var out []task.Change
 	opts := Options{Namespace: k8s.Namespace(p.Namespace, env), Force: p.Force, Task: env.Task, DryRun: true}
 	for _, m := range Order(objects) {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
-	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/manifest"
 )
 
 // TestDryRunSendsTheRunsRequest: the server dry run sends the very apply
@@ -44,7 +44,7 @@ func TestDryRunSendsTheRunsRequest(t *testing.T) {
 	mapper.Add(schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}, meta.RESTScopeNamespace)
 	mapper.Add(schema.GroupVersionKind{Version: "v1", Kind: "Namespace"}, meta.RESTScopeRoot)
 	c := &kube.Clients{Dynamic: dyn, Mapper: mapper}
-	ms, err := k8s.DecodeManifests("m.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: \"2\"}\n")
+	ms, err := manifest.Decode("m.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: \"2\"}\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestDryRunOfANewNamespace(t *testing.T) {
 	mapper.Add(schema.GroupVersionKind{Version: "v1", Kind: "Namespace"}, meta.RESTScopeRoot)
 	c := &kube.Clients{Dynamic: dyn, Mapper: mapper}
 	// The ConfigMap comes first in the file; the Namespace is applied first.
-	ms, err := k8s.DecodeManifests("m.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: fresh}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: fresh}\n")
+	ms, err := manifest.Decode("m.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: fresh}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: fresh}\n")
 	if err != nil {
 		t.Fatal(err)
 	}

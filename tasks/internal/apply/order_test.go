@@ -4,12 +4,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/manifest"
 )
 
 // TestOrder: CRDs first, then Namespaces, then the rest as given.
 func TestOrder(t *testing.T) {
-	ms, err := k8s.DecodeManifests("m.yaml", `# leading comment
+	ms, err := manifest.Decode("m.yaml", `# leading comment
 ---
 apiVersion: v1
 kind: ConfigMap

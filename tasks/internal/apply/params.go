@@ -10,6 +10,7 @@ import (
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/valid"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/manifest"
 )
 
 // Params are the parameters apply and deploy share.
@@ -34,11 +35,11 @@ func (p Params) Check(ps *task.Problems) {
 
 // Load reads, renders and parses the manifests (files and inline), as the
 // task is prepared; at least one source must be given.
-func (p Params) Load(tp task.Params) (*k8s.Manifests, error) {
+func (p Params) Load(tp task.Params) (*manifest.Manifests, error) {
 	if len(p.Files) == 0 && strings.TrimSpace(p.Manifest) == "" {
 		return nil, fmt.Errorf("give files or manifest")
 	}
-	return k8s.LoadManifests(tp, p.Files, p.Manifest, p.Render == nil || *p.Render)
+	return manifest.Load(tp, p.Files, p.Manifest, p.Render == nil || *p.Render)
 }
 
 // What describes the sources for plans: "k8s/a.yaml, k8s/dir/ and an inline manifest".
@@ -62,7 +63,7 @@ func (p Params) What() string {
 }
 
 func countDocs(s string) int {
-	ms, err := k8s.DecodeManifests("inline", s)
+	ms, err := manifest.Decode("inline", s)
 	if err != nil || len(ms) == 0 {
 		return 1
 	}
@@ -71,7 +72,7 @@ func countDocs(s string) int {
 
 // Run server-side applies the prepared manifests, records them in
 // env.Applied, and returns what was applied.
-func Run(ctx context.Context, env *task.Env, p Params, ms *k8s.Manifests) ([]Applied, error) {
+func Run(ctx context.Context, env *task.Env, p Params, ms *manifest.Manifests) ([]Applied, error) {
 	if len(ms.Objects) == 0 {
 		return nil, fmt.Errorf("the manifests hold no objects")
 	}

@@ -1,14 +1,14 @@
-package k8s
+package manifest
 
 import (
 	"strings"
 	"testing"
 )
 
-// TestDecodeManifests: every object of every document, a List's items
+// TestDecode: every object of every document, a List's items
 // flattened, in the file's order, each with its document.
-func TestDecodeManifests(t *testing.T) {
-	ms, err := DecodeManifests("m.yaml", `# leading comment
+func TestDecode(t *testing.T) {
+	ms, err := Decode("m.yaml", `# leading comment
 ---
 apiVersion: v1
 kind: ConfigMap
@@ -39,10 +39,10 @@ items:
 	if strings.Join(got, " ") != want {
 		t.Fatalf("got  %s\nwant %s", strings.Join(got, " "), want)
 	}
-	if _, err := DecodeManifests("bad.yaml", "kind: ConfigMap\nmetadata: {name: a}\n"); err == nil || !strings.Contains(err.Error(), "bad.yaml:1:1: document 1: an object needs apiVersion and kind") {
+	if _, err := Decode("bad.yaml", "kind: ConfigMap\nmetadata: {name: a}\n"); err == nil || !strings.Contains(err.Error(), "bad.yaml:1:1: document 1: an object needs apiVersion and kind") {
 		t.Fatalf("missing apiVersion: %v", err)
 	}
-	if _, err := DecodeManifests("bad.yaml", "apiVersion: v1\nkind: ConfigMap\n"); err == nil || !strings.Contains(err.Error(), "no metadata.name") {
+	if _, err := Decode("bad.yaml", "apiVersion: v1\nkind: ConfigMap\n"); err == nil || !strings.Contains(err.Error(), "no metadata.name") {
 		t.Fatalf("missing name: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package k8s
+package manifest
 
 import (
 	"cmp"
@@ -13,6 +13,7 @@ import (
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/tmpl"
 	"github.com/kbrun/kbrun/engine/valid"
+	"github.com/kbrun/kbrun/tasks/internal/k8s"
 )
 
 // Summary lists the prepared objects for plans, with the namespace each
@@ -33,7 +34,7 @@ func (m *Manifests) Summary(ns string) string {
 		if !clusterScoped[u.GroupVersionKind().GroupKind().String()] {
 			objNS = cmp.Or(u.GetNamespace(), ns)
 		}
-		parts = append(parts, Describe(u.GetKind(), objNS, u.GetName())+capabilityNote(u))
+		parts = append(parts, k8s.Describe(u.GetKind(), objNS, u.GetName())+capabilityNote(u))
 	}
 	return strings.Join(parts, ", ")
 }
