@@ -32,7 +32,7 @@ import (
 	"github.com/kbrun/kbrun/tasks/internal/batchjob"
 	"github.com/kbrun/kbrun/tasks/internal/fakeclock"
 	"github.com/kbrun/kbrun/tasks/internal/fakewatch"
-	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/waitnote"
 )
 
 var deployGVR = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
@@ -383,7 +383,7 @@ func TestNodeNotReadyFailsFast(t *testing.T) {
 }
 
 // TestRolloutNotes: a rollout that lasts says what it waits for after
-// k8s.NoteAfter, then every k8s.NoteEvery, without kubectl's "Waiting
+// waitnote.After, then every waitnote.Every, without kubectl's "Waiting
 // for" twice.
 func TestRolloutNotes(t *testing.T) {
 	w, _, _ := newWaiter(t, deployment(1, 1, 1, 1, 0))
@@ -417,13 +417,13 @@ func TestRolloutNotes(t *testing.T) {
 	if l := line(); l != `Waiting for deployment "web" rollout to finish: 0 of 1 updated replicas are available...` {
 		t.Fatalf("first line %q", l)
 	}
-	timer(k8s.NoteAfter)
-	fc.Step(k8s.NoteAfter)
+	timer(waitnote.After)
+	fc.Step(waitnote.After)
 	if l, want := line(), "waiting for the rollout of deployment ones/web (2s so far): 0 of 1 updated replicas are available"; l != want {
 		t.Errorf("got  %s\nwant %s", l, want)
 	}
-	timer(k8s.NoteEvery)
-	fc.Step(k8s.NoteEvery)
+	timer(waitnote.Every)
+	fc.Step(waitnote.Every)
 	if l, want := line(), "waiting for the rollout of deployment ones/web (12s so far): 0 of 1 updated replicas are available"; l != want {
 		t.Errorf("got  %s\nwant %s", l, want)
 	}

@@ -13,8 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/kbrun/kbrun/tasks/internal/k8s"
 	"github.com/kbrun/kbrun/tasks/internal/pod"
+	"github.com/kbrun/kbrun/tasks/internal/waitnote"
 )
 
 // apiTrouble remembers since when the API server refuses the waiter's list
@@ -89,11 +89,11 @@ func (w *waiter) waitingOn(now time.Time) string {
 		var s string
 		switch {
 		case p.DeletionTimestamp != nil:
-			pod := k8s.AsUnstructured(p, "v1", "Pod")
+			pod := waitnote.AsUnstructured(p, "v1", "Pod")
 			if pod == nil {
 				continue
 			}
-			s = fmt.Sprintf("pod %s is terminating: %s", p.Name, k8s.Holding(pod, now))
+			s = fmt.Sprintf("pod %s is terminating: %s", p.Name, waitnote.Holding(pod, now))
 		case !pod.IsReady(p):
 			s = fmt.Sprintf("pod %s: %s", p.Name, podState(p))
 		default:

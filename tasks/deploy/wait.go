@@ -24,6 +24,7 @@ import (
 	"github.com/kbrun/kbrun/tasks/internal/batchjob"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
 	"github.com/kbrun/kbrun/tasks/internal/pod"
+	"github.com/kbrun/kbrun/tasks/internal/waitnote"
 )
 
 // permanentSandbox are parts of FailedCreatePodSandBox messages that no
@@ -108,7 +109,7 @@ func (w *waiter) wait(ctx context.Context) (_ result, err error) {
 		return sandboxW.ResultChan()
 	}
 	reopens := 0
-	note := k8s.NewNote(w.clock)
+	note := waitnote.New(w.clock)
 	defer note.Stop()
 
 	timer := time.NewTimer(time.Hour)

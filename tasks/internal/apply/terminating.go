@@ -11,7 +11,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/kbrun/kbrun/engine/apicall"
-	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/waitnote"
 )
 
 // waitDeleted waits, by watch, until live, which is being deleted (a
@@ -30,11 +30,11 @@ func waitDeleted(ctx context.Context, ri dynamic.ResourceInterface, live *unstru
 	var latest atomic.Pointer[unstructured.Unstructured]
 	latest.Store(live)
 	start := c.Now()
-	err := k8s.WaitNoting(func() error { return k8s.WatchGone(ctx, ri, live.GetName(), live.GetUID(), latest.Store) },
-		c, what+" to be deleted", k8s.HoldingNow(latest.Load), say)
+	err := waitnote.Wait(func() error { return waitnote.WatchGone(ctx, ri, live.GetName(), live.GetUID(), latest.Store) },
+		c, what+" to be deleted", waitnote.HoldingNow(latest.Load), say)
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("%s was still being deleted when the task's time ran out (%s): %w", what, k8s.Holding(latest.Load(), c.Now()), context.Cause(ctx))
+			return fmt.Errorf("%s was still being deleted when the task's time ran out (%s): %w", what, waitnote.Holding(latest.Load(), c.Now()), context.Cause(ctx))
 		}
 		return apicall.Classify(err, "watch", what)
 	}
