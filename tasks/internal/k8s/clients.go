@@ -1,6 +1,9 @@
-// Package k8s holds what the cluster task types share: the run's clients,
-// namespace defaulting, pod target resolution, the remote-exec seam,
-// manifest reading and server-side apply.
+// Package k8s is how the cluster task types reach the run's cluster: the
+// clients and namespace a task's env gives, resources by the kind a user
+// names (discovery), reads that use a watch the run kept, list-watches for
+// the waits, and how objects are named in messages. What only some task
+// types do is in packages of its own beside it: manifest, apply, pod,
+// waitnote and batchjob.
 package k8s
 
 import (
