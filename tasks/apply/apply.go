@@ -9,7 +9,9 @@ import (
 	"encoding/json"
 
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/internal/apply"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/manifest"
 )
 
 //go:embed schema.json
@@ -27,7 +29,7 @@ func (Type) Outputs() []string       { return []string{"objects", "names"} }
 
 // Prepare implements task.Type.
 func (Type) Prepare(p task.Params) (task.Action, error) {
-	var params k8s.ApplyParams
+	var params apply.Params
 	if err := p.Decode(&params); err != nil {
 		return nil, err
 	}
@@ -44,11 +46,11 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 
 // Check implements task.Checker: manifest files without template syntax
 // must exist.
-func (Type) Check(p task.Params) []task.FieldError { return k8s.CheckFiles(p, "files") }
+func (Type) Check(p task.Params) []task.FieldError { return manifest.CheckFiles(p, "files") }
 
 type action struct {
-	params    k8s.ApplyParams
-	manifests *k8s.Manifests
+	params    apply.Params
+	manifests *manifest.Manifests
 }
 
 // Namespace is where namespaced objects that name none go.
@@ -73,7 +75,7 @@ func (a *action) Describe() string {
 
 // Run implements task.Action.
 func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
-	applied, err := k8s.RunApply(ctx, env, a.params, a.manifests)
+	applied, err := apply.Run(ctx, env, a.params, a.manifests)
 	out := outputs(applied)
 	if err != nil {
 		return out, err
@@ -81,9 +83,9 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	return out, nil
 }
 
-func outputs(applied []k8s.Applied) task.Outputs {
-	refs := k8s.Refs(applied)
-	objects, names := k8s.RefOutputs(refs)
+func outputs(applied []apply.Applied) task.Outputs {
+	refs := apply.Refs(applied)
+	objects, names := apply.RefOutputs(refs)
 	if objects == nil {
 		objects, names = []any{}, []any{}
 	}
@@ -92,5 +94,5 @@ func outputs(applied []k8s.Applied) task.Outputs {
 
 // DryRunServer implements task.ServerDryRunner.
 func (a *action) DryRunServer(ctx context.Context, env *task.Env) ([]task.Change, error) {
-	return k8s.DryRunChanges(ctx, env, a.params, a.manifests)
+	return apply.DryRunChanges(ctx, env, a.params, a.manifests)
 }

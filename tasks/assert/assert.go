@@ -15,6 +15,7 @@ import (
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/valid"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/manifest"
 )
 
 //go:embed schema.json
@@ -51,7 +52,7 @@ func (Type) Outputs() []string       { return []string{"name", "names", "objects
 
 // Check implements task.Checker: expectation files without template
 // syntax must exist.
-func (Type) Check(p task.Params) []task.FieldError { return k8s.CheckFiles(p, "files") }
+func (Type) Check(p task.Params) []task.FieldError { return manifest.CheckFiles(p, "files") }
 
 // Prepare implements task.Type: it reads the expected objects and
 // compiles their CEL expressions, so that a bad one stops validate.
@@ -86,7 +87,7 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	if err := ps.Err(); err != nil {
 		return nil, err
 	}
-	ms, err := k8s.LoadExpected(p, params.Files, params.Manifest, params.Render == nil || *params.Render)
+	ms, err := manifest.LoadExpected(p, params.Files, params.Manifest, params.Render == nil || *params.Render)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +110,7 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 type action struct {
 	Params
 	stable    time.Duration
-	manifests *k8s.Manifests
+	manifests *manifest.Manifests
 	expected  []*expectation
 }
 

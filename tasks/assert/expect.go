@@ -13,7 +13,7 @@ import (
 	"github.com/kbrun/kbrun/engine/secret"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/valid"
-	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/manifest"
 )
 
 // expectation is one expected object: which live objects it names, and
@@ -29,7 +29,7 @@ type expectation struct {
 
 // newExpectation compiles one expected object; problems are at their
 // lines in its file.
-func newExpectation(m k8s.Manifest) (*expectation, error) {
+func newExpectation(m manifest.Manifest) (*expectation, error) {
 	u := m.Object
 	var ps task.Problems
 	meta, _ := u.Object["metadata"].(map[string]any)

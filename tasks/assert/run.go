@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
 )
@@ -92,7 +93,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 			// Waiting does not mend a refusal: say it now.
 			if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || apierrors.IsNotFound(err) {
 				select {
-				case refused <- fmt.Errorf("%s: %w", e.source, k8s.Classify(err, "watch", w.resource)):
+				case refused <- fmt.Errorf("%s: %w", e.source, apicall.Classify(err, "watch", w.resource)):
 				default:
 				}
 			}

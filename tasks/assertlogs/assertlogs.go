@@ -14,6 +14,7 @@ import (
 
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/pod"
 )
 
 //go:embed schema.json
@@ -24,7 +25,7 @@ type Type struct{}
 
 // Params are the assertLogs task's parameters.
 type Params struct {
-	k8s.Target
+	pod.Target
 	ExactlyOne bool     `json:"exactlyOne,omitempty"`
 	Contains   []string `json:"contains,omitempty"`
 	Matches    []string `json:"matches,omitempty"`
@@ -166,18 +167,18 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	if a.Pods != PodsNewest {
 		return a.many(ctx, env, c.Typed, ns)
 	}
-	pod, err := k8s.ResolveWatchedPod(ctx, c, ns, a.Target, k8s.ResolveOptions{Require: k8s.Started, ExactlyOne: a.ExactlyOne})
+	p, err := pod.ResolveWatched(ctx, c, ns, a.Target, pod.ResolveOptions{Require: pod.Started, ExactlyOne: a.ExactlyOne})
 	if err != nil {
 		return nil, err
 	}
-	container, err := k8s.Container(pod, a.Container)
+	container, err := pod.Container(p, a.Container)
 	if err != nil {
 		return nil, err
 	}
 	m, _ := NewMatcher(a.Contains, a.Matches, a.InOrder, a.Absent)
-	f := &follower{cs: c.Typed, ns: ns, pod: pod.Name, container: container, m: m, env: env}
-	err = f.run(ctx, pod)
-	out := task.Outputs{"pod": pod.Name, "pods": []any{pod.Name}, "lines": m.Matched(), "count": m.Lines()}
+	f := &follower{cs: c.Typed, ns: ns, pod: p.Name, container: container, m: m, env: env}
+	err = f.run(ctx, p)
+	out := task.Outputs{"pod": p.Name, "pods": []any{p.Name}, "lines": m.Matched(), "count": m.Lines()}
 	for k, v := range m.Captures() {
 		out[k] = v
 	}

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	watchtools "k8s.io/client-go/tools/watch"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
 )
@@ -75,8 +76,8 @@ func (f *follower) run(ctx context.Context, pod *corev1.Pod) error {
 			return f.failure(fmt.Sprintf("timed out (%v)", ctx.Err()))
 		case err != nil && apierrors.IsBadRequest(err):
 			// "container is waiting to start": wait for an instance below.
-		case err != nil && !k8s.IsTransient(err):
-			return k8s.Classify(err, "read the log of", f.where())
+		case err != nil && !apicall.IsTransient(err):
+			return apicall.Classify(err, "read the log of", f.where())
 		}
 		if !positive {
 			return nil // only absent expectations: the log so far is clean
@@ -202,7 +203,7 @@ func (f *follower) nextInstance(ctx context.Context, followed string) (*corev1.C
 		if ctx.Err() != nil {
 			return nil, f.failure(fmt.Sprintf("timed out waiting for the container to restart (%v)", ctx.Err()))
 		}
-		return nil, k8s.Classify(err, "watch", "pod "+f.ns+"/"+f.pod)
+		return nil, apicall.Classify(err, "watch", "pod "+f.ns+"/"+f.pod)
 	}
 	if final {
 		return nil, nil

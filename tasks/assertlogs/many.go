@@ -10,6 +10,7 @@ import (
 
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/pod"
 )
 
 // outcome is how one pod's log went.
@@ -24,7 +25,7 @@ type outcome struct {
 // expectations (the first that cannot fails the task); with pods: any the
 // first that does ends the task.
 func (a *action) many(ctx context.Context, env *task.Env, cs kubernetes.Interface, ns string) (task.Outputs, error) {
-	pods, err := k8s.ResolvePods(ctx, cs, ns, a.Selector, k8s.Started)
+	pods, err := pod.ResolveAll(ctx, cs, ns, a.Selector, pod.Started)
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +40,7 @@ func (a *action) many(ctx context.Context, env *task.Env, cs kubernetes.Interfac
 	for _, p := range pods {
 		go func(p *corev1.Pod) {
 			m, _ := NewMatcher(a.Contains, a.Matches, a.InOrder, a.Absent)
-			container, err := k8s.Container(p, a.Container)
+			container, err := pod.Container(p, a.Container)
 			if err == nil {
 				f := &follower{cs: cs, ns: ns, pod: p.Name, container: container, m: m, env: env}
 				err = f.run(ctx, p)

@@ -19,9 +19,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/tmpl"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/pod"
 )
 
 //go:embed schema.json
@@ -30,7 +32,7 @@ var schemaJSON []byte
 // Type is the copy task type.
 type Type struct {
 	// Executor replaces the cluster executor (unit tests).
-	Executor k8s.RemoteExecutor
+	Executor pod.RemoteExecutor
 }
 
 // Pair is one source and its destination.
@@ -41,7 +43,7 @@ type Pair struct {
 
 // Params are the copy task's parameters.
 type Params struct {
-	k8s.Target
+	pod.Target
 	ExactlyOne bool   `json:"exactlyOne,omitempty"`
 	Files      []Pair `json:"files,omitempty"`
 	Download   []Pair `json:"download,omitempty"`
@@ -144,7 +146,7 @@ type download struct {
 
 type action struct {
 	Params
-	executor k8s.RemoteExecutor
+	executor pod.RemoteExecutor
 	attempts int
 	verify   bool
 	up       []upload
@@ -190,24 +192,24 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	if err != nil {
 		return nil, err
 	}
-	pod, err := k8s.ResolveWatchedPod(ctx, c, ns, a.Target, k8s.ResolveOptions{ExactlyOne: a.ExactlyOne})
+	p, err := pod.ResolveWatched(ctx, c, ns, a.Target, pod.ResolveOptions{ExactlyOne: a.ExactlyOne})
 	if err != nil {
 		return nil, err
 	}
-	container, err := k8s.Container(pod, a.Container)
+	container, err := pod.Container(p, a.Container)
 	if err != nil {
 		return nil, err
 	}
 	ex := a.executor
 	if ex == nil {
 		// SPDY first: a copy is bulk stdin/stdout, which WebSocket makes
-		// the kubelet translate (slower, see k8s.SPDYFirst). SPDY's
+		// the kubelet translate (slower, see pod.SPDYFirst). SPDY's
 		// weak spot, a wrong exit code when the command leaves stdin unread,
 		// is closed by the scripts below draining stdin and by the
 		// verification after the upload.
-		ex = &k8s.ClientExecutor{Clients: c, Protocol: k8s.SPDYFirst}
+		ex = &pod.ClientExecutor{Clients: c, Protocol: pod.SPDYFirst}
 	}
-	r := &remote{ex: ex, ns: ns, pod: pod.Name, container: container}
+	r := &remote{ex: ex, ns: ns, pod: p.Name, container: container}
 	out, err := a.run(ctx, env, r)
 	if err != nil && !task.IsRetryable(err) && streamBroke(err) {
 		// Every step of a copy can be repeated (unpacking overwrites,
@@ -222,7 +224,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 // its connection or stream broke (SPDY reports a dropped upgrade only as
 // text, "error sending request: ... unexpected EOF").
 func streamBroke(err error) bool {
-	if err == nil || k8s.ExitCode(err) >= 0 || k8s.IsNotFoundInContainer(err) {
+	if err == nil || pod.ExitCode(err) >= 0 || pod.IsNotFoundInContainer(err) {
 		return false
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -250,7 +252,7 @@ func streamBroke(err error) bool {
 // runRepeated runs a command that only reads (probe, verify), repeating it
 // as an idempotent request when its stream broke.
 func (r *remote) runRepeated(ctx context.Context, argv []string) (stdout, stderr string, err error) {
-	_ = k8s.Idempotent(ctx, func() error {
+	_ = apicall.Idempotent(ctx, func() error {
 		stdout, stderr, err = r.run(ctx, argv, nil)
 		if streamBroke(err) {
 			return task.Retryable(err)
@@ -298,7 +300,7 @@ func (a *action) run(ctx context.Context, env *task.Env, r *remote) (task.Output
 
 // remote is the container the copy works with.
 type remote struct {
-	ex                 k8s.RemoteExecutor
+	ex                 pod.RemoteExecutor
 	ns, pod, container string
 }
 
@@ -309,7 +311,7 @@ func (r *remote) where() string {
 // run executes argv, returning stdout, stderr and the error.
 func (r *remote) run(ctx context.Context, argv []string, stdin interface{ Read([]byte) (int, error) }) (string, string, error) {
 	var stdout, stderr bytes.Buffer
-	req := k8s.ExecRequest{Namespace: r.ns, Pod: r.pod, Container: r.container, Command: argv, Stdout: &stdout, Stderr: &stderr}
+	req := pod.ExecRequest{Namespace: r.ns, Pod: r.pod, Container: r.container, Command: argv, Stdout: &stdout, Stderr: &stderr}
 	if stdin != nil {
 		req.Stdin = stdin
 	}
@@ -332,15 +334,15 @@ func noTarError(r *remote) error {
 
 func (r *remote) probe(ctx context.Context) error {
 	_, stderr, err := r.runRepeated(ctx, []string{"sh", "-c", probeScript})
-	switch code := k8s.ExitCode(err); {
+	switch code := pod.ExitCode(err); {
 	case err == nil:
 		return nil
 	case code == 3:
 		return noTarError(r)
-	case k8s.IsNotFoundInContainer(err):
+	case pod.IsNotFoundInContainer(err):
 		// No shell: see whether tar itself is there.
 		_, _, terr := r.run(ctx, []string{"tar", "--help"}, nil)
-		if terr != nil && k8s.IsNotFoundInContainer(terr) && k8s.ExitCode(terr) < 0 {
+		if terr != nil && pod.IsNotFoundInContainer(terr) && pod.ExitCode(terr) < 0 {
 			return &missingToolError{fmt.Sprintf("%s has neither sh nor tar: copying needs both (tar to unpack, sh to create directories); use an image that has them", r.where())}
 		}
 		return &missingToolError{fmt.Sprintf("%s has no sh: copying needs sh (to create directories) and tar", r.where())}

@@ -17,7 +17,7 @@ import (
 	"testing"
 
 	"github.com/kbrun/kbrun/engine/task"
-	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/pod"
 )
 
 // fakeContainer is a stub of the remote-exec seam: a container whose file
@@ -38,7 +38,7 @@ type fakeContainer struct {
 	calls [][]string
 }
 
-func (f *fakeContainer) Execute(ctx context.Context, r k8s.ExecRequest) error {
+func (f *fakeContainer) Execute(ctx context.Context, r pod.ExecRequest) error {
 	f.mu.Lock()
 	f.calls = append(f.calls, r.Command)
 	f.mu.Unlock()
@@ -49,7 +49,7 @@ func (f *fakeContainer) Execute(ctx context.Context, r k8s.ExecRequest) error {
 			return errors.New(`exec: "sh": executable file not found in $PATH`)
 		}
 		if f.noTar {
-			return &k8s.ExitError{Code: 3}
+			return &pod.ExitError{Code: 3}
 		}
 		return nil
 	case argv[0] == "tar" && argv[1] == "--help":
@@ -70,7 +70,7 @@ func (f *fakeContainer) Execute(ctx context.Context, r k8s.ExecRequest) error {
 		}
 		if f.noTar {
 			io.Copy(io.Discard, r.Stdin) // the script drains stdin
-			return &k8s.ExitError{Code: 3}
+			return &pod.ExitError{Code: 3}
 		}
 		for _, d := range argv[4:] {
 			if err := os.MkdirAll(filepath.Join(f.root, d), 0o755); err != nil {
@@ -80,7 +80,7 @@ func (f *fakeContainer) Execute(ctx context.Context, r k8s.ExecRequest) error {
 		if f.emptyOnce > 0 {
 			f.emptyOnce--
 			fmt.Fprintln(r.Stderr, "tar: short read")
-			return &k8s.ExitError{Code: 1}
+			return &pod.ExitError{Code: 1}
 		}
 		short := false
 		if f.shortOnce > 0 {
@@ -128,7 +128,7 @@ func (f *fakeContainer) extract(stdin io.Reader, short bool) error {
 			return nil
 		}
 		if err != nil {
-			return &k8s.ExitError{Code: 1}
+			return &pod.ExitError{Code: 1}
 		}
 		p := filepath.Join(f.root, h.Name)
 		switch h.Typeflag {
@@ -450,7 +450,7 @@ func TestBrokenStreamsAreRepeated(t *testing.T) {
 		errors.New(`unable to upgrade connection: pods "builder" is forbidden: User "u" cannot create resource "pods/exec"`),
 		errors.New(`pods "builder" not found`),
 		&missingToolError{"container c has no tar program"},
-		&k8s.ExitError{Code: 2},
+		&pod.ExitError{Code: 2},
 		context.DeadlineExceeded,
 	} {
 		if streamBroke(err) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/pod"
 )
 
 // downloadOne copies a file or directory out of the container with
@@ -45,8 +46,8 @@ func (a *action) downloadOne(ctx context.Context, env *task.Env, r *remote, d do
 		_, _ = io.Copy(io.Discard, pr)
 		done <- result{n, files, err}
 	}()
-	stderr := k8s.NewTail(4096)
-	err = r.ex.Execute(ctx, k8s.ExecRequest{Namespace: r.ns, Pod: r.pod, Container: r.container, Command: argv, Stdout: pw, Stderr: stderr})
+	stderr := pod.NewTail(4096)
+	err = r.ex.Execute(ctx, pod.ExecRequest{Namespace: r.ns, Pod: r.pod, Container: r.container, Command: argv, Stdout: pw, Stderr: stderr})
 	pw.CloseWithError(io.EOF)
 	res := <-done
 	// On failure nothing was placed: the files unpacked so far go with
@@ -55,7 +56,7 @@ func (a *action) downloadOne(ctx context.Context, env *task.Env, r *remote, d do
 		return res.n, nil, fmt.Errorf("copy %s out of %s: %w", d.remote, r.where(), res.err)
 	}
 	if err != nil {
-		if code := k8s.ExitCode(err); code > 0 {
+		if code := pod.ExitCode(err); code > 0 {
 			return res.n, nil, fmt.Errorf("tar -c %s in %s failed (exit %d): %s", d.remote, r.where(), code, strings.TrimSpace(stderr.String()))
 		}
 		return res.n, nil, err

@@ -16,8 +16,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/pod"
 )
 
 // entry is one regular file sent, with what the container must end up with.
@@ -83,7 +85,7 @@ func (e *errShortStdin) Unwrap() error { return e.err }
 
 func retryableCopy(err error) bool {
 	var s *errShortStdin
-	return errors.As(err, &s) || k8s.IsTransient(err) || streamBroke(err)
+	return errors.As(err, &s) || apicall.IsTransient(err) || streamBroke(err)
 }
 
 // extractScript checks for tar (exit 3 without it: Skaffold's exit-126
@@ -125,16 +127,16 @@ func sendTar(ctx context.Context, r *remote, ups []upload) ([]*entry, error) {
 		return nil, wErr
 	}
 	if err != nil {
-		if k8s.ExitCode(err) == 3 {
+		if pod.ExitCode(err) == 3 {
 			return nil, noTarError(r)
 		}
-		if k8s.IsNotFoundInContainer(err) && k8s.ExitCode(err) < 0 {
+		if pod.IsNotFoundInContainer(err) && pod.ExitCode(err) < 0 {
 			// No sh: the probe tells which programs are missing.
 			if perr := r.probe(ctx); perr != nil {
 				return nil, perr
 			}
 		}
-		if code := k8s.ExitCode(err); code > 0 {
+		if code := pod.ExitCode(err); code > 0 {
 			msg := strings.TrimSpace(stderr)
 			if strings.Contains(msg, "No space left") || strings.Contains(msg, "Read-only file system") || strings.Contains(msg, "Permission denied") {
 				return nil, fmt.Errorf("tar -x in %s failed (exit %d): %s", r.where(), code, msg)
@@ -257,7 +259,7 @@ func verify(ctx context.Context, r *remote, ups []upload, entries []*entry) ([]u
 		// (busybox sh runs its applets without a PATH entry).
 		argv := append([]string{"sh", "-c", verifyScript, "kbrun-verify"}, paths...)
 		stdout, _, err := r.runRepeated(ctx, argv)
-		if err != nil && k8s.ExitCode(err) < 0 {
+		if err != nil && pod.ExitCode(err) < 0 {
 			return nil, "", fmt.Errorf("verifying the copy in %s: %w", r.where(), err)
 		}
 		mode, rest, _ := strings.Cut(stdout, "\n")

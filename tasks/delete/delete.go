@@ -15,11 +15,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/ownership"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/valid"
+	"github.com/kbrun/kbrun/tasks/internal/apply"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/manifest"
 )
 
 //go:embed schema.json
@@ -63,7 +66,7 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 	modes := 0
 	if len(params.Files) > 0 || params.Manifest != "" {
 		modes++
-		ap := k8s.ApplyParams{Files: params.Files, Manifest: params.Manifest, Namespace: params.Namespace, Render: params.Render}
+		ap := apply.Params{Files: params.Files, Manifest: params.Manifest, Namespace: params.Namespace, Render: params.Render}
 		ms, err := ap.Load(p)
 		ps.Keep(err)
 		a.manifests, a.ap = ms, ap
@@ -97,8 +100,8 @@ type action struct {
 	Params
 	wait      bool
 	clock     clock.Clock // nil: the real one
-	manifests *k8s.Manifests
-	ap        k8s.ApplyParams
+	manifests *manifest.Manifests
+	ap        apply.Params
 }
 
 // Namespace is the namespace of what the task deletes (objects that name
@@ -185,7 +188,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 				waitFor = append(waitFor, t)
 				fallthrough
 			case outGone:
-				deleted = append(deleted, k8s.RefString(t.ref))
+				deleted = append(deleted, apply.RefString(t.ref))
 				gone = append(gone, t.ref)
 			case outNotOurs:
 				gone = append(gone, t.ref)
@@ -202,7 +205,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 		}
 		// A delete repeated after a dropped answer finds the object gone
 		// (NotFound, handled below): safe to repeat.
-		err := k8s.Idempotent(ctx, func() error {
+		err := apicall.Idempotent(ctx, func() error {
 			if t.ref.Namespace != "" {
 				return ri.Namespace(t.ref.Namespace).Delete(ctx, t.ref.Name, opts)
 			}
@@ -219,9 +222,9 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 			// and another with its name took its place; leave that one.
 			k8s.Logf(env, "%s was replaced by another object since this run applied it; leaving it", what)
 		default:
-			return task.Outputs{"deleted": task.List(deleted)}, k8s.Classify(err, "delete", what)
+			return task.Outputs{"deleted": task.List(deleted)}, apicall.Classify(err, "delete", what)
 		}
-		deleted = append(deleted, k8s.RefString(t.ref))
+		deleted = append(deleted, apply.RefString(t.ref))
 		gone = append(gone, t.ref)
 	}
 	out["deleted"] = task.List(deleted)
@@ -277,7 +280,7 @@ func (a *action) targets(ctx context.Context, env *task.Env, c *kube.Clients, ns
 		}
 		list, err := k8s.ResourceClient(c, res, ns).List(ctx, metav1.ListOptions{LabelSelector: a.Selector})
 		if err != nil {
-			return nil, k8s.Classify(err, "list", res.GVR.Resource+" "+a.Selector)
+			return nil, apicall.Classify(err, "list", res.GVR.Resource+" "+a.Selector)
 		}
 		for _, u := range list.Items {
 			out = append(out, target{ref: kube.ObjectRef{GVR: res.GVR, Kind: res.Kind, Namespace: refNS, Name: u.GetName(), UID: u.GetUID()}})
@@ -286,7 +289,7 @@ func (a *action) targets(ctx context.Context, env *task.Env, c *kube.Clients, ns
 			k8s.Logf(env, "no %s labelled %s in %s", a.Kind, a.Selector, ns)
 		}
 	default:
-		ms := k8s.SortForApply(a.manifests.Objects)
+		ms := apply.Order(a.manifests.Objects)
 		for i := len(ms) - 1; i >= 0; i-- { // dependents first
 			u := ms[i].Object
 			m, err := k8s.Mapping(c, u.GroupVersionKind())
@@ -320,7 +323,7 @@ func (a *action) DryRunServer(ctx context.Context, env *task.Env) ([]task.Change
 	var out []task.Change
 	for _, f := range a.manifests.ShownFiles() {
 		if f.RunTime {
-			out = append(out, task.Change{Object: f.Name, Action: k8s.NotChecked, Note: "rendered at run time: it computes with outputs of earlier tasks"})
+			out = append(out, task.Change{Object: f.Name, Action: apply.NotChecked, Note: "rendered at run time: it computes with outputs of earlier tasks"})
 		}
 	}
 	c, err := k8s.Clients(env)
@@ -335,16 +338,16 @@ func (a *action) DryRunServer(ctx context.Context, env *task.Env) ([]task.Change
 	for _, t := range targets {
 		what := k8s.Describe(t.ref.Kind, t.ref.Namespace, t.ref.Name)
 		ri := k8s.Scoped(c.Dynamic.Resource(t.ref.GVR), t.ref.Namespace)
-		err := k8s.Idempotent(ctx, func() error {
+		err := apicall.Idempotent(ctx, func() error {
 			return ri.Delete(ctx, t.ref.Name, metav1.DeleteOptions{PropagationPolicy: &policy, DryRun: []string{metav1.DryRunAll}})
 		})
 		switch {
 		case err == nil:
-			out = append(out, task.Change{Object: what, Action: k8s.Deleted})
+			out = append(out, task.Change{Object: what, Action: apply.Deleted})
 		case apierrors.IsNotFound(err):
-			out = append(out, task.Change{Object: what, Action: k8s.NotFound})
+			out = append(out, task.Change{Object: what, Action: apply.NotFound})
 		default:
-			return out, k8s.Classify(err, "delete (dry run)", what)
+			return out, apicall.Classify(err, "delete (dry run)", what)
 		}
 	}
 	return out, nil

@@ -10,13 +10,15 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/clock"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/waitnote"
 )
 
 // waitGone waits by watch until the object is gone (or replaced by another
 // object with a new UID); when that takes a while it says, at a steady
-// pace, what holds the object (k8s.Holding), as the watch last saw it.
+// pace, what holds the object (waitnote.Holding), as the watch last saw it.
 func waitGone(ctx context.Context, c *kube.Clients, ref kube.ObjectRef, clk clock.Clock, logf func(string, ...any)) error {
 	if clk == nil {
 		clk = clock.RealClock{}
@@ -28,7 +30,7 @@ func waitGone(ctx context.Context, c *kube.Clients, ref kube.ObjectRef, clk cloc
 		// A deploy task's kept pod watch holds typed pods: Holding reads
 		// unstructured ones.
 		if o, seen, _ := c.Watches.Get(ref.GVR, ref.Namespace, ref.Name); seen {
-			if u := k8s.AsUnstructured(o, ref.GVR.GroupVersion().String(), ref.Kind); u != nil {
+			if u := waitnote.AsUnstructured(o, ref.GVR.GroupVersion().String(), ref.Kind); u != nil {
 				return u
 			}
 		}
@@ -40,7 +42,7 @@ func waitGone(ctx context.Context, c *kube.Clients, ref kube.ObjectRef, clk cloc
 		wait = func() error {
 			watched, err := c.Watches.WaitGone(ctx, ref.GVR, ref.Namespace, ref.Name, ref.UID)
 			if !watched { // the watch stopped meanwhile
-				return k8s.WatchGone(ctx, ri, ref.Name, ref.UID, latest.Store)
+				return waitnote.WatchGone(ctx, ri, ref.Name, ref.UID, latest.Store)
 			}
 			return err
 		}
@@ -57,11 +59,11 @@ func waitGone(ctx context.Context, c *kube.Clients, ref kube.ObjectRef, clk cloc
 		if obj != nil {
 			latest.Store(obj)
 		}
-		wait = func() error { return k8s.WatchGone(ctx, ri, ref.Name, ref.UID, latest.Store) }
+		wait = func() error { return waitnote.WatchGone(ctx, ri, ref.Name, ref.UID, latest.Store) }
 	}
-	why := k8s.HoldingNow(current)
+	why := waitnote.HoldingNow(current)
 	if ref.GVR.Group == "" && ref.GVR.Resource == "namespaces" {
-		why = k8s.NamespaceHoldingNow(ctx, func(ctx context.Context) ([]corev1.Pod, error) {
+		why = waitnote.NamespaceHoldingNow(ctx, func(ctx context.Context) ([]corev1.Pod, error) {
 			l, err := c.Typed.CoreV1().Pods(ref.Name).List(ctx, metav1.ListOptions{})
 			if err != nil {
 				return nil, err
@@ -69,16 +71,16 @@ func waitGone(ctx context.Context, c *kube.Clients, ref kube.ObjectRef, clk cloc
 			return l.Items, nil
 		}, current)
 	}
-	err := k8s.WaitNoting(wait, clk, what+" to be deleted", why, logf)
+	err := waitnote.Wait(wait, clk, what+" to be deleted", why, logf)
 	switch {
 	case err == nil:
 		return nil
 	case ctx.Err() != nil:
-		why := k8s.Holding(current(), clk.Now())
+		why := waitnote.Holding(current(), clk.Now())
 		if why == "" {
 			why = "finalizers or terminating pods?"
 		}
 		return fmt.Errorf("%s is still there when the task timed out (%s): %w", what, why, context.Cause(ctx))
 	}
-	return k8s.Classify(err, "watch", what)
+	return apicall.Classify(err, "watch", what)
 }

@@ -7,6 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/ownership"
 	"github.com/kbrun/kbrun/engine/task"
@@ -71,7 +72,7 @@ func deleteOwned(ctx context.Context, env *task.Env, c *kube.Clients, ref kube.O
 		uid types.UID
 	)
 	tries := 0
-	err := k8s.Idempotent(ctx, func() error {
+	err := apicall.Idempotent(ctx, func() error {
 		// The workload's kept watch says whether it is still the run's;
 		// a repeat (after a conflict) asks the API server.
 		live, err := k8s.GetWatched(ctx, c, ri, ref.GVR, ref.Namespace, ref.Name, tries > 0)
@@ -117,7 +118,7 @@ func deleteOwned(ctx context.Context, env *task.Env, c *kube.Clients, ref kube.O
 		return err
 	})
 	if err != nil {
-		return out, "", k8s.Classify(err, "delete", what)
+		return out, "", apicall.Classify(err, "delete", what)
 	}
 	switch out {
 	case outDeleted:

@@ -14,12 +14,12 @@ import (
 
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/tasks/internal/fakeclock"
-	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/waitnote"
 )
 
 // TestWaitGoneSaysWhy: a delete that waits on a pod in its grace period
-// says so after NoteAfter, naming the pod and the reason, then every
-// NoteEvery, and ends when the pod is gone.
+// says so after waitnote.After, naming the pod and the reason, then every
+// waitnote.Every, and ends when the pod is gone.
 func TestWaitGoneSaysWhy(t *testing.T) {
 	pods := schema.GroupVersionResource{Version: "v1", Resource: "pods"}
 	fc := fakeclock.New(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC))
@@ -72,14 +72,14 @@ func TestWaitGoneSaysWhy(t *testing.T) {
 		}
 	}
 
-	next(k8s.NoteAfter)
-	fc.Step(k8s.NoteAfter)
+	next(waitnote.After)
+	fc.Step(waitnote.After)
 	say("waiting for pod ones/web to be deleted (2s so far): its containers have not stopped on SIGTERM; its grace period of 30s ends in 28s, then they get SIGKILL")
-	next(k8s.NoteEvery)
+	next(waitnote.Every)
 
-	fc.Step(k8s.NoteEvery)
+	fc.Step(waitnote.Every)
 	say("waiting for pod ones/web to be deleted (12s so far): its containers have not stopped on SIGTERM; its grace period of 30s ends in 18s, then they get SIGKILL")
-	next(k8s.NoteEvery)
+	next(waitnote.Every)
 
 	if err := dyn.Resource(pods).Namespace("ones").Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)

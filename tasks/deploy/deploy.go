@@ -14,7 +14,9 @@ import (
 
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/valid"
+	"github.com/kbrun/kbrun/tasks/internal/apply"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/manifest"
 )
 
 //go:embed schema.json
@@ -25,7 +27,7 @@ type Type struct{}
 
 // Params are the deploy task's parameters.
 type Params struct {
-	k8s.ApplyParams
+	apply.Params
 	FailFast           *bool  `json:"failFast,omitempty"`
 	UnschedulableGrace string `json:"unschedulableGrace,omitempty"`
 	StableFor          string `json:"stableFor,omitempty"`
@@ -39,7 +41,7 @@ func (Type) Schema() json.RawMessage { return schemaJSON }
 func (Type) Outputs() []string       { return []string{"pod", "pods", "namespace", "images", "objects"} }
 
 // Check implements task.Checker.
-func (Type) Check(p task.Params) []task.FieldError { return k8s.CheckFiles(p, "files") }
+func (Type) Check(p task.Params) []task.FieldError { return manifest.CheckFiles(p, "files") }
 
 // Prepare implements task.Type.
 func (Type) Prepare(p task.Params) (task.Action, error) {
@@ -76,7 +78,7 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 
 type action struct {
 	params    Params
-	manifests *k8s.Manifests
+	manifests *manifest.Manifests
 	grace     time.Duration
 	stable    time.Duration
 	failFast  bool
@@ -111,8 +113,8 @@ func (a *action) Describe() string {
 
 // Run implements task.Action.
 func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
-	applied, err := k8s.RunApply(ctx, env, a.params.ApplyParams, a.manifests)
-	objects, _ := k8s.RefOutputs(k8s.Refs(applied))
+	applied, err := apply.Run(ctx, env, a.params.Params, a.manifests)
+	objects, _ := apply.RefOutputs(apply.Refs(applied))
 	ns := k8s.Namespace(a.params.Namespace, env)
 	out := task.Outputs{"pod": "", "pods": []any{}, "namespace": ns, "images": []any{}, "objects": task.List(objects)}
 	if err != nil {
@@ -193,5 +195,5 @@ func isCancelCascade(err error) bool {
 // DryRunServer implements task.ServerDryRunner: the apply only (nothing
 // rolls out in a dry run).
 func (a *action) DryRunServer(ctx context.Context, env *task.Env) ([]task.Change, error) {
-	return k8s.DryRunChanges(ctx, env, a.params.ApplyParams, a.manifests)
+	return apply.DryRunChanges(ctx, env, a.params.Params, a.manifests)
 }

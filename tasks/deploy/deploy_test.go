@@ -28,9 +28,11 @@ import (
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/prepare"
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/internal/apply"
+	"github.com/kbrun/kbrun/tasks/internal/batchjob"
 	"github.com/kbrun/kbrun/tasks/internal/fakeclock"
 	"github.com/kbrun/kbrun/tasks/internal/fakewatch"
-	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/waitnote"
 )
 
 var deployGVR = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
@@ -66,7 +68,7 @@ func newWaiter(t *testing.T, d *unstructured.Unstructured, pods ...runtime.Objec
 	w := &waiter{
 		c:   &kube.Clients{Typed: typed, Dynamic: dyn},
 		env: &task.Env{Stdout: io.Discard, Stderr: io.Discard, Logf: func(string, ...any) {}},
-		ap: k8s.Applied{Ref: kube.ObjectRef{GVR: deployGVR, Kind: "Deployment", Namespace: "ones", Name: "web"},
+		ap: apply.Applied{Ref: kube.ObjectRef{GVR: deployGVR, Kind: "Deployment", Namespace: "ones", Name: "web"},
 			Mapping: mapping, Object: d},
 		grace: 30 * time.Second, failFast: true,
 	}
@@ -270,7 +272,7 @@ func TestOldRevisionPodDoesNotFailRollout(t *testing.T) {
 // decided, pods still terminating) and fails at once when Failed or
 // FailureTarget, whatever else its status says.
 func TestJobStatus(t *testing.T) {
-	w := &waiter{ap: k8s.Applied{Ref: kube.ObjectRef{Kind: "Job"}}}
+	w := &waiter{ap: apply.Applied{Ref: kube.ObjectRef{Kind: "Job"}}}
 	job := func(conds ...map[string]any) *unstructured.Unstructured {
 		list := make([]any, len(conds))
 		for i, c := range conds {
@@ -291,7 +293,7 @@ func TestJobStatus(t *testing.T) {
 		{[]map[string]any{{"type": "Complete", "status": "False"}, {"type": "Suspended", "status": "True"}}, false, ""},
 	} {
 		_, done, err := w.rolloutStatus(job(tc.conds...))
-		var jf *k8s.JobFailed
+		var jf *batchjob.Failed
 		switch {
 		case tc.wantFailed != "" && (!errors.As(err, &jf) || jf.Cond != tc.wantFailed):
 			t.Errorf("%v: err %v, want failed %q", tc.conds, err, tc.wantFailed)
@@ -311,11 +313,11 @@ func TestJobFailureQuotesPod(t *testing.T) {
 				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: code, Message: "schema v3 missing"}}}}}}
 	}
 	typed := fake.NewSimpleClientset(pod("migrate-old", time.Hour, 1), pod("migrate-new", time.Minute, 3))
-	w := &waiter{c: &kube.Clients{Typed: typed}, ap: k8s.Applied{Ref: kube.ObjectRef{Kind: "Job", Namespace: "ones", Name: "migrate"}}}
+	w := &waiter{c: &kube.Clients{Typed: typed}, ap: apply.Applied{Ref: kube.ObjectRef{Kind: "Job", Namespace: "ones", Name: "migrate"}}}
 	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "batch/v1", "kind": "Job",
 		"metadata": map[string]any{"name": "migrate", "namespace": "ones", "uid": "j-uid"},
 		"spec":     map[string]any{"selector": map[string]any{"matchLabels": map[string]any{"batch.kubernetes.io/controller-uid": "j-uid"}}}}}
-	err := w.jobError(context.Background(), u, &k8s.JobFailed{Cond: "FailureTarget: BackoffLimitExceeded: Job has reached the specified backoff limit"})
+	err := w.jobError(context.Background(), u, &batchjob.Failed{Cond: "FailureTarget: BackoffLimitExceeded: Job has reached the specified backoff limit"})
 	want := "job ones/migrate failed (FailureTarget: BackoffLimitExceeded: Job has reached the specified backoff limit)\n" +
 		"pod ones/migrate-new container migrate terminated: Error, exit code 3: schema v3 missing\nlast lines of its log:\n  | fake logs"
 	if err == nil || err.Error() != want {
@@ -381,7 +383,7 @@ func TestNodeNotReadyFailsFast(t *testing.T) {
 }
 
 // TestRolloutNotes: a rollout that lasts says what it waits for after
-// k8s.NoteAfter, then every k8s.NoteEvery, without kubectl's "Waiting
+// waitnote.After, then every waitnote.Every, without kubectl's "Waiting
 // for" twice.
 func TestRolloutNotes(t *testing.T) {
 	w, _, _ := newWaiter(t, deployment(1, 1, 1, 1, 0))
@@ -415,13 +417,13 @@ func TestRolloutNotes(t *testing.T) {
 	if l := line(); l != `Waiting for deployment "web" rollout to finish: 0 of 1 updated replicas are available...` {
 		t.Fatalf("first line %q", l)
 	}
-	timer(k8s.NoteAfter)
-	fc.Step(k8s.NoteAfter)
+	timer(waitnote.After)
+	fc.Step(waitnote.After)
 	if l, want := line(), "waiting for the rollout of deployment ones/web (2s so far): 0 of 1 updated replicas are available"; l != want {
 		t.Errorf("got  %s\nwant %s", l, want)
 	}
-	timer(k8s.NoteEvery)
-	fc.Step(k8s.NoteEvery)
+	timer(waitnote.Every)
+	fc.Step(waitnote.Every)
 	if l, want := line(), "waiting for the rollout of deployment ones/web (12s so far): 0 of 1 updated replicas are available"; l != want {
 		t.Errorf("got  %s\nwant %s", l, want)
 	}

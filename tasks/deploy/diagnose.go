@@ -13,7 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/pod"
+	"github.com/kbrun/kbrun/tasks/internal/waitnote"
 )
 
 // apiTrouble remembers since when the API server refuses the waiter's list
@@ -88,12 +89,12 @@ func (w *waiter) waitingOn(now time.Time) string {
 		var s string
 		switch {
 		case p.DeletionTimestamp != nil:
-			pod := k8s.AsUnstructured(p, "v1", "Pod")
+			pod := waitnote.AsUnstructured(p, "v1", "Pod")
 			if pod == nil {
 				continue
 			}
-			s = fmt.Sprintf("pod %s is terminating: %s", p.Name, k8s.Holding(pod, now))
-		case !k8s.IsPodReady(p):
+			s = fmt.Sprintf("pod %s is terminating: %s", p.Name, waitnote.Holding(pod, now))
+		case !pod.IsReady(p):
 			s = fmt.Sprintf("pod %s: %s", p.Name, podState(p))
 		default:
 			continue
@@ -202,7 +203,7 @@ func (w *waiter) withPods(ctx context.Context, err error) error {
 	var unready *corev1.Pod
 	for _, p := range pods {
 		fmt.Fprintf(&b, "\n  %s: %s", p.Name, podState(p))
-		if unready == nil && !k8s.IsPodReady(p) {
+		if unready == nil && !pod.IsReady(p) {
 			unready = p
 		}
 	}
@@ -217,7 +218,7 @@ func (w *waiter) withPods(ctx context.Context, err error) error {
 // podState is a one-line state of a pod, as a reader would want it.
 func podState(p *corev1.Pod) string {
 	parts := []string{string(p.Status.Phase)}
-	if k8s.IsPodReady(p) {
+	if pod.IsReady(p) {
 		parts = append(parts, "Ready")
 	} else {
 		parts = append(parts, "not Ready")

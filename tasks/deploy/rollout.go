@@ -16,7 +16,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/kubectl/pkg/polymorphichelpers"
 
-	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/engine/apicall"
+	"github.com/kbrun/kbrun/tasks/internal/batchjob"
+	"github.com/kbrun/kbrun/tasks/internal/pod"
 )
 
 // workloadKind names the workloads deploy waits for, "" for others.
@@ -48,10 +50,10 @@ func (w *waiter) rolloutStatus(u *unstructured.Unstructured) (string, bool, erro
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &job); err != nil {
 			return "", false, err
 		}
-		done, failed := k8s.JobOutcome(u)
+		done, failed := batchjob.Outcome(u)
 		switch {
 		case failed != "":
-			return "", false, &k8s.JobFailed{Job: u, Cond: failed}
+			return "", false, &batchjob.Failed{Job: u, Cond: failed}
 		case done:
 			return fmt.Sprintf("job %q completed (%d succeeded)", job.Name, job.Status.Succeeded), true, nil
 		}
@@ -67,9 +69,9 @@ func (w *waiter) rolloutStatus(u *unstructured.Unstructured) (string, bool, erro
 
 // jobError is the failure of a Job: the condition that decided it, and why
 // its newest failed pod failed, with the end of that pod's log.
-func (w *waiter) jobError(ctx context.Context, u *unstructured.Unstructured, jf *k8s.JobFailed) error {
+func (w *waiter) jobError(ctx context.Context, u *unstructured.Unstructured, jf *batchjob.Failed) error {
 	msg := fmt.Sprintf("%s failed (%s)", w.what(), jf.Cond)
-	if why := k8s.JobFailure(ctx, w.c.Typed, u, 20); why != "" {
+	if why := batchjob.Failure(ctx, w.c.Typed, u, 20); why != "" {
 		msg += "\n" + why
 	}
 	return fmt.Errorf("%s", msg)
@@ -87,7 +89,7 @@ func (w *waiter) checkPods(ctx context.Context, timer *time.Timer) error {
 			continue
 		}
 		reason, container, message := stuck(p)
-		if msg, ok := w.sandbox[p.UID]; ok && reason == "" && !k8s.IsPodReady(p) {
+		if msg, ok := w.sandbox[p.UID]; ok && reason == "" && !pod.IsReady(p) {
 			reason, message = "FailedCreatePodSandBox", msg
 		}
 		if reason == "" {
@@ -134,7 +136,7 @@ func (w *waiter) sortedPods() []*corev1.Pod {
 	for _, p := range w.pods {
 		out = append(out, p)
 	}
-	k8s.SortNewestFirst(out)
+	pod.SortNewestFirst(out)
 	return out
 }
 
@@ -185,7 +187,7 @@ func notReadySince(p *corev1.Pod) (time.Time, bool) {
 // read, e.g. without the right to get nodes).
 func (w *waiter) nodeDown(ctx context.Context, node string) string {
 	var n *corev1.Node
-	err := k8s.Idempotent(ctx, func() (err error) {
+	err := apicall.Idempotent(ctx, func() (err error) {
 		n, err = w.c.Typed.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
 		return err
 	})
@@ -273,7 +275,7 @@ func (w *waiter) finish(ctx context.Context) (result, error) {
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &d); err == nil {
 			rev := d.Annotations["deployment.kubernetes.io/revision"]
 			var rss *appsv1.ReplicaSetList
-			err := k8s.Idempotent(ctx, func() (err error) {
+			err := apicall.Idempotent(ctx, func() (err error) {
 				rss, err = w.c.Typed.AppsV1().ReplicaSets(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 				return err
 			})
@@ -292,16 +294,16 @@ func (w *waiter) finish(ctx context.Context) (result, error) {
 	keep := w.rolledOut(u, newRS, updateRev, watched)
 	if len(keep) == 0 {
 		var list *corev1.PodList
-		err := k8s.Idempotent(ctx, func() (err error) {
+		err := apicall.Idempotent(ctx, func() (err error) {
 			list, err = w.c.Typed.CoreV1().Pods(u.GetNamespace()).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 			return err
 		})
 		if err != nil {
-			return r, k8s.Classify(err, "list", "pods of "+w.what())
+			return r, apicall.Classify(err, "list", "pods of "+w.what())
 		}
 		keep = w.rolledOut(u, newRS, updateRev, list.Items)
 	}
-	k8s.SortNewestFirst(keep)
+	pod.SortNewestFirst(keep)
 	for _, p := range keep {
 		r.pods = append(r.pods, p.Name)
 	}
@@ -337,7 +339,7 @@ func (w *waiter) rolledOut(u *unstructured.Unstructured, newRS types.UID, update
 			keep = append(keep, p)
 			continue
 		}
-		if k8s.IsPodReady(p) {
+		if pod.IsReady(p) {
 			keep = append(keep, p)
 		}
 	}

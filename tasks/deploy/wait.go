@@ -20,7 +20,11 @@ import (
 
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/internal/apply"
+	"github.com/kbrun/kbrun/tasks/internal/batchjob"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/pod"
+	"github.com/kbrun/kbrun/tasks/internal/waitnote"
 )
 
 // permanentSandbox are parts of FailedCreatePodSandBox messages that no
@@ -38,7 +42,7 @@ type result struct {
 type waiter struct {
 	c        *kube.Clients
 	env      *task.Env
-	ap       k8s.Applied
+	ap       apply.Applied
 	grace    time.Duration
 	stable   time.Duration
 	failFast bool
@@ -105,7 +109,7 @@ func (w *waiter) wait(ctx context.Context) (_ result, err error) {
 		return sandboxW.ResultChan()
 	}
 	reopens := 0
-	note := k8s.NewNote(w.clock)
+	note := waitnote.New(w.clock)
 	defer note.Stop()
 
 	timer := time.NewTimer(time.Hour)
@@ -148,7 +152,7 @@ func (w *waiter) wait(ctx context.Context) (_ result, err error) {
 			}
 			w.latest = u
 			msg, done, err := w.rolloutStatus(u)
-			var jf *k8s.JobFailed
+			var jf *batchjob.Failed
 			if errors.As(err, &jf) {
 				return result{}, w.jobError(ctx, u, jf)
 			}
@@ -185,7 +189,7 @@ func (w *waiter) wait(ctx context.Context) (_ result, err error) {
 				continue
 			}
 			if prev, ok := restarts[p.Name]; stableTimer != nil && p.DeletionTimestamp == nil && w.currentRevision(ctx, p) &&
-				(!k8s.IsPodReady(p) || (ok && restartCount(p) > prev)) {
+				(!pod.IsReady(p) || (ok && restartCount(p) > prev)) {
 				unstable()
 			}
 			w.pods[p.Name] = p

@@ -19,6 +19,8 @@ import (
 	"github.com/kbrun/kbrun/engine/valid"
 	"github.com/kbrun/kbrun/tasks/internal/expect"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/pod"
+	"github.com/kbrun/kbrun/tasks/internal/proc"
 )
 
 //go:embed schema.json
@@ -27,12 +29,12 @@ var schemaJSON []byte
 // Type is the exec task type.
 type Type struct {
 	// Executor replaces the cluster executor (unit tests).
-	Executor k8s.RemoteExecutor
+	Executor pod.RemoteExecutor
 }
 
 // Params are the exec task's parameters.
 type Params struct {
-	k8s.Target
+	pod.Target
 	ExactlyOne     bool     `json:"exactlyOne,omitempty"`
 	Command        []string `json:"command"`
 	Stdin          *string  `json:"stdin,omitempty"`
@@ -85,7 +87,7 @@ func (t Type) Prepare(p task.Params) (task.Action, error) {
 
 type action struct {
 	Params
-	executor k8s.RemoteExecutor
+	executor pod.RemoteExecutor
 	check    *expect.Checker
 }
 
@@ -124,7 +126,7 @@ func (a *action) envNames() string {
 // Describe implements task.Action.
 func (a *action) Describe() string {
 	ns := cmp.Or(a.Namespace, "<run namespace>")
-	s := "exec " + k8s.QuoteArgv(a.Command) + " in " + a.Target.String(ns)
+	s := "exec " + proc.Quote(a.Command) + " in " + a.Target.String(ns)
 	if a.Stdin != nil {
 		s += fmt.Sprintf(", with %d bytes on stdin", len(*a.Stdin))
 	}
@@ -144,29 +146,28 @@ func (a *action) Describe() string {
 func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	ns := k8s.Namespace(a.Namespace, env)
 	ex := a.executor
-	var pod, container string
+	var container string
 	c, err := k8s.Clients(env)
 	if err != nil {
 		return nil, err
 	}
-	p, err := k8s.ResolveWatchedPod(ctx, c, ns, a.Target, k8s.ResolveOptions{ExactlyOne: a.ExactlyOne})
+	p, err := pod.ResolveWatched(ctx, c, ns, a.Target, pod.ResolveOptions{ExactlyOne: a.ExactlyOne})
 	if err != nil {
 		return nil, err
 	}
-	pod = p.Name
-	if container, err = k8s.Container(p, a.Container); err != nil {
+	if container, err = pod.Container(p, a.Container); err != nil {
 		return nil, err
 	}
 	if ex == nil {
-		ex = k8s.NewExecutor(c)
+		ex = pod.NewExecutor(c)
 	}
 	judge := a.check.Start()
-	out, err := Exec(ctx, env, ex, ns, pod, container, a.argv(), a.Stdin, a.want(), a.Command[0], judge)
+	out, err := Exec(ctx, env, ex, ns, p.Name, container, a.argv(), a.Stdin, a.want(), a.Command[0], judge)
 	captures, unmet := judge.Finish()
 	if err != nil {
 		return out, err
 	}
-	return judged(out, captures, unmet, fmt.Sprintf("%s in %s/%s", a.Command[0], ns, pod))
+	return judged(out, captures, unmet, fmt.Sprintf("%s in %s/%s", a.Command[0], ns, p.Name))
 }
 
 // judged adds the named groups of the patterns to the outputs, and fails
@@ -181,12 +182,12 @@ func judged(out task.Outputs, captures map[string]any, unmet []string, what stri
 		return out, nil
 	}
 	msg := fmt.Sprintf("%s exited with code %v as expected, but %s", what, out["exitCode"], strings.Join(unmet, "; "))
-	if last := k8s.TailLines(stdout, 20); last != "" {
+	if last := pod.TailLines(stdout, 20); last != "" {
 		msg += "\nlast lines of stdout:\n" + last
 	} else {
 		msg += "\nstdout was empty"
 	}
-	if last := k8s.TailLines(stderr, 10); last != "" {
+	if last := pod.TailLines(stderr, 10); last != "" {
 		msg += "\nlast lines of stderr:\n" + last
 	}
 	return out, fmt.Errorf("%s", msg)
@@ -198,20 +199,20 @@ const maxKept = 1 << 20
 // Exec runs the command, its output going to judge as it arrives, and
 // judges its exit code; shared with tests. prog names the program in
 // messages (argv may start with env).
-func Exec(ctx context.Context, env *task.Env, ex k8s.RemoteExecutor, ns, pod, container string, argv []string, stdin *string, want int, prog string, judge *expect.Judge) (task.Outputs, error) {
-	tail := k8s.NewTail(64 << 10)
-	stdout := k8s.NewCapture(maxKept, io.MultiWriter(judge.Stdout(), tail, orDiscard(env.Stdout)))
-	stderr := k8s.NewCapture(maxKept, io.MultiWriter(judge.Stderr(), tail, orDiscard(env.Stderr)))
+func Exec(ctx context.Context, env *task.Env, ex pod.RemoteExecutor, ns, podName, container string, argv []string, stdin *string, want int, prog string, judge *expect.Judge) (task.Outputs, error) {
+	tail := pod.NewTail(64 << 10)
+	stdout := pod.NewCapture(maxKept, io.MultiWriter(judge.Stdout(), tail, orDiscard(env.Stdout)))
+	stderr := pod.NewCapture(maxKept, io.MultiWriter(judge.Stderr(), tail, orDiscard(env.Stderr)))
 	mark := newMark()
 	status := newStatusFilter(stderr, mark)
-	req := k8s.ExecRequest{Namespace: ns, Pod: pod, Container: container, Stdout: stdout, Stderr: status}
+	req := pod.ExecRequest{Namespace: ns, Pod: podName, Container: container, Stdout: stdout, Stderr: status}
 	stdinReader := func() io.Reader {
 		if stdin == nil {
 			return nil
 		}
 		return strings.NewReader(*stdin)
 	}
-	k8s.Logf(env, "exec %s in %s/%s (container %s)", k8s.QuoteArgv(argv), ns, pod, container)
+	k8s.Logf(env, "exec %s in %s/%s (container %s)", proc.Quote(argv), ns, podName, container)
 	// The command runs under sh, which reports its exit status in a record
 	// on stderr (see statusScript); a container without sh runs it as is,
 	// its exit status then taken from the stream.
@@ -223,7 +224,7 @@ func Exec(ctx context.Context, env *task.Env, ex k8s.RemoteExecutor, ns, pod, co
 	req.Stdin = stdinReader()
 	err := ex.Execute(ctx, req)
 	wrapped := true
-	if err != nil && k8s.ExitCode(err) < 0 && k8s.IsNotFoundInContainer(err) {
+	if err != nil && pod.ExitCode(err) < 0 && pod.IsNotFoundInContainer(err) {
 		wrapped = false
 		req.Command, req.Stdin, req.Stderr = argv, stdinReader(), stderr
 		err = ex.Execute(ctx, req)
@@ -233,44 +234,44 @@ func Exec(ctx context.Context, env *task.Env, ex k8s.RemoteExecutor, ns, pod, co
 	}
 	// A cut stream looks like exit code 0; a non-zero code is a status
 	// the runtime sent (the shell itself killed, say), so it stands.
-	if code := k8s.ExitCode(err); wrapped && code >= 0 {
+	if code := pod.ExitCode(err); wrapped && code >= 0 {
 		if real, ok := status.Status(); !ok && code == 0 {
-			out := task.Outputs{"stdout": strings.TrimRight(stdout.String(), "\n"), "stderr": strings.TrimRight(stderr.String(), "\n"), "exitCode": -1, "pod": pod}
-			return out, task.Retryablef("%s in %s/%s: the exec stream ended (reported as exit code %d) before the command's exit status arrived, so its outcome is unknown: the kubelet or the container runtime may have restarted under it", prog, ns, pod, code)
+			out := task.Outputs{"stdout": strings.TrimRight(stdout.String(), "\n"), "stderr": strings.TrimRight(stderr.String(), "\n"), "exitCode": -1, "pod": podName}
+			return out, task.Retryablef("%s in %s/%s: the exec stream ended (reported as exit code %d) before the command's exit status arrived, so its outcome is unknown: the kubelet or the container runtime may have restarted under it", prog, ns, podName, code)
 		} else if ok && real != code {
-			err = &k8s.ExitError{Code: real}
+			err = &pod.ExitError{Code: real}
 			if real == 0 {
 				err = nil
 			}
 		}
 	}
-	code := k8s.ExitCode(err)
+	code := pod.ExitCode(err)
 	expect.NoteCut(env, "stdout", maxKept+stdout.Cut(), maxKept, "first") // said only when something was cut
 	expect.NoteCut(env, "stderr", maxKept+stderr.Cut(), maxKept, "first")
 	out := task.Outputs{
 		"stdout":   strings.TrimRight(stdout.String(), "\n"),
 		"stderr":   strings.TrimRight(stderr.String(), "\n"),
 		"exitCode": code,
-		"pod":      pod,
+		"pod":      podName,
 	}
 	if err != nil && code < 0 {
-		if k8s.IsNotFoundInContainer(err) {
-			return out, fmt.Errorf("%s does not exist in container %s of pod %s/%s: %w", argv[0], container, ns, pod, err) // env, when it is the one missing
+		if pod.IsNotFoundInContainer(err) {
+			return out, fmt.Errorf("%s does not exist in container %s of pod %s/%s: %w", argv[0], container, ns, podName, err) // env, when it is the one missing
 		}
-		if last := k8s.TailLines(tail.String(), 20); last != "" && ctx.Err() != nil {
+		if last := pod.TailLines(tail.String(), 20); last != "" && ctx.Err() != nil {
 			return out, fmt.Errorf("%w; last output:\n%s", err, last)
 		}
 		return out, err
 	}
 	if code != want {
-		last := k8s.TailLines(tail.String(), 20)
+		last := pod.TailLines(tail.String(), 20)
 		// stdout and stderr arrive on separate streams, so their order
 		// across streams is not kept: make sure the end of stderr, where
 		// errors usually are, is in the message.
-		if errTail := k8s.TailLines(stderr.String(), 10); errTail != "" && !strings.Contains(last, errTail) {
-			last = k8s.TailLines(stdout.String(), 20) + "\nlast lines of stderr:\n" + errTail
+		if errTail := pod.TailLines(stderr.String(), 10); errTail != "" && !strings.Contains(last, errTail) {
+			last = pod.TailLines(stdout.String(), 20) + "\nlast lines of stderr:\n" + errTail
 		}
-		msg := fmt.Sprintf("%s in %s/%s exited with code %d, expected %d", prog, ns, pod, code, want)
+		msg := fmt.Sprintf("%s in %s/%s exited with code %d, expected %d", prog, ns, podName, code, want)
 		if code == 126 || code == 127 {
 			msg += fmt.Sprintf(" (%s is missing or not executable in container %s)", prog, container)
 		}

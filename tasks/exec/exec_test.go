@@ -15,28 +15,29 @@ import (
 
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
-	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/pod"
+	"github.com/kbrun/kbrun/tasks/internal/proc"
 )
 
-type stub func(ctx context.Context, r k8s.ExecRequest) error
+type stub func(ctx context.Context, r pod.ExecRequest) error
 
-func (s stub) Execute(ctx context.Context, r k8s.ExecRequest) error { return s(ctx, r) }
+func (s stub) Execute(ctx context.Context, r pod.ExecRequest) error { return s(ctx, r) }
 
 // withShell is a container with sh: it plays kbrun's status script around
 // the command, which inner plays (inner sees the command's own argv).
 func withShell(inner stub) stub {
-	return func(ctx context.Context, r k8s.ExecRequest) error {
+	return func(ctx context.Context, r pod.ExecRequest) error {
 		if len(r.Command) < 5 || r.Command[0] != "sh" || r.Command[3] != "kbrun-exec" {
 			return inner(ctx, r)
 		}
 		mark := r.Command[4]
 		r.Command = r.Command[5:]
 		err := inner(ctx, r)
-		if k8s.IsNotFoundInContainer(err) && k8s.ExitCode(err) < 0 {
+		if pod.IsNotFoundInContainer(err) && pod.ExitCode(err) < 0 {
 			fmt.Fprintf(r.Stderr, "sh: %s: not found\n", r.Command[0])
-			err = &k8s.ExitError{Code: 127}
+			err = &pod.ExitError{Code: 127}
 		}
-		if code := k8s.ExitCode(err); code >= 0 {
+		if code := pod.ExitCode(err); code >= 0 {
 			fmt.Fprintf(r.Stderr, "\036%s:%d\036", mark, code)
 		}
 		return err
@@ -46,7 +47,7 @@ func withShell(inner stub) stub {
 func readyPod() *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "builder-1", Namespace: "ones", Labels: map[string]string{"app": "b"},
-			Annotations: map[string]string{k8s.DefaultContainerAnnotation: "work"}},
+			Annotations: map[string]string{pod.DefaultContainerAnnotation: "work"}},
 		Spec:   corev1.PodSpec{Containers: []corev1.Container{{Name: "side"}, {Name: "work"}}},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}},
 	}
@@ -66,9 +67,9 @@ func run(t *testing.T, params map[string]any, ex stub) (task.Outputs, string, er
 }
 
 func TestExecStreamsAndCaptures(t *testing.T) {
-	var got k8s.ExecRequest
+	var got pod.ExecRequest
 	var stdin string
-	out, live, err := run(t, map[string]any{"selector": "app=b", "command": []any{"sh", "-c", "cat"}, "stdin": "in"}, func(ctx context.Context, r k8s.ExecRequest) error {
+	out, live, err := run(t, map[string]any{"selector": "app=b", "command": []any{"sh", "-c", "cat"}, "stdin": "in"}, func(ctx context.Context, r pod.ExecRequest) error {
 		got = r
 		b, _ := io.ReadAll(r.Stdin)
 		stdin = string(b)
@@ -80,7 +81,7 @@ func TestExecStreamsAndCaptures(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.Pod != "builder-1" || got.Container != "work" || got.Namespace != "ones" || stdin != "in" ||
-		k8s.QuoteArgv(got.Command) != `sh -c cat` {
+		proc.Quote(got.Command) != `sh -c cat` {
 		t.Fatalf("request %+v stdin %q", got, stdin)
 	}
 	if out["stdout"] != "out line" || out["stderr"] != "err line" || out["exitCode"] != 0 || out["pod"] != "builder-1" {
@@ -92,12 +93,12 @@ func TestExecStreamsAndCaptures(t *testing.T) {
 }
 
 func TestExecNonZeroShowsTail(t *testing.T) {
-	out, _, err := run(t, map[string]any{"pod": "builder-1", "command": []any{"make"}}, func(ctx context.Context, r k8s.ExecRequest) error {
+	out, _, err := run(t, map[string]any{"pod": "builder-1", "command": []any{"make"}}, func(ctx context.Context, r pod.ExecRequest) error {
 		for i := 1; i <= 30; i++ {
 			fmt.Fprintf(r.Stdout, "line %d\n", i)
 		}
 		fmt.Fprintln(r.Stderr, "make: *** [all] Error 2")
-		return &k8s.ExitError{Code: 2}
+		return &pod.ExitError{Code: 2}
 	})
 	if err == nil || task.IsRetryable(err) {
 		t.Fatalf("err = %v", err)
@@ -112,13 +113,13 @@ func TestExecNonZeroShowsTail(t *testing.T) {
 }
 
 func TestExecExpectExitCode(t *testing.T) {
-	_, _, err := run(t, map[string]any{"pod": "builder-1", "command": []any{"false"}, "expectExitCode": 1}, func(ctx context.Context, r k8s.ExecRequest) error {
-		return &k8s.ExitError{Code: 1}
+	_, _, err := run(t, map[string]any{"pod": "builder-1", "command": []any{"false"}, "expectExitCode": 1}, func(ctx context.Context, r pod.ExecRequest) error {
+		return &pod.ExitError{Code: 1}
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = run(t, map[string]any{"pod": "builder-1", "command": []any{"true"}, "expectExitCode": 1}, func(ctx context.Context, r k8s.ExecRequest) error { return nil })
+	_, _, err = run(t, map[string]any{"pod": "builder-1", "command": []any{"true"}, "expectExitCode": 1}, func(ctx context.Context, r pod.ExecRequest) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "exited with code 0, expected 1") || !strings.Contains(err.Error(), "with no output") {
 		t.Fatalf("err = %v", err)
 	}
@@ -129,7 +130,7 @@ func TestExecMissingProgram(t *testing.T) {
 		return fmt.Errorf(`OCI runtime exec failed: exec failed: unable to start container process: exec: %q: executable file not found in $PATH`, name)
 	}
 	// A container with sh: sh says so, with 127.
-	_, _, err := run(t, map[string]any{"pod": "builder-1", "command": []any{"nope"}}, func(ctx context.Context, r k8s.ExecRequest) error {
+	_, _, err := run(t, map[string]any{"pod": "builder-1", "command": []any{"nope"}}, func(ctx context.Context, r pod.ExecRequest) error {
 		return notFound(r.Command[0])
 	})
 	if err == nil || !strings.Contains(err.Error(), "nope in ones/builder-1 exited with code 127, expected 0 (nope is missing or not executable in container work)") {
@@ -137,14 +138,14 @@ func TestExecMissingProgram(t *testing.T) {
 	}
 	// A container without sh: the runtime says so.
 	var sent [][]string
-	a, _ := Type{Executor: stub(func(ctx context.Context, r k8s.ExecRequest) error {
+	a, _ := Type{Executor: stub(func(ctx context.Context, r pod.ExecRequest) error {
 		sent = append(sent, r.Command)
 		return notFound(r.Command[0])
 	})}.Prepare(task.Params{Value: map[string]any{"pod": "builder-1", "command": []any{"nope"}}, Rendered: true})
 	env := &task.Env{Namespace: "ones", Stdout: io.Discard, Stderr: io.Discard, Logf: func(string, ...any) {},
 		Kube: kube.StaticProvider{C: &kube.Clients{Typed: fake.NewSimpleClientset(readyPod())}}}
 	_, err = a.Run(context.Background(), env)
-	if err == nil || !strings.Contains(err.Error(), "nope does not exist in container work of pod ones/builder-1") || len(sent) != 2 || sent[0][0] != "sh" || k8s.QuoteArgv(sent[1]) != "nope" {
+	if err == nil || !strings.Contains(err.Error(), "nope does not exist in container work of pod ones/builder-1") || len(sent) != 2 || sent[0][0] != "sh" || proc.Quote(sent[1]) != "nope" {
 		t.Fatalf("err = %v, commands sent %q", err, sent)
 	}
 }
@@ -156,7 +157,7 @@ func TestExecMissingProgram(t *testing.T) {
 // code is the one judged.
 func TestExecExitStatusFromTheCommand(t *testing.T) {
 	params := map[string]any{"pod": "builder-1", "command": []any{"/build"}}
-	cut := func(ctx context.Context, r k8s.ExecRequest) error {
+	cut := func(ctx context.Context, r pod.ExecRequest) error {
 		fmt.Fprintln(r.Stdout, "INFO building layer 3")
 		return nil // the stream ended without a status
 	}
@@ -168,7 +169,7 @@ func TestExecExitStatusFromTheCommand(t *testing.T) {
 		t.Fatalf("a cut stream: err = %v, outputs %v", err, out)
 	}
 	// The stream says 0, the command said 3 (the stream lost the status).
-	a, _ = Type{Executor: stub(func(ctx context.Context, r k8s.ExecRequest) error {
+	a, _ = Type{Executor: stub(func(ctx context.Context, r pod.ExecRequest) error {
 		fmt.Fprintf(r.Stderr, "failed\n\036%s:3\036", r.Command[4])
 		return nil
 	})}.Prepare(task.Params{Value: params, Rendered: true})
@@ -212,7 +213,7 @@ func TestStatusFilter(t *testing.T) {
 }
 
 func TestExecTimeoutStopsStream(t *testing.T) {
-	a, _ := Type{Executor: withShell(func(ctx context.Context, r k8s.ExecRequest) error {
+	a, _ := Type{Executor: withShell(func(ctx context.Context, r pod.ExecRequest) error {
 		fmt.Fprintln(r.Stdout, "working")
 		<-ctx.Done()
 		return fmt.Errorf("exec: %w (stream stopped)", ctx.Err())
@@ -246,7 +247,7 @@ func TestDescribe(t *testing.T) {
 func TestExecEnvAndExpect(t *testing.T) {
 	var got []string
 	ex := func(out, errOut string) stub {
-		return func(ctx context.Context, r k8s.ExecRequest) error {
+		return func(ctx context.Context, r pod.ExecRequest) error {
 			got = r.Command
 			fmt.Fprint(r.Stdout, out)
 			fmt.Fprint(r.Stderr, errOut)
@@ -311,7 +312,7 @@ func TestExecExpectPrepare(t *testing.T) {
 // output fails `absent`, a string and a pattern at its end are found, and
 // the task's log says how much of .stdout was cut.
 func TestExecExpectSeesAll(t *testing.T) {
-	a, err := Type{Executor: withShell(func(ctx context.Context, r k8s.ExecRequest) error {
+	a, err := Type{Executor: withShell(func(ctx context.Context, r pod.ExecRequest) error {
 		fmt.Fprintln(r.Stdout, "FATAL ERROR: disk full")
 		filler := strings.Repeat("still going\n", 1024)
 		for range 256 {

@@ -19,6 +19,7 @@ import (
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/pod"
 )
 
 type action struct {
@@ -140,16 +141,16 @@ func (a *action) try(ctx context.Context, c *kube.Clients, rc *rest.RESTClient, 
 	kind, name, port := "services", a.Service, string(a.Port)
 	if a.Service == "" {
 		kind = "pods"
-		pod, err := k8s.ResolveWatchedPod(ctx, c, ns, k8s.Target{Pod: a.Pod, Selector: a.Selector}, k8s.ResolveOptions{})
+		p, err := pod.ResolveWatched(ctx, c, ns, pod.Target{Pod: a.Pod, Selector: a.Selector}, pod.ResolveOptions{})
 		if err != nil {
 			if task.IsRetryable(err) {
 				return nil, false, err.Error(), nil
 			}
 			return nil, false, "", err
 		}
-		name = pod.Name
+		name = p.Name
 		// pods/proxy takes a port number only (a Service resolves names).
-		if port, err = portNumber(pod, port); err != nil {
+		if port, err = portNumber(p, port); err != nil {
 			return nil, false, "", err
 		}
 	}

@@ -24,7 +24,7 @@ import (
 
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/valid"
-	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/manifest"
 )
 
 //go:embed schema.json
@@ -60,7 +60,7 @@ func (Type) Schema() json.RawMessage { return schema }
 func (Type) Outputs() []string { return []string{"levels", "lowest"} }
 
 // Check implements task.Checker: files without template syntax must exist.
-func (Type) Check(p task.Params) []task.FieldError { return k8s.CheckFiles(p, "files") }
+func (Type) Check(p task.Params) []task.FieldError { return manifest.CheckFiles(p, "files") }
 
 // Prepare implements task.Type.
 func (Type) Prepare(p task.Params) (task.Action, error) {
@@ -93,7 +93,7 @@ func (Type) Prepare(p task.Params) (task.Action, error) {
 			return nil, task.Fieldf([]string{"version"}, "%v", err)
 		}
 	}
-	if a.manifests, err = k8s.LoadManifests(p, params.Files, "", params.Render == nil || *params.Render); err != nil {
+	if a.manifests, err = manifest.Load(p, params.Files, "", params.Render == nil || *params.Render); err != nil {
 		return nil, err
 	}
 	if err := a.capabilitiesAbove(); err != nil {
@@ -118,7 +118,7 @@ type action struct {
 	params    Params
 	require   psapi.Level
 	version   psapi.Version
-	manifests *k8s.Manifests
+	manifests *manifest.Manifests
 	namespace string
 }
 
@@ -223,7 +223,7 @@ func (a *action) Run(_ context.Context, env *task.Env) (task.Outputs, error) {
 
 // Evaluate finds the pod templates in ms and evaluates each. Objects
 // without namespace are reported in defaultNS.
-func Evaluate(ms []k8s.Manifest, version psapi.Version, defaultNS string, require psapi.Level, exceptions []Exception) ([]Result, error) {
+func Evaluate(ms []manifest.Manifest, version psapi.Version, defaultNS string, require psapi.Level, exceptions []Exception) ([]Result, error) {
 	ev, err := policy.NewEvaluator(policy.DefaultChecks(), nil)
 	if err != nil {
 		return nil, fmt.Errorf("pod security evaluator: %w", err)

@@ -19,6 +19,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/valid"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
@@ -109,7 +110,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	cms := c.Typed.CoreV1().ConfigMaps(ns)
 	out := task.Outputs{"name": a.params.Name, "namespace": ns, "found": false, "data": map[string]any{}}
 	var cm *corev1.ConfigMap
-	err = k8s.Idempotent(ctx, func() (err error) {
+	err = apicall.Idempotent(ctx, func() (err error) {
 		cm, err = cms.Get(ctx, a.params.Name, metav1.GetOptions{})
 		return err
 	})

@@ -20,8 +20,10 @@ import (
 	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/client-go/util/jsonpath"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/valid"
+	"github.com/kbrun/kbrun/tasks/internal/batchjob"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
 )
 
@@ -193,7 +195,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	var names []string
 	var states []string
 	// A Job that failed never becomes Complete: say so at once.
-	jobs := res.GVR.Group == "batch" && res.GVR.Resource == "jobs" && !a.Delete && a.condType != "Failed" && a.condType != string(k8s.JobFailureTarget)
+	jobs := res.GVR.Group == "batch" && res.GVR.Resource == "jobs" && !a.Delete && a.condType != "Failed" && a.condType != string(batchjob.FailureTarget)
 	check := func() (bool, error) {
 		objs := store.List()
 		names, states = nil, nil
@@ -204,8 +206,8 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 				continue
 			}
 			names = append(names, u.GetName())
-			if _, failed := k8s.JobOutcome(u); jobs && failed != "" {
-				return false, &k8s.JobFailed{Job: u, Cond: failed}
+			if _, failed := batchjob.Outcome(u); jobs && failed != "" {
+				return false, &batchjob.Failed{Job: u, Cond: failed}
 			}
 			ok, state := a.met(u)
 			states = append(states, u.GetName()+": "+state)
@@ -226,10 +228,10 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	if len(names) > 0 {
 		out["name"] = names[0]
 	}
-	var jf *k8s.JobFailed
+	var jf *batchjob.Failed
 	if errors.As(err, &jf) {
 		msg := fmt.Sprintf("job %s/%s failed (%s) while waiting until it %s", jf.Job.GetNamespace(), jf.Job.GetName(), jf.Cond, a.goal())
-		if why := k8s.JobFailure(ctx, c.Typed, jf.Job, 20); why != "" {
+		if why := batchjob.Failure(ctx, c.Typed, jf.Job, 20); why != "" {
 			msg += "\n" + why
 		}
 		return out, errors.New(msg)
@@ -244,7 +246,7 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 			b.Namespace = ns
 			return out, fmt.Errorf("timed out waiting until %s %s (%w); now: %s", b.objects(), b.goal(), ctx.Err(), now)
 		}
-		return out, k8s.Classify(err, "watch", res.GVR.Resource)
+		return out, apicall.Classify(err, "watch", res.GVR.Resource)
 	}
 	if a.Delete {
 		out["name"] = a.Name

@@ -1,12 +1,16 @@
-// Package k8s holds what the cluster task types share: the run's clients,
-// namespace defaulting, pod target resolution, the remote-exec seam,
-// manifest reading and server-side apply.
+// Package k8s is how the cluster task types reach the run's cluster: the
+// clients and namespace a task's env gives, resources by the kind a user
+// names (discovery), reads that use a watch the run kept, list-watches for
+// the waits, and how objects are named in messages. What only some task
+// types do is in packages of its own beside it: manifest, apply, pod,
+// waitnote and batchjob.
 package k8s
 
 import (
 	"fmt"
 	"time"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/valid"
@@ -21,7 +25,7 @@ func Clients(env *task.Env) (*kube.Clients, error) {
 	}
 	c, err := env.Kube.Clients()
 	if err != nil {
-		if IsTransient(err) {
+		if apicall.IsTransient(err) {
 			return nil, task.Retryable(err)
 		}
 		return nil, err
@@ -39,6 +43,14 @@ func Namespace(param string, env *task.Env) string {
 		return env.Namespace
 	}
 	return "default"
+}
+
+// InNamespace renders the namespace part of a plan line.
+func InNamespace(ns string) string {
+	if ns == "" {
+		return "the run's namespace"
+	}
+	return "namespace " + ns
 }
 
 // Logf reports a progress line when the env has a logger.

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/kube"
 )
 
@@ -83,7 +84,7 @@ func ResolveKind(c *kube.Clients, kind string) (Resource, error) {
 		if meta.IsNoMatchError(err) {
 			return Resource{}, fmt.Errorf("the cluster has no resource type %q", kind)
 		}
-		return Resource{}, Classify(err, "discover", kind)
+		return Resource{}, apicall.Classify(err, "discover", kind)
 	}
 	return r, nil
 }
@@ -110,7 +111,7 @@ func Scoped(ri dynamic.NamespaceableResourceInterface, ns string) dynamic.Resour
 // object that is not there is (nil, nil).
 func GetIfExists(ctx context.Context, ri dynamic.ResourceInterface, name string) (*unstructured.Unstructured, error) {
 	var obj *unstructured.Unstructured
-	err := Idempotent(ctx, func() (err error) {
+	err := apicall.Idempotent(ctx, func() (err error) {
 		obj, err = ri.Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			obj = nil
@@ -163,4 +164,24 @@ func ListWatchNoting[L runtime.Object](ri Lister[L], fieldSelector, labelSelecto
 			return wi, err
 		},
 	}, ri)
+}
+
+// Mapping resolves an object's kind to its resource, resetting the cached
+// discovery once when the kind is unknown (e.g. a CRD just established).
+func Mapping(c *kube.Clients, gvk schema.GroupVersionKind) (*meta.RESTMapping, error) {
+	m, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil && meta.IsNoMatchError(err) {
+		meta.MaybeResetRESTMapper(c.Mapper)
+		if c.Discovery != nil {
+			c.Discovery.Invalidate()
+		}
+		m, err = c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	}
+	if err != nil {
+		if meta.IsNoMatchError(err) {
+			return nil, fmt.Errorf("the cluster does not know kind %s (apiVersion %s): is its CRD installed?", gvk.Kind, gvk.GroupVersion())
+		}
+		return nil, apicall.Classify(err, "discover", gvk.String())
+	}
+	return m, nil
 }

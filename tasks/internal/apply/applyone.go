@@ -1,4 +1,4 @@
-package k8s
+package apply
 
 import (
 	"cmp"
@@ -10,7 +10,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/kube"
+	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/manifest"
 )
 
 // placed is a manifest's object with its resource and namespace resolved.
@@ -23,12 +26,12 @@ type placed struct {
 
 // place resolves m's resource by discovery and gives a namespaced object
 // that names no namespace ns (a cluster-scoped one loses any it names).
-func place(ctx context.Context, c *kube.Clients, m Manifest, ns string) (placed, error) {
+func place(ctx context.Context, c *kube.Clients, m manifest.Manifest, ns string) (placed, error) {
 	obj := m.Object.DeepCopy()
 	gvk := obj.GroupVersionKind()
 	var mapping *meta.RESTMapping
-	err := Idempotent(ctx, func() (err error) {
-		mapping, err = Mapping(c, gvk)
+	err := apicall.Idempotent(ctx, func() (err error) {
+		mapping, err = k8s.Mapping(c, gvk)
 		return err
 	})
 	if err != nil {
@@ -39,14 +42,14 @@ func place(ctx context.Context, c *kube.Clients, m Manifest, ns string) (placed,
 	} else {
 		obj.SetNamespace("")
 	}
-	return placed{source: m.Source, obj: obj, mapping: mapping, what: Describe(gvk.Kind, obj.GetNamespace(), obj.GetName())}, nil
+	return placed{source: m.Source, obj: obj, mapping: mapping, what: k8s.Describe(gvk.Kind, obj.GetNamespace(), obj.GetName())}, nil
 }
 
 // applyOne sends one object's server-side apply, the run's and the dry
 // run's alike (opts.DryRun), and returns it as applied with the object as
 // read before (nil when absent, or not read: a run with an Owner assumes a
 // new object absent until the guarded apply says otherwise).
-func applyOne(ctx context.Context, c *kube.Clients, p placed, opts ApplyOptions) (Applied, *unstructured.Unstructured, error) {
+func applyOne(ctx context.Context, c *kube.Clients, p placed, opts Options) (Applied, *unstructured.Unstructured, error) {
 	gvk := p.obj.GroupVersionKind()
 	ns, what := p.obj.GetNamespace(), p.what
 	verb := "apply"
@@ -61,7 +64,7 @@ func applyOne(ctx context.Context, c *kube.Clients, p placed, opts ApplyOptions)
 	unstructured.RemoveNestedField(base.Object, "metadata", "uid")
 	unstructured.RemoveNestedField(base.Object, "metadata", "creationTimestamp")
 	unstructured.RemoveNestedField(base.Object, "status")
-	ri := Scoped(c.Dynamic.Resource(p.mapping.Resource), ns)
+	ri := k8s.Scoped(c.Dynamic.Resource(p.mapping.Resource), ns)
 	var (
 		ref    kube.ObjectRef
 		res    *unstructured.Unstructured
@@ -80,12 +83,12 @@ func applyOne(ctx context.Context, c *kube.Clients, p placed, opts ApplyOptions)
 		before = nil
 		optimistic := races == 0 && opts.Owner != nil && !(gvk.Group == "" && gvk.Kind == "Namespace")
 		if !optimistic {
-			before, gerr = GetIfExists(ctx, ri, obj.GetName())
+			before, gerr = k8s.GetIfExists(ctx, ri, obj.GetName())
 		}
 		existed, known := before != nil, gerr == nil
 		if err = gerr; err != nil {
 			if !apierrors.IsForbidden(err) {
-				return Applied{}, nil, fmt.Errorf("%s: %w", p.source, Classify(err, "get", what))
+				return Applied{}, nil, fmt.Errorf("%s: %w", p.source, apicall.Classify(err, "get", what))
 			}
 			// Without the right to read it, assume it was there: cleanup
 			// must never delete what this run did not create.
@@ -118,7 +121,7 @@ func applyOne(ctx context.Context, c *kube.Clients, p placed, opts ApplyOptions)
 		}
 		guarded := guardCreate(obj, opts.Owner != nil && known && before == nil)
 		// Server-side apply is idempotent: repeat it on transient errors.
-		err = Idempotent(ctx, func() (err error) {
+		err = apicall.Idempotent(ctx, func() (err error) {
 			res, err = ri.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: kube.FieldManager, Force: opts.Force, DryRun: dryRun})
 			return raced(guarded, err)
 		})
@@ -134,7 +137,7 @@ func applyOne(ctx context.Context, c *kube.Clients, p placed, opts ApplyOptions)
 		if isApplyConflict(err) && !opts.Force {
 			return Applied{}, nil, fmt.Errorf("%s: %s %s: %w (another field manager owns these fields; set force: true to take them over)", p.source, verb, what, err)
 		}
-		return Applied{}, nil, fmt.Errorf("%s: %w", p.source, Classify(err, verb, what))
+		return Applied{}, nil, fmt.Errorf("%s: %w", p.source, apicall.Classify(err, verb, what))
 	}
 	if opts.Logf != nil {
 		switch {

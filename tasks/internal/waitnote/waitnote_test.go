@@ -1,4 +1,4 @@
-package k8s
+package waitnote
 
 import (
 	"context"
@@ -132,11 +132,11 @@ func TestNamespaceHolding(t *testing.T) {
 	}
 }
 
-// TestNotePace: the first line after NoteAfter, the next NoteEvery later,
+// TestNotePace: the first line after After, the next Every later,
 // each saying how long the wait has lasted.
 func TestNotePace(t *testing.T) {
 	fc := clocktesting.NewFakeClock(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC))
-	n := NewNote(fc)
+	n := New(fc)
 	defer n.Stop()
 	fired := func() bool {
 		select {
@@ -146,24 +146,24 @@ func TestNotePace(t *testing.T) {
 			return false
 		}
 	}
-	fc.Step(NoteAfter - time.Millisecond)
+	fc.Step(After - time.Millisecond)
 	if fired() {
-		t.Fatal("a line before NoteAfter")
+		t.Fatal("a line before After")
 	}
 	fc.Step(time.Millisecond)
 	if !fired() {
-		t.Fatal("no line at NoteAfter")
+		t.Fatal("no line at After")
 	}
 	if got, want := n.Say("pod a/b to be deleted", "why"), "waiting for pod a/b to be deleted (2s so far): why"; got != want {
 		t.Errorf("got %s\nwant %s", got, want)
 	}
-	fc.Step(NoteEvery - time.Millisecond)
+	fc.Step(Every - time.Millisecond)
 	if fired() {
-		t.Fatal("a second line before NoteEvery")
+		t.Fatal("a second line before Every")
 	}
 	fc.Step(time.Millisecond)
 	if !fired() {
-		t.Fatal("no second line NoteEvery after the first")
+		t.Fatal("no second line Every after the first")
 	}
 	if got := n.Say("x", ""); !strings.HasPrefix(got, "waiting for x (12s so far)") || strings.Contains(got, ":") {
 		t.Errorf("second line %q", got)

@@ -1,4 +1,11 @@
-package k8s
+// Package manifest reads a task's manifests as the task is prepared: files
+// and inline text, rendered, split into objects that each know their line,
+// and checked for what the API server would refuse by meaning alone
+// (names, labels, ports, capabilities), so that validate reports it at
+// FILE:LINE:COL before anything is sent. Plans describe the objects from
+// here. It sends no request: apply, deploy, delete, assert and podsecurity
+// read manifests through it, whatever they then do with the cluster.
+package manifest
 
 import (
 	"bytes"
@@ -48,14 +55,14 @@ func (m *Manifests) ShownFiles() []task.ManifestFile {
 	return m.Files
 }
 
-// LoadManifests reads the files (through the engine's reader, rendered
+// Load reads the files (through the engine's reader, rendered
 // unless render is false) and the inline text (already rendered as a
 // parameter). Empty documents are skipped; a v1 List is flattened.
-func LoadManifests(p task.Params, files []string, inline string, render bool) (*Manifests, error) {
-	return loadManifests(p, files, inline, render, DecodeManifests)
+func Load(p task.Params, files []string, inline string, render bool) (*Manifests, error) {
+	return loadManifests(p, files, inline, render, Decode)
 }
 
-// LoadExpected is LoadManifests for objects that are expectations, not
+// LoadExpected is Load for objects that are expectations, not
 // objects to apply (DecodeExpected).
 func LoadExpected(p task.Params, files []string, inline string, render bool) (*Manifests, error) {
 	return loadManifests(p, files, inline, render, DecodeExpected)
@@ -125,11 +132,11 @@ func loadManifests(p task.Params, files []string, inline string, render bool, de
 	return out, nil
 }
 
-// DecodeManifests splits multi-document YAML (or JSON) into objects and
+// Decode splits multi-document YAML (or JSON) into objects and
 // checks each object's names, labels, ports and capabilities
 // (checkObject). Problems are *pipeline.Error values at their line in the
 // text (a *pipeline.Errors when the objects have several).
-func DecodeManifests(name, text string) ([]Manifest, error) {
+func Decode(name, text string) ([]Manifest, error) {
 	return decodeManifests(name, text, true)
 }
 

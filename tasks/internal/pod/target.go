@@ -1,4 +1,10 @@
-package k8s
+// Package pod is how a task reaches into one pod: which pod a task names
+// (by name or selector, in the state the task needs), commands in its
+// containers over the exec subresource (waiting out a kubelet that
+// restarted), and their output kept within bounds. exec, copy, logs and
+// http share it; none of it reads manifests or applies objects, so it
+// stands apart from those.
+package pod
 
 import (
 	"context"
@@ -10,6 +16,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kbrun/kbrun/engine/apicall"
+	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/valid"
 )
@@ -75,7 +83,7 @@ const (
 	running
 )
 
-// ResolveOptions tune ResolvePod.
+// ResolveOptions tune Resolve.
 type ResolveOptions struct {
 	Require PodRequirement
 	// ExactlyOne makes a selector that matches several eligible pods an error
@@ -83,18 +91,18 @@ type ResolveOptions struct {
 	ExactlyOne bool
 }
 
-// ResolvePod finds the target's pod. A name must exist; a selector picks the
+// Resolve finds the target's pod. A name must exist; a selector picks the
 // newest eligible pod. A pod that exists but is not (yet) eligible is a
 // retryable error, as is a selector that matches no eligible pod yet.
-func ResolvePod(ctx context.Context, cs kubernetes.Interface, ns string, t Target, opts ResolveOptions) (*corev1.Pod, error) {
+func Resolve(ctx context.Context, cs kubernetes.Interface, ns string, t Target, opts ResolveOptions) (*corev1.Pod, error) {
 	if t.Pod != "" {
 		var pod *corev1.Pod
-		err := Idempotent(ctx, func() (err error) {
+		err := apicall.Idempotent(ctx, func() (err error) {
 			pod, err = cs.CoreV1().Pods(ns).Get(ctx, t.Pod, metav1.GetOptions{})
 			return err
 		})
 		if err != nil {
-			return nil, Classify(err, "get", "pod "+ns+"/"+t.Pod)
+			return nil, apicall.Classify(err, "get", "pod "+ns+"/"+t.Pod)
 		}
 		// A pod named explicitly needs to be running, not Ready: kubectl
 		// exec works in a pod whose readiness probe fails, and so does kbrun.
@@ -108,28 +116,49 @@ func ResolvePod(ctx context.Context, cs kubernetes.Interface, ns string, t Targe
 		return pod, nil
 	}
 	var list *corev1.PodList
-	err := Idempotent(ctx, func() (err error) {
+	err := apicall.Idempotent(ctx, func() (err error) {
 		list, err = cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: t.Selector})
 		return err
 	})
 	if err != nil {
-		return nil, Classify(err, "list", "pods "+t.Selector+" in "+ns)
+		return nil, apicall.Classify(err, "list", "pods "+t.Selector+" in "+ns)
 	}
-	return PickPod(list.Items, ns, t.Selector, opts)
+	return Pick(list.Items, ns, t.Selector, opts)
 }
 
-// ResolvePods lists every eligible pod a selector matches, newest first. A
+var podsGVR = corev1.SchemeGroupVersion.WithResource("pods")
+
+// ResolveWatched is Resolve for the run's tasks: a pod named by an
+// earlier task (the builder a deploy rolled out) is read from the watch
+// that task kept (kube.Watches), as current as a GET, without one; a pod
+// no kept watch has, or has in a state the task cannot use, is asked for.
+func ResolveWatched(ctx context.Context, c *kube.Clients, ns string, t Target, opts ResolveOptions) (*corev1.Pod, error) {
+	if t.Pod != "" {
+		if o, seen, _ := c.Watches.Get(podsGVR, ns, t.Pod); seen {
+			req := opts.Require
+			if req == RunningReady {
+				req = running
+			}
+			if p, ok := o.(*corev1.Pod); ok && ineligible(p, req) == "" {
+				return p.DeepCopy(), nil
+			}
+		}
+	}
+	return Resolve(ctx, c.Typed, ns, t, opts)
+}
+
+// ResolveAll lists every eligible pod a selector matches, newest first. A
 // selector that matches none yet is a retryable error.
-func ResolvePods(ctx context.Context, cs kubernetes.Interface, ns, selector string, req PodRequirement) ([]*corev1.Pod, error) {
+func ResolveAll(ctx context.Context, cs kubernetes.Interface, ns, selector string, req PodRequirement) ([]*corev1.Pod, error) {
 	var list *corev1.PodList
-	err := Idempotent(ctx, func() (err error) {
+	err := apicall.Idempotent(ctx, func() (err error) {
 		list, err = cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		return err
 	})
 	if err != nil {
-		return nil, Classify(err, "list", "pods "+selector+" in "+ns)
+		return nil, apicall.Classify(err, "list", "pods "+selector+" in "+ns)
 	}
-	if _, err := PickPod(list.Items, ns, selector, ResolveOptions{Require: req}); err != nil {
+	if _, err := Pick(list.Items, ns, selector, ResolveOptions{Require: req}); err != nil {
 		return nil, err
 	}
 	var out []*corev1.Pod
@@ -142,9 +171,9 @@ func ResolvePods(ctx context.Context, cs kubernetes.Interface, ns, selector stri
 	return out, nil
 }
 
-// PickPod chooses among pods matched by a selector: eligible pods only, the
+// Pick chooses among pods matched by a selector: eligible pods only, the
 // newest first (by creation time, then name).
-func PickPod(pods []corev1.Pod, ns, selector string, opts ResolveOptions) (*corev1.Pod, error) {
+func Pick(pods []corev1.Pod, ns, selector string, opts ResolveOptions) (*corev1.Pod, error) {
 	var ok []*corev1.Pod
 	var others []string
 	for i := range pods {
@@ -212,7 +241,7 @@ func ineligible(p *corev1.Pod, req PodRequirement) string {
 		if p.Status.Phase != corev1.PodRunning {
 			return string(p.Status.Phase) + waitingReasons(p)
 		}
-		if !IsPodReady(p) {
+		if !IsReady(p) {
 			return "Running but not Ready" + waitingReasons(p)
 		}
 		return ""
@@ -232,8 +261,8 @@ func waitingReasons(p *corev1.Pod) string {
 	return ", " + strings.Join(rs, ", ")
 }
 
-// IsPodReady reports the pod's Ready condition.
-func IsPodReady(p *corev1.Pod) bool {
+// IsReady reports the pod's Ready condition.
+func IsReady(p *corev1.Pod) bool {
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady {
 			return c.Status == corev1.ConditionTrue

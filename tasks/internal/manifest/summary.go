@@ -1,11 +1,9 @@
-package k8s
+package manifest
 
 import (
 	"cmp"
-	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -13,40 +11,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	psapi "k8s.io/pod-security-admission/api"
 
-	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/tmpl"
 	"github.com/kbrun/kbrun/engine/valid"
+	"github.com/kbrun/kbrun/tasks/internal/k8s"
 )
-
-// ApplyParams are the parameters apply and deploy share.
-type ApplyParams struct {
-	// Files are manifest files or directories, relative to the pipeline.
-	Files []string `json:"files,omitempty"`
-	// Manifest is inline YAML (multi-document), already rendered.
-	Manifest string `json:"manifest,omitempty"`
-	// Namespace for namespaced objects that name none.
-	Namespace string `json:"namespace,omitempty"`
-	// Force takes over fields owned by other field managers.
-	Force bool `json:"force,omitempty"`
-	// Render (default true) renders file contents as templates.
-	Render *bool `json:"render,omitempty"`
-}
-
-// Check checks the parameters that name things (the namespace) by the API
-// server's rules.
-func (p ApplyParams) Check(ps *task.Problems) {
-	ps.Check([]string{"namespace"}, p.Namespace, valid.Namespace)
-}
-
-// Load reads, renders and parses the manifests (files and inline), as the
-// task is prepared; at least one source must be given.
-func (p ApplyParams) Load(tp task.Params) (*Manifests, error) {
-	if len(p.Files) == 0 && strings.TrimSpace(p.Manifest) == "" {
-		return nil, fmt.Errorf("give files or manifest")
-	}
-	return LoadManifests(tp, p.Files, p.Manifest, p.Render == nil || *p.Render)
-}
 
 // Summary lists the prepared objects for plans, with the namespace each
 // lands in: "deployment ones/builder, namespace ones".
@@ -66,7 +35,7 @@ func (m *Manifests) Summary(ns string) string {
 		if !ClusterScoped(u.GroupVersionKind().GroupKind()) {
 			objNS = cmp.Or(u.GetNamespace(), ns)
 		}
-		parts = append(parts, Describe(u.GetKind(), objNS, u.GetName())+capabilityNote(u))
+		parts = append(parts, k8s.Describe(u.GetKind(), objNS, u.GetName())+capabilityNote(u))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -125,66 +94,6 @@ var clusterScoped = map[string]bool{
 	"APIService.apiregistration.k8s.io":                           true,
 }
 
-// What describes the sources for plans: "k8s/a.yaml, k8s/dir/ and an inline manifest".
-func (p ApplyParams) What() string {
-	var parts []string
-	for _, f := range p.Files {
-		parts = append(parts, filepath.ToSlash(f))
-	}
-	if strings.TrimSpace(p.Manifest) != "" {
-		n := countDocs(p.Manifest)
-		if n == 1 {
-			parts = append(parts, "an inline manifest")
-		} else {
-			parts = append(parts, fmt.Sprintf("an inline manifest of %d documents", n))
-		}
-	}
-	if len(parts) == 0 {
-		return "nothing"
-	}
-	return task.JoinAnd(parts)
-}
-
-func countDocs(s string) int {
-	ms, err := DecodeManifests("inline", s)
-	if err != nil || len(ms) == 0 {
-		return 1
-	}
-	return len(ms)
-}
-
-// RunApply server-side applies the prepared manifests, records them in
-// env.Applied, and returns what was applied.
-func RunApply(ctx context.Context, env *task.Env, p ApplyParams, ms *Manifests) ([]Applied, error) {
-	if len(ms.Objects) == 0 {
-		return nil, fmt.Errorf("the manifests hold no objects")
-	}
-	c, err := Clients(env)
-	if err != nil {
-		return nil, err
-	}
-	opts := ApplyOptions{Namespace: Namespace(p.Namespace, env), Force: p.Force, Task: env.Task, Logf: env.Logf, Home: Namespace("", env)}
-	if env.Applied != nil {
-		opts.Owner = env.Applied.Owner
-	}
-	applied, err := Apply(ctx, c, ms.Objects, opts)
-	if env.Applied != nil {
-		for _, a := range applied {
-			env.Applied.Add(a.Ref)
-		}
-	}
-	return applied, err
-}
-
-// Refs lists the refs of applied objects.
-func Refs(applied []Applied) []kube.ObjectRef {
-	out := make([]kube.ObjectRef, len(applied))
-	for i, a := range applied {
-		out[i] = a.Ref
-	}
-	return out
-}
-
 // CheckFiles checks at load time that the listed paths under the given
 // parameter exist, when they hold no template syntax.
 func CheckFiles(p task.Params, field string) []task.FieldError {
@@ -204,12 +113,4 @@ func CheckFiles(p task.Params, field string) []task.FieldError {
 		}
 	}
 	return errs
-}
-
-// InNamespace renders the namespace part of a plan line.
-func InNamespace(ns string) string {
-	if ns == "" {
-		return "the run's namespace"
-	}
-	return "namespace " + ns
 }

@@ -1,4 +1,11 @@
-package k8s
+// Package apply is server-side apply as a run sends it, and its dry run,
+// which is the same request with dryRun=All (kubectl apply
+// --dry-run=server) and its answer compared with the live object. Around
+// the request it decides whose an object is (ownership marks, the guard
+// against a create race) and waits out an object still being deleted.
+// The apply, deploy and delete task types share it, so that a plan's dry
+// run and the run send the same thing.
+package apply
 
 import (
 	"context"
@@ -9,15 +16,16 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/kbrun/kbrun/engine/kube"
+	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/manifest"
 )
 
-// ApplyOptions tune Apply.
-type ApplyOptions struct {
+// Options tune Apply.
+type Options struct {
 	// Namespace is given to namespaced objects that name none.
 	Namespace string
 	// Force takes over fields other managers own (--force-conflicts).
@@ -44,29 +52,9 @@ type Applied struct {
 	Object  *unstructured.Unstructured // as returned by the server
 }
 
-// Mapping resolves an object's kind to its resource, resetting the cached
-// discovery once when the kind is unknown (e.g. a CRD just established).
-func Mapping(c *kube.Clients, gvk schema.GroupVersionKind) (*meta.RESTMapping, error) {
-	m, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	if err != nil && meta.IsNoMatchError(err) {
-		meta.MaybeResetRESTMapper(c.Mapper)
-		if c.Discovery != nil {
-			c.Discovery.Invalidate()
-		}
-		m, err = c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	}
-	if err != nil {
-		if meta.IsNoMatchError(err) {
-			return nil, fmt.Errorf("the cluster does not know kind %s (apiVersion %s): is its CRD installed?", gvk.Kind, gvk.GroupVersion())
-		}
-		return nil, Classify(err, "discover", gvk.String())
-	}
-	return m, nil
-}
-
-// SortForApply orders objects so that what others depend on comes first:
+// Order orders objects so that what others depend on comes first:
 // CRDs, then Namespaces, then the rest in their given order.
-func SortForApply(ms []Manifest) []Manifest {
+func Order(ms []manifest.Manifest) []manifest.Manifest {
 	rank := func(u *unstructured.Unstructured) int {
 		gk := u.GroupVersionKind().GroupKind()
 		switch {
@@ -77,16 +65,16 @@ func SortForApply(ms []Manifest) []Manifest {
 		}
 		return 2
 	}
-	out := append([]Manifest(nil), ms...)
+	out := append([]manifest.Manifest(nil), ms...)
 	sort.SliceStable(out, func(i, j int) bool { return rank(out[i].Object) < rank(out[j].Object) })
 	return out
 }
 
 // Apply server-side applies the objects in dependency order (CRDs first,
 // waiting for them to be established before their custom resources).
-func Apply(ctx context.Context, c *kube.Clients, ms []Manifest, opts ApplyOptions) ([]Applied, error) {
+func Apply(ctx context.Context, c *kube.Clients, ms []manifest.Manifest, opts Options) ([]Applied, error) {
 	var out []Applied
-	for _, m := range SortForApply(ms) {
+	for _, m := range Order(ms) {
 		p, err := place(ctx, c, m, opts.Namespace)
 		if err != nil {
 			return out, err
@@ -122,42 +110,17 @@ func isApplyConflict(err error) bool {
 func waitEstablished(ctx context.Context, c *kube.Clients, m *meta.RESTMapping, name string) error {
 	ri := c.Dynamic.Resource(m.Resource)
 	sel := fields.OneTermEqualSelector("metadata.name", name).String()
-	_, err := watchtools.UntilWithSync(ctx, ListWatch(ri, sel, ""), &unstructured.Unstructured{}, nil, func(ev watch.Event) (bool, error) {
+	_, err := watchtools.UntilWithSync(ctx, k8s.ListWatch(ri, sel, ""), &unstructured.Unstructured{}, nil, func(ev watch.Event) (bool, error) {
 		u, ok := ev.Object.(*unstructured.Unstructured)
 		if !ok {
 			return false, nil
 		}
-		return HasCondition(u, "Established", "True"), nil
+		return k8s.HasCondition(u, "Established", "True"), nil
 	})
 	if err != nil {
 		return fmt.Errorf("waiting for CustomResourceDefinition %s to be established: %w", name, err)
 	}
 	return nil
-}
-
-// HasCondition reports whether an object's status.conditions has type t with
-// the given status.
-func HasCondition(u *unstructured.Unstructured, t, status string) bool {
-	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-	for _, c := range conds {
-		m, ok := c.(map[string]any)
-		if !ok {
-			continue
-		}
-		if strings.EqualFold(fmt.Sprint(m["type"]), t) {
-			return strings.EqualFold(fmt.Sprint(m["status"]), status)
-		}
-	}
-	return false
-}
-
-// Describe names an object for messages: "deployment ones/builder".
-func Describe(kind, ns, name string) string {
-	k := strings.ToLower(kind)
-	if ns == "" {
-		return k + " " + name
-	}
-	return k + " " + ns + "/" + name
 }
 
 // RefString names a ref for outputs: "Deployment/ones/builder".

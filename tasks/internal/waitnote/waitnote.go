@@ -1,4 +1,10 @@
-package k8s
+// Package waitnote makes a wait that lasts say what it waits for: lines
+// on a pace (first after a few seconds, then every few more) and, for an
+// object being deleted, what still holds it (a pod's grace period, a
+// namespace's content, finalizers), as the wait's own watch shows it.
+// apply (an object still being deleted), delete and deploy wait through
+// it, so that their lines read alike.
+package waitnote
 
 import (
 	"context"
@@ -16,14 +22,16 @@ import (
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/utils/clock"
+
+	"github.com/kbrun/kbrun/tasks/internal/k8s"
 )
 
-// A wait that lasts says what it waits for: first after NoteAfter (most
-// deletes and rollouts are over by then, and say nothing), then every
-// NoteEvery.
+// A wait that lasts says what it waits for: first After it began (most
+// deletes and rollouts are over by then, and say nothing), then Every
+// while it lasts.
 const (
-	NoteAfter = 2 * time.Second
-	NoteEvery = 10 * time.Second
+	After = 2 * time.Second
+	Every = 10 * time.Second
 )
 
 // Note paces the lines of one wait. Its timers are local: what a line
@@ -34,22 +42,22 @@ type Note struct {
 	timer clock.Timer
 }
 
-// NewNote starts pacing a wait that begins now; c nil is the real clock.
-func NewNote(c clock.Clock) *Note {
+// New starts pacing a wait that begins now; c nil is the real clock.
+func New(c clock.Clock) *Note {
 	if c == nil {
 		c = clock.RealClock{}
 	}
-	return &Note{clock: c, start: c.Now(), timer: c.NewTimer(NoteAfter)}
+	return &Note{clock: c, start: c.Now(), timer: c.NewTimer(After)}
 }
 
 // C fires when the next line is due.
 func (n *Note) C() <-chan time.Time { return n.timer.C() }
 
 // Say returns the line due now, "waiting for WHAT (S so far): WHY", and
-// sets the next one NoteEvery later.
+// sets the next one Every later.
 func (n *Note) Say(what, why string) string {
 	n.timer.Stop()
-	n.timer = n.clock.NewTimer(NoteEvery)
+	n.timer = n.clock.NewTimer(Every)
 	line := fmt.Sprintf("waiting for %s (%s so far)", what, n.Waited().Round(time.Second))
 	if why != "" {
 		line += ": " + why
@@ -66,12 +74,12 @@ func (n *Note) Now() time.Time { return n.clock.Now() }
 // Stop ends the pacing.
 func (n *Note) Stop() { n.timer.Stop() }
 
-// WaitNoting runs wait and returns its error; while it lasts, it logs
+// Wait runs wait and returns its error; while it lasts, it logs
 // what it waits for on the note's pace, with why(now) as the reason.
-func WaitNoting(wait func() error, c clock.Clock, what string, why func(now time.Time) string, logf func(string, ...any)) error {
+func Wait(wait func() error, c clock.Clock, what string, why func(now time.Time) string, logf func(string, ...any)) error {
 	done := make(chan error, 1)
 	go func() { done <- wait() }()
-	note := NewNote(c)
+	note := New(c)
 	defer note.Stop()
 	for {
 		select {
@@ -87,7 +95,7 @@ func WaitNoting(wait func() error, c clock.Clock, what string, why func(now time
 // gone; seen gets it each time the watch shows it. When ctx ends first it
 // returns ctx's error.
 func WatchGone(ctx context.Context, ri dynamic.ResourceInterface, name string, uid types.UID, seen func(*unstructured.Unstructured)) error {
-	lw := ListWatch(ri, fields.OneTermEqualSelector("metadata.name", name).String(), "")
+	lw := k8s.ListWatch(ri, fields.OneTermEqualSelector("metadata.name", name).String(), "")
 	ours := func(o any) *unstructured.Unstructured {
 		u, ok := o.(*unstructured.Unstructured)
 		if ok && u.GetName() == name && (uid == "" || u.GetUID() == uid) {
@@ -185,7 +193,7 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-// HoldingNow is Holding of the object current returns, for WaitNoting.
+// HoldingNow is Holding of the object current returns, for Wait.
 func HoldingNow(current func() *unstructured.Unstructured) func(time.Time) string {
 	return func(now time.Time) string { return Holding(current(), now) }
 }

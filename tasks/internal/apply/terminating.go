@@ -1,4 +1,4 @@
-package k8s
+package apply
 
 import (
 	"context"
@@ -9,6 +9,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/utils/clock"
+
+	"github.com/kbrun/kbrun/engine/apicall"
+	"github.com/kbrun/kbrun/tasks/internal/waitnote"
 )
 
 // waitDeleted waits, by watch, until live, which is being deleted (a
@@ -27,13 +30,13 @@ func waitDeleted(ctx context.Context, ri dynamic.ResourceInterface, live *unstru
 	var latest atomic.Pointer[unstructured.Unstructured]
 	latest.Store(live)
 	start := c.Now()
-	err := WaitNoting(func() error { return WatchGone(ctx, ri, live.GetName(), live.GetUID(), latest.Store) },
-		c, what+" to be deleted", HoldingNow(latest.Load), say)
+	err := waitnote.Wait(func() error { return waitnote.WatchGone(ctx, ri, live.GetName(), live.GetUID(), latest.Store) },
+		c, what+" to be deleted", waitnote.HoldingNow(latest.Load), say)
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("%s was still being deleted when the task's time ran out (%s): %w", what, Holding(latest.Load(), c.Now()), context.Cause(ctx))
+			return fmt.Errorf("%s was still being deleted when the task's time ran out (%s): %w", what, waitnote.Holding(latest.Load(), c.Now()), context.Cause(ctx))
 		}
-		return Classify(err, "watch", what)
+		return apicall.Classify(err, "watch", what)
 	}
 	say("%s is gone (waited %s)", what, c.Since(start).Round(100*time.Millisecond))
 	return nil

@@ -1,4 +1,8 @@
-package k8s
+// Package batchjob reads how a Kubernetes Job ended: its decided outcome
+// from its conditions, and why its pods failed from their statuses and
+// logs. The deploy and wait tasks judge Jobs through it, so that both
+// call the same Job failed for the same reason.
+package batchjob
 
 import (
 	"context"
@@ -13,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/kbrun/kbrun/tasks/internal/pod"
 )
 
 // Job conditions since Kubernetes 1.31: the controller sets FailureTarget
@@ -20,24 +26,24 @@ import (
 // once the Job's pods have terminated. kubectl wait --for=condition=Complete
 // never sees a failure; kbrun judges by all four.
 const (
-	JobFailureTarget batchv1.JobConditionType = "FailureTarget"
-	JobSuccessTarget batchv1.JobConditionType = "SuccessTarget"
+	FailureTarget batchv1.JobConditionType = "FailureTarget"
+	SuccessTarget batchv1.JobConditionType = "SuccessTarget"
 )
 
-// JobFailed stops a wait on a Job whose failure is decided: Cond is
-// JobOutcome's failed.
-type JobFailed struct {
+// Failed stops a wait on a Job whose failure is decided: Cond is
+// Outcome's failed.
+type Failed struct {
 	Job  *unstructured.Unstructured
 	Cond string
 }
 
-func (e *JobFailed) Error() string { return "job failed (" + e.Cond + ")" }
+func (e *Failed) Error() string { return "job failed (" + e.Cond + ")" }
 
-// JobOutcome reads a Job's decided outcome: done when it succeeded
+// Outcome reads a Job's decided outcome: done when it succeeded
 // (Complete or SuccessTarget), failed with the condition that says so
 // ("Failed: BackoffLimitExceeded: Job has reached the specified backoff
 // limit") when it failed (Failed or FailureTarget); neither while it runs.
-func JobOutcome(u *unstructured.Unstructured) (done bool, failed string) {
+func Outcome(u *unstructured.Unstructured) (done bool, failed string) {
 	var job batchv1.Job
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &job); err != nil {
 		return false, ""
@@ -47,7 +53,7 @@ func JobOutcome(u *unstructured.Unstructured) (done bool, failed string) {
 			continue
 		}
 		switch c.Type {
-		case batchv1.JobFailed, JobFailureTarget:
+		case batchv1.JobFailed, FailureTarget:
 			s := string(c.Type)
 			if c.Reason != "" {
 				s += ": " + c.Reason
@@ -56,17 +62,17 @@ func JobOutcome(u *unstructured.Unstructured) (done bool, failed string) {
 				s += ": " + c.Message
 			}
 			return false, s
-		case batchv1.JobComplete, JobSuccessTarget:
+		case batchv1.JobComplete, SuccessTarget:
 			done = true
 		}
 	}
 	return done, ""
 }
 
-// JobFailure says why a Job's pods failed: for the newest pod with a
+// Failure says why a Job's pods failed: for the newest pod with a
 // failed container, the container's reason, exit code and message, and the
 // last lines of its log. It is best effort: "" when nothing can be read.
-func JobFailure(ctx context.Context, cs kubernetes.Interface, u *unstructured.Unstructured, lines int64) string {
+func Failure(ctx context.Context, cs kubernetes.Interface, u *unstructured.Unstructured, lines int64) string {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	sel := "batch.kubernetes.io/controller-uid=" + string(u.GetUID())
@@ -81,7 +87,7 @@ func JobFailure(ctx context.Context, cs kubernetes.Interface, u *unstructured.Un
 	for i := range list.Items {
 		pods = append(pods, &list.Items[i])
 	}
-	SortNewestFirst(pods)
+	pod.SortNewestFirst(pods)
 	for _, p := range pods {
 		for _, st := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
 			term, previous := st.State.Terminated, false

@@ -1,4 +1,4 @@
-package k8s
+package apply
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/internal/manifest"
 )
 
 // TestDryRunSendsTheRunsRequest: the server dry run sends the very apply
@@ -43,16 +44,16 @@ func TestDryRunSendsTheRunsRequest(t *testing.T) {
 	mapper.Add(schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}, meta.RESTScopeNamespace)
 	mapper.Add(schema.GroupVersionKind{Version: "v1", Kind: "Namespace"}, meta.RESTScopeRoot)
 	c := &kube.Clients{Dynamic: dyn, Mapper: mapper}
-	ms, err := DecodeManifests("m.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: \"2\"}\n")
+	ms, err := manifest.Decode("m.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: \"2\"}\n")
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	if _, err := Apply(context.Background(), c, ms, ApplyOptions{Namespace: "ones"}); err != nil {
+	if _, err := Apply(context.Background(), c, ms, Options{Namespace: "ones"}); err != nil {
 		t.Fatal(err)
 	}
 	env := &task.Env{Namespace: "ones", ServerDryRun: &task.ServerDryRun{}}
-	changes, err := dryRunChanges(context.Background(), c, &warnings{}, env, ApplyParams{}, ms)
+	changes, err := dryRunChanges(context.Background(), c, &warnings{}, env, Params{}, ms)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,12 +96,12 @@ func TestDryRunOfANewNamespace(t *testing.T) {
 	mapper.Add(schema.GroupVersionKind{Version: "v1", Kind: "Namespace"}, meta.RESTScopeRoot)
 	c := &kube.Clients{Dynamic: dyn, Mapper: mapper}
 	// The ConfigMap comes first in the file; the Namespace is applied first.
-	ms, err := DecodeManifests("m.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: fresh}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: fresh}\n")
+	ms, err := manifest.Decode("m.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: fresh}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: fresh}\n")
 	if err != nil {
 		t.Fatal(err)
 	}
 	env := &task.Env{Namespace: "ones", ServerDryRun: &task.ServerDryRun{}}
-	changes, err := dryRunChanges(context.Background(), c, &warnings{}, env, ApplyParams{}, ms)
+	changes, err := dryRunChanges(context.Background(), c, &warnings{}, env, Params{}, ms)
 	if err != nil {
 		t.Fatal(err)
 	}

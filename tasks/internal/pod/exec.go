@@ -1,4 +1,4 @@
-package k8s
+package pod
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	utilexec "k8s.io/client-go/util/exec"
 	"k8s.io/streaming/pkg/httpstream"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/tasks/internal/proc"
@@ -113,7 +114,7 @@ func (e *ClientExecutor) Execute(ctx context.Context, r ExecRequest) error {
 		// it is not (the reader may be spent); callers retry those.
 		once := stream
 		stream = func() error {
-			return Idempotent(ctx, func() error {
+			return apicall.Idempotent(ctx, func() error {
 				err := once()
 				if err != nil && neverStarted(err) {
 					return task.Retryable(kube.NotStarted(err))
@@ -134,7 +135,7 @@ func (e *ClientExecutor) Execute(ctx context.Context, r ExecRequest) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("exec %s in %s/%s: %w (stream stopped)", r.Command[0], r.Namespace, r.Pod, ctx.Err())
 	}
-	return Classify(err, "exec "+proc.Quote(r.Command)+" in", r.Namespace+"/"+r.Pod+":"+r.Container)
+	return apicall.Classify(err, "exec "+proc.Quote(r.Command)+" in", r.Namespace+"/"+r.Pod+":"+r.Container)
 }
 
 // executor builds the client-go executor: WebSocket first, SPDY when the
@@ -204,7 +205,7 @@ func neverStarted(err error) bool {
 	}
 	var up *httpstream.UpgradeFailureError
 	if errors.As(err, &up) {
-		return up.Cause != nil && IsTransient(up.Cause)
+		return up.Cause != nil && apicall.IsTransient(up.Cause)
 	}
 	msg := strings.ToLower(err.Error())
 	// SPDY's "error sending request: ..." is a request that got no answer:
@@ -236,5 +237,3 @@ func IsNotFoundInContainer(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "executable file not found") || strings.Contains(msg, "no such file or directory") && strings.Contains(msg, "exec")
 }
-
-func QuoteArgv(argv []string) string { return proc.Quote(argv) }

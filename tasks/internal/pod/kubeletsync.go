@@ -1,4 +1,4 @@
-package k8s
+package pod
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/streaming/pkg/httpstream"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
 )
@@ -67,9 +68,9 @@ func waitForKubelet(ctx context.Context, what string, alive podAlive, run func()
 func (e *ClientExecutor) podAliveIn(namespace, pod, container string) podAlive {
 	return func(ctx context.Context) bool {
 		var p *corev1.Pod
-		err := Idempotent(ctx, func() (err error) {
+		err := apicall.Idempotent(ctx, func() (err error) {
 			p, err = e.Clients.Typed.CoreV1().Pods(namespace).Get(ctx, pod, metav1.GetOptions{})
-			return Classify(err, "get", "pod "+namespace+"/"+pod)
+			return apicall.Classify(err, "get", "pod "+namespace+"/"+pod)
 		})
 		if err != nil || p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			return false

@@ -1,4 +1,4 @@
-package k8s
+package apply
 
 import (
 	"context"
@@ -15,8 +15,11 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
+	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/engine/kube"
 	"github.com/kbrun/kbrun/engine/task"
+	"github.com/kbrun/kbrun/tasks/internal/k8s"
+	"github.com/kbrun/kbrun/tasks/internal/manifest"
 )
 
 // Verdicts of a server-side dry run.
@@ -35,7 +38,7 @@ const (
 // then the answer is compared with the live object. Admission (Pod Security
 // included), RBAC and schema refusals come back as the error. Nothing is
 // changed.
-func DryRunChanges(ctx context.Context, env *task.Env, p ApplyParams, ms *Manifests) ([]task.Change, error) {
+func DryRunChanges(ctx context.Context, env *task.Env, p Params, ms *manifest.Manifests) ([]task.Change, error) {
 	var out []task.Change
 	for _, f := range ms.RunTime {
 		out = append(out, task.Change{Object: f, Action: NotChecked, Note: "rendered at run time: it computes with outputs of earlier tasks"})
@@ -43,7 +46,7 @@ func DryRunChanges(ctx context.Context, env *task.Env, p ApplyParams, ms *Manife
 	if len(ms.Objects) == 0 {
 		return out, nil
 	}
-	c, err := Clients(env)
+	c, err := k8s.Clients(env)
 	if err != nil {
 		return out, err
 	}
@@ -65,10 +68,10 @@ func DryRunChanges(ctx context.Context, env *task.Env, p ApplyParams, ms *Manife
 
 // dryRunChanges dry-runs the objects' applies with c, whose requests warn
 // collects, and judges each answer.
-func dryRunChanges(ctx context.Context, c *kube.Clients, warn *warnings, env *task.Env, p ApplyParams, objects []Manifest) ([]task.Change, error) {
+func dryRunChanges(ctx context.Context, c *kube.Clients, warn *warnings, env *task.Env, p Params, objects []manifest.Manifest) ([]task.Change, error) {
 	var out []task.Change
-	opts := ApplyOptions{Namespace: Namespace(p.Namespace, env), Force: p.Force, Task: env.Task, DryRun: true}
-	for _, m := range SortForApply(objects) {
+	opts := Options{Namespace: k8s.Namespace(p.Namespace, env), Force: p.Force, Task: env.Task, DryRun: true}
+	for _, m := range Order(objects) {
 		pl, err := place(ctx, c, m, opts.Namespace)
 		if err != nil {
 			return out, err
@@ -103,7 +106,7 @@ func dryRunChanges(ctx context.Context, c *kube.Clients, warn *warnings, env *ta
 				ch.Action = Unchanged
 			}
 		}
-		Logf(env, "%s: %s", pl.what, ch.Action)
+		k8s.Logf(env, "%s: %s", pl.what, ch.Action)
 		out = append(out, ch)
 	}
 	return out, nil
@@ -147,7 +150,7 @@ func enforced(ctx context.Context, c *kube.Clients, ns string) string {
 		return ""
 	}
 	var nsObj *corev1.Namespace
-	err := Idempotent(ctx, func() (err error) {
+	err := apicall.Idempotent(ctx, func() (err error) {
 		nsObj, err = c.Typed.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 		return err
 	})
