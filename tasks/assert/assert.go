@@ -130,7 +130,7 @@ func (a *action) Describe() string {
 	var objs []string
 	for _, e := range a.expected {
 		ens := cmp.Or(e.namespace, ns)
-		if k8s.ClusterScoped(e.gvk.GroupKind()) {
+		if manifest.ClusterScoped(e.gvk.GroupKind()) {
 			ens = ""
 		}
 		objs = append(objs, e.what(ens, mode))
