@@ -61,9 +61,10 @@ type Options struct {
 	Only []string
 	From string
 	Skip []string
-	// Owner marks and records in the cluster what the run creates
-	// (nil: nothing is marked).
-	Owner kube.Owner
+	// Owner marks and records in the cluster what the run creates, and
+	// Run finishes it (nil: nothing is marked). Plans and pipelines of
+	// local tasks do not use it.
+	Owner Owner
 	// HardCtx, when cancelled, stops finally too (a second interrupt).
 	HardCtx context.Context
 	// Outage reports whether the API server is not answering, and since
@@ -100,6 +101,10 @@ type Result struct {
 	// Diagnostics is the folder a failed run's diagnosis was written to
 	// ("": none).
 	Diagnostics string
+	// OwnerErr is why the Owner could not be finished (nil: it was, or
+	// there was none): what the run left then waits for its Lease to
+	// expire.
+	OwnerErr error
 }
 
 // NewRunID returns a run id usable in Kubernetes names and image tags.
@@ -162,10 +167,18 @@ func newRunner(p *pipeline.Pipeline, opts Options) *runner {
 	return &runner{p: p, opts: opts, ended: map[string]map[string]any{}, applied: &kube.AppliedSet{Owner: opts.Owner}, rep: opts.Reporter}
 }
 
-// Run executes p. The returned Result is never nil.
+// Run executes p, then finishes its Owner. The returned Result is never
+// nil.
 func Run(ctx context.Context, p *pipeline.Pipeline, opts Options) *Result {
-	start := time.Now()
 	opts = opts.defaults()
+	opts.Owner = ownerFor(p, opts)
+	res := run(ctx, p, opts)
+	res.OwnerErr = finishOwner(opts, res)
+	return res
+}
+
+func run(ctx context.Context, p *pipeline.Pipeline, opts Options) *Result {
+	start := time.Now()
 	r := newRunner(p, opts)
 	res := &Result{RunID: opts.RunID}
 	err := r.check()

@@ -239,23 +239,19 @@ func (o *RunOptions) runPipeline(ctxs runContexts, p *pipeline.Pipeline, overrid
 	provider := kube.NewFlagsProvider(o.KubeFlags)
 	provider.Patience.Notify = func(out kube.Outage) { reps.Report(outageEvent(out)) }
 	registry := mustRegistry()
-	var own *runOwnership
+	var owner runner.Owner
 	if o.dryRun == task.DryRunNone {
-		var err error
-		if own, err = newRunOwnership(runID, p.Name, provider, o.LeaseDuration); err != nil {
-			return nil, err // --run-id or --lease-duration, wrong for any run
+		own, err := ownership.New(ownership.Options{RunID: runID, Pipeline: p.Name, Kube: provider, LeaseDuration: o.LeaseDuration})
+		if err != nil {
+			return nil, &exit.UsageError{Err: err} // --run-id or --lease-duration, wrong for any run
 		}
-		// Only a run with cluster tasks keeps a Lease: one of local tasks
-		// has nothing to record, and no cluster to warn about at its end.
-		if !runner.UsesCluster(p, registry) {
-			own = nil
-		}
+		owner = own
 	}
 	opts := runner.Options{
 		Registry:       registry,
 		Kube:           provider,
 		Outage:         provider.Patience.Down,
-		Owner:          own.owner(),
+		Owner:          owner,
 		Reporter:       reps,
 		Overrides:      overrides,
 		Environ:        environ(),
@@ -280,7 +276,9 @@ func (o *RunOptions) runPipeline(ctxs runContexts, p *pipeline.Pipeline, overrid
 		},
 	}
 	res := runner.Run(ctxs.run, p, opts)
-	own.finish(ctxs.hard, o.FinallyTimeout, res, o.Keep, o.Err)
+	if res.OwnerErr != nil {
+		fmt.Fprintf(o.Err, "kbrun: warning: %v; `kbrun cleanup --expired` finds what the run left once its lease has expired\n", res.OwnerErr)
+	}
 	provider.Close()
 	return res, nil
 }
