@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/spf13/cobra"
-
 	"github.com/kbrun/kbrun/engine/batch"
 	"github.com/kbrun/kbrun/engine/exit"
 	"github.com/kbrun/kbrun/engine/load"
@@ -30,19 +28,6 @@ type BatchOptions struct {
 	jobs []batch.Job
 	// nothingFailed: --rerun-failed found no failed pipeline.
 	nothingFailed bool
-}
-
-func (b *BatchOptions) addFlags(cmd *cobra.Command, planOnly bool) {
-	f := cmd.Flags()
-	f.StringVarP(&b.Selector, "selector", "l", "", "Run only the pipelines whose metadata.labels match this selector, as kubectl's: team=payments,tier!=db")
-	if planOnly {
-		b.Parallel = 1 // plans print one after the other
-		return
-	}
-	f.IntVar(&b.Parallel, "parallel", 1, "How many pipelines run at once (each in its own namespace, as it declares)")
-	f.BoolVar(&b.FailFast, "fail-fast", false, "After a pipeline fails, start no other; those running end normally, finally tasks included")
-	f.StringVar(&b.RerunFailed, "rerun-failed", "", "Run only the pipelines that failed in this report of an earlier run: its -o json lines or its --junit file")
-	f.StringVar(&b.SummaryFile, "summary", "", "Write a Markdown summary (per pipeline: result, duration, failed task and cause) to this file; default: $GITHUB_STEP_SUMMARY when set, appended to")
 }
 
 // wanted says whether args need the batch path: anything but one file
@@ -117,7 +102,6 @@ func (o *RunOptions) completeBatch(args []string) error {
 	if selected, err = o.Batch.rerun(o, selected); err != nil {
 		return err
 	}
-	explicitNS, _ := nsFlag(o.KubeFlags)
 	index := map[string]int{}
 	for i, j := range selected {
 		index[j.File] = i
@@ -130,8 +114,7 @@ func (o *RunOptions) completeBatch(args []string) error {
 			}
 			continue
 		}
-		ov, err := withValues(j.Pipeline, loadErrs[j.File], valueFlags{o.ValuesFiles, o.Sets, o.SetFiles}, runner.Options{Registry: mustRegistry(),
-			Environ: environ(), Namespace: explicitNS, DryRun: task.DryRunClient, Only: o.Only, From: o.From, Skip: o.Skip}, false)
+		ov, err := withValues(j.Pipeline, loadErrs[j.File], o.valueFlags(), o.checkOptions(), false)
 		if err != nil {
 			bad = invalid(o.Err, j.File, err)
 		}

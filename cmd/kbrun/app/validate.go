@@ -12,14 +12,13 @@ import (
 	"github.com/kbrun/kbrun/engine/batch"
 	"github.com/kbrun/kbrun/engine/exit"
 	"github.com/kbrun/kbrun/engine/pipeline"
-	"github.com/kbrun/kbrun/engine/runner"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/vars"
 	"github.com/kbrun/kbrun/tasks"
 )
 
 func newValidateCommand(streams IO, kubeFlags *genericclioptions.ConfigFlags) *cobra.Command {
-	var files, sets, setFiles []string
+	o := &RunOptions{IO: streams, KubeFlags: kubeFlags}
 	cmd := &cobra.Command{
 		Use:   "validate PATH...",
 		Short: "Check pipeline files completely, as run would prepare them, without running anything",
@@ -37,7 +36,9 @@ does not fail run for any of these reasons.`,
 			if err != nil {
 				return err
 			}
-			explicitNS, _ := nsFlag(kubeFlags)
+			if err := o.validateSelection(); err != nil {
+				return err
+			}
 			paths, err := batch.Find(args)
 			if err != nil {
 				return exit.Usagef("%v", err)
@@ -45,14 +46,13 @@ does not fail run for any of these reasons.`,
 			var bad error
 			for _, path := range paths {
 				f := path.File
-				opts := runner.Options{Registry: mustRegistry(), Environ: environ(), Namespace: explicitNS, DryRun: task.DryRunClient}
 				p, err := loader.LoadAny(f)
 				if err == nil && p.IsLibrary() {
 					// Its params are known only where a pipeline uses it.
 					fmt.Fprintf(streams.Out, "%s: valid (a library of tasks: its tasks are prepared where a pipeline uses it)\n", f)
 					continue
 				}
-				if _, err := withValues(p, err, valueFlags{files, sets, setFiles}, opts, true); err != nil {
+				if _, err := withValues(p, err, o.valueFlags(), o.checkOptions(), true); err != nil {
 					bad = invalid(streams.Err, f, err)
 					continue
 				}
@@ -61,9 +61,7 @@ does not fail run for any of these reasons.`,
 			return bad
 		},
 	}
-	cmd.Flags().StringArrayVarP(&files, "values", "f", nil, "YAML file of var values (repeatable; later files win)")
-	cmd.Flags().StringArrayVar(&sets, "set", nil, "Set a var: NAME=VALUE (repeatable; wins over --values)")
-	cmd.Flags().StringArrayVar(&setFiles, "set-file", nil, "Set a var to the content of a file: NAME=PATH (repeatable)")
+	addRunFlags(cmd, o, validateCommand)
 	return cmd
 }
 

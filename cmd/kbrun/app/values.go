@@ -16,6 +16,8 @@ import (
 // --set-file.
 type valueFlags struct{ files, sets, setFiles []string }
 
+func (o *RunOptions) valueFlags() valueFlags { return valueFlags{o.ValuesFiles, o.Sets, o.SetFiles} }
+
 // withValues reads the values for p and returns them. loadErr is what
 // loading p failed with, if it did (then p is nil): when it is a
 // load.Partial, or when the values have problems, the pipeline is compiled
