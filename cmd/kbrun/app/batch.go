@@ -190,7 +190,7 @@ func (o *RunOptions) runBatch(ctxs runContexts, tr *trace.Run) error {
 		reportErr = batch.WriteTable(table, results)
 	}
 	if o.JUnitFile != "" {
-		if err := writeJUnits(o.JUnitFile, results); err != nil {
+		if err := report.WriteJUnitFile(o.JUnitFile, batch.JUnits(results)...); err != nil {
 			reportErr = fmt.Errorf("--junit %s: the report could not be written: %w", o.JUnitFile, err)
 		}
 	}
@@ -212,38 +212,15 @@ func (o *RunOptions) runBatch(ctxs runContexts, tr *trace.Run) error {
 // summarize writes the Markdown summary to --summary, or appends it to
 // $GITHUB_STEP_SUMMARY (a CI page) when that is set; plans have none.
 func (b *BatchOptions) summarize(results []batch.Result, dry task.DryRun) error {
-	path, flags := b.SummaryFile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC
+	path, appendTo := b.SummaryFile, false
 	if path == "" {
-		path, flags = os.Getenv("GITHUB_STEP_SUMMARY"), os.O_CREATE|os.O_WRONLY|os.O_APPEND
+		path, appendTo = os.Getenv("GITHUB_STEP_SUMMARY"), true
 	}
 	if path == "" || dry != task.DryRunNone {
 		return nil
 	}
-	f, err := os.OpenFile(path, flags, 0o644)
-	if err == nil {
-		err = batch.WriteMarkdown(f, results)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if err != nil {
+	if err := batch.WriteSummaryFile(path, appendTo, results); err != nil {
 		return fmt.Errorf("the summary %s could not be written: %w", path, err)
 	}
 	return nil
-}
-
-func writeJUnits(path string, results []batch.Result) error {
-	suites := make([]*report.JUnit, len(results))
-	for i, r := range results {
-		suites[i] = r.JUnit
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := report.WriteJUnits(f, suites...); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

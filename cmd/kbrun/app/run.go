@@ -189,7 +189,7 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 	}
 	var reportErr error
 	if junit != nil {
-		if reportErr = writeFile(o.JUnitFile, junit); reportErr != nil {
+		if reportErr = report.WriteJUnitFile(o.JUnitFile, junit); reportErr != nil {
 			reportErr = fmt.Errorf("--junit %s: the report could not be written: %w", o.JUnitFile, reportErr)
 		}
 	}
@@ -292,16 +292,4 @@ func environ() map[string]string {
 		}
 	}
 	return out
-}
-
-func writeFile(path string, j *report.JUnit) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := j.Write(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
