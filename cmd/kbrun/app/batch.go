@@ -114,7 +114,7 @@ func (o *RunOptions) completeBatch(args []string) error {
 			}
 			continue
 		}
-		ov, err := withValues(j.Pipeline, loadErrs[j.File], o.valueFlags(), o.checkOptions(), false)
+		ov, err := runner.Values(j.Pipeline, loadErrs[j.File], o.given(), o.checkOptions(), false)
 		if err != nil {
 			bad = invalid(o.Err, j.File, err)
 		}

@@ -112,7 +112,7 @@ func (o *RunOptions) Complete(args []string) error {
 		return err
 	}
 	p, err := loader.Load(o.File)
-	ov, err := withValues(p, err, o.valueFlags(), o.checkOptions(), false)
+	ov, err := runner.Values(p, err, o.given(), o.checkOptions(), false)
 	if err != nil {
 		return invalid(o.Err, o.File, err)
 	}
@@ -220,7 +220,7 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 // any run (--run-id, --lease-duration): nothing ran.
 func (o *RunOptions) runPipeline(ctxs runContexts, p *pipeline.Pipeline, overrides map[string]any, runID string, reps report.Reporter) (*runner.Result, error) {
 	provider := kube.NewFlagsProvider(o.KubeFlags)
-	provider.Patience.Notify = func(out kube.Outage) { reps.Report(outageEvent(out)) }
+	provider.Patience.Notify = func(out kube.Outage) { reps.Report(runner.OutageEvent(out)) }
 	var owner runner.Owner
 	if o.dryRun == task.DryRunNone {
 		own, err := ownership.New(ownership.Options{RunID: runID, Pipeline: p.Name, Kube: provider, LeaseDuration: o.LeaseDuration})
@@ -258,15 +258,6 @@ func (o *RunOptions) diagnostics() string {
 		return ""
 	}
 	return o.Diagnostics
-}
-
-// outageEvent is the one-line note that the API server stopped answering,
-// or answers again.
-func outageEvent(o kube.Outage) report.Event {
-	if o.Back.IsZero() {
-		return report.Event{Time: o.Since, Type: report.APIDown, Error: o.Err.Error()}
-	}
-	return report.Event{Time: o.Back, Type: report.APIBack, DurationMS: o.Back.Sub(o.Since).Milliseconds()}
 }
 
 func nsFlag(f *genericclioptions.ConfigFlags) (string, bool) {

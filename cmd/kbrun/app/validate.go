@@ -12,6 +12,7 @@ import (
 	"github.com/kbrun/kbrun/engine/batch"
 	"github.com/kbrun/kbrun/engine/exit"
 	"github.com/kbrun/kbrun/engine/pipeline"
+	"github.com/kbrun/kbrun/engine/runner"
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/vars"
 	"github.com/kbrun/kbrun/tasks"
@@ -52,7 +53,7 @@ does not fail run for any of these reasons.`,
 					fmt.Fprintf(streams.Out, "%s: valid (a library of tasks: its tasks are prepared where a pipeline uses it)\n", f)
 					continue
 				}
-				if _, err := withValues(p, err, o.valueFlags(), o.checkOptions(), true); err != nil {
+				if _, err := runner.Values(p, err, o.given(), o.checkOptions(), true); err != nil {
 					bad = invalid(streams.Err, f, err)
 					continue
 				}
@@ -72,22 +73,14 @@ const MaxShownProblems = 50
 // invalid prints the problems of a pipeline (every problem on its own line,
 // at most MaxShownProblems) and returns the typed error for exit code 2.
 func invalid(w io.Writer, file string, err error) error {
-	var all *problems
+	var all *runner.Problems
 	if errors.As(err, &all) {
-		all.print(w, file)
+		printProblems(w, file, all)
 		return &silentError{err: &exit.InvalidError{Err: err}}
 	}
 	var errs *pipeline.Errors
 	if errors.As(err, &errs) {
-		list := errs.List()
-		for i, e := range list {
-			if i == MaxShownProblems {
-				fmt.Fprintf(w, "... and %d more problems\n", len(list)-i)
-				break
-			}
-			fmt.Fprintln(w, e.Error())
-		}
-		fmt.Fprintf(w, "%s: %s found; nothing was run\n", file, plural(len(list), "problem"))
+		printProblems(w, file, &runner.Problems{Errs: errs})
 		return &silentError{err: &exit.InvalidError{Err: err}}
 	}
 	var usage *exit.UsageError
