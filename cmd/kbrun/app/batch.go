@@ -1,13 +1,11 @@
 package app
 
 import (
-	"errors"
 	"fmt"
 	"os"
 
 	"github.com/kbrun/kbrun/engine/batch"
 	"github.com/kbrun/kbrun/engine/exit"
-	"github.com/kbrun/kbrun/engine/load"
 	"github.com/kbrun/kbrun/engine/report"
 	"github.com/kbrun/kbrun/engine/runner"
 	"github.com/kbrun/kbrun/engine/task"
@@ -70,23 +68,10 @@ func (o *RunOptions) completeBatch(args []string) error {
 	if err != nil {
 		return err
 	}
-	var jobs []batch.Job
-	loadErrs := map[string]error{}
+	jobs, loadErrs, unreadable := batch.Load(loader, paths)
 	var bad error
-	for _, path := range paths {
-		p, err := loader.Load(path.File)
-		var part *load.Partial
-		if errors.As(err, &part) {
-			p = part.Pipeline // problems, but its name and labels are known
-		}
-		if p == nil {
-			bad = invalid(o.Err, path.File, err)
-			continue
-		}
-		if err != nil {
-			loadErrs[path.File] = err
-		}
-		jobs = append(jobs, batch.Job{File: path.File, Pipeline: p})
+	for _, u := range unreadable {
+		bad = invalid(o.Err, u.File, u.Err)
 	}
 	if err := batch.Duplicates(jobs); err != nil && bad == nil {
 		bad = exit.Usagef("%v; nothing was run", err)
