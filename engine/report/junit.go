@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -144,6 +145,20 @@ func WriteJUnits(w io.Writer, js ...*JUnit) error {
 	}
 	_, err := io.WriteString(w, "\n")
 	return err
+}
+
+// WriteJUnitFile writes the report of js (one pipeline, or a batch) to
+// path.
+func WriteJUnitFile(path string, js ...*JUnit) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := WriteJUnits(f, js...); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func seconds(ms int64) string { return fmt.Sprintf("%.3f", float64(ms)/1000) }

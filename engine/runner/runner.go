@@ -61,9 +61,10 @@ type Options struct {
 	Only []string
 	From string
 	Skip []string
-	// Owner marks and records in the cluster what the run creates
-	// (nil: nothing is marked).
-	Owner kube.Owner
+	// Owner marks and records in the cluster what the run creates, and
+	// Run finishes it (nil: nothing is marked). Plans and pipelines of
+	// local tasks do not use it.
+	Owner Owner
 	// HardCtx, when cancelled, stops finally too (a second interrupt).
 	HardCtx context.Context
 	// Outages reports the times the API server did not answer since a
@@ -101,6 +102,10 @@ type Result struct {
 	// Diagnostics is the folder a failed run's diagnosis was written to
 	// ("": none).
 	Diagnostics string
+	// OwnerErr is why the Owner could not be finished (nil: it was, or
+	// there was none): what the run left then waits for its Lease to
+	// expire.
+	OwnerErr error
 }
 
 // NewRunID returns a run id usable in Kubernetes names and image tags.
@@ -163,10 +168,18 @@ func newRunner(p *pipeline.Pipeline, opts Options) *runner {
 	return &runner{p: p, opts: opts, ended: map[string]map[string]any{}, applied: &kube.AppliedSet{Owner: opts.Owner}, rep: opts.Reporter}
 }
 
-// Run executes p. The returned Result is never nil.
+// Run executes p, then finishes its Owner. The returned Result is never
+// nil.
 func Run(ctx context.Context, p *pipeline.Pipeline, opts Options) *Result {
-	start := time.Now()
 	opts = opts.defaults()
+	opts.Owner = ownerFor(p, opts)
+	res := run(ctx, p, opts)
+	res.OwnerErr = finishOwner(opts, res)
+	return res
+}
+
+func run(ctx context.Context, p *pipeline.Pipeline, opts Options) *Result {
+	start := time.Now()
 	r := newRunner(p, opts)
 	res := &Result{RunID: opts.RunID}
 	err := r.check()
@@ -243,40 +256,6 @@ func (r *runner) maskError(err error) error {
 		return masked
 	}
 	return err
-}
-
-// checkCluster makes sure, before the first task, that a pipeline with
-// cluster tasks has a usable cluster configuration.
-func (r *runner) checkCluster() error {
-	if r.opts.DryRun == task.DryRunClient || !r.usesCluster() {
-		return nil
-	}
-	if r.opts.Kube == nil {
-		return &exit.InvalidError{Err: fmt.Errorf("the pipeline has cluster tasks but no cluster is configured")}
-	}
-	// Builds the config and clients only: no request is sent yet.
-	if _, err := r.opts.Kube.Clients(); err != nil {
-		return &exit.InvalidError{Err: fmt.Errorf("the pipeline has cluster tasks, but %w", err)}
-	}
-	return nil
-}
-
-func (r *runner) usesCluster() bool { return UsesCluster(r.p, r.opts.Registry) }
-
-// UsesCluster tells whether any task of p, finally included, is of a type
-// that talks to the cluster: a pipeline of local tasks only needs no
-// cluster configuration and records nothing in the cluster.
-func UsesCluster(p *pipeline.Pipeline, reg *task.Registry) bool {
-	for _, t := range p.AllTasks() {
-		typ, ok := reg.Get(t.Type)
-		if !ok {
-			continue
-		}
-		if ct, ok := typ.(task.ClusterType); ok && ct.UsesCluster() {
-			return true
-		}
-	}
-	return false
 }
 
 // execute runs the selected tasks, then finally: the run walk over the

@@ -1,15 +1,11 @@
 package app
 
 import (
-	"errors"
 	"fmt"
 	"os"
 
-	"github.com/spf13/cobra"
-
 	"github.com/kbrun/kbrun/engine/batch"
 	"github.com/kbrun/kbrun/engine/exit"
-	"github.com/kbrun/kbrun/engine/load"
 	"github.com/kbrun/kbrun/engine/report"
 	"github.com/kbrun/kbrun/engine/runner"
 	"github.com/kbrun/kbrun/engine/task"
@@ -30,19 +26,6 @@ type BatchOptions struct {
 	jobs []batch.Job
 	// nothingFailed: --rerun-failed found no failed pipeline.
 	nothingFailed bool
-}
-
-func (b *BatchOptions) addFlags(cmd *cobra.Command, planOnly bool) {
-	f := cmd.Flags()
-	f.StringVarP(&b.Selector, "selector", "l", "", "Run only the pipelines whose metadata.labels match this selector, as kubectl's: team=payments,tier!=db")
-	if planOnly {
-		b.Parallel = 1 // plans print one after the other
-		return
-	}
-	f.IntVar(&b.Parallel, "parallel", 1, "How many pipelines run at once (each in its own namespace, as it declares)")
-	f.BoolVar(&b.FailFast, "fail-fast", false, "After a pipeline fails, start no other; those running end normally, finally tasks included")
-	f.StringVar(&b.RerunFailed, "rerun-failed", "", "Run only the pipelines that failed in this report of an earlier run: its -o json lines or its --junit file")
-	f.StringVar(&b.SummaryFile, "summary", "", "Write a Markdown summary (per pipeline: result, duration, failed task and cause) to this file; default: $GITHUB_STEP_SUMMARY when set, appended to")
 }
 
 // wanted says whether args need the batch path: anything but one file
@@ -85,23 +68,10 @@ func (o *RunOptions) completeBatch(args []string) error {
 	if err != nil {
 		return err
 	}
-	var jobs []batch.Job
-	loadErrs := map[string]error{}
+	jobs, loadErrs, unreadable := batch.Load(loader, paths)
 	var bad error
-	for _, path := range paths {
-		p, err := loader.Load(path.File)
-		var part *load.Partial
-		if errors.As(err, &part) {
-			p = part.Pipeline // problems, but its name and labels are known
-		}
-		if p == nil {
-			bad = invalid(o.Err, path.File, err)
-			continue
-		}
-		if err != nil {
-			loadErrs[path.File] = err
-		}
-		jobs = append(jobs, batch.Job{File: path.File, Pipeline: p})
+	for _, u := range unreadable {
+		bad = invalid(o.Err, u.File, u.Err)
 	}
 	if err := batch.Duplicates(jobs); err != nil && bad == nil {
 		bad = exit.Usagef("%v; nothing was run", err)
@@ -117,7 +87,6 @@ func (o *RunOptions) completeBatch(args []string) error {
 	if selected, err = o.Batch.rerun(o, selected); err != nil {
 		return err
 	}
-	explicitNS, _ := nsFlag(o.KubeFlags)
 	index := map[string]int{}
 	for i, j := range selected {
 		index[j.File] = i
@@ -130,8 +99,7 @@ func (o *RunOptions) completeBatch(args []string) error {
 			}
 			continue
 		}
-		ov, err := withValues(j.Pipeline, loadErrs[j.File], valueFlags{o.ValuesFiles, o.Sets, o.SetFiles}, runner.Options{Registry: mustRegistry(),
-			Environ: environ(), Namespace: explicitNS, DryRun: task.DryRunClient, Only: o.Only, From: o.From, Skip: o.Skip}, false)
+		ov, err := runner.Values(j.Pipeline, loadErrs[j.File], o.given(), o.checkOptions(), false)
 		if err != nil {
 			bad = invalid(o.Err, j.File, err)
 		}
@@ -207,7 +175,7 @@ func (o *RunOptions) runBatch(ctxs runContexts, tr *trace.Run) error {
 		reportErr = batch.WriteTable(table, results)
 	}
 	if o.JUnitFile != "" {
-		if err := writeJUnits(o.JUnitFile, results); err != nil {
+		if err := report.WriteJUnitFile(o.JUnitFile, batch.JUnits(results)...); err != nil {
 			reportErr = fmt.Errorf("--junit %s: the report could not be written: %w", o.JUnitFile, err)
 		}
 	}
@@ -229,38 +197,15 @@ func (o *RunOptions) runBatch(ctxs runContexts, tr *trace.Run) error {
 // summarize writes the Markdown summary to --summary, or appends it to
 // $GITHUB_STEP_SUMMARY (a CI page) when that is set; plans have none.
 func (b *BatchOptions) summarize(results []batch.Result, dry task.DryRun) error {
-	path, flags := b.SummaryFile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC
+	path, appendTo := b.SummaryFile, false
 	if path == "" {
-		path, flags = os.Getenv("GITHUB_STEP_SUMMARY"), os.O_CREATE|os.O_WRONLY|os.O_APPEND
+		path, appendTo = os.Getenv("GITHUB_STEP_SUMMARY"), true
 	}
 	if path == "" || dry != task.DryRunNone {
 		return nil
 	}
-	f, err := os.OpenFile(path, flags, 0o644)
-	if err == nil {
-		err = batch.WriteMarkdown(f, results)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if err != nil {
+	if err := batch.WriteSummaryFile(path, appendTo, results); err != nil {
 		return fmt.Errorf("the summary %s could not be written: %w", path, err)
 	}
 	return nil
-}
-
-func writeJUnits(path string, results []batch.Result) error {
-	suites := make([]*report.JUnit, len(results))
-	for i, r := range results {
-		suites[i] = r.JUnit
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := report.WriteJUnits(f, suites...); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

@@ -78,38 +78,16 @@ func newRunCommand(streams IO, kubeFlags *genericclioptions.ConfigFlags, planOnl
 			return o.Run(cmd)
 		},
 	}
+	c := runCommand
 	if planOnly {
+		c = planCommand
 		cmd.Use = "plan PATH..."
 		cmd.Short = "Print the numbered plan of a pipeline, rendered, without running anything"
 		cmd.Example = `  kbrun plan pipelines/kaniko-rootless.yaml
   kbrun plan pipelines/kaniko-rootless.yaml --show-manifests --set capabilities=CHOWN,SETUID,SETGID,FOWNER,DAC_OVERRIDE
   kbrun plan pipelines/kaniko-rootless.yaml --dry-run=server   # ask the API server what apply, deploy and delete would change`
-		cmd.Flags().StringVar(&o.DryRunFlag, "dry-run", "client", `"client" prints the plan touching nothing; "server" also sends what apply, deploy and delete would change to the API server with dryRun=All`)
-	} else {
-		cmd.Flags().StringVar(&o.DryRunFlag, "dry-run", "none", `"none" runs the pipeline; "client" (or bare --dry-run) prints the planned actions, rendered, touching nothing; "server" also sends what apply, deploy and delete would change to the API server with dryRun=All and prints its verdict per object`)
-		cmd.Flags().Lookup("dry-run").NoOptDefVal = "client"
-		cmd.Flags().DurationVar(&o.Timeout, "timeout", 0, "Bound on the whole run (finally excluded), e.g. 15m; 0 means none")
-		cmd.Flags().DurationVar(&o.FinallyTimeout, "finally-timeout", 10*time.Minute, "Bound on the finally tasks together")
-		cmd.Flags().StringVar(&o.JUnitFile, "junit", "", "Write a JUnit XML report (one testcase per task) to this file")
-		cmd.Flags().StringVar(&o.LogDir, "log-dir", "", "Write every task's lines to DIR/kbrun-RUNID.log; in a terminal, a run with many tasks or cells shows a live view and keeps its lines there (default: the folder of temporary files, $TMPDIR or /tmp)")
-		cmd.Flags().BoolVarP(&o.Verbose, "verbose", "v", false, "In a terminal too, print every task's lines as they come instead of the live view")
-		cmd.Flags().StringVar(&o.Diagnostics, "diagnostics", defaultDiagnostics, "When the run fails, write what explains it (events, pod states, failing containers' logs, the failed task's manifests, the run's events) to DIR/RUNID (docs/diagnostics.md)")
-		cmd.Flags().BoolVar(&o.NoDiagnostics, "no-diagnostics", false, "Collect no diagnostics when the run fails")
-		cmd.Flags().BoolVar(&o.Trace, "trace", false, "Export the run as OpenTelemetry spans over OTLP, to OTEL_EXPORTER_OTLP_ENDPOINT (default localhost:4318); on by itself when an OTEL_EXPORTER_OTLP_ENDPOINT or _TRACES_ENDPOINT variable is set, --trace=false turns it off")
-		cmd.Flags().DurationVar(&o.LeaseDuration, "lease-duration", ownership.DefaultLeaseDuration, "How long the cluster counts this run as alive after it last renewed its lease (every third of it); a killed run's objects are taken over by later runs after this")
 	}
-	cmd.Flags().BoolVar(&o.Keep, "keep", false, "Skip the finally tasks, leaving what the run created (for debugging); a plan shows them skipped")
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "text", "Output format: text or json (one event per line)")
-	cmd.Flags().BoolVar(&o.ShowManifests, "show-manifests", false, "In plans, print every manifest file as rendered")
-	cmd.Flags().StringArrayVarP(&o.ValuesFiles, "values", "f", nil, "YAML file of var values (repeatable; later files win)")
-	cmd.Flags().StringArrayVar(&o.Sets, "set", nil, "Set a var: NAME=VALUE (repeatable; wins over --values). Lists: NAME=[a,b] or NAME=a,b")
-	cmd.Flags().StringArrayVar(&o.SetFiles, "set-file", nil, "Set a var to the content of a file, as it is: NAME=PATH (repeatable; wins over --values, --set wins over it); for secrets that should not be on the command line")
-	cmd.Flags().StringSliceVar(&o.Only, "only", nil, "Run only these tasks (finally still runs)")
-	cmd.Flags().StringVar(&o.From, "from", "", "Start at this task (finally still runs)")
-	cmd.Flags().StringSliceVar(&o.Skip, "skip", nil, "Skip these tasks (finally still runs)")
-	cmd.Flags().StringVar(&o.RunID, "run-id", "", "Run id (.pipeline.runId); default: time and a random suffix")
-	_ = cmd.Flags().MarkHidden("run-id")
-	o.Batch.addFlags(cmd, planOnly)
+	addRunFlags(cmd, o, c)
 	return cmd
 }
 
@@ -134,9 +112,7 @@ func (o *RunOptions) Complete(args []string) error {
 		return err
 	}
 	p, err := loader.Load(o.File)
-	explicitNS, _ := nsFlag(o.KubeFlags)
-	ov, err := withValues(p, err, valueFlags{o.ValuesFiles, o.Sets, o.SetFiles}, runner.Options{Registry: mustRegistry(),
-		Environ: environ(), Namespace: explicitNS, DryRun: task.DryRunClient, Only: o.Only, From: o.From, Skip: o.Skip}, false)
+	ov, err := runner.Values(p, err, o.given(), o.checkOptions(), false)
 	if err != nil {
 		return invalid(o.Err, o.File, err)
 	}
@@ -150,8 +126,8 @@ func (o *RunOptions) Validate() error {
 	if o.Output != "text" && o.Output != "json" {
 		return exit.Usagef(`--output must be "text" or "json", got %q`, o.Output)
 	}
-	if len(o.Only) > 0 && o.From != "" {
-		return exit.Usagef("--only and --from cannot be used together")
+	if err := o.validateSelection(); err != nil {
+		return err
 	}
 	if o.NoDiagnostics && o.Diagnostics != defaultDiagnostics {
 		return exit.Usagef("--diagnostics and --no-diagnostics cannot be used together")
@@ -164,6 +140,14 @@ func (o *RunOptions) Validate() error {
 		}
 	}
 	return o.Batch.validate(o.LogDir)
+}
+
+// validateSelection checks the flags that select tasks.
+func (o *RunOptions) validateSelection() error {
+	if len(o.Only) > 0 && o.From != "" {
+		return exit.Usagef("--only and --from cannot be used together")
+	}
+	return nil
 }
 
 // Run runs (or plans) the pipeline and reports it.
@@ -205,7 +189,7 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 	}
 	var reportErr error
 	if junit != nil {
-		if reportErr = writeFile(o.JUnitFile, junit); reportErr != nil {
+		if reportErr = report.WriteJUnitFile(o.JUnitFile, junit); reportErr != nil {
 			reportErr = fmt.Errorf("--junit %s: the report could not be written: %w", o.JUnitFile, reportErr)
 		}
 	}
@@ -235,52 +219,23 @@ func (o *RunOptions) Run(cmd *cobra.Command) error {
 // and Lease, sending its events to reps. The error is for flags wrong for
 // any run (--run-id, --lease-duration): nothing ran.
 func (o *RunOptions) runPipeline(ctxs runContexts, p *pipeline.Pipeline, overrides map[string]any, runID string, reps report.Reporter) (*runner.Result, error) {
-	explicitNS, _ := nsFlag(o.KubeFlags)
 	provider := kube.NewFlagsProvider(o.KubeFlags)
-	provider.Patience.Notify = func(out kube.Outage) { reps.Report(outageEvent(out)) }
-	registry := mustRegistry()
-	var own *runOwnership
+	provider.Patience.Notify = func(out kube.Outage) { reps.Report(runner.OutageEvent(out)) }
+	var owner runner.Owner
 	if o.dryRun == task.DryRunNone {
-		var err error
-		if own, err = newRunOwnership(runID, p.Name, provider, o.LeaseDuration); err != nil {
-			return nil, err // --run-id or --lease-duration, wrong for any run
+		own, err := ownership.New(ownership.Options{RunID: runID, Pipeline: p.Name, Kube: provider, LeaseDuration: o.LeaseDuration})
+		if err != nil {
+			return nil, &exit.UsageError{Err: err} // --run-id or --lease-duration, wrong for any run
 		}
-		// Only a run with cluster tasks keeps a Lease: one of local tasks
-		// has nothing to record, and no cluster to warn about at its end.
-		if !runner.UsesCluster(p, registry) {
-			own = nil
-		}
+		owner = own
 	}
-	opts := runner.Options{
-		Registry:       registry,
-		Kube:           provider,
-		Outages:        provider.Patience.Since,
-		Owner:          own.owner(),
-		Reporter:       reps,
-		Overrides:      overrides,
-		Environ:        environ(),
-		RunID:          runID,
-		Namespace:      explicitNS,
-		Timeout:        o.Timeout,
-		FinallyTimeout: o.FinallyTimeout,
-		Keep:           o.Keep,
-		DryRun:         o.dryRun,
-		ShowManifests:  o.ShowManifests,
-		Only:           o.Only,
-		From:           o.From,
-		Skip:           o.Skip,
-		HardCtx:        ctxs.hard,
-		Diagnostics:    o.diagnostics(),
-		ContextNamespace: func() string {
-			ns, _, err := o.KubeFlags.ToRawKubeConfigLoader().Namespace()
-			if err != nil {
-				return ""
-			}
-			return ns
-		},
-	}
+	opts := o.runnerOptions()
+	opts.Kube, opts.Outages, opts.Owner = provider, provider.Patience.Since, owner
+	opts.Reporter, opts.Overrides, opts.RunID, opts.HardCtx = reps, overrides, runID, ctxs.hard
 	res := runner.Run(ctxs.run, p, opts)
-	own.finish(ctxs.hard, o.FinallyTimeout, res, o.Keep, o.Err)
+	if res.OwnerErr != nil {
+		fmt.Fprintf(o.Err, "kbrun: warning: %v; `kbrun cleanup --expired` finds what the run left once its lease has expired\n", res.OwnerErr)
+	}
 	provider.Close()
 	return res, nil
 }
@@ -303,15 +258,6 @@ func (o *RunOptions) diagnostics() string {
 		return ""
 	}
 	return o.Diagnostics
-}
-
-// outageEvent is the one-line note that the API server stopped answering,
-// or answers again.
-func outageEvent(o kube.Outage) report.Event {
-	if o.Back.IsZero() {
-		return report.Event{Time: o.Since, Type: report.APIDown, Error: o.Err.Error()}
-	}
-	return report.Event{Time: o.Back, Type: report.APIBack, DurationMS: o.Back.Sub(o.Since).Milliseconds()}
 }
 
 func nsFlag(f *genericclioptions.ConfigFlags) (string, bool) {
@@ -337,16 +283,4 @@ func environ() map[string]string {
 		}
 	}
 	return out
-}
-
-func writeFile(path string, j *report.JUnit) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := j.Write(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

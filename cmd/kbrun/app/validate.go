@@ -19,7 +19,7 @@ import (
 )
 
 func newValidateCommand(streams IO, kubeFlags *genericclioptions.ConfigFlags) *cobra.Command {
-	var files, sets, setFiles []string
+	o := &RunOptions{IO: streams, KubeFlags: kubeFlags}
 	cmd := &cobra.Command{
 		Use:   "validate PATH...",
 		Short: "Check pipeline files completely, as run would prepare them, without running anything",
@@ -37,7 +37,9 @@ does not fail run for any of these reasons.`,
 			if err != nil {
 				return err
 			}
-			explicitNS, _ := nsFlag(kubeFlags)
+			if err := o.validateSelection(); err != nil {
+				return err
+			}
 			paths, err := batch.Find(args)
 			if err != nil {
 				return exit.Usagef("%v", err)
@@ -45,14 +47,13 @@ does not fail run for any of these reasons.`,
 			var bad error
 			for _, path := range paths {
 				f := path.File
-				opts := runner.Options{Registry: mustRegistry(), Environ: environ(), Namespace: explicitNS, DryRun: task.DryRunClient}
 				p, err := loader.LoadAny(f)
 				if err == nil && p.IsLibrary() {
 					// Its params are known only where a pipeline uses it.
 					fmt.Fprintf(streams.Out, "%s: valid (a library of tasks: its tasks are prepared where a pipeline uses it)\n", f)
 					continue
 				}
-				if _, err := withValues(p, err, valueFlags{files, sets, setFiles}, opts, true); err != nil {
+				if _, err := runner.Values(p, err, o.given(), o.checkOptions(), true); err != nil {
 					bad = invalid(streams.Err, f, err)
 					continue
 				}
@@ -61,9 +62,7 @@ does not fail run for any of these reasons.`,
 			return bad
 		},
 	}
-	cmd.Flags().StringArrayVarP(&files, "values", "f", nil, "YAML file of var values (repeatable; later files win)")
-	cmd.Flags().StringArrayVar(&sets, "set", nil, "Set a var: NAME=VALUE (repeatable; wins over --values)")
-	cmd.Flags().StringArrayVar(&setFiles, "set-file", nil, "Set a var to the content of a file: NAME=PATH (repeatable)")
+	addRunFlags(cmd, o, validateCommand)
 	return cmd
 }
 
@@ -74,22 +73,14 @@ const MaxShownProblems = 50
 // invalid prints the problems of a pipeline (every problem on its own line,
 // at most MaxShownProblems) and returns the typed error for exit code 2.
 func invalid(w io.Writer, file string, err error) error {
-	var all *problems
+	var all *runner.Problems
 	if errors.As(err, &all) {
-		all.print(w, file)
+		printProblems(w, file, all)
 		return &silentError{err: &exit.InvalidError{Err: err}}
 	}
 	var errs *pipeline.Errors
 	if errors.As(err, &errs) {
-		list := errs.List()
-		for i, e := range list {
-			if i == MaxShownProblems {
-				fmt.Fprintf(w, "... and %d more problems\n", len(list)-i)
-				break
-			}
-			fmt.Fprintln(w, e.Error())
-		}
-		fmt.Fprintf(w, "%s: %s found; nothing was run\n", file, plural(len(list), "problem"))
+		printProblems(w, file, &runner.Problems{Errs: errs})
 		return &silentError{err: &exit.InvalidError{Err: err}}
 	}
 	var usage *exit.UsageError
