@@ -148,7 +148,10 @@ func TestGallery(t *testing.T) {
 			crdGone(t, "widgets.gallery.kbrun.dev")
 		},
 		"job-result": func(t *testing.T, r result) {
-			ok(t, r, "job", "done", "report", "removeJob", "reportGone")
+			ok(t, r, "compile", "image", "image.build", "job", "done", "report", "removeJob", "reportGone")
+			if i := output(r, "image", "image"); !strings.HasPrefix(i, "localhost:5000/examples/count@sha256:") {
+				t.Errorf("the Job's image %q, want the one built, by digest", i)
+			}
 			if o := output(r, "report", "objects"); o != "[configmap/report]" {
 				t.Errorf("report matched %s, want the Job's ConfigMap", o)
 			}
