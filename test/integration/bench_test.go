@@ -241,3 +241,62 @@ func lineTime(b *testing.B, ns, pod, marker string) time.Time {
 }
 
 var _ sync.Mutex
+
+// BenchmarkAssertReaction measures the time from the change that makes an
+// object match (just before the update is sent) to the assert task
+// returning. The update is sent once the task says it is watching, so the
+// figure is the watch's reaction, not a first read's. Reported as
+// reaction-ms.
+//
+//	go test -tags integration ./test/integration/ -run '^$' -bench AssertReaction -benchtime 5x
+func BenchmarkAssertReaction(b *testing.B) {
+	ns := namespace(b)
+	var total, worst time.Duration
+	for i := 0; i < b.N; i++ {
+		name := fmt.Sprintf("a%d", i)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		cms := clients.Typed.CoreV1().ConfigMaps(ns)
+		if _, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{"state": "pending"}}, metav1.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		env := newEnv(b, ns, nil)
+		watching := make(chan struct{})
+		var once sync.Once
+		logf := env.Logf
+		env.Logf = func(f string, a ...any) {
+			if strings.HasPrefix(f, "watching until they match") {
+				once.Do(func() { close(watching) })
+			}
+			logf(f, a...)
+		}
+		type ended struct {
+			at  time.Time
+			err error
+		}
+		done := make(chan ended, 1)
+		go func() {
+			_, err := run(b, env, "assert", 30*time.Second, map[string]any{"manifest": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: " + name + "}\ndata: {state: ready}\n"})
+			done <- ended{time.Now(), err}
+		}()
+		select {
+		case <-watching:
+		case e := <-done:
+			b.Fatalf("assert ended before it watched: %v", e.err)
+		}
+		changed := time.Now()
+		if _, err := cms.Update(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{"state": "ready"}}, metav1.UpdateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		e := <-done
+		cancel()
+		if e.err != nil {
+			b.Fatalf("assert: %v", e.err)
+		}
+		d := e.at.Sub(changed)
+		total += d
+		worst = max(worst, d)
+		b.Logf("iteration %d: assert returned %v after the change was sent", i, d)
+	}
+	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "reaction-ms")
+	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-ms")
+}
