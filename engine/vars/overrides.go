@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kbrun/kbrun/engine/pipeline"
+	"github.com/kbrun/kbrun/engine/valid"
 )
 
 // Override is a value given for a var, and where it was given: "--set" or
@@ -307,16 +308,16 @@ func fileKind(m os.FileMode) string {
 	return m.Type().String()
 }
 
+// suggest names the var name differs from by case or a letter or two (as
+// every "did you mean" of kbrun does, valid.Closest), else lists the vars.
 func suggest(name string, byName map[string]*pipeline.Var) string {
 	known := make([]string, 0, len(byName))
 	for n := range byName {
 		known = append(known, n)
 	}
 	sort.Strings(known)
-	for _, k := range known {
-		if strings.EqualFold(k, name) {
-			return fmt.Sprintf(" (did you mean %q?)", k)
-		}
+	if k := valid.Closest(name, known, true); k != "" {
+		return fmt.Sprintf(" (did you mean %q?)", k)
 	}
 	if len(known) > 12 {
 		known = append(slices.Clip(known[:12]), "...")

@@ -49,6 +49,7 @@ func TestExitCodes(t *testing.T) {
 		{"set list", []string{"run", "testdata/ok.yaml", "--set", "caps=X,Y"}, 0, "hello world X,Y", ""},
 		{"set list yaml", []string{"run", "testdata/ok.yaml", "--set", "caps=[P, Q]"}, 0, "hello world P,Q", ""},
 		{"set unknown var", []string{"run", "testdata/ok.yaml", "--set", "nope=1"}, 2, "", `unknown var "nope"`},
+		{"set misspelt var", []string{"run", "testdata/ok.yaml", "--set", "cpas=X"}, 2, "", `unknown var "cpas" (did you mean "caps"?)`},
 		{"task fails", []string{"run", "testdata/fail.yaml"}, 1, "exited with code 3", ""},
 		{"invalid pipeline", []string{"run", "testdata/bad.yaml"}, 2, "", "testdata/bad.yaml:8:"},
 		{"missing file", []string{"run", "testdata/none.yaml"}, 2, "", "no such file"},
