@@ -127,8 +127,8 @@ func (r *runner) diagnose(ctx context.Context) {
 	if r.opts.Outages != nil {
 		// Requests wait for a server that does not answer: they would
 		// only spend the budget the finally tasks need.
-		if os := r.opts.Outages(time.Now()); len(os) > 0 && os[len(os)-1].Back.IsZero() {
-			o := os[len(os)-1]
+		if outages := r.opts.Outages(time.Now()); len(outages) > 0 && outages[len(outages)-1].Back.IsZero() {
+			o := outages[len(outages)-1]
 			clients, noCluster = nil, fmt.Sprintf("not collected: the API server has not answered since %s (%v)", o.Since.Format("15:04:05"), o.Err)
 		}
 	}

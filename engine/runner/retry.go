@@ -87,16 +87,16 @@ func (r *runner) withOutage(ctx context.Context, err error) error {
 		return err
 	}
 	now := time.Now()
-	os := r.opts.Outages(now.Add(-te.d))
-	if len(os) == 0 {
+	start := now.Add(-te.d) // the task's start, about
+	outages := r.opts.Outages(start)
+	if len(outages) == 0 {
 		return err
 	}
-	if last := os[len(os)-1]; last.Back.IsZero() {
+	if last := outages[len(outages)-1]; last.Back.IsZero() {
 		return fmt.Errorf("%w: the API server has not answered since %s (%s)", err, last.Since.Format("15:04:05"), now.Sub(last.Since).Round(100*time.Millisecond))
 	}
 	var lost time.Duration
-	start := now.Add(-te.d)
-	for _, o := range os {
+	for _, o := range outages {
 		from := o.Since
 		if from.Before(start) {
 			from = start
@@ -104,7 +104,7 @@ func (r *runner) withOutage(ctx context.Context, err error) error {
 		lost += o.Back.Sub(from)
 	}
 	return fmt.Errorf("%w: the API server did not answer for %s of the task's %s (%s to %s)", err, report.Round(lost), te.d,
-		os[0].Since.Format("15:04:05"), os[len(os)-1].Back.Format("15:04:05"))
+		outages[0].Since.Format("15:04:05"), outages[len(outages)-1].Back.Format("15:04:05"))
 }
 
 // Backoff is exponential from Backoff, capped at MaxBackoff, spread by Jitter.
