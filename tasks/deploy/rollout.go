@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/kubectl/pkg/polymorphichelpers"
 
 	"github.com/kbrun/kbrun/engine/apicall"
 	"github.com/kbrun/kbrun/tasks/internal/batchjob"
@@ -59,11 +58,7 @@ func (w *waiter) rolloutStatus(u *unstructured.Unstructured) (string, bool, erro
 		}
 		return fmt.Sprintf("Waiting for job %q to complete: %d active, %d succeeded, %d failed", job.Name, job.Status.Active, job.Status.Succeeded, job.Status.Failed), false, nil
 	}
-	v, err := polymorphichelpers.StatusViewerFor(u.GroupVersionKind().GroupKind())
-	if err != nil {
-		return "", false, err
-	}
-	msg, done, err := v.Status(u, 0)
+	msg, done, err := workloadStatus(u)
 	return strings.TrimSpace(msg), done, err
 }
 
