@@ -46,7 +46,7 @@ func forRender(t *template.Template, text string) (*template.Template, error) {
 	if ok {
 		return r, nil
 	}
-	r = template.New(t.Name()).Option("missingkey=error").Funcs(funcs).Funcs(template.FuncMap{printFunc: printable})
+	r = template.New(t.Name()).Option("missingkey=error").Funcs(usedFuncs(t)).Funcs(template.FuncMap{printFunc: printable})
 	for _, tt := range t.Templates() {
 		if tt.Tree == nil || tt.Root == nil {
 			continue

@@ -68,8 +68,8 @@ func boundedFuncs(m map[string]any) map[string]any {
 func Has(s string) bool { return strings.Contains(s, "{{") }
 
 // Parse parses text as a template named name. Parsed templates are cached
-// by text: installing sprig's ~200 functions into each new template costs far
-// more than parsing, and a run parses each string twice (when it is checked
+// by text: installing functions into each new template costs more than
+// parsing (funcs.go), and a run parses each string twice (when it is checked
 // and when it is rendered). A *template.Template is safe for concurrent
 // Execute, so cached ones are shared.
 func Parse(name, text string) (*template.Template, error) {
@@ -81,12 +81,16 @@ func Parse(name, text string) (*template.Template, error) {
 	}
 	// One name for all: a cached template serves every field with this text;
 	// callers say which field in their own error messages.
-	t, err := template.New(tmplName).Option("missingkey=error").Funcs(funcs).Parse(text)
-	if err != nil {
-		if e := blockError(text, err.Error()); e != nil {
-			return nil, e
+	t = parseFast(tmplName, text)
+	if t == nil {
+		var err error
+		t, err = template.New(tmplName).Option("missingkey=error").Funcs(funcs).Parse(text)
+		if err != nil {
+			if e := blockError(text, err.Error()); e != nil {
+				return nil, e
+			}
+			return nil, cleanError(err)
 		}
-		return nil, cleanError(err)
 	}
 	cache.mu.Lock()
 	if len(cache.m) >= maxCached {
