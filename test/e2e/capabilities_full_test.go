@@ -5,48 +5,123 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 )
 
+// kanikoBuilds are the Kaniko images the project cluster has (test/cluster/
+// build.sh): the archived upstream's last release and a maintained fork.
+var kanikoBuilds = []struct{ name, image string }{
+	{"Kaniko v1.24.0 (GoogleContainerTools, archived)", "gcr.io/kaniko-project/executor:v1.24.0-debug"},
+	{"Kaniko v1.25.5 (chainguard-dev fork, maintained)", "kbrun.local/kaniko-chainguard:v1.25.5-debug"},
+}
+
 // TestKanikoCapabilitiesFull measures the whole matrix of
-// pipelines/kaniko-capabilities.yaml (7 privilege sets x 9 Dockerfile
-// kinds, a fresh builder pod per cell) and, in the same run, one run of the
-// default pipeline, for BENCHMARKS.md: make capabilities-matrix. It asserts
-// every cell was judged, the known cells, and that Shipwright's set builds
-// every kind (with and without a user namespace); KBRUN_CAPS_OUT names a
-// file for the Markdown table and the times.
+// pipelines/kaniko-capabilities.yaml (every default privilege set, rootless
+// BuildKit's included, x every Dockerfile kind, a fresh builder pod per
+// cell) once per Kaniko build, and, in the same run, one run of the default
+// pipeline, for BENCHMARKS.md: make capabilities-matrix. It asserts every
+// cell was judged, the known cells, and that Shipwright's set builds every
+// kind (with and without a user namespace) with both Kaniko builds; it
+// lists the cells where the two Kaniko builds differ. KBRUN_CAPS_OUT names
+// a file for the Markdown tables and the times.
 func TestKanikoCapabilitiesFull(t *testing.T) {
 	def := runPipeline(t)
 	mustPass(t, def)
 	assertGone(t)
+	want := len(defaultSets(t)) * len(kindFolders(t))
 
-	r, cells, at := measureCapabilities(t)
-	if len(cells) != 63 {
-		t.Fatalf("%d cells, want 7 sets x 9 kinds", len(cells))
+	var out []string
+	results := map[string]map[string]probe{}
+	for _, k := range kanikoBuilds {
+		r, cells, at := measureCapabilities(t, "--set", "kanikoImage="+k.image)
+		if len(cells) != want {
+			t.Fatalf("%s: %d cells, want %d (default sets x kinds)", k.name, len(cells), want)
+		}
+		assertCells(t, cells)
+		assertKnownCells(t, at)
+		for _, c := range cells {
+			if (c.Set.Name == "shipwright" || c.Set.Name == "userns") && c.Result != "ok" {
+				t.Errorf("%s: %s: %s %q, want ok", k.name, c.Cell, c.Result, c.Short)
+			}
+		}
+		results[k.image] = at
+		md := markdown(t, r)
+		t.Logf("%s, the matrix as measured:\n%s", k.name, md)
+		logTimes(t, r)
+		assertProbesGone(t, "kbrun-capabilities")
+		out = append(out, "### "+k.name+" (`"+k.image+"`)", "", md, "",
+			fmt.Sprintf("Default pipeline, one run: %s. The whole matrix (%d cells, 4 at once): run %s, the cells task %s = %.1f default-pipeline runs; %s.",
+				def.duration.Round(100*time.Millisecond), len(cells), r.duration.Round(100*time.Millisecond),
+				(time.Duration(r.ends["cells"].Duration)*time.Millisecond).Round(100*time.Millisecond),
+				float64(r.duration)/float64(def.duration), columnTimes(r)), "")
 	}
-	assertCells(t, cells)
-	assertKnownCells(t, at)
-	// Shipwright's set builds every kind, in a user namespace of its own too.
-	for _, c := range cells {
-		if (c.Set.Name == "shipwright" || c.Set.Name == "userns") && c.Result != "ok" {
-			t.Errorf("%s: %s %q, want ok", c.Cell, c.Result, c.Short)
+	diff := matrixDiff(results[kanikoBuilds[0].image], results[kanikoBuilds[1].image])
+	t.Logf("where the two Kaniko builds differ:\n%s", diff)
+	out = append(out, "### Where the two Kaniko builds differ", "", diff, "")
+	if f := os.Getenv("KBRUN_CAPS_OUT"); f != "" {
+		if err := os.WriteFile(f, []byte(strings.Join(out, "\n")), 0o644); err != nil {
+			t.Errorf("write %s: %v", f, err)
 		}
 	}
-	md := markdown(t, r)
-	t.Logf("the matrix as measured:\n%s", md)
-	logTimes(t, r)
-	assertProbesGone(t, "kbrun-capabilities")
+}
 
-	times := fmt.Sprintf("Default pipeline, one run: %s. The whole matrix (%d cells, 4 at once): run %s, the cells task %s = %.1f default-pipeline runs.",
-		def.duration.Round(100*time.Millisecond), len(cells), r.duration.Round(100*time.Millisecond),
-		(time.Duration(r.ends["cells"].Duration) * time.Millisecond).Round(100*time.Millisecond),
-		float64(r.duration)/float64(def.duration))
-	t.Log(times)
-	if out := os.Getenv("KBRUN_CAPS_OUT"); out != "" {
-		if err := os.WriteFile(out, []byte(strings.Join([]string{md, "", times, ""}, "\n")), 0o644); err != nil {
-			t.Errorf("write %s: %v", out, err)
+// kindFolders are the Dockerfile kinds of the matrix's rows.
+func kindFolders(t *testing.T) []string {
+	t.Helper()
+	es, err := os.ReadDir(filepath.Join(repoRoot, "pipelines", "kaniko-capabilities", "kinds"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, e := range es {
+		if e.IsDir() {
+			kinds = append(kinds, e.Name())
 		}
 	}
+	return kinds
+}
+
+// columnTimes is each column's median cell time (cells of a set, from the
+// run's task.end events).
+func columnTimes(r result) string {
+	by := map[string][]int64{}
+	for name, e := range r.ends {
+		if !strings.HasPrefix(name, "cells[") || !strings.HasSuffix(name, "]") {
+			continue
+		}
+		set, _, _ := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(name, "cells["), "]"), ",")
+		by[set] = append(by[set], e.Duration)
+	}
+	var parts []string
+	for set, ds := range by {
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		parts = append(parts, fmt.Sprintf("%s %.1f s", set, float64(ds[len(ds)/2])/1000))
+	}
+	sort.Strings(parts)
+	return "median cell per column: " + strings.Join(parts, ", ")
+}
+
+// matrixDiff lists the cells whose result or reason differs between two
+// matrices, as Markdown lines ("none" when they agree).
+func matrixDiff(a, b map[string]probe) string {
+	var keys []string
+	for k := range a {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var lines []string
+	for _, k := range keys {
+		x, y := a[k], b[k]
+		if x.Result != y.Result || x.Short != y.Short {
+			lines = append(lines, fmt.Sprintf("- `%s`: v1.24.0 %s %q; v1.25.5 %s %q", k, x.Result, x.Short, y.Result, y.Short))
+		}
+	}
+	if len(lines) == 0 {
+		return "none: every cell has the same result and reason."
+	}
+	return strings.Join(lines, "\n")
 }

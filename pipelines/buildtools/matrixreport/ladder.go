@@ -92,9 +92,13 @@ func ladder(w io.Writer, in ladderInput) verdict {
 		needs, level = v.Verify[0].Set, v.Verify[0].Level
 	}
 	v.Needs, v.Level = &needs, level
-	if needs.Builder == "nopriv" {
+	switch needs.Builder {
+	case "nopriv":
 		v.Verdict = fmt.Sprintf("needs no privilege — %s level: the no-privilege builder (imagetool build: non-root, no capability) builds it", level)
-	} else {
+	case "buildkit":
+		// Not a set for kaniko-rootless.yaml's builder: nothing to paste.
+		v.Verdict = fmt.Sprintf("needs: %s — %s level", setText(needs), level)
+	default:
 		caps := "no capability"
 		if len(needs.Add) > 0 {
 			caps = strings.Join(needs.Add, ", ")

@@ -236,6 +236,8 @@ func setText(s set) string {
 	switch {
 	case s.Builder == "nopriv":
 		return "no-privilege builder (non-root, no capability)"
+	case s.Builder == "buildkit":
+		return "rootless BuildKit (uid 1000, seccomp and AppArmor Unconfined, + " + strings.Join(s.Add, " ") + ")" + usernsText(s)
 	case len(s.Add) == 0:
 		return "Kaniko, no capability" + usernsText(s)
 	}

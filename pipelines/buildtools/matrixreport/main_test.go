@@ -136,6 +136,19 @@ func TestLadder(t *testing.T) {
 	if v := ladder(&b, nopriv); v.Needs == nil || v.Needs.Builder != "nopriv" || v.Paste != "" || !strings.Contains(v.Verdict, "needs no privilege — restricted level") {
 		t.Errorf("no-privilege builder: %+v", v)
 	}
+
+	// Rootless BuildKit built it: its level and what it runs with, nothing to
+	// paste (kaniko-rootless.yaml's builder is Kaniko).
+	bk := ladderInput{Reference: ref, Ladder: []rawCell{
+		in.Ladder[1],
+		cell(t, `{"matrix":{"set":{"name":"buildkit","builder":"buildkit","add":["SETUID","SETGID"]}},"status":"ok","result":"ok","level":"privileged"}`),
+	}}
+	b.Reset()
+	v = ladder(&b, bk)
+	if v.Needs == nil || v.Needs.Builder != "buildkit" || v.Paste != "" || len(v.Trim) != 0 ||
+		v.Verdict != "needs: rootless BuildKit (uid 1000, seccomp and AppArmor Unconfined, + SETUID SETGID) — privileged level" {
+		t.Errorf("rootless BuildKit: %+v\n%s", v, b.String())
+	}
 }
 
 // An image that is not the reference's: the first difference, without the
