@@ -40,6 +40,7 @@ func main() {
 		entrypoint = flag.String("entrypoint", "", "JSON array")
 		cmd        = flag.String("cmd", "", "JSON array")
 		workdir    = flag.String("workdir", "", "working directory")
+		user       = flag.String("user", "", "user the image runs as, e.g. 1000:1000")
 		envs, vols listFlag
 		chowns     listFlag
 	)
@@ -56,7 +57,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "mkimage: -chown:", err)
 		os.Exit(2)
 	}
-	if err := run(*rootfs, *out, *name, *entrypoint, *cmd, *workdir, envs, vols, owners); err != nil {
+	if err := run(*rootfs, *out, *name, *entrypoint, *cmd, *workdir, *user, envs, vols, owners); err != nil {
 		fmt.Fprintln(os.Stderr, "mkimage:", err)
 		os.Exit(1)
 	}
@@ -195,7 +196,7 @@ func jsonArray(s string) ([]string, error) {
 	return v, err
 }
 
-func run(root, out, name, entrypoint, cmd, workdir string, envs, vols []string, owners []owner) error {
+func run(root, out, name, entrypoint, cmd, workdir, user string, envs, vols []string, owners []owner) error {
 	raw, err := layerTar(root, owners)
 	if err != nil {
 		return err
@@ -231,6 +232,9 @@ func run(root, out, name, entrypoint, cmd, workdir string, envs, vols []string, 
 	}
 	if workdir != "" {
 		cfg["WorkingDir"] = workdir
+	}
+	if user != "" {
+		cfg["User"] = user
 	}
 	if len(vols) > 0 {
 		v := map[string]struct{}{}
