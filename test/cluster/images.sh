@@ -101,6 +101,7 @@ setup_buildkit() {
   mkdir -p "$r/home/user/.local/tmp" "$r/home/user/.local/share/buildkit"
   chmod 1777 "$r/tmp"; chmod 700 "$r/root" "$r/run/user/1000"
   cp "$BUILDKIT_DIR/buildkitd" "$BUILDKIT_DIR/buildctl" "$BUILDKIT_DIR/buildctl-daemonless.sh" "$ROOTLESSKIT_BIN" "$r/usr/bin/"
+  chmod 755 "$r/usr/bin/buildctl-daemonless.sh"   # module zips keep no exec bits
   cp "$RUNC_STATIC_BIN" "$r/usr/bin/buildkit-runc"
   for b in newuidmap newgidmap; do
     cp -p "$UIDMAP_DIR/usr/bin/$b" "$r/usr/bin/$b"   # -p keeps the setuid bit
