@@ -33,16 +33,19 @@ mod_src() {
   [ -d "$dir" ] || die "go mod download of $1@$2 failed"
   rm -rf "$3"; cp -r "$dir" "$3"; chmod -R u+w "$3"
 }
-# build_runc VERSION BINARY: cgo with libseccomp (Debian's libseccomp-dev). Not
-# upstream's default `libpathrs` tag: that needs a Rust library Debian 12 lacks.
-# -mod=mod: the module zip keeps a stray vendor/modules.txt (runc 1.1).
+# build_runc VERSION BINARY [static]: cgo with libseccomp (Debian's
+# libseccomp-dev). Not upstream's default `libpathrs` tag: that needs a Rust
+# library Debian 12 lacks. static: the Makefile's `static` flags (libseccomp.a),
+# for images. -mod=mod: the module zip keeps a stray vendor/modules.txt (runc 1.1).
 build_runc() {
   [ -x "$2" ] && return 0
-  local d; d=$(dirname "$2")
+  local d tags="seccomp urfave_cli_no_docs" ldf="-X main.gitCommit=$1-gomod"
+  [ "${3:-}" != static ] || { tags+=" netgo osusergo"; ldf+=" -extldflags -static"; }
+  d=$(dirname "$2")
   mkdir -p "$d"
   mod_src github.com/opencontainers/runc "$1" "$d/src"
-  heavy "runc-$1" env -C "$d/src" CGO_ENABLED=1 go build -mod=mod -trimpath -tags "seccomp urfave_cli_no_docs" \
-    -ldflags "-X main.gitCommit=$1-gomod" -o "$2.tmp" .
+  heavy "runc-$1${3:+-$3}" env -C "$d/src" CGO_ENABLED=1 go build -mod=mod -trimpath -tags "$tags" \
+    -ldflags "$ldf" -o "$2.tmp" .
   mv "$2.tmp" "$2"
   rm -rf "$d/src"
 }
@@ -98,18 +101,52 @@ if [ ! -x "$REGISTRY_BIN" ]; then
     "github.com/distribution/distribution/v3/cmd/registry@${REGISTRY_VERSION}"
 fi
 
-# ---- Kaniko executor + warmer from the module source at the pinned version
-if [ ! -x "$KANIKO_DIR/executor" ] || [ ! -x "$KANIKO_DIR/warmer" ]; then
-  mkdir -p "$KANIKO_DIR"
-  mod=github.com/GoogleContainerTools/kaniko
-  dir=$(go mod download -json "$mod@${KANIKO_VERSION}" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-  [ -d "$dir" ] || die "go mod download of $mod@$KANIKO_VERSION failed"
-  rm -rf "$KANIKO_DIR/src"
-  cp -r "$dir" "$KANIKO_DIR/src"
-  chmod -R u+w "$KANIKO_DIR/src"
-  ldf="-extldflags \"-static\" -X $mod/pkg/version.version=${KANIKO_VERSION} -w -s"
-  heavy kaniko env -C "$KANIKO_DIR/src" CGO_ENABLED=0 go build -ldflags "$ldf" -o "$KANIKO_DIR/" ./cmd/executor ./cmd/warmer
-  rm -rf "$KANIKO_DIR/src"
+# ---- Kaniko executor + warmer from the module source at the pinned version, with
+# upstream's ldflags: the archived upstream and the maintained fork.
+# build_kaniko MODULE VERSION DIR
+build_kaniko() {
+  local mod="$1" v="$2" d="$3"
+  [ -x "$d/executor" ] && [ -x "$d/warmer" ] && return 0
+  mkdir -p "$d"
+  mod_src "$mod" "$v" "$d/src"
+  heavy "$(basename "$d")" env -C "$d/src" CGO_ENABLED=0 go build \
+    -ldflags "-extldflags \"-static\" -X $mod/pkg/version.version=$v -w -s" -o "$d/" ./cmd/executor ./cmd/warmer
+  rm -rf "$d/src"
+}
+build_kaniko github.com/GoogleContainerTools/kaniko "$KANIKO_VERSION" "$KANIKO_DIR"
+build_kaniko github.com/chainguard-dev/kaniko "$KANIKO_FORK_VERSION" "$KANIKO_FORK_DIR"
+
+# ---- rootless BuildKit: buildkitd and buildctl with upstream's tags (Dockerfile,
+# stages buildkitd and buildctl; static, no cgo), rootlesskit, and Debian 12's
+# setuid newuidmap/newgidmap (package uidmap, extracted, not installed).
+if [ ! -x "$BUILDKIT_DIR/buildkitd" ] || [ ! -x "$BUILDKIT_DIR/buildctl" ]; then
+  mod=github.com/moby/buildkit
+  tmp="$BUILDKIT_DIR.tmp"
+  rm -rf "$tmp"; mkdir -p "$tmp/bin"
+  mod_src "$mod" "$BUILDKIT_VERSION" "$tmp/src"
+  ldf="-s -w -X $mod/version.Version=${BUILDKIT_VERSION} -X $mod/version.Revision=gomod -X $mod/version.Package=$mod"
+  heavy "buildkit-$BUILDKIT_VERSION" sh -c 'cd "$1/src" && export CGO_ENABLED=0 &&
+    go build -trimpath -tags "osusergo netgo static_build seccomp grpcnotrace" -ldflags "$2" -o "$1/bin/buildkitd" ./cmd/buildkitd &&
+    go build -trimpath -tags grpcnotrace -ldflags "$2" -o "$1/bin/buildctl" ./cmd/buildctl' sh "$tmp" "$ldf"
+  cp "$tmp/src/examples/buildctl-daemonless/buildctl-daemonless.sh" "$tmp/bin/"
+  rm -rf "$BUILDKIT_DIR"
+  mv "$tmp/bin" "$BUILDKIT_DIR"
+  rm -rf "$tmp"
+fi
+if [ ! -x "$ROOTLESSKIT_BIN" ]; then
+  mkdir -p "$(dirname "$ROOTLESSKIT_BIN")"
+  heavy "rootlesskit-$ROOTLESSKIT_VERSION" env CGO_ENABLED=0 GOBIN="$(dirname "$ROOTLESSKIT_BIN")" \
+    go install -trimpath -ldflags "-s -w" "github.com/rootless-containers/rootlesskit/v2/cmd/rootlesskit@${ROOTLESSKIT_VERSION}"
+fi
+build_runc "$RUNC_VERSION" "$RUNC_STATIC_BIN" static
+if [ ! -x "$UIDMAP_DIR/usr/bin/newuidmap" ]; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && { apt-get download uidmap >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get download uidmap >/dev/null; }; }) ||
+    die "apt-get download uidmap failed"
+  rm -rf "$UIDMAP_DIR"
+  dpkg-deb -x "$tmp"/uidmap_*.deb "$UIDMAP_DIR"
+  dpkg-deb -f "$tmp"/uidmap_*.deb Version >"$UIDMAP_DIR/VERSION"
+  rm -rf "$tmp"
 fi
 
 # ---- small harness tools (warm rebuilds take about a second)
@@ -117,83 +154,8 @@ fi
   CGO_ENABLED=0 go build -ldflags "-s -w" -o "$TOOLS_DIR/pause" ./cmd/pause &&
   CGO_ENABLED=0 go build -o "$TOOLS_DIR/htpasswd" ./cmd/htpasswd) || die "building harness tools failed"
 
-# ---- images
-# make_image NAME TAR ROOTFS-SETUP-FUNCTION MKIMAGE-ARGS...
-make_image() {
-  local name="$1" tar="$2" setup="$3"; shift 3
-  [ -s "$tar" ] && return 0
-  local root
-  root=$(mktemp -d "$IMAGES_DIR/rootfs.XXXXXX")
-  "$setup" "$root"
-  "$TOOLS_DIR/mkimage" -rootfs "$root" -o "$tar" -name "$name" "$@" >&2
-  rm -rf "$root"
-}
-
-busybox_applets() { # ROOT DIR-IN-ROOT: busybox at DIR/busybox with applet symlinks
-  local root="$1" d="$2" a
-  mkdir -p "$root/$d"
-  cp /bin/busybox "$root/$d/busybox"
-  for a in $(/bin/busybox --list); do
-    [ "$a" = busybox ] || ln -sf busybox "$root/$d/$a"
-  done
-}
-
-setup_pause() { mkdir -p "$1"; cp "$TOOLS_DIR/pause" "$1/pause"; }
-
-setup_busybox() {
-  local r="$1" p a
-  mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,etc,root,home,var,tmp,proc,sys,dev}
-  chmod 1777 "$r/tmp"; chmod 700 "$r/root"
-  cp /bin/busybox "$r/bin/busybox"
-  for p in $(/bin/busybox --list-full); do
-    a=$(basename "$p")
-    [ "$a" = busybox ] && continue
-    [ -e "$r/$p" ] || ln -s /bin/busybox "$r/$p"
-  done
-  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n' >"$r/etc/passwd"
-  printf 'root:x:0:\nnobody:x:65534:\n' >"$r/etc/group"
-  printf 'hosts: files dns\n' >"$r/etc/nsswitch.conf"
-}
-
-setup_registry() {
-  local r="$1"
-  mkdir -p "$r/bin" "$r/etc/distribution" "$r/var/lib/registry" "$r/tmp"
-  chmod 1777 "$r/tmp"
-  cp "$REGISTRY_BIN" "$r/bin/registry"
-  cat >"$r/etc/distribution/config.yml" <<'EOF'
-version: 0.1
-log:
-  level: info
-  fields:
-    service: registry
-storage:
-  filesystem:
-    rootdirectory: /var/lib/registry
-  delete:
-    enabled: true
-http:
-  addr: :5000
-  headers:
-    X-Content-Type-Options: [nosniff]
-health:
-  storagedriver:
-    enabled: true
-    interval: 10s
-    threshold: 3
-EOF
-}
-
-setup_kaniko() {
-  local r="$1"
-  mkdir -p "$r/kaniko/ssl/certs" "$r/kaniko/.docker" "$r/etc" "$r/workspace" "$r/bin" "$r/root"
-  chmod 777 "$r/kaniko"
-  cp "$KANIKO_DIR/executor" "$KANIKO_DIR/warmer" "$r/kaniko/"
-  cp /etc/ssl/certs/ca-certificates.crt "$r/kaniko/ssl/certs/ca-certificates.crt"
-  cp "$CLUSTER_SRC/images/kaniko-nsswitch.conf" "$r/etc/nsswitch.conf"
-  busybox_applets "$r" busybox
-  ln -s /busybox/sh "$r/bin/sh"
-}
-
+# ---- images (recipes in images.sh)
+source "$CLUSTER_SRC/images.sh"
 make_image "$PAUSE_IMAGE" "$IMAGES_DIR/pause-${PAUSE_TAG}.tar" setup_pause \
   -entrypoint '["/pause"]'
 make_image "$BUSYBOX_IMAGE" "$IMAGES_DIR/busybox-${BUSYBOX_TAG}.tar" setup_busybox \
@@ -201,10 +163,14 @@ make_image "$BUSYBOX_IMAGE" "$IMAGES_DIR/busybox-${BUSYBOX_TAG}.tar" setup_busyb
 make_image "$REGISTRY_IMAGE" "$IMAGES_DIR/registry-${REGISTRY_VERSION}.tar" setup_registry \
   -entrypoint '["/bin/registry"]' -cmd '["serve","/etc/distribution/config.yml"]' \
   -volume /var/lib/registry -env PATH=/bin
-make_image "$KANIKO_IMAGE" "$IMAGES_DIR/kaniko-${KANIKO_VERSION}-debug.tar" setup_kaniko \
-  -entrypoint '["/kaniko/executor"]' -workdir /workspace -volume /busybox \
-  -env HOME=/root -env USER=root -env PATH=/usr/local/bin:/kaniko:/busybox \
-  -env SSL_CERT_DIR=/kaniko/ssl/certs -env DOCKER_CONFIG=/kaniko/.docker/ \
-  -env DOCKER_CREDENTIAL_GCR_CONFIG=/kaniko/.config/gcloud/docker_credential_gcr_config.json
-
+make_kaniko_image "$KANIKO_IMAGE" "$IMAGES_DIR/kaniko-${KANIKO_VERSION}-debug.tar" "$KANIKO_DIR"
+make_kaniko_image "$KANIKO_FORK_IMAGE" "$IMAGES_DIR/kaniko-chainguard-${KANIKO_FORK_VERSION}-debug.tar" "$KANIKO_FORK_DIR"
+# USER numeric: Kubernetes' runAsNonRoot needs it. The chown: user 1000 owns
+# its home and runtime folder, as upstream's `chown -R user`.
+make_image "$BUILDKIT_IMAGE" "$IMAGES_DIR/buildkit-${BUILDKIT_VERSION}-rootless.tar" setup_buildkit \
+  -entrypoint '["rootlesskit","buildkitd"]' -user 1000:1000 -volume /home/user/.local/share/buildkit \
+  -chown /home/user=1000:1000 -chown /run/user/1000=1000:1000 \
+  -env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/busybox \
+  -env HOME=/home/user -env USER=user -env XDG_RUNTIME_DIR=/run/user/1000 -env TMPDIR=/home/user/.local/tmp \
+  -env BUILDKIT_HOST=unix:///run/user/1000/buildkit/buildkitd.sock
 log "build.sh done in $((SECONDS - start)) s; cache: $CACHE"

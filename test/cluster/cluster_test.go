@@ -290,7 +290,12 @@ done; echo "last answer: $out"; exit 1`, host)
 
 // TestRegistryPushPull builds an image with Kaniko in a non-privileged pod, pushes
 // it through the registry Service, and runs it from localhost:5000 on the node.
-func TestRegistryPushPull(t *testing.T) {
+func TestRegistryPushPull(t *testing.T) { kanikoPushPull(t, kanikoImage, "v1.24.0") }
+
+// kanikoPushPull: Kaniko from image (executor stamped with version) in a pod
+// without privileges builds and pushes a scratch image, which then runs from
+// the node's pull address.
+func kanikoPushPull(t *testing.T, image, version string) {
 	ns := namespace(t)
 	token := randHex(8)
 	repo := "kbrun-harness/hello"
@@ -324,14 +329,20 @@ spec:
         add: [CHOWN, SETUID, SETGID, FOWNER]
     volumeMounts: [{name: workspace, mountPath: /workspace}]
   volumes: [{name: workspace, emptyDir: {}}]
-`, ns, kanikoImage, script))
+`, ns, image, script))
 	waitPodSucceeded(t, ns, "kaniko", 3*time.Minute)
 	klog := kubectl(t, "-n", ns, "logs", "kaniko")
 	t.Logf("kaniko log:\n%s", klog)
-	if !strings.Contains(klog, "v1.24.0") {
-		t.Errorf("kaniko executor did not report version v1.24.0 (stamped at build)")
+	if !strings.Contains(klog, version) {
+		t.Errorf("kaniko executor did not report version %s (stamped at build)", version)
 	}
+	runPushed(t, ns, repo, tag, "hello-from-kaniko-"+token)
+}
 
+// runPushed runs repo:tag, pushed to the registry, from the node's pull
+// address and wants its log to hold want.
+func runPushed(t *testing.T, ns, repo, tag, want string) {
+	t.Helper()
 	apply(t, fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata: {name: hello, namespace: %s}
@@ -343,8 +354,8 @@ spec:
     imagePullPolicy: IfNotPresent
 `, ns, registryPull, repo, tag))
 	waitPodSucceeded(t, ns, "hello", 2*time.Minute)
-	if logs := kubectl(t, "-n", ns, "logs", "hello"); !strings.Contains(logs, "hello-from-kaniko-"+token) {
-		t.Fatalf("pod from %s/%s:%s logged %q, want hello-from-kaniko-%s", registryPull, repo, tag, logs, token)
+	if logs := kubectl(t, "-n", ns, "logs", "hello"); !strings.Contains(logs, want) {
+		t.Fatalf("pod from %s/%s:%s logged %q, want %s", registryPull, repo, tag, logs, want)
 	}
 }
 

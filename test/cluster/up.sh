@@ -429,6 +429,6 @@ kubeconfig: $KUBECONFIG_PATH
   TLS registry push (pods):  $REGISTRY_TLS_DNS  (CA $REGISTRY_TLS_DIR/ca.crt, htpasswd accounts in $REGISTRY_TLS_DIR)
   TLS registry pull (node):  $REGISTRY_TLS_NODE/<repo>  (with the pod's imagePullSecret)
   cluster DNS:               $DNS_SERVICE_IP (kube-system/kube-dns, domain $CLUSTER_DOMAIN)
-  images: $PAUSE_IMAGE $BUSYBOX_IMAGE $REGISTRY_IMAGE $KANIKO_IMAGE
+  images: $PAUSE_IMAGE $BUSYBOX_IMAGE $REGISTRY_IMAGE $KANIKO_IMAGE $KANIKO_FORK_IMAGE $BUILDKIT_IMAGE
 export KBRUN_TEST_KUBECONFIG=$KUBECONFIG_PATH
 EOF

@@ -1,7 +1,8 @@
 // Command mkimage writes a single-layer OCI image layout tarball from a root file
 // system directory, for import with `ctr -n k8s.io images import`. It needs no
-// registry and no container engine. Every entry is owned by 0:0, entries are sorted
-// and timestamps fixed, so the same input gives the same image digest.
+// registry and no container engine. Every entry is owned by 0:0 unless -chown says
+// otherwise (whoever runs mkimage), mode bits are kept (setuid too), entries are
+// sorted and timestamps fixed, so the same input gives the same image digest.
 package main
 
 import (
@@ -16,8 +17,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -37,16 +40,24 @@ func main() {
 		entrypoint = flag.String("entrypoint", "", "JSON array")
 		cmd        = flag.String("cmd", "", "JSON array")
 		workdir    = flag.String("workdir", "", "working directory")
+		user       = flag.String("user", "", "user the image runs as, e.g. 1000:1000")
 		envs, vols listFlag
+		chowns     listFlag
 	)
 	flag.Var(&envs, "env", "KEY=VALUE (repeatable)")
 	flag.Var(&vols, "volume", "volume path (repeatable)")
+	flag.Var(&chowns, "chown", "PATH=UID:GID: PATH in the image and everything below it are owned by UID:GID (repeatable; the longest PATH wins)")
 	flag.Parse()
 	if *rootfs == "" || *out == "" || *name == "" {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(*rootfs, *out, *name, *entrypoint, *cmd, *workdir, envs, vols); err != nil {
+	owners, err := parseOwners(chowns)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mkimage: -chown:", err)
+		os.Exit(2)
+	}
+	if err := run(*rootfs, *out, *name, *entrypoint, *cmd, *workdir, *user, envs, vols, owners); err != nil {
 		fmt.Fprintln(os.Stderr, "mkimage:", err)
 		os.Exit(1)
 	}
@@ -67,7 +78,51 @@ func (b blob) desc() map[string]any {
 	return map[string]any{"mediaType": b.mediaType, "digest": b.digest, "size": len(b.data)}
 }
 
-func layerTar(root string) (raw []byte, err error) {
+// owner gives the entry path and everything below it (paths relative to the
+// image's root, no leading slash) to uid:gid.
+type owner struct {
+	path     string
+	uid, gid int
+}
+
+func parseOwners(specs []string) ([]owner, error) {
+	var out []owner
+	for _, s := range specs {
+		p, ids, ok := strings.Cut(s, "=")
+		u, g, ok2 := strings.Cut(ids, ":")
+		if !ok || !ok2 {
+			return nil, fmt.Errorf("%q: want PATH=UID:GID", s)
+		}
+		uid, err := strconv.Atoi(u)
+		if err != nil || uid < 0 {
+			return nil, fmt.Errorf("%q: bad uid %q", s, u)
+		}
+		gid, err := strconv.Atoi(g)
+		if err != nil || gid < 0 {
+			return nil, fmt.Errorf("%q: bad gid %q", s, g)
+		}
+		p = strings.Trim(path.Clean("/"+p), "/")
+		if p == "" {
+			return nil, fmt.Errorf("%q: the root cannot be given away", s)
+		}
+		out = append(out, owner{path: p, uid: uid, gid: gid})
+	}
+	return out, nil
+}
+
+// ownerOf is the owner of the entry at rel: the rule with the longest
+// matching path, or root.
+func ownerOf(rel string, owners []owner) (uid, gid int) {
+	best := -1
+	for _, o := range owners {
+		if (rel == o.path || strings.HasPrefix(rel, o.path+"/")) && len(o.path) > best {
+			best, uid, gid = len(o.path), o.uid, o.gid
+		}
+	}
+	return uid, gid
+}
+
+func layerTar(root string, owners []owner) (raw []byte, err error) {
 	var paths []string
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -101,10 +156,14 @@ func layerTar(root string) (raw []byte, err error) {
 			return nil, err
 		}
 		h.Name = filepath.ToSlash(rel)
+		uid, gid := ownerOf(h.Name, owners)
 		if fi.IsDir() {
 			h.Name += "/"
 		}
 		h.Uid, h.Gid, h.Uname, h.Gname = 0, 0, "root", "root"
+		if uid != 0 || gid != 0 {
+			h.Uid, h.Gid, h.Uname, h.Gname = uid, gid, "", ""
+		}
 		h.ModTime, h.AccessTime, h.ChangeTime = epoch, time.Time{}, time.Time{}
 		h.Format = tar.FormatPAX
 		if err := tw.WriteHeader(h); err != nil {
@@ -137,8 +196,8 @@ func jsonArray(s string) ([]string, error) {
 	return v, err
 }
 
-func run(root, out, name, entrypoint, cmd, workdir string, envs, vols []string) error {
-	raw, err := layerTar(root)
+func run(root, out, name, entrypoint, cmd, workdir, user string, envs, vols []string, owners []owner) error {
+	raw, err := layerTar(root, owners)
 	if err != nil {
 		return err
 	}
@@ -173,6 +232,9 @@ func run(root, out, name, entrypoint, cmd, workdir string, envs, vols []string) 
 	}
 	if workdir != "" {
 		cfg["WorkingDir"] = workdir
+	}
+	if user != "" {
+		cfg["User"] = user
 	}
 	if len(vols) > 0 {
 		v := map[string]struct{}{}
