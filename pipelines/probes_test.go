@@ -22,10 +22,10 @@ func TestProbePipelines(t *testing.T) {
 		want   []string
 	}{
 		{"", []string{"plan", "kaniko-capabilities.yaml"}, []string{
-			"cells[nopriv,copy]", "cells[userns,daemon]", "run 77 cells of the matrix set × kind, 4 at once; a failing cell is recorded, the others go on",
+			"cells[nopriv,copy]", "cells[userns,daemon]", "run 88 cells of the matrix set × kind, 4 at once; a failing cell is recorded, the others go on",
 		}},
 		{"kaniko-capabilities.plan.golden", []string{"plan", "kaniko-capabilities.yaml", "--set", "kinds=[copy,multistage]"}, []string{
-			"cells[seed,multistage]", "run 14 cells",
+			"cells[seed,multistage]", "run 16 cells",
 		}},
 		// Each cell's builder as rendered: the set's capabilities, the user
 		// namespace, the no-privilege builder as non-root.

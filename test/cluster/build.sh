@@ -118,7 +118,7 @@ build_kaniko github.com/chainguard-dev/kaniko "$KANIKO_FORK_VERSION" "$KANIKO_FO
 
 # ---- rootless BuildKit: buildkitd and buildctl with upstream's tags (Dockerfile,
 # stages buildkitd and buildctl; static, no cgo), rootlesskit, and Debian 12's
-# setuid newuidmap/newgidmap (package uidmap, extracted, not installed).
+# newuidmap/newgidmap (package uidmap, extracted, not installed).
 if [ ! -x "$BUILDKIT_DIR/buildkitd" ] || [ ! -x "$BUILDKIT_DIR/buildctl" ]; then
   mod=github.com/moby/buildkit
   tmp="$BUILDKIT_DIR.tmp"

@@ -9,7 +9,7 @@ import (
 
 const (
 	kanikoForkImage = "kbrun.local/kaniko-chainguard:v1.25.5-debug"
-	buildkitImage   = "kbrun.local/buildkit:v0.35.1-rootless"
+	buildkitImage   = "docker.io/moby/buildkit:v0.35.1-rootless"
 )
 
 // TestKanikoForkPushPull: the maintained Kaniko fork's image is a drop-in for

@@ -92,8 +92,8 @@ make_kaniko_image() {
 # setup_buildkit ROOT: upstream's moby/buildkit:*-rootless (Dockerfile, stage
 # rootless) from the module-built binaries: user 1000 with subordinate ids
 # 100000-165535, rootlesskit, buildkitd, buildctl, a static runc as
-# buildkit-runc (the OCI worker's first choice), Debian's setuid newuidmap and
-# newgidmap with their shared libraries, busybox at /busybox (kbrun's probe runs
+# buildkit-runc (the OCI worker's first choice), Debian's newuidmap and
+# newgidmap (with file capabilities, below) and their shared libraries, busybox at /busybox (kbrun's probe runs
 # /busybox/sh) and the CA bundle.
 setup_buildkit() {
   local r="$1" b lib
@@ -104,11 +104,17 @@ setup_buildkit() {
   chmod 755 "$r/usr/bin/buildctl-daemonless.sh"   # module zips keep no exec bits
   cp "$RUNC_STATIC_BIN" "$r/usr/bin/buildkit-runc"
   for b in newuidmap newgidmap; do
-    cp -p "$UIDMAP_DIR/usr/bin/$b" "$r/usr/bin/$b"   # -p keeps the setuid bit
+    cp "$UIDMAP_DIR/usr/bin/$b" "$r/usr/bin/$b"; chmod 0755 "$r/usr/bin/$b"
     for lib in $(ldd "$UIDMAP_DIR/usr/bin/$b" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'); do
       mkdir -p "$r$(dirname "$lib")"; cp -L "$lib" "$r$lib"
     done
   done
+  # File capabilities, not setuid: Debian 12's newuidmap (shadow 4.13) opens
+  # uid_map while still euid 0 when setuid, which needs CAP_SYS_ADMIN on the
+  # host (EPERM in any pod); with cap_setuid=ep it runs as the user, like the
+  # fscaps builds upstream's Alpine image has.
+  setcap cap_setuid=ep "$r/usr/bin/newuidmap"
+  setcap cap_setgid=ep "$r/usr/bin/newgidmap"
   busybox_applets "$r" busybox
   ln -s /busybox/sh "$r/bin/sh"
   cp /etc/ssl/certs/ca-certificates.crt "$r/etc/ssl/certs/ca-certificates.crt"

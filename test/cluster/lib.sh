@@ -20,7 +20,7 @@ RUNC_VERSION=v1.5.3           # github.com/opencontainers/runc
 RUNC_LEGACY_VERSION=v1.1.15   # runtime handler runc-1-1: too old for user namespaces (tests)
 PAUSE_TAG=3.10
 BUSYBOX_TAG=1.35              # Debian 12's busybox-static 1.35.0
-IMAGES_REV=r1                 # bump when the image recipes below change
+IMAGES_REV=r2                 # bump when the image recipes below change
 
 # ---- image names (imported into containerd's k8s.io namespace) -------------
 PAUSE_IMAGE="registry.k8s.io/pause:${PAUSE_TAG}"
@@ -28,7 +28,7 @@ BUSYBOX_IMAGE="kbrun.local/busybox:${BUSYBOX_TAG}"
 REGISTRY_IMAGE="kbrun.local/registry:${REGISTRY_VERSION#v}"
 KANIKO_IMAGE="gcr.io/kaniko-project/executor:${KANIKO_VERSION}-debug"
 KANIKO_FORK_IMAGE="kbrun.local/kaniko-chainguard:${KANIKO_FORK_VERSION}-debug"
-BUILDKIT_IMAGE="kbrun.local/buildkit:${BUILDKIT_VERSION}-rootless"
+BUILDKIT_IMAGE="docker.io/moby/buildkit:${BUILDKIT_VERSION}-rootless"  # built here, under upstream's name like Kaniko's
 
 # ---- locations ---------------------------------------------------------------
 CACHE="${KBRUN_CACHE_DIR:-/var/cache/kbrun}"
@@ -152,7 +152,8 @@ ctr_() { "$CONTAINERD_DIR/ctr" --address "$CTRD_SOCK" "$@"; }
 # apt-get update only when an install is needed.
 ensure_packages() {
   # gcc, libc6-dev, libseccomp-dev, pkg-config: runc is built with cgo and seccomp.
-  local pkgs=(gcc libc6-dev libseccomp-dev pkg-config containernetworking-plugins busybox-static iptables ca-certificates iproute2 openssl curl conntrack nftables)
+  # libcap2-bin: setcap gives the BuildKit image's newuidmap/newgidmap their capability.
+  local pkgs=(gcc libc6-dev libseccomp-dev pkg-config libcap2-bin containernetworking-plugins busybox-static iptables ca-certificates iproute2 openssl curl conntrack nftables)
   local missing=() p
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

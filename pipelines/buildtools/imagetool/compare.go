@@ -149,6 +149,7 @@ func compareTrees(got, ref map[string]node, unstable map[string]map[string]bool)
 		r, inRef := ref[p]
 		switch {
 		case unstable[p]["presence"] && inGot != inRef:
+		case !inGot && runtimeMountPoint(p, r, ref), !inRef && runtimeMountPoint(p, g, got):
 		case !inGot:
 			out = append(out, difference{path: p, what: "missing (reference: " + r.String() + ")"})
 		case !inRef:
@@ -167,6 +168,22 @@ func compareTrees(got, ref map[string]node, unstable map[string]map[string]bool)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
 	return out
+}
+
+// runtimeMountPoint: an empty /dev, /proc or /sys folder is one that every
+// container runtime makes and mounts over, so whether an image lists it is
+// invisible to a container (BuildKit keeps the ones its RUN steps' runc
+// made; Kaniko leaves them out). With anything in it, it counts.
+func runtimeMountPoint(p string, n node, tree map[string]node) bool {
+	if (p != "/dev" && p != "/proc" && p != "/sys") || n.typ != "dir" {
+		return false
+	}
+	for q := range tree {
+		if strings.HasPrefix(q, p+"/") {
+			return false
+		}
+	}
+	return true
 }
 
 // unstablePaths: what differs between two builds of the reference itself
@@ -286,7 +303,7 @@ func compareConfigs(got, ref *v1.ConfigFile, unstable map[string]bool) []differe
 		{"env", g.Env, r.Env},
 		{"entrypoint", g.Entrypoint, r.Entrypoint},
 		{"cmd", g.Cmd, r.Cmd},
-		{"workdir", g.WorkingDir, r.WorkingDir},
+		{"workdir", rootIfEmpty(g.WorkingDir), rootIfEmpty(r.WorkingDir)},
 		{"exposed ports", g.ExposedPorts, r.ExposedPorts},
 		{"labels", g.Labels, r.Labels},
 		{"volumes", g.Volumes, r.Volumes},
@@ -302,6 +319,16 @@ func compareConfigs(got, ref *v1.ConfigFile, unstable map[string]bool) []differe
 		}
 	}
 	return out
+}
+
+// rootIfEmpty: a config without a working folder runs its process in /
+// (the OCI runtime's default), as one naming / does (BuildKit writes "/",
+// Kaniko nothing).
+func rootIfEmpty(dir string) string {
+	if dir == "" {
+		return "/"
+	}
+	return dir
 }
 
 // comparison is what compare found.

@@ -213,6 +213,33 @@ func TestCompareImplicitFolders(t *testing.T) {
 	}
 }
 
+// TestCompareRuntimeDefaults: what every container runtime supplies is the
+// same listed or not: an empty /dev, /proc, /sys (BuildKit keeps the ones
+// its RUN made) and the working folder / (BuildKit writes it, Kaniko
+// nothing). A /dev with something in it, another folder, or another
+// working folder still differ.
+func TestCompareRuntimeDefaults(t *testing.T) {
+	ref := imageOf(t, v1.Config{}, t1, layerOf(t, t1, ent{name: "x", mode: 0o644, content: "x"}))
+	img := imageOf(t, v1.Config{WorkingDir: "/"}, t1, layerOf(t, t1,
+		ent{name: "dev/", typ: tar.TypeDir, mode: 0o755}, ent{name: "proc/", typ: tar.TypeDir, mode: 0o755},
+		ent{name: "sys/", typ: tar.TypeDir, mode: 0o755}, ent{name: "x", mode: 0o644, content: "x"}))
+	if d := diffText(t, img, ref); d != "" {
+		t.Errorf("runtime defaults differ:\n%s", d)
+	}
+	if d := diffText(t, ref, img); d != "" {
+		t.Errorf("runtime defaults differ, the other way:\n%s", d)
+	}
+	other := imageOf(t, v1.Config{WorkingDir: "/w"}, t1, layerOf(t, t1,
+		ent{name: "dev/", typ: tar.TypeDir, mode: 0o755}, ent{name: "dev/null", mode: 0o644},
+		ent{name: "tmp/", typ: tar.TypeDir, mode: 0o755}, ent{name: "x", mode: 0o644, content: "x"}))
+	d := diffText(t, other, ref)
+	for _, want := range []string{`config: workdir "/w", reference "/"`, "/dev: extra", "/dev/null: extra", "/tmp: extra"} {
+		if !strings.Contains(d, want) {
+			t.Errorf("diff lacks %q:\n%s", want, d)
+		}
+	}
+}
+
 // TestCompareCommand: imagetool compare against a registry prints the
 // differing paths and fails; an image equal to its reference passes.
 func TestCompareCommand(t *testing.T) {

@@ -1,7 +1,7 @@
 // Command mkimage writes a single-layer OCI image layout tarball from a root file
 // system directory, for import with `ctr -n k8s.io images import`. It needs no
 // registry and no container engine. Every entry is owned by 0:0 unless -chown says
-// otherwise (whoever runs mkimage), mode bits are kept (setuid too), entries are
+// otherwise (whoever runs mkimage), mode bits (setuid too) and file capabilities are kept, entries are
 // sorted and timestamps fixed, so the same input gives the same image digest.
 package main
 
@@ -166,6 +166,15 @@ func layerTar(root string, owners []owner) (raw []byte, err error) {
 		}
 		h.ModTime, h.AccessTime, h.ChangeTime = epoch, time.Time{}, time.Time{}
 		h.Format = tar.FormatPAX
+		if fi.Mode().IsRegular() {
+			// File capabilities (setcap's cap_setuid=ep) travel as the xattr
+			// container runtimes apply on unpacking.
+			if c, err := fileCapability(p); err != nil {
+				return nil, err
+			} else if c != "" {
+				h.PAXRecords = map[string]string{"SCHILY.xattr." + capabilityXattr: c}
+			}
+		}
 		if err := tw.WriteHeader(h); err != nil {
 			return nil, err
 		}

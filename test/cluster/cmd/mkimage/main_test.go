@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -75,5 +76,45 @@ func TestParseOwnersErrors(t *testing.T) {
 		if _, err := parseOwners([]string{s}); err == nil {
 			t.Errorf("%q: no error", s)
 		}
+	}
+}
+
+// TestLayerTarFileCapability: a file capability on disk (setcap's
+// cap_setuid=ep, as the BuildKit image's newuidmap has) is in the layer as the
+// xattr container runtimes apply; a file without one has no xattr record.
+func TestLayerTarFileCapability(t *testing.T) {
+	root := t.TempDir()
+	withCap, without := filepath.Join(root, "newuidmap"), filepath.Join(root, "plain")
+	for _, f := range []string{withCap, without} {
+		if err := os.WriteFile(f, []byte("x"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// VFS_CAP_REVISION_2 with the effective flag, permitted CAP_SETUID (7).
+	capV2 := []byte{0x01, 0, 0, 0x02, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	if err := syscall.Setxattr(withCap, capabilityXattr, capV2, 0); err != nil {
+		t.Fatalf("setting %s needs root (the harness builds its images as root): %v", capabilityXattr, err)
+	}
+	raw, err := layerTar(root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(bytes.NewReader(raw))
+	got := map[string]string{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[h.Name] = h.PAXRecords["SCHILY.xattr."+capabilityXattr]
+	}
+	if got["newuidmap"] != string(capV2) {
+		t.Errorf("newuidmap's capability in the layer: %x, want %x", got["newuidmap"], capV2)
+	}
+	if c, ok := got["plain"]; !ok || c != "" {
+		t.Errorf("plain: present %v, capability %x; want present without one", ok, c)
 	}
 }
