@@ -79,7 +79,7 @@ func (a *action) keyDir(ctx context.Context, root string, environ []string) (str
 // sees the binary half written by the other. The kernel drops the lock of a
 // process that ends, however it ends.
 func lockKey(ctx context.Context, dir string, logf func(string, ...any)) (*os.File, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
 		return nil, err
 	}
 	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
@@ -119,7 +119,9 @@ func (a *action) cachedBuild(ctx context.Context, env *task.Env, dir string, env
 		return "", 0, false, err
 	}
 	defer lock.Close()
-	bin := filepath.Join(dir, filepath.Base(a.pkgDir))
+	// In a folder of its own: a package folder may be named lock.
+	bin := filepath.Join(dir, "bin", filepath.Base(a.pkgDir))
+	sumFile := filepath.Join(dir, "sha256")
 	for {
 		// Held open, the old binary's inode cannot be reused by a new
 		// one: the same file afterwards means that go did not link.
@@ -138,7 +140,7 @@ func (a *action) cachedBuild(ctx context.Context, env *task.Env, dir string, env
 		if linked {
 			// Written after the binary, so a run cut short in between
 			// leaves a sum that does not match, and the next links again.
-			if err := os.WriteFile(bin+".sha256", []byte(sum), 0o644); err != nil {
+			if err := os.WriteFile(sumFile, []byte(sum), 0o644); err != nil {
 				return "", 0, false, err
 			}
 			break
@@ -146,7 +148,7 @@ func (a *action) cachedBuild(ctx context.Context, env *task.Env, dir string, env
 		// Up to date by its build ID, but go reads only the binary's
 		// start: one cut short while go copied it (killed run) or changed
 		// since must not be reused.
-		if kept, _ := os.ReadFile(bin + ".sha256"); string(kept) == sum {
+		if kept, _ := os.ReadFile(sumFile); string(kept) == sum {
 			break
 		}
 		// Without it go links again (prev is nil then).

@@ -89,13 +89,7 @@ func tempCache(t *testing.T) string {
 // cachedBinary is the one binary the compile cache holds.
 func cachedBinary(t *testing.T, cache string) string {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(cache, "kbrun", "compile", "*", "*"))
-	var bins []string
-	for _, f := range files {
-		if filepath.Base(f) != "lock" && !strings.HasSuffix(f, ".sha256") {
-			bins = append(bins, f)
-		}
-	}
+	bins, _ := filepath.Glob(filepath.Join(cache, "kbrun", "compile", "*", "bin", "*"))
 	if len(bins) != 1 {
 		t.Fatalf("cached binaries %v, want one", bins)
 	}
@@ -219,13 +213,19 @@ func TestConcurrentSameKey(t *testing.T) {
 // A run waiting for another's build of the same key ends with its timeout.
 func TestLockWaitEndsWithContext(t *testing.T) {
 	cache := tempCache(t)
-	dir := writeProgram(t, "package main\n\nfunc main() {}\n")
+	// A package folder named lock is no lock file's name.
+	dir := filepath.Join(writeProgram(t, "package main\n\nfunc main() {}\n"), "lock")
+	os.Mkdir(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\nfunc main() {}\n"), 0o644)
 	mustRun(t, dir, nil)
-	lock, err := os.Open(filepath.Join(filepath.Dir(cachedBinary(t, cache)), "lock"))
+	lock, err := os.Open(filepath.Join(cachedBinary(t, cache), "..", "..", "lock"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer lock.Close()
+	if st, _ := lock.Stat(); st.Size() != 0 {
+		t.Fatalf("the lock file is a binary of %d bytes", st.Size())
+	}
 	// flock locks belong to the open file: this one is another holder.
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
 		t.Fatal(err)
