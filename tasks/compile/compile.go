@@ -16,12 +16,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/engine/tmpl"
 	"github.com/kbrun/kbrun/engine/valid"
-	"github.com/kbrun/kbrun/tasks/internal/proc"
 )
 
 //go:embed schema.json
@@ -34,7 +32,8 @@ type Type struct{}
 type Params struct {
 	// Package is the directory of the main package, relative to the pipeline.
 	Package string `json:"package"`
-	// Output is where the binary goes; default a per-run work folder.
+	// Output is where the binary goes; default a per-run work folder, the
+	// binary coming from the compile cache (cache.go).
 	Output  string            `json:"output,omitempty"`
 	GOOS    string            `json:"goos,omitempty"`
 	GOARCH  string            `json:"goarch,omitempty"`
@@ -166,7 +165,7 @@ func (a *action) target() string {
 func (a *action) Describe() string {
 	out := a.output
 	if out == "" {
-		out = "<work dir>/" + filepath.Base(a.pkgDir)
+		out = "<work dir>/" + filepath.Base(a.pkgDir) + " (from the compile cache: linked only if changed)"
 	}
 	cgo := "on"
 	if a.CGO != nil && !*a.CGO {
@@ -177,25 +176,6 @@ func (a *action) Describe() string {
 
 // Run implements task.Action.
 func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
-	out := a.output
-	if out == "" {
-		dir, err := env.WorkDir()
-		if err != nil {
-			return nil, err
-		}
-		out = filepath.Join(dir, env.Task, filepath.Base(a.pkgDir))
-	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return nil, err
-	}
-	argv := []string{"go", "build", "-trimpath", "-o", out}
-	if a.LDFlags != "" {
-		argv = append(argv, "-ldflags", a.LDFlags)
-	}
-	if len(a.Tags) > 0 {
-		argv = append(argv, "-tags", strings.Join(a.Tags, ","))
-	}
-	argv = append(argv, ".")
 	environ := os.Environ()
 	if a.GOOS != "" {
 		environ = append(environ, "GOOS="+a.GOOS)
@@ -209,12 +189,45 @@ func (a *action) Run(ctx context.Context, env *task.Env) (task.Outputs, error) {
 	for k, v := range a.Env {
 		environ = append(environ, k+"="+v)
 	}
-	res, err := proc.Run(ctx, proc.Command{Argv: argv, Dir: a.pkgDir, Env: environ, Stdout: env.Stdout, Stderr: env.Stderr})
+	if a.output != "" {
+		return a.build(ctx, env, a.output, environ)
+	}
+	work, err := env.WorkDir()
 	if err != nil {
 		return nil, err
 	}
-	if res.ExitCode != 0 {
-		return nil, fmt.Errorf("go build of %s failed (exit %d):\n%s", a.Package, res.ExitCode, proc.Tail(res.Stderr, 30))
+	out := filepath.Join(work, env.Task, filepath.Base(a.pkgDir))
+	root, err := cacheRoot()
+	if err != nil {
+		env.Logf("no compile cache (%v): building in the work folder", err)
+		return a.build(ctx, env, out, environ)
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return nil, err
+	}
+	dir, err := a.keyDir(ctx, root, environ)
+	if err != nil {
+		return nil, fmt.Errorf("compile cache: %w", err)
+	}
+	sum, size, linked, err := a.cachedBuild(ctx, env, dir, environ, out)
+	if err != nil {
+		return nil, err
+	}
+	if linked {
+		env.Logf("built %s (%d bytes, sha256 %s), kept in %s", out, size, sum[:12], dir)
+	} else {
+		env.Logf("up to date in %s, not linked again: %s (%d bytes, sha256 %s)", dir, out, size, sum[:12])
+	}
+	return task.Outputs{"path": out, "sha256": sum, "size": size}, nil
+}
+
+// build runs go build into out, a file of the user's or of this run.
+func (a *action) build(ctx context.Context, env *task.Env, out string, environ []string) (task.Outputs, error) {
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return nil, err
+	}
+	if err := a.goBuild(ctx, env, out, environ); err != nil {
+		return nil, err
 	}
 	sum, size, err := digest(out)
 	if err != nil {

@@ -57,6 +57,7 @@ func TestCompile(t *testing.T) {
 }
 
 func TestCompileError(t *testing.T) {
+	tempCache(t)
 	dir := writeProgram(t, "package main\n\nfunc main() { undefinedThing() }\n")
 	a, _ := compile.Type{}.Prepare(task.Params{Dir: dir, Rendered: true, Value: map[string]any{"package": "."}})
 	work := t.TempDir()
