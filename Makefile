@@ -73,7 +73,7 @@ schema: build
 # over the nested modules.
 # staticcheck's version is pinned in test/tools/go.mod (built from the Go
 # module proxy, kept in the Go build cache).
-VET_TAGS    := integration,e2e,editor,matrix,measure,capmatrix,faultmatrix,twonode
+VET_TAGS    := integration,e2e,editor,matrix,measure,capmatrix,faultmatrix,twonode,builders
 STATICCHECK := bin/staticcheck
 # The repository's other Go modules (programs the pipelines build, the
 # cluster harness), which ./... does not reach.
@@ -153,10 +153,11 @@ userns-matrix:
 # set, rootless BuildKit's included, x every Dockerfile kind) once with each
 # Kaniko build the cluster has (upstream's v1.24.0, the chainguard-dev fork's
 # v1.25.5), and one default-pipeline run for comparison, on the local cluster
-# (brought up if needed): the tables in pipelines/README.md and the times in
+# (brought up if needed; test/cluster/builders.sh builds and imports those
+# builders' images first): the tables in pipelines/README.md and the times in
 # BENCHMARKS.md, written to capabilities-matrix.md.
 capabilities-matrix:
-	KBRUN_CAPS_OUT=$(CURDIR)/capabilities-matrix.md $(CLUSTER)/with-cluster.sh $(GO) test -count=1 -tags 'e2e capmatrix' -timeout 60m -run TestKanikoCapabilitiesFull -v ./test/e2e/
+	KBRUN_CAPS_OUT=$(CURDIR)/capabilities-matrix.md $(CLUSTER)/with-cluster.sh sh -c '$(CLUSTER)/builders.sh && $(GO) test -count=1 -tags e2e,capmatrix -timeout 60m -run TestKanikoCapabilitiesFull -v ./test/e2e/'
 
 # The default pipeline with each control-plane and node fault of
 # test/cluster/fault.sh at each measured point (issue 32), on the local

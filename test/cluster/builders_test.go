@@ -1,3 +1,5 @@
+//go:build builders
+
 package cluster
 
 import (
