@@ -166,6 +166,9 @@ func sortedKeys(m map[string]any) []string {
 // objectErrors turns the problems of an object in document doc of file
 // name into errors at their lines.
 func objectErrors(name string, doc document, index int, u *unstructured.Unstructured, problems []fieldProblem) []*pipeline.Error {
+	if len(problems) == 0 {
+		return nil // positions are only needed for problems, and every plan decodes every manifest
+	}
 	_, src, _ := pipeline.Parse(name, []byte(doc.text))
 	out := make([]*pipeline.Error, 0, len(problems))
 	for _, p := range problems {
