@@ -1,7 +1,6 @@
 package load
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -19,12 +18,11 @@ type fields struct {
 	common map[string]bool
 }
 
-// schemaFields reads the fields of doc, whose task types are types.
-func schemaFields(doc []byte, types []string) (fields, error) {
-	f := fields{common: map[string]bool{}}
-	if err := json.Unmarshal(doc, &f.doc); err != nil {
-		return fields{}, fmt.Errorf("pipeline schema: %w", err)
-	}
+// schemaFields reads the fields of doc (the schema as the JSON Schema
+// library parsed it), whose task types are types.
+func schemaFields(doc any, types []string) (fields, error) {
+	root, _ := doc.(map[string]any)
+	f := fields{doc: root, common: map[string]bool{}}
 	task := f.at("#/$defs/task")
 	if task == nil {
 		return fields{}, fmt.Errorf("pipeline schema: no $defs/task with properties")

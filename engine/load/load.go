@@ -51,7 +51,7 @@ func New(reg *task.Registry) (*Loader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pipeline schema: %w", err)
 	}
-	fields, err := schemaFields(doc, reg.Names())
+	fields, err := schemaFields(parsed, reg.Names())
 	if err != nil {
 		return nil, err
 	}
