@@ -20,6 +20,11 @@ type Watches struct {
 	mu     sync.Mutex
 	kept   []*Watch
 	closed bool
+
+	// shared are the watches several tasks read at once (Share).
+	smu     sync.Mutex
+	shared  map[string]Shared
+	sclosed bool
 }
 
 // Watch is one informer a task hands over.
@@ -68,6 +73,7 @@ func (w *Watches) Close() {
 		x.Stop()
 	}
 	w.kept, w.closed = nil, true
+	w.closeShared()
 }
 
 // Get returns the object gvr ns/name as a synced kept watch last saw it.

@@ -1,11 +1,15 @@
 package deploy
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kbrun/kbrun/engine/kube"
 )
 
 func podOf(rs string, uid types.UID, hash string, terminating bool) corev1.Pod {
@@ -40,5 +44,35 @@ func TestSoleReplicaSet(t *testing.T) {
 		if got := soleReplicaSet("b", c.pods); got != c.want {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 		}
+	}
+}
+
+// Two deploy tasks in one namespace read one watch of its
+// FailedCreatePodSandBox events, which the run keeps: one request, not two.
+func TestDeploysShareTheSandboxEventsWatch(t *testing.T) {
+	ready := func(p *corev1.Pod) {
+		p.Status.Phase = corev1.PodRunning
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+	}
+	first, _, typed := newWaiter(t, deployment(1, 1, 1, 1, 1), webPod("web-a", ready))
+	first.c.Watches = &kube.Watches{}
+	defer first.c.Watches.Close()
+	second := *first
+	for _, w := range []*waiter{first, &second} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := w.wait(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := 0
+	for _, a := range typed.Actions() {
+		if a.GetVerb() == "watch" && a.GetResource().Resource == "events" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d watches of events, want 1", n)
 	}
 }
