@@ -86,14 +86,13 @@ func (w *waiter) wait(ctx context.Context) (_ result, err error) {
 	// (its pods for copy, exec and logs; itself for cleanup).
 	var objW, podW *informerWatch
 	defer func() { w.handOver(objW, podW, err == nil) }()
-	objW = startWatch(k8s.ListWatchNoting(ri, nameSel, "", w.noteAPI), &unstructured.Unstructured{})
+	objW = startWatch(k8s.ListWatchNoting(ri, nameSel, "", w.noteAPI), &unstructured.Unstructured{}, labels.Everything())
 
 	sel, err := w.selector(w.ap.Object)
 	if err != nil {
 		return result{}, err
 	}
-	pods := w.c.Typed.CoreV1().Pods(ns)
-	podW = startWatch(k8s.ListWatchNoting(pods, "", sel.String(), w.noteAPI), &corev1.Pod{})
+	podW = w.podWatch(ns, sel)
 	w.podStore = podW.store()
 
 	// The pod sandbox's errors reach only events, not the pod's status.
@@ -224,6 +223,20 @@ func (w *waiter) wait(ctx context.Context) (_ result, err error) {
 			k8s.Logf(w.env, "%s", note.Say("the rollout of "+w.what(), w.waitingOn(note.Now())))
 		}
 	}
+}
+
+// podWatch reads the pods sel matches from the watch of every pod in ns
+// that an earlier deploy task kept, else starts that watch, which it keeps
+// for the next ones: one request per run and namespace, not one per task.
+// The pods of others (other workloads, other runs) are filtered out here,
+// by the same selector the API server would apply.
+func (w *waiter) podWatch(ns string, sel labels.Selector) *informerWatch {
+	if x, release := w.c.Watches.Borrow(podsGVR, ns); x != nil {
+		if pw := borrowWatch(x, release, sel); pw != nil {
+			return pw
+		}
+	}
+	return startWatch(k8s.ListWatchNoting(w.c.Typed.CoreV1().Pods(ns), "", "", w.noteAPI), &corev1.Pod{}, sel)
 }
 
 // watchSandboxEvents subscribes to the namespace's FailedCreatePodSandBox
