@@ -127,3 +127,20 @@ func matrixDiff(a, b map[string]probe) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestLeastPrivilegeBuildKitRung: rootless BuildKit as a rung of the ladder
+// (make capabilities-matrix: its image is built only there). Before the
+// Kaniko set with DAC_OVERRIDE, on the multi-stage Dockerfile, it is the
+// first that builds the reference's image: the verdict names it at Pod
+// Security privileged, with nothing to paste and no trim (its privileges are
+// not capabilities to drop).
+func TestLeastPrivilegeBuildKitRung(t *testing.T) {
+	ladder := `ladder=[{name: nopriv, builder: nopriv, add: []}, {name: none, builder: kaniko, add: []}, {name: seed, builder: kaniko, add: [CHOWN, SETUID, SETGID, FOWNER]}, {name: buildkit, builder: buildkit, add: [SETUID, SETGID]}, {name: shipwright, builder: kaniko, add: [CHOWN, DAC_OVERRIDE, FOWNER, SETGID, SETUID, SETFCAP, KILL]}]`
+	_, v := runLadder(t, "multistage", "--set", ladder)
+	if v.Needs == nil || v.Needs.Builder != "buildkit" || v.Level != "privileged" || v.Paste != "" || len(v.Trim) != 0 {
+		t.Fatalf("verdict %q (needs %+v, level %s, paste %q, %d trims), want rootless BuildKit at privileged, nothing to paste", v.Verdict, v.Needs, v.Level, v.Paste, len(v.Trim))
+	}
+	if !strings.Contains(v.Verdict, "rootless BuildKit") {
+		t.Errorf("verdict %q does not name rootless BuildKit", v.Verdict)
+	}
+}
