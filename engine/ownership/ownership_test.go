@@ -487,3 +487,39 @@ func TestKeptRunKeepsItsNamespace(t *testing.T) {
 		t.Errorf("the kept run's namespace: %v, want it kept", err)
 	}
 }
+
+// A run judged gone whose Lease is renewed before the cleanup reads it
+// again was slow, not gone (a loaded machine): what it made is left to it,
+// its Lease with it (the likely cause of one run deleting another's live
+// Lease, seen once with 5 runs in one namespace beside a go test ./...).
+func TestLeftoversSparesARunRenewedSinceJudged(t *testing.T) {
+	cs := fake.NewClientset()
+	rec := Record{APIVersion: "apps/v1", Kind: "Deployment", Resource: "deployments", Namespace: "ones", Name: "x", UID: "u1"}
+	slow := lease(t, cs, "ones", "slow", "p", "kbrun pid 3", time.Now().Add(-time.Minute), 1, rec)
+	gvr := coordv1.SchemeGroupVersion.WithResource("leases")
+	lists := 0
+	// The first list is the judgement's (its Lease has expired); before the
+	// second, the cleanup's read again, the run renews.
+	cs.PrependReactor("list", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if lists++; lists == 2 {
+			renewed := slow.DeepCopy()
+			renewed.Spec.RenewTime = microNow(time.Now())
+			if err := cs.Tracker().Update(gvr, renewed, "ones"); err != nil {
+				t.Error(err)
+			}
+		}
+		return false, nil, nil
+	})
+	r := newRun(t, cs, "a")
+	var l logs
+	refs, err := r.Leftovers(context.Background(), "ones", l.f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lists != 2 || len(refs) != 0 {
+		t.Errorf("%d lists; leftovers %+v, want none (the run renewed its lease)", lists, refs)
+	}
+	if !strings.Contains(l.String(), "renewed its lease ones/kbrun-run-slow after it was judged gone") {
+		t.Errorf("log:\n%s", l.String())
+	}
+}

@@ -109,6 +109,11 @@ func (r *Run) Leftovers(ctx context.Context, home string, logf func(string, ...a
 		case !v.State.Dead():
 			logf("%s still runs here (%s): what it made is left to it", describeRun(l), v.Explain(now))
 			continue
+		case v.Lease == nil || renewedSince(v.Lease, l):
+			// Judged gone, but its Lease was made or renewed since: a run
+			// slowed down (a loaded machine) is not a dead one.
+			logf("%s renewed its lease %s/%s after it was judged gone: what it made is left to it", describeRun(l), l.Namespace, l.Name)
+			continue
 		}
 		refs, err := Refs(l)
 		if err != nil {
