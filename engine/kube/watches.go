@@ -20,11 +20,6 @@ type Watches struct {
 	mu     sync.Mutex
 	kept   []*Watch
 	closed bool
-
-	// shared are the watches several tasks read at once (Share).
-	smu     sync.Mutex
-	shared  map[string]Shared
-	sclosed bool
 }
 
 // Watch is one informer a task hands over.
@@ -33,16 +28,10 @@ type Watch struct {
 	Namespace string
 	// Name is set when the informer watches that one object (a field
 	// selector on its name): then an object missing from its store is gone.
-	Name string
-	// Every is set when the informer watches every object of GVR in
-	// Namespace (no selector): a later task may read it (Borrow) instead
-	// of opening a watch of its own.
-	Every    bool
+	Name     string
 	Informer cache.SharedIndexInformer
 	// Stop ends the informer.
 	Stop func()
-
-	borrowers int // under Watches.mu: MaxKept does not stop it meanwhile
 }
 
 // MaxKept bounds the kept watches (oldest stopped first): a pipeline with
@@ -62,37 +51,10 @@ func (w *Watches) Keep(x *Watch) {
 		return
 	}
 	w.kept = append(w.kept, x)
-	for i := 0; len(w.kept) > MaxKept && i < len(w.kept); {
-		if w.kept[i].borrowers > 0 {
-			i++
-			continue
-		}
-		w.kept[i].Stop()
-		w.kept = append(w.kept[:i], w.kept[i+1:]...)
+	if len(w.kept) > MaxKept {
+		w.kept[0].Stop()
+		w.kept = w.kept[1:]
 	}
-}
-
-// Borrow returns the newest running kept watch on every object of gvr in
-// ns (Every), which stays running until release, or nil. It may not have
-// synced yet (its task ended first): then a borrower gets its first
-// objects as they come, as from a watch of its own.
-func (w *Watches) Borrow(gvr schema.GroupVersionResource, ns string) (x *Watch, release func()) {
-	if w == nil {
-		return nil, nil
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for i := len(w.kept) - 1; i >= 0; i-- {
-		if x := w.kept[i]; x.Every && x.GVR == gvr && x.Namespace == ns && !x.Informer.IsStopped() {
-			x.borrowers++
-			return x, func() {
-				w.mu.Lock()
-				defer w.mu.Unlock()
-				x.borrowers--
-			}
-		}
-	}
-	return nil, nil
 }
 
 // Close stops every kept watch; later Keeps stop theirs at once.
@@ -106,7 +68,6 @@ func (w *Watches) Close() {
 		x.Stop()
 	}
 	w.kept, w.closed = nil, true
-	w.closeShared()
 }
 
 // Get returns the object gvr ns/name as a synced kept watch last saw it.

@@ -104,37 +104,3 @@ func TestWatches(t *testing.T) {
 		t.Error("a nil Watches keeps watches")
 	}
 }
-
-// A kept watch on every pod of a namespace is lent to a later task; while
-// lent, MaxKept newer watches do not stop it; given back, the next one does.
-func TestBorrow(t *testing.T) {
-	ws := &Watches{}
-	stopped := map[string]bool{}
-	watch := func(name string, every bool) *Watch {
-		inf := cache.NewSharedIndexInformer(&cache.ListWatch{}, &corev1.Pod{}, 0, cache.Indexers{}) // never run: not stopped
-		return &Watch{GVR: podsGVR, Namespace: "ns", Name: name, Every: every, Informer: inf, Stop: func() { stopped[name] = true }}
-	}
-	if x, _ := ws.Borrow(podsGVR, "ns"); x != nil {
-		t.Fatal("lent a watch there is none of")
-	}
-	ws.Keep(watch("", true))
-	ws.Keep(watch("a", false))
-	x, release := ws.Borrow(podsGVR, "ns")
-	if x == nil || !x.Every {
-		t.Fatalf("lent %+v, want the watch on every pod", x)
-	}
-	if x, _ := ws.Borrow(podsGVR, "other"); x != nil {
-		t.Fatal("lent a watch of another namespace")
-	}
-	for i := 0; i < MaxKept; i++ {
-		ws.Keep(watch(string(rune('b'+i)), false))
-	}
-	if stopped[""] || !stopped["a"] {
-		t.Fatalf("stopped %v: want the oldest not lent (a), not the lent one", stopped)
-	}
-	release()
-	ws.Keep(watch("last", false))
-	if !stopped[""] {
-		t.Fatal("the watch given back was not stopped when the next one came")
-	}
-}

@@ -6,7 +6,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -17,58 +16,29 @@ import (
 	"github.com/kbrun/kbrun/engine/kube"
 )
 
-var podsGVR = corev1.SchemeGroupVersion.WithResource("pods")
-
 // informerWatch is an informer whose events a waiter reads as a watch.
-// When the wait ends, an informer the waiter started is handed to the
-// run's Watches, so that later tasks read the pods and the workload from
-// it (kube.Watches), or stopped; one it borrowed is left running.
+// When the wait ends, the informer is handed to the run's Watches, so that
+// later tasks read the pods and the workload from it (kube.Watches), or
+// stopped.
 type informerWatch struct {
 	inf    cache.SharedIndexInformer
 	ch     chan watch.Event
 	detach chan struct{}
 	reg    cache.ResourceEventHandlerRegistration
+	cancel context.CancelFunc
+	done   chan struct{}
 	once   sync.Once
-	// stop ends an informer the waiter started; release gives back one it
-	// borrowed (nil otherwise).
-	stop, release func()
 }
 
-// startWatch starts an informer over lw, whose objects that sel matches
-// the waiter reads; it outlives the task (until kept watches are closed)
-// unless end stops it.
-func startWatch(lw cache.ListerWatcher, example runtime.Object, sel labels.Selector) *informerWatch {
-	inf := cache.NewSharedIndexInformer(lw, example, 0, cache.Indexers{})
-	// Registered before the informer starts: it cannot fail.
-	w, _ := attach(inf, sel)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		inf.RunWithContext(ctx)
-	}()
-	w.stop = func() {
-		cancel()
-		<-done
+// startWatch starts an informer over lw; it outlives the task (until kept
+// watches are closed) unless end stops it.
+func startWatch(lw cache.ListerWatcher, example runtime.Object) *informerWatch {
+	w := &informerWatch{
+		inf:    cache.NewSharedIndexInformer(lw, example, 0, cache.Indexers{}),
+		ch:     make(chan watch.Event),
+		detach: make(chan struct{}),
+		done:   make(chan struct{}),
 	}
-	return w
-}
-
-// borrowWatch reads the objects that sel matches from x, a watch an
-// earlier task kept, as a watch of its own would: those x holds first, as
-// adds. nil when x has stopped meanwhile.
-func borrowWatch(x *kube.Watch, release func(), sel labels.Selector) *informerWatch {
-	w, err := attach(x.Informer, sel)
-	if err != nil {
-		release()
-		return nil
-	}
-	w.release = release
-	return w
-}
-
-func attach(inf cache.SharedIndexInformer, sel labels.Selector) (*informerWatch, error) {
-	w := &informerWatch{inf: inf, ch: make(chan watch.Event), detach: make(chan struct{})}
 	send := func(t watch.EventType, o any) {
 		if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
 			o = d.Obj
@@ -82,47 +52,43 @@ func attach(inf cache.SharedIndexInformer, sel labels.Selector) (*informerWatch,
 		case <-w.detach:
 		}
 	}
-	var err error
-	// The filter is the server's label selector, applied here: an object
-	// that stops matching is deleted for the waiter, as the server says.
-	w.reg, err = inf.AddEventHandler(cache.FilteringResourceEventHandler{
-		FilterFunc: func(o any) bool {
-			if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
-				o = d.Obj
-			}
-			a, err := meta.Accessor(o)
-			return err == nil && sel.Matches(labels.Set(a.GetLabels()))
-		},
-		Handler: cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(o any) { send(watch.Added, o) },
-			UpdateFunc: func(_, o any) { send(watch.Modified, o) },
-			DeleteFunc: func(o any) { send(watch.Deleted, o) },
-		},
+	// Registered before the informer starts: it cannot fail.
+	w.reg, _ = w.inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { send(watch.Added, o) },
+		UpdateFunc: func(_, o any) { send(watch.Modified, o) },
+		DeleteFunc: func(o any) { send(watch.Deleted, o) },
 	})
-	return w, err
+	ctx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	go func() {
+		defer close(w.done)
+		w.inf.RunWithContext(ctx)
+	}()
+	return w
 }
 
-// ResultChan is the informer's events (adds for what it holds first).
+// ResultChan is the informer's events (adds for what it lists first).
 func (w *informerWatch) ResultChan() <-chan watch.Event { return w.ch }
 
 // store is what the informer has seen.
 func (w *informerWatch) store() cache.Store { return w.inf.GetStore() }
 
-// end detaches the waiter, then gives a borrowed informer back, or hands
-// the waiter's own to ws as keep describes it (nil: stop it).
+// end detaches the waiter, then hands the informer to ws as keep describes
+// it (nil: stop it).
 func (w *informerWatch) end(ws *kube.Watches, keep *kube.Watch) {
 	w.once.Do(func() {
 		close(w.detach)
 		_ = w.inf.RemoveEventHandler(w.reg)
-		switch {
-		case w.release != nil:
-			w.release()
-		case keep == nil:
-			w.stop()
-		default:
-			keep.Informer, keep.Stop = w.inf, w.stop
-			ws.Keep(keep)
+		stop := func() {
+			w.cancel()
+			<-w.done
 		}
+		if keep == nil {
+			stop()
+			return
+		}
+		keep.Informer, keep.Stop = w.inf, stop
+		ws.Keep(keep)
 	})
 }
 
@@ -148,7 +114,7 @@ func (w *waiter) handOver(obj, pods *informerWatch, rolledOut bool) {
 	if rolledOut {
 		ref := w.ap.Ref
 		objKeep = &kube.Watch{GVR: ref.GVR, Namespace: ref.Namespace, Name: ref.Name}
-		podKeep = &kube.Watch{GVR: podsGVR, Namespace: ref.Namespace, Every: true}
+		podKeep = &kube.Watch{GVR: corev1.SchemeGroupVersion.WithResource("pods"), Namespace: ref.Namespace}
 	}
 	for _, x := range []struct {
 		w    *informerWatch

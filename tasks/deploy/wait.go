@@ -22,7 +22,6 @@ import (
 	"github.com/kbrun/kbrun/engine/task"
 	"github.com/kbrun/kbrun/tasks/internal/apply"
 	"github.com/kbrun/kbrun/tasks/internal/batchjob"
-	"github.com/kbrun/kbrun/tasks/internal/fanout"
 	"github.com/kbrun/kbrun/tasks/internal/k8s"
 	"github.com/kbrun/kbrun/tasks/internal/pod"
 	"github.com/kbrun/kbrun/tasks/internal/waitnote"
@@ -86,13 +85,14 @@ func (w *waiter) wait(ctx context.Context) (_ result, err error) {
 	// (its pods for copy, exec and logs; itself for cleanup).
 	var objW, podW *informerWatch
 	defer func() { w.handOver(objW, podW, err == nil) }()
-	objW = startWatch(k8s.ListWatchNoting(ri, nameSel, "", w.noteAPI), &unstructured.Unstructured{}, labels.Everything())
+	objW = startWatch(k8s.ListWatchNoting(ri, nameSel, "", w.noteAPI), &unstructured.Unstructured{})
 
 	sel, err := w.selector(w.ap.Object)
 	if err != nil {
 		return result{}, err
 	}
-	podW = w.podWatch(ns, sel)
+	pods := w.c.Typed.CoreV1().Pods(ns)
+	podW = startWatch(k8s.ListWatchNoting(pods, "", sel.String(), w.noteAPI), &corev1.Pod{})
 	w.podStore = podW.store()
 
 	// The pod sandbox's errors reach only events, not the pod's status.
@@ -225,58 +225,18 @@ func (w *waiter) wait(ctx context.Context) (_ result, err error) {
 	}
 }
 
-// podWatch reads the pods sel matches from the watch of every pod in ns
-// that an earlier deploy task kept, else starts that watch, which it keeps
-// for the next ones: one request per run and namespace, not one per task.
-// The pods of others (other workloads, other runs) are filtered out here,
-// by the same selector the API server would apply.
-func (w *waiter) podWatch(ns string, sel labels.Selector) *informerWatch {
-	if x, release := w.c.Watches.Borrow(podsGVR, ns); x != nil {
-		if pw := borrowWatch(x, release, sel); pw != nil {
-			return pw
-		}
-	}
-	return startWatch(k8s.ListWatchNoting(w.c.Typed.CoreV1().Pods(ns), "", "", w.noteAPI), &corev1.Pod{}, sel)
-}
-
-// watchSandboxEvents subscribes to the namespace's FailedCreatePodSandBox
-// events, or returns nil when it cannot (e.g. no right to watch events).
-// The watch is the run's, shared by its deploy tasks in that namespace:
-// a subscriber gets the events there are, as a watch of its own would.
+// watchSandboxEvents watches the namespace's FailedCreatePodSandBox events,
+// or returns nil when it cannot (e.g. no right to watch events).
 func (w *waiter) watchSandboxEvents(ctx context.Context) watch.Interface {
-	ns := w.ap.Ref.Namespace
-	s, release, err := w.c.Watches.Share("FailedCreatePodSandBox events in "+ns, func() (kube.Shared, error) {
-		sel := fields.AndSelectors(
-			fields.OneTermEqualSelector("involvedObject.kind", "Pod"),
-			fields.OneTermEqualSelector("reason", "FailedCreatePodSandBox"),
-		).String()
-		// It outlives the task; the task's end only cuts its opening.
-		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		opening := context.AfterFunc(ctx, cancel)
-		wi, err := w.c.Typed.CoreV1().Events(ns).Watch(wctx, metav1.ListOptions{FieldSelector: sel})
-		opening()
-		if err != nil {
-			cancel()
-			return nil, err
-		}
-		return fanout.Start(wi, cancel), nil
-	})
+	sel := fields.AndSelectors(
+		fields.OneTermEqualSelector("involvedObject.kind", "Pod"),
+		fields.OneTermEqualSelector("reason", "FailedCreatePodSandBox"),
+	).String()
+	wi, err := w.c.Typed.CoreV1().Events(w.ap.Ref.Namespace).Watch(ctx, metav1.ListOptions{FieldSelector: sel})
 	if err != nil {
 		return nil
 	}
-	return &subscription{Interface: s.(*fanout.Hub).Subscribe(), release: release}
-}
-
-// subscription is a waiter's watch of a shared hub; Stop also releases the
-// hub (stops it when the run does not keep it).
-type subscription struct {
-	watch.Interface
-	release func()
-}
-
-func (s *subscription) Stop() {
-	s.Interface.Stop()
-	s.release()
+	return wi
 }
 
 func permanent(msg string) bool {

@@ -201,33 +201,3 @@ func TestClientGoStdinNotReadProtocols(t *testing.T) {
 		t.Logf("RESULT %s executor, command exits without reading 64 MiB of stdin: %d of %d hung until the deadline, %d of %d reported a wrong exit status", protocol, hangs, n, wrong, n)
 	}
 }
-
-// TestClientGoStdoutAfterStdinEnd tells whether a command's stdout still
-// reaches the client after the client has closed its stdin, on both
-// executors kbrun uses (WebSocket v5: the CLOSE signal; SPDY v4: the
-// stream's half-close). Copy could then check the sums in its tar exec
-// (one request per copy less); it does not until this passes every time.
-func TestClientGoStdoutAfterStdinEnd(t *testing.T) {
-	ns := namespace(t)
-	pod(t, ns, "x", sleeper("main", busybox))
-	for _, protocol := range []string{"websocket", "spdy"} {
-		lost, n := 0, 6
-		for i := 0; i < n; i++ {
-			req := clients.Typed.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name("x").SubResource("exec").
-				VersionedParams(&corev1.PodExecOptions{Command: []string{"sh", "-c", "wc -c; sleep 1; echo after"}, Stdin: true, Stdout: true, Stderr: true}, scheme.ParameterCodec)
-			ex, err := executor(protocol, req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			var out, errOut bytes.Buffer
-			err = ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: bytes.NewReader(make([]byte, 8<<20)), Stdout: &out, Stderr: &errOut})
-			cancel()
-			if got := strings.Fields(out.String()); err != nil || len(got) != 2 || got[0] != strconv.Itoa(8<<20) || got[1] != "after" {
-				lost++
-				t.Errorf("%s: stdout %q, err %v (stderr %q): want %d and after", protocol, out.String(), err, errOut.String(), 8<<20)
-			}
-		}
-		t.Logf("RESULT %s executor, stdout written 1 s after stdin's end: lost or short %d of %d", protocol, lost, n)
-	}
-}
