@@ -91,12 +91,9 @@ func kindFolders(t *testing.T) []string {
 // run's task.end events).
 func columnTimes(r result) string {
 	by := map[string][]int64{}
-	for name, e := range r.ends {
-		if !strings.HasPrefix(name, "cells[") || !strings.HasSuffix(name, "]") {
-			continue
-		}
-		set, _, _ := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(name, "cells["), "]"), ",")
-		by[set] = append(by[set], e.Duration)
+	for cell, d := range cellTimes(r) {
+		set, _, _ := strings.Cut(cell, ",")
+		by[set] = append(by[set], d)
 	}
 	var parts []string
 	for set, ds := range by {

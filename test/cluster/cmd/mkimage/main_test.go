@@ -45,15 +45,7 @@ func TestLayerTarOwnersAndModes(t *testing.T) {
 		uname    string
 	}
 	got := map[string]entry{}
-	tr := tar.NewReader(bytes.NewReader(raw))
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, h := range layerHeaders(t, raw) {
 		got[h.Name] = entry{h.Mode, h.Uid, h.Gid, h.Uname}
 	}
 	want := map[string]entry{
@@ -99,16 +91,8 @@ func TestLayerTarFileCapability(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := tar.NewReader(bytes.NewReader(raw))
 	got := map[string]string{}
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, h := range layerHeaders(t, raw) {
 		got[h.Name] = h.PAXRecords["SCHILY.xattr."+capabilityXattr]
 	}
 	if got["newuidmap"] != string(capV2) {
@@ -116,5 +100,22 @@ func TestLayerTarFileCapability(t *testing.T) {
 	}
 	if c, ok := got["plain"]; !ok || c != "" {
 		t.Errorf("plain: present %v, capability %x; want present without one", ok, c)
+	}
+}
+
+// layerHeaders are the entries of a layer tarball, in order.
+func layerHeaders(t *testing.T, raw []byte) []*tar.Header {
+	t.Helper()
+	var hs []*tar.Header
+	tr := tar.NewReader(bytes.NewReader(raw))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return hs
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs = append(hs, h)
 	}
 }
